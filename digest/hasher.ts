@@ -1,0 +1,130 @@
+import { createSHA256 } from "hash-wasm";
+import type { Digest } from "./parse_digest.ts";
+
+/** An incremental SHA-256 hasher. */
+export interface Hasher {
+  /** Feeds more bytes. */
+  update(data: Uint8Array): void;
+  /** Finishes and returns `sha256:<hex>`; the hasher cannot be used afterwards. */
+  digest(): Digest;
+}
+
+/** A hasher whose state can be saved and restored to go on without re-reading. */
+export interface ResumableHasher extends Hasher {
+  /** The bytes hashed so far. */
+  readonly size: number;
+  /** An opaque snapshot of the state, for {@linkcode createResumableHasher}. */
+  save(): Uint8Array;
+}
+
+/** Which SHA-256 implementation to use. */
+export type HashEngine = "auto" | "native" | "wasm";
+
+/** Options for {@linkcode createHasher}. */
+export interface CreateHasherOptions {
+  /**
+   * `native` is `node:crypto` (Deno, Node, Deno Deploy: several times faster), `wasm` is
+   * hash-wasm (every runtime). `auto` picks native where it exists.
+   * @default {"auto"}
+   */
+  engine?: HashEngine;
+}
+
+type NodeCrypto = typeof import("node:crypto");
+let nativeCrypto: Promise<NodeCrypto | null> | undefined;
+
+function loadNativeCrypto(): Promise<NodeCrypto | null> {
+  // A dynamic import so that runtimes without node: modules (browsers, some edges)
+  // still load this file and fall back to WASM.
+  nativeCrypto ??= import("node:crypto").then((m) => m, () => null);
+  return nativeCrypto;
+}
+
+/** True when the native engine is available in this runtime. */
+export async function hasNativeHasher(): Promise<boolean> {
+  return (await loadNativeCrypto()) !== null;
+}
+
+/**
+ * Creates a SHA-256 hasher.
+ *
+ * @example
+ * ```ts
+ * import { createHasher } from "./hasher.ts";
+ * const h = await createHasher();
+ * h.update(new TextEncoder().encode("abc"));
+ * const d = h.digest(); // sha256:ba7816bf...
+ * if (!d.startsWith("sha256:ba7816bf")) throw new Error(d);
+ * ```
+ */
+export async function createHasher(options: CreateHasherOptions = {}): Promise<Hasher> {
+  const engine = options.engine ?? "auto";
+  if (engine !== "wasm") {
+    const crypto = await loadNativeCrypto();
+    if (crypto) {
+      const hash = crypto.createHash("sha256");
+      return {
+        update: (data) => void hash.update(data),
+        digest: () => `sha256:${hash.digest("hex")}`,
+      };
+    }
+    if (engine === "native") {
+      throw new Error("The native SHA-256 engine (node:crypto) is not available");
+    }
+  }
+  return await createResumableHasher();
+}
+
+/**
+ * Creates a WASM SHA-256 hasher whose state can be saved; pass a saved `state` to resume.
+ * Resumable uploads and downloads use this to continue hashing where they left off.
+ */
+export async function createResumableHasher(state?: Uint8Array): Promise<ResumableHasher> {
+  const wasm = await createSHA256();
+  let size = 0;
+  if (state) {
+    if (state.length < 8) throw new RangeError("Invalid saved hasher state: too short");
+    wasm.load(state.subarray(8));
+    size = Number(new DataView(state.buffer, state.byteOffset, 8).getBigUint64(0));
+  } else {
+    wasm.init();
+  }
+  return {
+    get size() {
+      return size;
+    },
+    update(data) {
+      wasm.update(data);
+      size += data.length;
+    },
+    digest: () => `sha256:${wasm.digest("hex")}`,
+    save() {
+      const inner = wasm.save();
+      const out = new Uint8Array(8 + inner.length);
+      new DataView(out.buffer).setBigUint64(0, BigInt(size));
+      out.set(inner, 8);
+      return out;
+    },
+  };
+}
+
+/**
+ * The digest of `data` (bytes or a UTF-8 string).
+ *
+ * @example
+ * ```ts
+ * import { sha256 } from "./hasher.ts";
+ * const d = await sha256("");
+ * if (d !== "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") {
+ *   throw new Error(d);
+ * }
+ * ```
+ */
+export async function sha256(
+  data: Uint8Array | string,
+  options?: CreateHasherOptions,
+): Promise<Digest> {
+  const h = await createHasher(options);
+  h.update(typeof data === "string" ? new TextEncoder().encode(data) : data);
+  return h.digest();
+}

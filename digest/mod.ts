@@ -1,0 +1,31 @@
+/**
+ * The one streaming SHA-256 core every stratum module uses.
+ *
+ * - {@linkcode createHasher}: an incremental hasher; `node:crypto` where it exists for
+ *   throughput, hash-wasm elsewhere. {@linkcode createResumableHasher} can save and restore
+ *   its state, for resumable transfers.
+ * - {@linkcode DigestStream}: hashes and counts bytes as they pass; one read yields both.
+ * - {@linkcode VerifyStream}: errors on a size overrun at once and on a mismatch at the end.
+ * - {@linkcode parseDigest}: validates `sha256:<hex>` digests.
+ *
+ * @module
+ */
+export { DigestMismatchError, SizeMismatchError, UnsupportedDigestError } from "./errors.ts";
+export { type Digest, isDigest, type ParsedDigest, parseDigest } from "./parse_digest.ts";
+export {
+  createHasher,
+  type CreateHasherOptions,
+  createResumableHasher,
+  type HashEngine,
+  type Hasher,
+  hasNativeHasher,
+  type ResumableHasher,
+  sha256,
+} from "./hasher.ts";
+export {
+  digestOf,
+  type DigestResult,
+  DigestStream,
+  type DigestStreamOptions,
+} from "./digest_stream.ts";
+export { VerifyStream, type VerifyStreamOptions } from "./verify_stream.ts";
