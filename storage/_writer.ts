@@ -1,0 +1,118 @@
+import {
+  createHasher,
+  createResumableHasher,
+  DigestMismatchError,
+  type DigestResult,
+  type Hasher,
+  parseDigest,
+  type ResumableHasher,
+  SizeMismatchError,
+} from "../digest/mod.ts";
+import type { ExpectedBlob } from "./blob_store.ts";
+
+/** Where a writer's bytes land; each backend supplies one. */
+export interface WriteSink {
+  write(chunk: Uint8Array): Promise<void> | void;
+  /** Bytes are final: flush them to durable storage. */
+  flush(): Promise<void> | void;
+  /** Keep the partial content for a later resume, with the hasher state. */
+  suspend(state: Uint8Array | undefined): Promise<void> | void;
+  /** Move the verified content under `digest`. */
+  publish(result: DigestResult): Promise<void> | void;
+  /** Throw the content away. */
+  discard(): Promise<void> | void;
+}
+
+/**
+ * The commit/abort state machine every backend's writer shares: hashing as bytes pass,
+ * then verification before anything becomes visible.
+ */
+export class VerifyingWriter {
+  readonly writable: WritableStream<Uint8Array>;
+  readonly offset: number;
+  #sink: WriteSink;
+  #hasher: Hasher | ResumableHasher;
+  #resumable: boolean;
+  #size: number;
+  #closed = false;
+  #done = false;
+
+  private constructor(sink: WriteSink, hasher: Hasher, offset: number, resumable: boolean) {
+    this.#sink = sink;
+    this.#hasher = hasher;
+    this.#size = offset;
+    this.offset = offset;
+    this.#resumable = resumable;
+    this.writable = new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        if (this.#done) throw new TypeError("Blob writer is already committed or aborted");
+        await this.#sink.write(chunk);
+        this.#hasher.update(chunk);
+        this.#size += chunk.length;
+      },
+      close: async () => {
+        this.#closed = true;
+        if (!this.#done && this.#resumable) {
+          await this.#sink.suspend((this.#hasher as ResumableHasher).save());
+        }
+      },
+      abort: async () => {
+        this.#closed = true;
+        await this.abort();
+      },
+    });
+  }
+
+  /**
+   * Creates a writer over `sink`. `resume` carries what a suspended write already holds:
+   * its size and either a saved hasher state or the bytes to re-hash.
+   */
+  static async create(
+    sink: WriteSink,
+    resume?: { state?: Uint8Array; offset: number; rehash?: () => AsyncIterable<Uint8Array> },
+    resumable = false,
+  ): Promise<VerifyingWriter> {
+    if (!resumable) return new VerifyingWriter(sink, await createHasher(), 0, false);
+    let hasher: ResumableHasher | undefined;
+    if (resume?.state) {
+      const restored = await createResumableHasher(resume.state);
+      if (restored.size === resume.offset) hasher = restored;
+    }
+    if (!hasher) {
+      hasher = await createResumableHasher();
+      if (resume?.rehash) for await (const chunk of resume.rehash()) hasher.update(chunk);
+    }
+    return new VerifyingWriter(sink, hasher, hasher.size, true);
+  }
+
+  async commit(expected: ExpectedBlob = {}): Promise<DigestResult> {
+    if (this.#done) throw new TypeError("Blob writer is already committed or aborted");
+    if (expected.digest !== undefined) parseDigest(expected.digest);
+    if (!this.#closed) {
+      this.#resumable = false;
+      await this.writable.close();
+    }
+    this.#done = true;
+    try {
+      await this.#sink.flush();
+      const result = { digest: this.#hasher.digest(), size: this.#size };
+      if (expected.size !== undefined && expected.size !== result.size) {
+        throw new SizeMismatchError(expected.size, result.size, expected.digest ?? "blob");
+      }
+      if (expected.digest !== undefined && expected.digest !== result.digest) {
+        throw new DigestMismatchError(expected.digest, result.digest, "blob");
+      }
+      await this.#sink.publish(result);
+      return result;
+    } catch (e) {
+      await this.#sink.discard();
+      throw e;
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.#sink.discard();
+  }
+}
