@@ -6,8 +6,20 @@
  *
  * @module
  */
+import { createReadStream, createWriteStream } from "node:fs";
 import process from "node:process";
+import { Readable, Writable } from "node:stream";
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import {
+  blobAge,
+  familiarTag,
+  imageSize,
+  type ImageStore,
+  loadDockerArchive,
+  openStore,
+  saveDockerArchive,
+} from "./storage/mod.ts";
+import { parseReference } from "./image/mod.ts";
 
 /** What a command receives. */
 interface CommandContext {
@@ -38,7 +50,271 @@ class UsageError extends Error {
   }
 }
 
-const COMMANDS: Record<string, Command> = {};
+/** A byte stream from a file path, or standard input for `-`. */
+function inputStream(path: string): ReadableStream<Uint8Array> {
+  const node = path === "-" ? process.stdin : createReadStream(path, { highWaterMark: 256 << 10 });
+  return Readable.toWeb(node) as unknown as ReadableStream<Uint8Array>;
+}
+
+/** A byte sink to a file path, or standard output for `-`. */
+function outputStream(path: string): WritableStream<Uint8Array> {
+  const node = path === "-" ? process.stdout : createWriteStream(path);
+  return Writable.toWeb(node) as unknown as WritableStream<Uint8Array>;
+}
+
+/** Docker's `units.HumanSize`: three significant digits, decimal units. */
+export function humanSize(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let i = 0;
+  let n = bytes;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${Number(n.toPrecision(3))}${units[i]}`;
+}
+
+/** Docker's `units.HumanDuration`, as `docker images` prints CREATED. */
+export function humanDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 1) return "Less than a second";
+  if (s === 1) return "1 second";
+  if (s < 60) return `${s} seconds`;
+  const m = Math.floor(s / 60);
+  if (m === 1) return "About a minute";
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return "About an hour";
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(h / 24 / 365)} years`;
+}
+
+function since(created: string | undefined): string {
+  if (!created) return "N/A";
+  const t = Date.parse(created);
+  return Number.isNaN(t) ? "N/A" : `${humanDuration(Date.now() - t)} ago`;
+}
+
+/** Lays rows out in columns like Go's tabwriter with docker's padding of three. */
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i] + 3)).join("").trimEnd());
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+function need(args: string[], count: number, what: string): void {
+  if (args.length < count) throw new UsageError(`requires ${what}`);
+}
+
+async function store(ctx: CommandContext): Promise<ImageStore> {
+  return await openStore(ctx.root);
+}
+
+const COMMANDS: Record<string, Command> = {
+  images: {
+    summary: "List images",
+    usage: "[--digests] [--format table|json] [REPOSITORY[:TAG]]",
+    options: { digests: { type: "boolean" }, format: { type: "string" }, quiet: { type: "boolean", short: "q" } },
+    async run(ctx) {
+      const s = await store(ctx);
+      let rows = await s.images();
+      if (ctx.args[0]) {
+        const want = parseReference(ctx.args[0]);
+        const explicitTag = /:[^/]+$/.test(ctx.args[0]);
+        rows = rows.filter((r) =>
+          r.reference && r.reference.name === want.name && (!explicitTag || r.reference.tag === want.tag)
+        );
+      }
+      rows.sort((a, b) => (Date.parse(b.created ?? "") || 0) - (Date.parse(a.created ?? "") || 0));
+      const view = rows.map((r) => ({
+        Repository: r.reference?.familiarName ?? "<none>",
+        Tag: r.reference?.tag ?? "<none>",
+        Digest: r.digest,
+        ID: r.id.slice(7, 19),
+        CreatedSince: since(r.created),
+        CreatedAt: r.created ?? "",
+        Size: humanSize(r.size),
+      }));
+      if (ctx.values.quiet) {
+        for (const id of new Set(view.map((v) => v.ID))) ctx.out(id);
+      } else if (ctx.values.format === "json") {
+        for (const v of view) ctx.out(JSON.stringify(v));
+      } else if (ctx.values.format && ctx.values.format !== "table") {
+        throw new UsageError(`unknown --format "${ctx.values.format}": use table or json`);
+      } else {
+        const head = ["REPOSITORY", "TAG", ...(ctx.values.digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"];
+        const body = view.map((v) => [
+          v.Repository,
+          v.Tag,
+          ...(ctx.values.digests ? [v.Digest] : []),
+          v.ID,
+          v.CreatedSince,
+          v.Size,
+        ]);
+        for (const line of table([head, ...body])) ctx.out(line);
+      }
+    },
+  },
+  tag: {
+    summary: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+    usage: "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+    options: {},
+    async run(ctx) {
+      need(ctx.args, 2, "exactly 2 arguments");
+      await (await store(ctx)).tag(ctx.args[0], ctx.args[1]);
+    },
+  },
+  rmi: {
+    summary: "Remove one or more images (untag; delete when no name is left)",
+    usage: "[-f] IMAGE [IMAGE...]",
+    options: { force: { type: "boolean", short: "f" } },
+    async run(ctx) {
+      need(ctx.args, 1, "at least 1 argument");
+      const s = await store(ctx);
+      let failed = 0;
+      for (const a of ctx.args) {
+        try {
+          const r = await s.remove(a, { force: Boolean(ctx.values.force) });
+          for (const n of r.untagged) ctx.out(`Untagged: ${familiarTag(n)}`);
+          for (const d of r.deleted) ctx.out(`Deleted: ${d}`);
+        } catch (e) {
+          failed++;
+          ctx.err(`Error response: ${(e as Error).message}`);
+        }
+      }
+      return failed ? 1 : 0;
+    },
+  },
+  inspect: {
+    summary: "Show low-level information on images, as JSON",
+    usage: "IMAGE [IMAGE...]",
+    options: {},
+    async run(ctx) {
+      need(ctx.args, 1, "at least 1 argument");
+      const s = await store(ctx);
+      const out = [];
+      for (const a of ctx.args) {
+        const img = await s.resolve(a);
+        const records = await s.tags.list();
+        const same = records.filter((r) =>
+          r.descriptor.digest === img.manifestDigest || r.descriptor.digest === img.indexDigest
+        );
+        const c = img.config;
+        out.push({
+          Id: img.id,
+          RepoTags: same.filter((r) => !r.name.includes("@")).map((r) => familiarTag(r.name)),
+          RepoDigests: same.filter((r) => r.name.includes("@") && !r.name.startsWith("@")).map((r) => {
+            const ref = parseReference(r.name);
+            return `${ref.familiarName}@${ref.digest}`;
+          }),
+          Parent: "",
+          Comment: "",
+          Created: c.created ?? "",
+          DockerVersion: str((c as Record<string, unknown>).docker_version) ?? "",
+          Author: c.author ?? "",
+          Config: c.config ?? {},
+          Architecture: c.architecture,
+          ...(c.variant ? { Variant: c.variant } : {}),
+          Os: c.os,
+          Size: imageSize(img),
+          RootFS: { Type: c.rootfs.type, Layers: c.rootfs.diff_ids },
+          Descriptor: { mediaType: img.descriptor.mediaType, digest: img.manifestDigest, size: img.descriptor.size },
+        });
+      }
+      ctx.out(JSON.stringify(out, null, 4));
+    },
+  },
+  history: {
+    summary: "Show the history of an image",
+    usage: "[--no-trunc] [--format table|json] IMAGE",
+    options: { "no-trunc": { type: "boolean" }, format: { type: "string" } },
+    async run(ctx) {
+      need(ctx.args, 1, "exactly 1 argument");
+      const img = await (await store(ctx)).resolve(ctx.args[0]);
+      const layers = [...img.manifest.layers];
+      const entries = (img.config.history ?? []).map((h) => ({
+        createdBy: h.created_by ?? "",
+        created: h.created,
+        size: h.empty_layer ? 0 : layers.shift()?.size ?? 0,
+        comment: h.comment ?? "",
+      })).reverse();
+      const noTrunc = Boolean(ctx.values["no-trunc"]);
+      const trunc = (t: string) => noTrunc || t.length <= 45 ? t : `${t.slice(0, 44)}…`;
+      const view = entries.map((e, i) => ({
+        ID: i === 0 ? (noTrunc ? img.id : img.id.slice(7, 19)) : "<missing>",
+        CreatedSince: since(e.created),
+        CreatedAt: e.created ?? "",
+        CreatedBy: e.createdBy,
+        Size: humanSize(e.size),
+        Comment: e.comment,
+      }));
+      if (ctx.values.format === "json") {
+        for (const v of view) ctx.out(JSON.stringify(v));
+        return;
+      }
+      const rows = view.map((v) => [v.ID, v.CreatedSince, trunc(v.CreatedBy), v.Size, v.Comment]);
+      for (const l of table([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], ...rows])) ctx.out(l);
+    },
+  },
+  save: {
+    summary: "Save images to a docker-archive tar (loadable by docker load)",
+    usage: "-o FILE|- IMAGE [IMAGE...]",
+    options: { output: { type: "string", short: "o" } },
+    async run(ctx) {
+      need(ctx.args, 1, "at least 1 argument");
+      const dest = str(ctx.values.output) ?? "-";
+      if (dest === "-" && process.stdout.isTTY) {
+        throw new UsageError("refusing to write an archive to a terminal; use -o FILE");
+      }
+      await saveDockerArchive(await store(ctx), ctx.args).pipeTo(outputStream(dest));
+    },
+  },
+  load: {
+    summary: "Load images from a docker-archive tar (plain or gzip)",
+    usage: "[-i FILE|-] [-q]",
+    options: { input: { type: "string", short: "i" }, quiet: { type: "boolean", short: "q" } },
+    async run(ctx) {
+      const src = str(ctx.values.input) ?? "-";
+      const loaded = await loadDockerArchive(await store(ctx), inputStream(src), {
+        label: src === "-" ? "standard input" : `"${src}"`,
+      });
+      if (ctx.values.quiet) return;
+      for (const img of loaded) {
+        if (img.names.length) for (const n of img.names) ctx.out(`Loaded image: ${familiarTag(n)}`);
+        else ctx.out(`Loaded image ID: ${img.id}`);
+      }
+    },
+  },
+  gc: {
+    summary: "Delete blobs that no image name reaches",
+    usage: "[--grace SECONDS]",
+    options: { grace: { type: "string" } },
+    async run(ctx) {
+      const grace = Number(str(ctx.values.grace) ?? "0");
+      if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`invalid --grace "${ctx.values.grace}"`);
+      const r = await (await store(ctx)).gc({ graceMs: grace * 1000, age: blobAge(ctx.root) });
+      for (const d of r.removed) ctx.out(`deleted: ${d}`);
+      ctx.out(`Total reclaimed space: ${humanSize(r.bytes)}`);
+    },
+  },
+  fsck: {
+    summary: "Re-hash every blob and check every referenced blob exists",
+    usage: "",
+    options: {},
+    async run(ctx) {
+      const r = await (await store(ctx)).fsck();
+      for (const p of r.problems) ctx.out(`bad: ${p.digest}: ${p.problem}`);
+      ctx.out(`checked ${r.checked} blobs, ${r.problems.length} problems`);
+      return r.problems.length ? 1 : 0;
+    },
+  },
+};
 
 function defaultRoot(): string {
   if (process.env.STRATUM_ROOT) return process.env.STRATUM_ROOT;

@@ -1,0 +1,204 @@
+import { createTarDecoder } from "modern-tar";
+import { createHasher, type DigestResult } from "../digest/mod.ts";
+import type { BlobStore, BlobWriter } from "./blob_store.ts";
+import { ArchiveError } from "./errors.ts";
+
+/** A regular file of an archive, written to the store but not yet committed. */
+export interface StagedFile {
+  /** The cleaned path inside the archive. */
+  path: string;
+  /** Digest and size of its bytes. */
+  result: DigestResult;
+  /** For gzip content: the digest of the decompressed bytes (a layer's diff_id). */
+  diffId: string;
+  /** True when the content is gzip-compressed. */
+  gzip: boolean;
+  /** The bytes themselves when the file is small (JSON documents). */
+  small?: Uint8Array;
+  /** The pending write; commit makes it visible. */
+  writer: BlobWriter;
+}
+
+/** Every file of an archive, staged, with symlinks resolved to the files they name. */
+export interface StagedArchive {
+  /** Looks a path up (following the archive's symlinks); undefined when absent. */
+  file(path: string): StagedFile | undefined;
+  /** Makes the staged files in `keep` visible in the store and discards the rest. */
+  commit(keep: Iterable<StagedFile>): Promise<void>;
+  /** Discards everything staged. */
+  abort(): Promise<void>;
+}
+
+const SMALL = 4 << 20;
+const GZIP_MAGIC = [0x1f, 0x8b];
+
+/** Cleans an archive path; refuses absolute paths and `..`, which archives have no use for. */
+export function cleanArchivePath(name: string, archive: string): string {
+  const parts: string[] = [];
+  for (const p of name.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") throw new ArchiveError(`${archive}: entry "${name}" escapes the archive`);
+    parts.push(p);
+  }
+  if (name.startsWith("/")) throw new ArchiveError(`${archive}: entry "${name}" is an absolute path`);
+  return parts.join("/");
+}
+
+/** Wraps `input` so gzip-compressed archives are read like plain ones. */
+export async function maybeGunzip(input: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
+  const reader = input.getReader();
+  const first = await reader.read();
+  const head = first.value ?? new Uint8Array(0);
+  const rest = new ReadableStream<Uint8Array>({
+    start(c) {
+      if (head.length) c.enqueue(head);
+      if (first.done) c.close();
+    },
+    async pull(c) {
+      const r = await reader.read();
+      if (r.done) c.close();
+      else c.enqueue(r.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  const gz = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
+  return gz ? rest.pipeThrough(new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>) : rest;
+}
+
+/**
+ * Reads a tar archive to its end, writing every regular file into `store` through an
+ * uncommitted writer, so nothing is visible until the caller has validated the whole
+ * archive. A truncated or malformed tar rejects and leaves the store as it was.
+ */
+export async function stageArchive(
+  store: BlobStore,
+  archive: ReadableStream<Uint8Array>,
+  label: string,
+): Promise<StagedArchive> {
+  const files = new Map<string, StagedFile>();
+  const links = new Map<string, string>();
+  const abort = async () => {
+    for (const f of files.values()) await f.writer.abort();
+  };
+  try {
+    const entries = (await maybeGunzip(archive)).pipeThrough(createTarDecoder({ strict: true }));
+    for await (const entry of entries) {
+      const h = entry.header;
+      const type = h.type ?? "file";
+      if (type === "directory" || type === "pax-global-header") {
+        await entry.body.cancel();
+        continue;
+      }
+      const path = cleanArchivePath(h.name, label);
+      if (type === "symlink" || type === "link") {
+        await entry.body.cancel();
+        const target = type === "symlink"
+          ? resolveRelative(path, h.linkname ?? "", label)
+          : cleanArchivePath(h.linkname ?? "", label);
+        links.set(path, target);
+        continue;
+      }
+      if (type !== "file") {
+        await entry.body.cancel();
+        throw new ArchiveError(`${label}: entry "${path}" has unsupported type ${type}`);
+      }
+      if (files.has(path)) throw new ArchiveError(`${label}: duplicate entry "${path}"`);
+      files.set(path, await stageFile(store, path, entry.body, h.size));
+    }
+  } catch (e) {
+    await abort();
+    if (e instanceof ArchiveError) throw e;
+    throw new ArchiveError(`${label}: cannot read archive: ${(e as Error).message}`, { cause: e });
+  }
+  const lookup = (path: string): StagedFile | undefined => {
+    let p = cleanArchivePath(path, label);
+    for (let hops = 0; hops < 32; hops++) {
+      const f = files.get(p);
+      if (f) return f;
+      const next = links.get(p);
+      if (next === undefined) return undefined;
+      p = next;
+    }
+    throw new ArchiveError(`${label}: too many links resolving "${path}"`);
+  };
+  return {
+    file: lookup,
+    async commit(keep) {
+      const kept = new Set(keep);
+      for (const f of files.values()) {
+        if (!kept.has(f)) await f.writer.abort();
+      }
+      for (const f of kept) await f.writer.commit({ digest: f.result.digest, size: f.result.size });
+    },
+    abort,
+  };
+}
+
+function resolveRelative(from: string, target: string, label: string): string {
+  if (target.startsWith("/")) return cleanArchivePath(target, label);
+  const dir = from.split("/").slice(0, -1).join("/");
+  return cleanArchivePath(dir ? `${dir}/${target}` : target, label);
+}
+
+async function stageFile(
+  store: BlobStore,
+  path: string,
+  body: ReadableStream<Uint8Array>,
+  declared: number,
+): Promise<StagedFile> {
+  const writer = await store.writer();
+  const hasher = await createHasher();
+  const out = writer.writable.getWriter();
+  let size = 0;
+  let gzip: boolean | undefined;
+  let inflate: { writer: WritableStreamDefaultWriter<Uint8Array>; done: Promise<string> } | undefined;
+  const small: Uint8Array[] = [];
+  try {
+    for await (const chunk of body) {
+      if (gzip === undefined) {
+        gzip = chunk[0] === GZIP_MAGIC[0] && chunk[1] === GZIP_MAGIC[1];
+        if (gzip) inflate = inflater();
+      }
+      await out.write(chunk);
+      hasher.update(chunk);
+      if (inflate) await inflate.writer.write(chunk);
+      if (declared <= SMALL) small.push(chunk);
+      size += chunk.length;
+    }
+    out.releaseLock();
+    const digest = hasher.digest();
+    let diffId: string = digest;
+    if (inflate) {
+      await inflate.writer.close();
+      diffId = await inflate.done;
+    }
+    const bytes = declared <= SMALL ? concat(small, size) : undefined;
+    return { path, result: { digest, size }, diffId, gzip: gzip ?? false, small: bytes, writer };
+  } catch (e) {
+    await writer.abort();
+    throw new ArchiveError(`entry "${path}": ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function inflater(): { writer: WritableStreamDefaultWriter<Uint8Array>; done: Promise<string> } {
+  const ds = new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>;
+  const done = (async () => {
+    const h = await createHasher();
+    for await (const c of ds.readable) h.update(c);
+    return h.digest();
+  })();
+  done.catch(() => {});
+  return { writer: ds.writable.getWriter(), done };
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}

@@ -1,0 +1,379 @@
+import { type Digest, DigestMismatchError, digestOf, isDigest } from "../digest/mod.ts";
+import {
+  type Descriptor,
+  hostPlatform,
+  type ImageConfig,
+  type ImageManifest,
+  parseImageConfig,
+  parseManifest,
+  parseReference,
+  type ParsedManifest,
+  type Platform,
+  type Reference,
+  selectManifest,
+} from "../image/mod.ts";
+import { type BlobStore, readBlob } from "./blob_store.ts";
+import { ConflictError, ImageNotFoundError } from "./errors.ts";
+import type { TagRecord, TagStore } from "./tag_store.ts";
+
+/** An image resolved from a name or ID: its manifest, config and where it was found. */
+export interface ResolvedImage {
+  /** The descriptor of the single-platform manifest. */
+  descriptor: Descriptor;
+  /** The manifest, with its exact bytes and digest. */
+  manifest: ImageManifest;
+  /** The manifest's digest. */
+  manifestDigest: Digest;
+  /** The image config. */
+  config: ImageConfig;
+  /** The image ID: the digest of the exact config bytes. */
+  id: Digest;
+  /** The record(s) that name this image (same manifest or same index). */
+  names: string[];
+  /** When the tag pointed at an index, its digest. */
+  indexDigest?: Digest;
+}
+
+/** One row of {@linkcode ImageStore.images}: an image with each name it has. */
+export interface ImageSummary {
+  /** The image ID. */
+  id: Digest;
+  /** The manifest (or index) digest the name points at. */
+  digest: Digest;
+  /** A fully qualified name with tag, or undefined for an untagged image. */
+  name?: string;
+  /** The parsed name. */
+  reference?: Reference;
+  /** The config's `created`, if any. */
+  created?: string;
+  /** Bytes of config plus layers, as stored. */
+  size: number;
+}
+
+/** What {@linkcode ImageStore.remove} did, in docker's words: untagged names, deleted IDs. */
+export interface RemoveResult {
+  /** Names removed, fully qualified. */
+  untagged: string[];
+  /** Image IDs whose data was deleted. */
+  deleted: Digest[];
+}
+
+/** What {@linkcode ImageStore.gc} removed. */
+export interface GcResult {
+  /** Digests of the removed blobs. */
+  removed: Digest[];
+  /** Their total size in bytes. */
+  bytes: number;
+}
+
+/** A blob that failed {@linkcode ImageStore.fsck}. */
+export interface FsckProblem {
+  /** The blob's name in the store. */
+  digest: string;
+  /** What is wrong: its content hashes to another digest, or a referenced blob is missing. */
+  problem: string;
+}
+
+/** Options for {@linkcode ImageStore.gc}. */
+export interface GcOptions {
+  /**
+   * Keep unreferenced blobs younger than this many milliseconds, since an operation in
+   * progress (a pull, a build) writes blobs before it names them. Only the filesystem
+   * backend knows ages; others ignore it. @default {0}
+   */
+  graceMs?: number;
+  /** Returns a blob's age in milliseconds, or undefined when unknown. */
+  age?: (digest: Digest) => Promise<number | undefined>;
+}
+
+const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{1,64})$/;
+
+/**
+ * Images over a blob store and a tag store: resolving names and IDs the way docker does,
+ * listing, tagging, removing (untag vs delete), garbage collection and checking.
+ */
+export class ImageStore {
+  /** The content. */
+  readonly blobs: BlobStore;
+  /** The names. */
+  readonly tags: TagStore;
+  /** The platform chosen when a name points at an index. */
+  readonly platform: Platform;
+
+  /** Wraps a blob store and a tag store. */
+  constructor(blobs: BlobStore, tags: TagStore, options: { platform?: Platform } = {}) {
+    this.blobs = blobs;
+    this.tags = tags;
+    this.platform = options.platform ?? hostPlatform();
+  }
+
+  /** Reads and parses a manifest or index blob. */
+  async manifest(digest: string, mediaType?: string): Promise<ParsedManifest> {
+    const bytes = await readBlob(this.blobs, digest, 4 << 20);
+    const parsed = await parseManifest(bytes, mediaType);
+    if (parsed.digest !== digest) throw new DigestMismatchError(digest, parsed.digest, "manifest");
+    return parsed;
+  }
+
+  /** Reads and parses an image config blob. */
+  async config(digest: string): Promise<ImageConfig> {
+    const parsed = await parseImageConfig(await readBlob(this.blobs, digest, 16 << 20));
+    if (parsed.digest !== digest) throw new DigestMismatchError(digest, parsed.digest, "config");
+    return parsed.config;
+  }
+
+  /** Follows a descriptor (through an index, picking the store's platform) to an image. */
+  async load(descriptor: Descriptor, names: string[] = []): Promise<ResolvedImage> {
+    let parsed = await this.manifest(descriptor.digest, descriptor.mediaType);
+    let indexDigest: Digest | undefined;
+    let chosen = descriptor;
+    if (parsed.kind === "index") {
+      indexDigest = parsed.digest;
+      const pick = selectManifest(parsed.index, this.platform);
+      if (!pick) {
+        throw new ImageNotFoundError(
+          `${names[0] ?? descriptor.digest} for platform ${this.platform.os}/${this.platform.architecture}`,
+        );
+      }
+      chosen = pick;
+      parsed = await this.manifest(pick.digest, pick.mediaType);
+      if (parsed.kind !== "manifest") {
+        throw new SyntaxError(`Index ${indexDigest} points at another index; nesting is not supported`);
+      }
+    }
+    const manifest = parsed.manifest;
+    const config = await this.config(manifest.config.digest);
+    return {
+      descriptor: chosen,
+      manifest,
+      manifestDigest: parsed.digest,
+      config,
+      id: manifest.config.digest,
+      names,
+      indexDigest,
+    };
+  }
+
+  /**
+   * Finds an image by what a user types: a name (`busybox`, `busybox:1`, `x@sha256:...`),
+   * a full or short image ID (`sha256:abc...`, `abc123`), like docker.
+   */
+  async resolve(input: string): Promise<ResolvedImage> {
+    const records = await this.tags.list();
+    let ref: Reference | undefined;
+    try {
+      ref = parseReference(input);
+    } catch { /* not a name: may still be an ID */ }
+    if (ref && !ID_PREFIX.test(input)) {
+      const key = ref.toString();
+      const exact = records.filter((r) => r.name === key);
+      if (exact.length) return await this.load(exact[0].descriptor, exact.map((r) => r.name));
+      if (ref.digest) {
+        // name@digest: any record of that repository whose manifest or index has the digest.
+        const repo = `${ref.registry}/${ref.repository}`;
+        const hit = records.find((r) => nameRepo(r.name) === repo && r.descriptor.digest === ref!.digest);
+        if (hit) return await this.load(hit.descriptor, [key]);
+        if (await this.blobs.has(ref.digest)) {
+          const md = await this.manifest(ref.digest);
+          return await this.load({ mediaType: md.mediaType, digest: md.digest, size: md.bytes.length }, [key]);
+        }
+      }
+    }
+    const m = ID_PREFIX.exec(input);
+    if (m) {
+      const prefix = m[1];
+      const matches = new Map<Digest, TagRecord[]>();
+      for (const r of records) {
+        const img = await this.load(r.descriptor, [r.name]).catch(() => undefined);
+        if (!img) continue;
+        const hex = img.id.slice(7);
+        const full = input.startsWith("sha256:") ? hex === prefix || hex.startsWith(prefix) : hex.startsWith(prefix);
+        if (full) matches.set(img.id, [...(matches.get(img.id) ?? []), r]);
+      }
+      if (matches.size > 1) {
+        throw new ConflictError(`Image ID prefix "${input}" is ambiguous: it matches ${matches.size} images`);
+      }
+      const [only] = matches.values();
+      if (only) return await this.load(only[0].descriptor, only.map((r) => r.name));
+    }
+    throw new ImageNotFoundError(input);
+  }
+
+  /** Every named image, one row per name, like `docker images`. */
+  async images(): Promise<ImageSummary[]> {
+    const rows: ImageSummary[] = [];
+    for (const r of await this.tags.list()) {
+      let img: ResolvedImage;
+      try {
+        img = await this.load(r.descriptor, [r.name]);
+      } catch {
+        continue; // content missing or foreign: fsck reports it, listing does not fail
+      }
+      const tagged = !r.name.startsWith("@") && !r.name.includes("@");
+      rows.push({
+        id: img.id,
+        digest: r.descriptor.digest,
+        name: tagged ? r.name : undefined,
+        reference: tagged ? parseReference(r.name) : undefined,
+        created: img.config.created,
+        size: imageSize(img),
+      });
+    }
+    return rows;
+  }
+
+  /** Gives the image `source` resolves to the name `target` (a tag). */
+  async tag(source: string, target: string): Promise<string> {
+    const img = await this.resolve(source);
+    const ref = parseReference(target);
+    if (ref.digest) throw new TypeError(`Cannot tag with a digest reference "${target}": give a tag`);
+    const name = ref.toString();
+    const record = (await this.tags.list()).find((r) => img.names.includes(r.name));
+    const descriptor = record?.descriptor ?? {
+      mediaType: img.descriptor.mediaType,
+      digest: img.manifestDigest,
+      size: img.descriptor.size,
+    };
+    await this.tags.set(name, descriptor);
+    return name;
+  }
+
+  /**
+   * Removes an image the way `docker rmi` does. By name: untags, and deletes the image
+   * when that was its last name. By ID: deletes the image; when it has several names
+   * that takes `force`. Blobs still used by another image are kept.
+   */
+  async remove(input: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
+    const img = await this.resolve(input);
+    const records = await this.tags.list();
+    const sameImage: TagRecord[] = [];
+    for (const r of records) {
+      if (r.descriptor.digest === img.manifestDigest || r.descriptor.digest === img.indexDigest) {
+        sameImage.push(r);
+      } else if (img.names.includes(r.name)) {
+        sameImage.push(r);
+      }
+    }
+    const byId = !img.names.some((n) => n === safeName(input));
+    let untag: string[];
+    if (byId) {
+      const tagged = sameImage.filter((r) => !r.name.includes("@"));
+      const repos = new Set(tagged.map((r) => nameRepo(r.name)));
+      if (repos.size > 1 && !options.force) {
+        throw new ConflictError(
+          `conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
+        );
+      }
+      untag = sameImage.map((r) => r.name);
+    } else {
+      untag = img.names;
+    }
+    const untagSet = new Set(untag);
+    let remaining: TagRecord[] = [];
+    await this.tags.update((rs) => {
+      remaining = rs.filter((r) => !untagSet.has(r.name));
+      // A digest-only record (`name@sha256:`) of an image whose last tag goes, goes too.
+      const stillTagged = remaining.some((r) =>
+        (r.descriptor.digest === img.manifestDigest || r.descriptor.digest === img.indexDigest) &&
+        !r.name.includes("@")
+      );
+      if (!stillTagged && !byId) {
+        remaining = remaining.filter((r) =>
+          !(r.descriptor.digest === img.manifestDigest || r.descriptor.digest === img.indexDigest)
+        );
+        for (const r of rs) if (!remaining.includes(r) && !untagSet.has(r.name)) untag.push(r.name);
+      }
+      return remaining;
+    });
+    const result: RemoveResult = { untagged: untag.filter((n) => !n.startsWith("@")), deleted: [] };
+    const stillNamed = remaining.some((r) =>
+      r.descriptor.digest === img.manifestDigest || r.descriptor.digest === img.indexDigest
+    );
+    if (!stillNamed) {
+      const live = await this.#mark(remaining);
+      const candidates = [img.indexDigest, img.manifestDigest, img.id, ...img.manifest.layers.map((l) => l.digest)];
+      for (const d of candidates) if (d && !live.has(d)) await this.blobs.delete(d);
+      result.deleted.push(img.id);
+    }
+    return result;
+  }
+
+  async #mark(records: TagRecord[]): Promise<Set<string>> {
+    const live = new Set<string>();
+    const visit = async (d: Descriptor): Promise<void> => {
+      if (live.has(d.digest)) return;
+      live.add(d.digest);
+      let parsed: ParsedManifest;
+      try {
+        parsed = await this.manifest(d.digest, d.mediaType);
+      } catch {
+        return; // not a manifest (or missing): a leaf
+      }
+      if (parsed.kind === "index") {
+        for (const m of parsed.index.manifests) await visit(m);
+      } else {
+        live.add(parsed.manifest.config.digest);
+        for (const l of parsed.manifest.layers) live.add(l.digest);
+      }
+    };
+    for (const r of records) await visit(r.descriptor);
+    return live;
+  }
+
+  /** Mark and sweep: deletes every blob no name reaches. */
+  async gc(options: GcOptions = {}): Promise<GcResult> {
+    const live = await this.#mark(await this.tags.list());
+    const result: GcResult = { removed: [], bytes: 0 };
+    const grace = options.graceMs ?? 0;
+    for await (const d of this.blobs.list()) {
+      if (live.has(d)) continue;
+      if (grace > 0 && options.age) {
+        const age = await options.age(d);
+        if (age !== undefined && age < grace) continue;
+      }
+      const info = await this.blobs.stat(d);
+      if (await this.blobs.delete(d)) {
+        result.removed.push(d);
+        result.bytes += info?.size ?? 0;
+      }
+    }
+    return result;
+  }
+
+  /** Re-hashes every blob and checks that every referenced blob exists. */
+  async fsck(): Promise<{ checked: number; problems: FsckProblem[] }> {
+    const problems: FsckProblem[] = [];
+    let checked = 0;
+    for await (const d of this.blobs.list()) {
+      checked++;
+      const { digest } = await digestOf(await this.blobs.get(d));
+      if (digest !== d) problems.push({ digest: d, problem: `content hashes to ${digest}` });
+    }
+    for (const d of await this.#mark(await this.tags.list())) {
+      if (isDigest(d) && !(await this.blobs.has(d))) {
+        problems.push({ digest: d, problem: "referenced but missing" });
+      }
+    }
+    return { checked, problems };
+  }
+}
+
+/** Config plus layer sizes as stored. */
+export function imageSize(img: ResolvedImage): number {
+  return img.manifest.config.size + img.manifest.layers.reduce((n, l) => n + l.size, 0);
+}
+
+function nameRepo(name: string): string {
+  const at = name.indexOf("@");
+  if (at >= 0) return name.slice(0, at);
+  const colon = name.lastIndexOf(":");
+  return colon > name.lastIndexOf("/") ? name.slice(0, colon) : name;
+}
+
+function safeName(input: string): string | undefined {
+  try {
+    return parseReference(input).toString();
+  } catch {
+    return undefined;
+  }
+}

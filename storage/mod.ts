@@ -1,0 +1,40 @@
+/**
+ * The content-addressed store.
+ *
+ * A {@linkcode BlobStore} holds blobs by digest (on disk: {@linkcode FsBlobStore}, in
+ * memory: {@linkcode MemoryBlobStore}); every write is verified and invisible until
+ * committed. A {@linkcode TagStore} holds names apart from the blobs. On disk the two
+ * together are an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/`).
+ * {@linkcode ImageStore} resolves names and IDs like docker and does tag, remove, gc and
+ * fsck; {@linkcode loadDockerArchive}/{@linkcode saveDockerArchive} and the OCI layout
+ * functions move images in and out.
+ *
+ * @module
+ */
+export {
+  type BlobInfo,
+  type BlobReadOptions,
+  type BlobStore,
+  type BlobWriter,
+  type BlobWriterOptions,
+  type ExpectedBlob,
+  putBytes,
+  readBlob,
+} from "./blob_store.ts";
+export { ArchiveError, BlobNotFoundError, ConflictError, ImageNotFoundError } from "./errors.ts";
+export { FsBlobStore } from "./fs_blob_store.ts";
+export { MemoryBlobStore } from "./memory_blob_store.ts";
+export { MemoryTagStore, type TagRecord, type TagStore, TagStoreBase } from "./tag_store.ts";
+export { DIGEST_REF_ANNOTATION, OciIndexTagStore, REF_NAME_ANNOTATION } from "./oci_index_tag_store.ts";
+export {
+  type FsckProblem,
+  type GcOptions,
+  type GcResult,
+  imageSize,
+  type ImageSummary,
+  ImageStore,
+  type RemoveResult,
+  type ResolvedImage,
+} from "./image_store.ts";
+export { familiarTag, type LoadedImage, loadDockerArchive, saveDockerArchive } from "./docker_archive.ts";
+export { blobAge, memoryStore, openStore, type StoreOptions } from "./open_store.ts";
