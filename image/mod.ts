@@ -3,8 +3,15 @@
  * references (`docker.io/library/busybox:latest`) and platforms.
  *
  * Parsers take the exact bytes received and return the parsed object together with those
- * bytes and their digest, so nothing is ever re-serialized before hashing. Serializers
- * produce the canonical bytes for objects stratum creates itself.
+ * bytes and their digest ({@linkcode parseManifest}, {@linkcode parseImageConfig}), so nothing
+ * is re-serialized before hashing: a manifest's digest and an image's ID are the sha256 of
+ * the bytes as they arrived. Serializers ({@linkcode serializeManifest},
+ * {@linkcode serializeImageConfig}) write canonical bytes only for documents stratum creates.
+ * {@linkcode parseReference} follows Docker's reference normalization;
+ * {@linkcode selectManifest} picks an index entry the way containerd matches platforms.
+ *
+ * Written by hand: these are small grammars and schemas that must match Docker's and
+ * containerd's behaviour exactly, and no maintained npm package does both.
  *
  * @module
  */
@@ -17,3 +24,34 @@ export {
   type MediaTypeValue,
 } from "./media_types.ts";
 export type { Descriptor, Platform } from "./descriptor.ts";
+export {
+  ConfigError,
+  InvalidPlatformError,
+  InvalidReferenceError,
+  ManifestError,
+} from "./errors.ts";
+export {
+  type ImageIndex,
+  type ImageManifest,
+  type ParsedManifest,
+  parseManifest,
+  serializeManifest,
+} from "./manifest.ts";
+export {
+  type ContainerConfig,
+  type HealthConfig,
+  type History,
+  type ImageConfig,
+  type ParsedImageConfig,
+  parseImageConfig,
+  type RootFS,
+  serializeImageConfig,
+} from "./image_config.ts";
+export { parseReference, Reference, type ReferenceParts } from "./reference.ts";
+export {
+  formatPlatform,
+  hostPlatform,
+  normalizePlatform,
+  parsePlatform,
+  selectManifest,
+} from "./platform.ts";
