@@ -101,7 +101,9 @@ function since(created: string | undefined): string {
 /** Lays rows out in columns like Go's tabwriter with docker's padding of three. */
 function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i] + 3)).join("").trimEnd());
+  return rows.map((r) =>
+    r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i] + 3)).join("").trimEnd()
+  );
 }
 
 function str(v: unknown): string | undefined {
@@ -120,7 +122,11 @@ const COMMANDS: Record<string, Command> = {
   images: {
     summary: "List images",
     usage: "[--digests] [--format table|json] [REPOSITORY[:TAG]]",
-    options: { digests: { type: "boolean" }, format: { type: "string" }, quiet: { type: "boolean", short: "q" } },
+    options: {
+      digests: { type: "boolean" },
+      format: { type: "string" },
+      quiet: { type: "boolean", short: "q" },
+    },
     async run(ctx) {
       const s = await store(ctx);
       let rows = await s.images();
@@ -128,7 +134,8 @@ const COMMANDS: Record<string, Command> = {
         const want = parseReference(ctx.args[0]);
         const explicitTag = /:[^/]+$/.test(ctx.args[0]);
         rows = rows.filter((r) =>
-          r.reference && r.reference.name === want.name && (!explicitTag || r.reference.tag === want.tag)
+          r.reference && r.reference.name === want.name &&
+          (!explicitTag || r.reference.tag === want.tag)
         );
       }
       rows.sort((a, b) => (Date.parse(b.created ?? "") || 0) - (Date.parse(a.created ?? "") || 0));
@@ -148,7 +155,14 @@ const COMMANDS: Record<string, Command> = {
       } else if (ctx.values.format && ctx.values.format !== "table") {
         throw new UsageError(`unknown --format "${ctx.values.format}": use table or json`);
       } else {
-        const head = ["REPOSITORY", "TAG", ...(ctx.values.digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"];
+        const head = [
+          "REPOSITORY",
+          "TAG",
+          ...(ctx.values.digests ? ["DIGEST"] : []),
+          "IMAGE ID",
+          "CREATED",
+          "SIZE",
+        ];
         const body = view.map((v) => [
           v.Repository,
           v.Tag,
@@ -209,14 +223,16 @@ const COMMANDS: Record<string, Command> = {
         out.push({
           Id: img.id,
           RepoTags: same.filter((r) => !r.name.includes("@")).map((r) => familiarTag(r.name)),
-          RepoDigests: same.filter((r) => r.name.includes("@") && !r.name.startsWith("@")).map((r) => {
-            const ref = parseReference(r.name);
-            return `${ref.familiarName}@${ref.digest}`;
-          }),
+          RepoDigests: same.filter((r) => r.name.includes("@") && !r.name.startsWith("@")).map(
+            (r) => {
+              const ref = parseReference(r.name);
+              return `${ref.familiarName}@${ref.digest}`;
+            },
+          ),
           Parent: "",
           Comment: "",
           Created: c.created ?? "",
-          DockerVersion: str((c as Record<string, unknown>).docker_version) ?? "",
+          DockerVersion: str((c as unknown as Record<string, unknown>).docker_version) ?? "",
           Author: c.author ?? "",
           Config: c.config ?? {},
           Architecture: c.architecture,
@@ -224,7 +240,11 @@ const COMMANDS: Record<string, Command> = {
           Os: c.os,
           Size: imageSize(img),
           RootFS: { Type: c.rootfs.type, Layers: c.rootfs.diff_ids },
-          Descriptor: { mediaType: img.descriptor.mediaType, digest: img.manifestDigest, size: img.descriptor.size },
+          Descriptor: {
+            mediaType: img.descriptor.mediaType,
+            digest: img.manifestDigest,
+            size: img.descriptor.size,
+          },
         });
       }
       ctx.out(JSON.stringify(out, null, 4));
@@ -259,7 +279,9 @@ const COMMANDS: Record<string, Command> = {
         return;
       }
       const rows = view.map((v) => [v.ID, v.CreatedSince, trunc(v.CreatedBy), v.Size, v.Comment]);
-      for (const l of table([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], ...rows])) ctx.out(l);
+      for (const l of table([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], ...rows])) {
+        ctx.out(l);
+      }
     },
   },
   save: {
@@ -286,8 +308,9 @@ const COMMANDS: Record<string, Command> = {
       });
       if (ctx.values.quiet) return;
       for (const img of loaded) {
-        if (img.names.length) for (const n of img.names) ctx.out(`Loaded image: ${familiarTag(n)}`);
-        else ctx.out(`Loaded image ID: ${img.id}`);
+        if (img.names.length) {
+          for (const n of img.names) ctx.out(`Loaded image: ${familiarTag(n)}`);
+        } else ctx.out(`Loaded image ID: ${img.id}`);
       }
     },
   },
@@ -297,7 +320,9 @@ const COMMANDS: Record<string, Command> = {
     options: { grace: { type: "string" } },
     async run(ctx) {
       const grace = Number(str(ctx.values.grace) ?? "0");
-      if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`invalid --grace "${ctx.values.grace}"`);
+      if (!Number.isFinite(grace) || grace < 0) {
+        throw new UsageError(`invalid --grace "${ctx.values.grace}"`);
+      }
       const r = await (await store(ctx)).gc({ graceMs: grace * 1000, age: blobAge(ctx.root) });
       for (const d of r.removed) ctx.out(`deleted: ${d}`);
       ctx.out(`Total reclaimed space: ${humanSize(r.bytes)}`);

@@ -6,14 +6,22 @@ const enc = new TextEncoder();
 
 // FIPS 180-2 / NIST CSRC example vectors.
 const NIST: [string, Uint8Array, string][] = [
-  ["the empty message", new Uint8Array(0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"],
+  [
+    "the empty message",
+    new Uint8Array(0),
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  ],
   ['"abc"', enc.encode("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"],
   [
     "the 448-bit message",
     enc.encode("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
   ],
-  ["one million 'a'", new Uint8Array(1_000_000).fill(0x61), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"],
+  [
+    "one million 'a'",
+    new Uint8Array(1_000_000).fill(0x61),
+    "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+  ],
 ];
 
 /** A small deterministic PRNG so a failing chunking can be reproduced from its seed. */

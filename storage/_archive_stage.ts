@@ -40,12 +40,16 @@ export function cleanArchivePath(name: string, archive: string): string {
     if (p === "..") throw new ArchiveError(`${archive}: entry "${name}" escapes the archive`);
     parts.push(p);
   }
-  if (name.startsWith("/")) throw new ArchiveError(`${archive}: entry "${name}" is an absolute path`);
+  if (name.startsWith("/")) {
+    throw new ArchiveError(`${archive}: entry "${name}" is an absolute path`);
+  }
   return parts.join("/");
 }
 
 /** Wraps `input` so gzip-compressed archives are read like plain ones. */
-export async function maybeGunzip(input: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
+export async function maybeGunzip(
+  input: ReadableStream<Uint8Array>,
+): Promise<ReadableStream<Uint8Array>> {
   const reader = input.getReader();
   const first = await reader.read();
   const head = first.value ?? new Uint8Array(0);
@@ -64,7 +68,11 @@ export async function maybeGunzip(input: ReadableStream<Uint8Array>): Promise<Re
     },
   });
   const gz = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
-  return gz ? rest.pipeThrough(new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>) : rest;
+  return gz
+    ? rest.pipeThrough(
+      new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+    )
+    : rest;
 }
 
 /**
@@ -153,7 +161,9 @@ async function stageFile(
   const out = writer.writable.getWriter();
   let size = 0;
   let gzip: boolean | undefined;
-  let inflate: { writer: WritableStreamDefaultWriter<Uint8Array>; done: Promise<string> } | undefined;
+  let inflate:
+    | { writer: WritableStreamDefaultWriter<Uint8Array>; done: Promise<string> }
+    | undefined;
   const small: Uint8Array[] = [];
   try {
     for await (const chunk of body) {

@@ -5,7 +5,11 @@ import { dirname } from "node:path";
 const CHUNK = 256 << 10;
 
 /** Streams bytes `[start, end)` of an open file and closes it when done or cancelled. */
-export function readFileStream(fh: FileHandle, start: number, end: number): ReadableStream<Uint8Array> {
+export function readFileStream(
+  fh: FileHandle,
+  start: number,
+  end: number,
+): ReadableStream<Uint8Array> {
   let pos = start;
   return new ReadableStream<Uint8Array>({
     async pull(c) {

@@ -6,7 +6,11 @@ import process from "node:process";
  * owner's pid). A lock whose owner process is gone is taken over, so a killed process
  * cannot wedge the store.
  */
-export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+export async function withLock<T>(
+  path: string,
+  fn: () => Promise<T>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let wait = 2;
   for (;;) {

@@ -80,7 +80,7 @@ export class VerifyingWriter {
     }
     if (!hasher) {
       hasher = await createResumableHasher();
-      if (resume?.rehash) for await (const chunk of resume.rehash()) hasher.update(chunk);
+      if (resume?.rehash) { for await (const chunk of resume.rehash()) hasher.update(chunk); }
     }
     return new VerifyingWriter(sink, hasher, hasher.size, true);
   }

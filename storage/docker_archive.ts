@@ -11,7 +11,7 @@ import {
 import { putBytes } from "./blob_store.ts";
 import { ArchiveError } from "./errors.ts";
 import type { ImageStore, ResolvedImage } from "./image_store.ts";
-import { type StagedFile, stageArchive } from "./_archive_stage.ts";
+import { stageArchive, type StagedFile } from "./_archive_stage.ts";
 
 /** One image that {@linkcode loadDockerArchive} added. */
 export interface LoadedImage {
@@ -70,7 +70,9 @@ export async function loadDockerArchive(
       try {
         parsed = await parseImageConfig(cfgFile.small);
       } catch (err) {
-        throw new ArchiveError(`${where}: config "${e.Config}": ${(err as Error).message}`, { cause: err });
+        throw new ArchiveError(`${where}: config "${e.Config}": ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       const diffIds = parsed.config.rootfs.diff_ids;
       if (diffIds.length !== e.Layers.length) {
@@ -98,14 +100,20 @@ export async function loadDockerArchive(
         try {
           return parseReference(t).toString();
         } catch (err) {
-          throw new ArchiveError(`${where}: RepoTags entry "${t}": ${(err as Error).message}`, { cause: err });
+          throw new ArchiveError(`${where}: RepoTags entry "${t}": ${(err as Error).message}`, {
+            cause: err,
+          });
         }
       });
       plans.push({
         manifest: {
           schemaVersion: 2,
           mediaType: MediaType.OCI_MANIFEST,
-          config: { mediaType: MediaType.OCI_CONFIG, digest: parsed.digest, size: cfgFile.result.size },
+          config: {
+            mediaType: MediaType.OCI_CONFIG,
+            digest: parsed.digest,
+            size: cfgFile.result.size,
+          },
           layers,
         },
         names,
@@ -120,7 +128,10 @@ export async function loadDockerArchive(
       const descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
       await store.tags.update((records) => {
         const names = p.names.length ? p.names : [`@${m.digest}`];
-        return [...records.filter((r) => !names.includes(r.name)), ...names.map((name) => ({ name, descriptor }))];
+        return [
+          ...records.filter((r) => !names.includes(r.name)),
+          ...names.map((name) => ({ name, descriptor })),
+        ];
       });
       loaded.push({ id: p.id, manifestDigest: m.digest, names: p.names });
     }
@@ -196,7 +207,11 @@ export function saveDockerArchive(store: ImageStore, inputs: string[]): Readable
         });
       }
       if (!tags.length) {
-        index.push({ mediaType: img.descriptor.mediaType, digest: img.manifestDigest, size: img.descriptor.size });
+        index.push({
+          mediaType: img.descriptor.mediaType,
+          digest: img.manifestDigest,
+          size: img.descriptor.size,
+        });
       }
       manifestJson.push({
         Config: `blobs/sha256/${img.id.slice(7)}`,
@@ -208,7 +223,11 @@ export function saveDockerArchive(store: ImageStore, inputs: string[]): Readable
       const bytes = enc.encode(JSON.stringify(value));
       await add(name, bytes, bytes.length);
     };
-    await small("index.json", { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: index });
+    await small("index.json", {
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_INDEX,
+      manifests: index,
+    });
     await small("manifest.json", manifestJson);
     await small("oci-layout", { imageLayoutVersion: "1.0.0" });
     controller.finalize();

@@ -4,10 +4,10 @@ import {
   hostPlatform,
   type ImageConfig,
   type ImageManifest,
+  type ParsedManifest,
   parseImageConfig,
   parseManifest,
   parseReference,
-  type ParsedManifest,
   type Platform,
   type Reference,
   selectManifest,
@@ -132,13 +132,17 @@ export class ImageStore {
       const pick = selectManifest(parsed.index, this.platform);
       if (!pick) {
         throw new ImageNotFoundError(
-          `${names[0] ?? descriptor.digest} for platform ${this.platform.os}/${this.platform.architecture}`,
+          `${
+            names[0] ?? descriptor.digest
+          } for platform ${this.platform.os}/${this.platform.architecture}`,
         );
       }
       chosen = pick;
       parsed = await this.manifest(pick.digest, pick.mediaType);
       if (parsed.kind !== "manifest") {
-        throw new SyntaxError(`Index ${indexDigest} points at another index; nesting is not supported`);
+        throw new SyntaxError(
+          `Index ${indexDigest} points at another index; nesting is not supported`,
+        );
       }
     }
     const manifest = parsed.manifest;
@@ -171,11 +175,17 @@ export class ImageStore {
       if (ref.digest) {
         // name@digest: any record of that repository whose manifest or index has the digest.
         const repo = `${ref.registry}/${ref.repository}`;
-        const hit = records.find((r) => nameRepo(r.name) === repo && r.descriptor.digest === ref!.digest);
+        const hit = records.find((r) =>
+          nameRepo(r.name) === repo && r.descriptor.digest === ref!.digest
+        );
         if (hit) return await this.load(hit.descriptor, [key]);
         if (await this.blobs.has(ref.digest)) {
           const md = await this.manifest(ref.digest);
-          return await this.load({ mediaType: md.mediaType, digest: md.digest, size: md.bytes.length }, [key]);
+          return await this.load({
+            mediaType: md.mediaType,
+            digest: md.digest,
+            size: md.bytes.length,
+          }, [key]);
         }
       }
     }
@@ -187,11 +197,15 @@ export class ImageStore {
         const img = await this.load(r.descriptor, [r.name]).catch(() => undefined);
         if (!img) continue;
         const hex = img.id.slice(7);
-        const full = input.startsWith("sha256:") ? hex === prefix || hex.startsWith(prefix) : hex.startsWith(prefix);
+        const full = input.startsWith("sha256:")
+          ? hex === prefix || hex.startsWith(prefix)
+          : hex.startsWith(prefix);
         if (full) matches.set(img.id, [...(matches.get(img.id) ?? []), r]);
       }
       if (matches.size > 1) {
-        throw new ConflictError(`Image ID prefix "${input}" is ambiguous: it matches ${matches.size} images`);
+        throw new ConflictError(
+          `Image ID prefix "${input}" is ambiguous: it matches ${matches.size} images`,
+        );
       }
       const [only] = matches.values();
       if (only) return await this.load(only[0].descriptor, only.map((r) => r.name));
@@ -226,7 +240,9 @@ export class ImageStore {
   async tag(source: string, target: string): Promise<string> {
     const img = await this.resolve(source);
     const ref = parseReference(target);
-    if (ref.digest) throw new TypeError(`Cannot tag with a digest reference "${target}": give a tag`);
+    if (ref.digest) {
+      throw new TypeError(`Cannot tag with a digest reference "${target}": give a tag`);
+    }
     const name = ref.toString();
     const record = (await this.tags.list()).find((r) => img.names.includes(r.name));
     const descriptor = record?.descriptor ?? {
@@ -261,7 +277,9 @@ export class ImageStore {
       const repos = new Set(tagged.map((r) => nameRepo(r.name)));
       if (repos.size > 1 && !options.force) {
         throw new ConflictError(
-          `conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
+          `conflict: unable to delete ${
+            img.id.slice(7, 19)
+          } (must be forced) - image is referenced in multiple repositories`,
         );
       }
       untag = sameImage.map((r) => r.name);
@@ -291,7 +309,12 @@ export class ImageStore {
     );
     if (!stillNamed) {
       const live = await this.#mark(remaining);
-      const candidates = [img.indexDigest, img.manifestDigest, img.id, ...img.manifest.layers.map((l) => l.digest)];
+      const candidates = [
+        img.indexDigest,
+        img.manifestDigest,
+        img.id,
+        ...img.manifest.layers.map((l) => l.digest),
+      ];
       for (const d of candidates) if (d && !live.has(d)) await this.blobs.delete(d);
       result.deleted.push(img.id);
     }

@@ -25,16 +25,25 @@ export { ArchiveError, BlobNotFoundError, ConflictError, ImageNotFoundError } fr
 export { FsBlobStore } from "./fs_blob_store.ts";
 export { MemoryBlobStore } from "./memory_blob_store.ts";
 export { MemoryTagStore, type TagRecord, type TagStore, TagStoreBase } from "./tag_store.ts";
-export { DIGEST_REF_ANNOTATION, OciIndexTagStore, REF_NAME_ANNOTATION } from "./oci_index_tag_store.ts";
+export {
+  DIGEST_REF_ANNOTATION,
+  OciIndexTagStore,
+  REF_NAME_ANNOTATION,
+} from "./oci_index_tag_store.ts";
 export {
   type FsckProblem,
   type GcOptions,
   type GcResult,
   imageSize,
-  type ImageSummary,
   ImageStore,
+  type ImageSummary,
   type RemoveResult,
   type ResolvedImage,
 } from "./image_store.ts";
-export { familiarTag, type LoadedImage, loadDockerArchive, saveDockerArchive } from "./docker_archive.ts";
+export {
+  familiarTag,
+  loadDockerArchive,
+  type LoadedImage,
+  saveDockerArchive,
+} from "./docker_archive.ts";
 export { blobAge, memoryStore, openStore, type StoreOptions } from "./open_store.ts";

@@ -50,7 +50,9 @@ export class OciIndexTagStore extends TagStoreBase {
   }
 
   /** Atomic read-modify-write under the lock. */
-  async update(change: (records: TagRecord[]) => TagRecord[] | Promise<TagRecord[]>): Promise<void> {
+  async update(
+    change: (records: TagRecord[]) => TagRecord[] | Promise<TagRecord[]>,
+  ): Promise<void> {
     await withLock(this.#lockPath, async () => {
       await this.#write(sortRecords(await change(await this.#read())));
     });
@@ -86,8 +88,14 @@ export class OciIndexTagStore extends TagStoreBase {
 
   async #write(records: TagRecord[]): Promise<void> {
     const manifests = records.map(({ name, descriptor }) => {
-      const key = name.startsWith("@") ? undefined : name.includes("@") ? DIGEST_REF_ANNOTATION : REF_NAME_ANNOTATION;
-      return key ? { ...descriptor, annotations: { ...descriptor.annotations, [key]: name } } : descriptor;
+      const key = name.startsWith("@")
+        ? undefined
+        : name.includes("@")
+        ? DIGEST_REF_ANNOTATION
+        : REF_NAME_ANNOTATION;
+      return key
+        ? { ...descriptor, annotations: { ...descriptor.annotations, [key]: name } }
+        : descriptor;
     });
     const index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
     await writeFileAtomic(this.#indexPath, JSON.stringify(index, null, 2) + "\n");
