@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { createTarDecoder } from "modern-tar";
+import { sha256 } from "../digest/mod.ts";
+import { dockerArchive, layerTar, streamOf } from "../tests/_fixtures.ts";
+import { loadDockerArchive, saveDockerArchive } from "./docker_archive.ts";
+import { ArchiveError } from "./errors.ts";
+import { memoryStore, openStore } from "./open_store.ts";
+
+async function twoLayers(): Promise<Uint8Array[]> {
+  return [
+    await layerTar([{ name: "bin/", type: "directory" }, {
+      name: "bin/tool",
+      body: "#!/bin/sh\necho hi\n",
+      mode: 0o755,
+    }]),
+    await layerTar([{ name: "etc/motd", body: "hello\n" }]),
+  ];
+}
+
+test("loadDockerArchive() stores the image under the ID docker gives it", async () => {
+  const store = memoryStore();
+  const { tar, id } = await dockerArchive(await twoLayers());
+  const [loaded] = await loadDockerArchive(store, streamOf(tar));
+  assert.equal(loaded.id, id);
+  assert.deepEqual(loaded.names, ["docker.io/test/app:1"]);
+  const img = await store.resolve("test/app:1");
+  assert.equal(img.id, id);
+  assert.equal(img.manifest.layers.length, 2);
+  assert.equal((await store.resolve(id.slice(7, 19))).id, id);
+});
+
+test("an untagged image loads and is listed without a name", async () => {
+  const store = memoryStore();
+  const { tar, id } = await dockerArchive(await twoLayers(), { repoTags: null });
+  const [loaded] = await loadDockerArchive(store, streamOf(tar));
+  assert.deepEqual(loaded.names, []);
+  const rows = await store.images();
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].id, id);
+  assert.equal(rows[0].name, undefined);
+});
+
+test("saveDockerArchive() output loads back with the same ID and names", async () => {
+  const a = memoryStore();
+  const { tar, id } = await dockerArchive(await twoLayers());
+  await loadDockerArchive(a, streamOf(tar));
+  const saved = new Uint8Array(
+    await new Response(saveDockerArchive(a, ["test/app:1"])).arrayBuffer(),
+  );
+  const names: string[] = [];
+  for await (const e of streamOf(saved).pipeThrough(createTarDecoder())) {
+    names.push(e.header.name);
+    await e.body.cancel();
+  }
+  assert.ok(
+    names.includes("manifest.json") && names.includes("index.json") && names.includes("oci-layout"),
+  );
+  const b = memoryStore();
+  const [loaded] = await loadDockerArchive(b, streamOf(saved));
+  assert.equal(loaded.id, id);
+  assert.deepEqual(loaded.names, ["docker.io/test/app:1"]);
+});
+
+test("a gzip-compressed archive loads", async () => {
+  const { tar, id } = await dockerArchive(await twoLayers());
+  const gz = streamOf(tar).pipeThrough(
+    new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+  );
+  const [loaded] = await loadDockerArchive(memoryStore(), gz);
+  assert.equal(loaded.id, id);
+});
+
+async function snapshot(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(d: string): Promise<void> {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out.push(`${p.slice(dir.length)} ${await sha256(await readFile(p))}`);
+    }
+  }
+  await walk(dir);
+  return out.sort();
+}
+
+test("bad archives are refused with a clear error and leave the store exactly as before", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-load-"));
+  try {
+    const store = await openStore(dir);
+    await loadDockerArchive(
+      store,
+      streamOf((await dockerArchive([await layerTar([{ name: "a", body: "a" }])])).tar),
+    );
+    const before = await snapshot(dir);
+    const layers = await twoLayers();
+    const good = (await dockerArchive(layers)).tar;
+    const cases: [string, Uint8Array, RegExp][] = [
+      [
+        "a truncated archive",
+        good.slice(0, Math.floor(good.length / 2)),
+        /cannot read archive|truncated|unexpected/i,
+      ],
+      [
+        "a config that does not hash to its name",
+        (await dockerArchive(layers, {
+          tamperConfig: (b) =>
+            new TextEncoder().encode(new TextDecoder().decode(b).replace("amd64", "arm64")),
+        })).tar,
+        /hashes to sha256:[0-9a-f]{64}, not to its name/,
+      ],
+      [
+        "a layer whose diff_id does not match the config",
+        await swapLayerContent(layers),
+        /diff_id/,
+      ],
+      [
+        "an archive without manifest.json",
+        (await dockerArchive(layers, { noManifest: true })).tar,
+        /no manifest\.json/,
+      ],
+      [
+        "bytes that are not a tar",
+        new TextEncoder().encode("not a tar archive at all".repeat(40)),
+        /cannot read archive/,
+      ],
+    ];
+    for (const [label, bytes, message] of cases) {
+      await t.test(label, async () => {
+        await assert.rejects(loadDockerArchive(store, streamOf(bytes)), (e: unknown) => {
+          assert.ok(e instanceof ArchiveError, `${label}: ${e}`);
+          assert.match((e as Error).message, message);
+          return true;
+        });
+        assert.deepEqual(await snapshot(dir), before);
+      });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** An archive whose config was made for `layers` but whose second layer has other content. */
+async function swapLayerContent(layers: Uint8Array[]): Promise<Uint8Array> {
+  const { tar } = await dockerArchive(layers);
+  const other = [layers[0], await layerTar([{ name: "etc/motd", body: "HELLO\n" }])];
+  const forged = await dockerArchive(other);
+  const cfgOriginal = await extract(tar, (n) => n.endsWith(".json") && n !== "manifest.json");
+  const { packTar } = await import("modern-tar");
+  const entries = [];
+  for await (const e of streamOf(forged.tar).pipeThrough(createTarDecoder())) {
+    const body = new Uint8Array(await new Response(e.body).arrayBuffer());
+    if (e.header.name.endsWith(".json") && e.header.name !== "manifest.json") {
+      entries.push({
+        header: { ...e.header, name: cfgOriginal.name, size: cfgOriginal.body.length },
+        body: cfgOriginal.body,
+      });
+    } else if (e.header.name === "manifest.json") {
+      const m = JSON.parse(new TextDecoder().decode(body));
+      m[0].Config = cfgOriginal.name;
+      const b = new TextEncoder().encode(JSON.stringify(m));
+      entries.push({ header: { ...e.header, size: b.length }, body: b });
+    } else entries.push({ header: e.header, body });
+  }
+  return await packTar(entries);
+}
+
+async function extract(
+  tar: Uint8Array,
+  pick: (name: string) => boolean,
+): Promise<{ name: string; body: Uint8Array }> {
+  for await (const e of streamOf(tar).pipeThrough(createTarDecoder())) {
+    const body = new Uint8Array(await new Response(e.body).arrayBuffer());
+    if (pick(e.header.name)) return { name: e.header.name, body };
+  }
+  throw new Error("not found");
+}

@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { dockerArchive, layerTar, streamOf } from "../tests/_fixtures.ts";
+import { loadDockerArchive } from "./docker_archive.ts";
+import { ConflictError, ImageNotFoundError } from "./errors.ts";
+import type { ImageStore } from "./image_store.ts";
+import { memoryStore, openStore } from "./open_store.ts";
+
+async function withImage(
+  store: ImageStore,
+  content: string,
+  tags: string[] | null = ["test/app:1"],
+) {
+  const shared = await layerTar([{ name: "shared", body: "same base in every image" }]);
+  const own = await layerTar([{ name: "own", body: content }]);
+  const { tar, id } = await dockerArchive([shared, own], { repoTags: tags });
+  await loadDockerArchive(store, streamOf(tar));
+  return id;
+}
+
+async function blobCount(store: ImageStore): Promise<number> {
+  let n = 0;
+  for await (const _ of store.blobs.list()) n++;
+  return n;
+}
+
+test("resolve() finds an image by name, full ID, short ID and name@digest", async () => {
+  const store = memoryStore();
+  const id = await withImage(store, "one");
+  const byName = await store.resolve("test/app:1");
+  assert.equal(byName.id, id);
+  assert.equal((await store.resolve("docker.io/test/app:1")).id, id);
+  assert.equal((await store.resolve(id)).id, id);
+  assert.equal((await store.resolve(id.slice(7, 19))).id, id);
+  assert.equal((await store.resolve(`test/app@${byName.manifestDigest}`)).id, id);
+  await assert.rejects(store.resolve("test/app:2"), ImageNotFoundError);
+  await assert.rejects(store.resolve("nosuch"), /No such image: nosuch/);
+});
+
+test("resolve() refuses an ambiguous ID prefix", async () => {
+  const store = memoryStore();
+  const ids = [await withImage(store, "a", ["x/a:1"]), await withImage(store, "b", ["x/b:1"])];
+  let common = 0;
+  while (ids[0][7 + common] === ids[1][7 + common]) common++;
+  if (common > 0) {
+    await assert.rejects(store.resolve(ids[0].slice(7, 7 + common)), ConflictError);
+  }
+  assert.equal((await store.resolve(ids[1].slice(7, 8 + common))).id, ids[1]);
+});
+
+test("tag() adds a name and images() lists one row per name", async () => {
+  const store = memoryStore();
+  const id = await withImage(store, "one");
+  await store.tag("test/app:1", "localhost:5000/mirror/app:v2");
+  const rows = await store.images();
+  assert.deepEqual(rows.map((r) => r.name).sort(), [
+    "docker.io/test/app:1",
+    "localhost:5000/mirror/app:v2",
+  ]);
+  assert.ok(rows.every((r) => r.id === id));
+  await assert.rejects(store.tag("test/app:1", "x@sha256:" + "a".repeat(64)), TypeError);
+});
+
+test("rmi by name untags while another name is left, and deletes with the last one", async () => {
+  const store = memoryStore();
+  const id = await withImage(store, "one");
+  await store.tag("test/app:1", "test/app:latest");
+  const blobs = await blobCount(store);
+  const first = await store.remove("test/app:1");
+  assert.deepEqual(first, { untagged: ["docker.io/test/app:1"], deleted: [] });
+  assert.equal(await blobCount(store), blobs);
+  const second = await store.remove("test/app");
+  assert.deepEqual(second, { untagged: ["docker.io/test/app:latest"], deleted: [id] });
+  assert.equal(await blobCount(store), 0);
+});
+
+test("rmi by ID of an image in several repositories needs force", async () => {
+  const store = memoryStore();
+  const id = await withImage(store, "one");
+  await store.tag("test/app:1", "other/app:1");
+  await assert.rejects(store.remove(id.slice(7, 19)), /must be forced/);
+  const r = await store.remove(id.slice(7, 19), { force: true });
+  assert.equal(r.untagged.length, 2);
+  assert.deepEqual(r.deleted, [id]);
+});
+
+test("removing an image keeps the layers another image still uses", async () => {
+  const store = memoryStore();
+  await withImage(store, "one", ["x/one:1"]);
+  const two = await withImage(store, "two", ["x/two:1"]);
+  await store.remove("x/one:1");
+  const img = await store.resolve("x/two:1");
+  assert.equal(img.id, two);
+  for (const l of img.manifest.layers) assert.ok(await store.blobs.has(l.digest));
+  assert.deepEqual((await store.fsck()).problems, []);
+});
+
+test("gc() deletes blobs no name reaches and nothing else", async () => {
+  const store = memoryStore();
+  await withImage(store, "keep", ["x/keep:1"]);
+  const before = await blobCount(store);
+  const stray = await store.blobs.put(streamOf(new TextEncoder().encode("stray")));
+  const r = await store.gc();
+  assert.deepEqual(r.removed, [stray.digest]);
+  assert.equal(r.bytes, 5);
+  assert.equal(await blobCount(store), before);
+});
+
+test("fsck() finds a blob whose content was corrupted on disk", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-fsck-"));
+  try {
+    const store = await openStore(dir);
+    await withImage(store, "one");
+    assert.deepEqual((await store.fsck()).problems, []);
+    const img = await store.resolve("test/app:1");
+    const victim = img.manifest.layers[1].digest;
+    await writeFile(join(dir, "blobs", "sha256", victim.slice(7)), "corrupted");
+    const { problems } = await store.fsck();
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0].digest, victim);
+    assert.match(problems[0].problem, /hashes to sha256:/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
