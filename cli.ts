@@ -362,10 +362,22 @@ function help(out: (s: string) => void): void {
   out("Run 'stratum COMMAND --help' for more on a command.");
 }
 
+/** Where the CLI writes its lines; tests capture them. */
+export interface CliOutput {
+  /** Writes a line to standard output. */
+  out(line: string): void;
+  /** Writes a line to standard error. */
+  err(line: string): void;
+}
+
+const STDIO: CliOutput = {
+  out: (s) => void process.stdout.write(s + "\n"),
+  err: (s) => void process.stderr.write(s + "\n"),
+};
+
 /** Runs the CLI on `argv` (without the runtime and script) and returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const out = (s: string) => void process.stdout.write(s + "\n");
-  const err = (s: string) => void process.stderr.write(s + "\n");
+export async function main(argv: string[], io: CliOutput = STDIO): Promise<number> {
+  const { out, err } = io;
   let root = defaultRoot();
   let i = 0;
   for (; i < argv.length && argv[i].startsWith("-"); i++) {

@@ -1,0 +1,20 @@
+/** Runs the stratum CLI in-process and captures what it prints. */
+import { main } from "../cli.ts";
+
+/** The exit code and the lines printed. */
+export interface CliRun {
+  /** Exit code. */
+  code: number;
+  /** Standard output, lines joined with "\n". */
+  stdout: string;
+  /** Standard error, lines joined with "\n". */
+  stderr: string;
+}
+
+/** Runs `stratum --root ROOT ...args`. */
+export async function stratum(root: string, ...args: string[]): Promise<CliRun> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(["--root", root, ...args], { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+}
