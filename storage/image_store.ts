@@ -168,7 +168,7 @@ export class ImageStore {
     try {
       ref = parseReference(input);
     } catch { /* not a name: may still be an ID */ }
-    if (ref && !ID_PREFIX.test(input)) {
+    if (ref) {
       const key = ref.toString();
       const exact = records.filter((r) => r.name === key);
       if (exact.length) return await this.load(exact[0].descriptor, exact.map((r) => r.name));

@@ -15,6 +15,9 @@ export interface CliRun {
 export async function stratum(root: string, ...args: string[]): Promise<CliRun> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(["--root", root, ...args], { out: (l) => out.push(l), err: (l) => err.push(l) });
+  const code = await main(["--root", root, ...args], {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+  });
   return { code, stdout: out.join("\n"), stderr: err.join("\n") };
 }

@@ -10,12 +10,20 @@ import process from "node:process";
 
 /** Runs docker and returns its trimmed standard output. */
 export function docker(...args: string[]): string {
-  return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 })
+  return execFileSync("docker", args, {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 64 << 20,
+  })
     .trim();
 }
 
 /** Builds `tag` from a Dockerfile and extra context files with the daemon's classic builder. */
-export function dockerBuild(tag: string, dockerfile: string, files: Record<string, string> = {}): string {
+export function dockerBuild(
+  tag: string,
+  dockerfile: string,
+  files: Record<string, string> = {},
+): string {
   const dir = mkdtempSync(join(tmpdir(), "stratum-docker-ctx-"));
   try {
     copyFileSync(busyboxPath(), join(dir, "busybox"));

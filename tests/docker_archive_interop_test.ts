@@ -16,7 +16,10 @@ test("docker save | stratum load | stratum save | docker load keeps the image ID
   const name = "stratum-interop/archive:1";
   const back = "stratum-interop/archive-back:1";
   try {
-    const id = dockerBuild(name, `${BUSYBOX_BASE}RUN echo built > /built && rm /bin/vi\nCMD ["cat", "/built"]\n`);
+    const id = dockerBuild(
+      name,
+      `${BUSYBOX_BASE}RUN echo built > /built && rm /bin/vi\nCMD ["cat", "/built"]\n`,
+    );
     docker("save", "-o", join(dir, "docker.tar"), name);
 
     const load = await stratum(root, "load", "-i", join(dir, "docker.tar"));
@@ -33,7 +36,10 @@ test("docker save | stratum load | stratum save | docker load keeps the image ID
     try {
       docker("rmi", back);
     } catch { /* not there from an earlier run */ }
-    assert.match(docker("load", "-i", join(dir, "stratum.tar")), new RegExp(`Loaded image: ${back}`));
+    assert.match(
+      docker("load", "-i", join(dir, "stratum.tar")),
+      new RegExp(`Loaded image: ${back}`),
+    );
     assert.equal(docker("inspect", "--format", "{{.Id}}", back), id);
     assert.equal(docker("run", "--rm", "--network", "none", back), "built");
   } finally {

@@ -12,10 +12,16 @@ import { missingPeers } from "./_peers.ts";
 async function storeWithImage(dir: string) {
   const store = await openStore(dir);
   const layers = [
-    await layerTar([{ name: "etc/", type: "directory" }, { name: "etc/os-release", body: "ID=stratum\n" }]),
+    await layerTar([{ name: "etc/", type: "directory" }, {
+      name: "etc/os-release",
+      body: "ID=stratum\n",
+    }]),
     await layerTar([{ name: "app", body: "payload" }]),
   ];
-  await loadDockerArchive(store, streamOf((await dockerArchive(layers, { repoTags: ["localhost:5000/oci/app:v1"] })).tar));
+  await loadDockerArchive(
+    store,
+    streamOf((await dockerArchive(layers, { repoTags: ["localhost:5000/oci/app:v1"] })).tar),
+  );
   return await store.resolve("localhost:5000/oci/app:v1");
 }
 
@@ -23,21 +29,34 @@ test("skopeo inspect oci:ROOT:NAME reads the store", { skip: missingPeers("skope
   const dir = await mkdtemp(join(tmpdir(), "stratum-oci-"));
   try {
     const img = await storeWithImage(dir);
-    const out = JSON.parse(execFileSync("skopeo", ["inspect", `oci:${dir}:localhost:5000/oci/app:v1`], { encoding: "utf8" }));
+    const out = JSON.parse(
+      execFileSync("skopeo", ["inspect", `oci:${dir}:localhost:5000/oci/app:v1`], {
+        encoding: "utf8",
+      }),
+    );
     assert.equal(out.Digest, img.manifestDigest);
     assert.deepEqual(out.Layers, img.manifest.layers.map((l) => l.digest));
-    const config = JSON.parse(execFileSync("skopeo", ["inspect", "--config", `oci:${dir}:localhost:5000/oci/app:v1`], { encoding: "utf8" }));
+    const config = JSON.parse(
+      execFileSync("skopeo", ["inspect", "--config", `oci:${dir}:localhost:5000/oci/app:v1`], {
+        encoding: "utf8",
+      }),
+    );
     assert.deepEqual(config.rootfs.diff_ids, img.config.rootfs.diff_ids);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
 
-test("umoci ls lists the store's names and umoci unpack reads its layers", { skip: missingPeers("umoci") }, async () => {
+test("umoci ls lists the store's names and umoci unpack reads its layers", {
+  skip: missingPeers("umoci"),
+}, async () => {
   const dir = await mkdtemp(join(tmpdir(), "stratum-oci-"));
   try {
     await storeWithImage(dir);
-    assert.equal(execFileSync("umoci", ["ls", "--layout", dir], { encoding: "utf8" }).trim(), "localhost:5000/oci/app:v1");
+    assert.equal(
+      execFileSync("umoci", ["ls", "--layout", dir], { encoding: "utf8" }).trim(),
+      "localhost:5000/oci/app:v1",
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
