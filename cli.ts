@@ -7,17 +7,21 @@
  * @module
  */
 import { createReadStream, createWriteStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import process from "node:process";
 import { Readable, Writable } from "node:stream";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
   blobAge,
+  exportOciLayout,
   familiarTag,
   imageSize,
   type ImageStore,
-  loadDockerArchive,
+  importOciLayout,
+  loadArchive,
   openStore,
   saveDockerArchive,
+  saveOciArchive,
 } from "./storage/mod.ts";
 import { parseReference } from "./image/mod.ts";
 
@@ -285,27 +289,47 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   save: {
-    summary: "Save images to a docker-archive tar (loadable by docker load)",
-    usage: "-o FILE|- IMAGE [IMAGE...]",
-    options: { output: { type: "string", short: "o" } },
+    summary:
+      "Save images to a docker archive (docker load), an OCI archive, or an OCI layout directory",
+    usage: "[--format docker|oci|oci-dir] -o FILE|DIR|- IMAGE [IMAGE...]",
+    options: { output: { type: "string", short: "o" }, format: { type: "string" } },
     async run(ctx) {
       need(ctx.args, 1, "at least 1 argument");
       const dest = str(ctx.values.output) ?? "-";
+      const format = str(ctx.values.format) ?? "docker";
+      const s = await store(ctx);
+      if (format === "oci-dir") {
+        if (dest === "-") throw new UsageError("--format oci-dir needs -o DIR");
+        return void await exportOciLayout(s, ctx.args, dest);
+      }
+      if (format !== "docker" && format !== "oci") {
+        throw new UsageError(`unknown --format "${format}"`);
+      }
       if (dest === "-" && process.stdout.isTTY) {
         throw new UsageError("refusing to write an archive to a terminal; use -o FILE");
       }
-      await saveDockerArchive(await store(ctx), ctx.args).pipeTo(outputStream(dest));
+      const tar = format === "oci" ? saveOciArchive(s, ctx.args) : saveDockerArchive(s, ctx.args);
+      await tar.pipeTo(outputStream(dest));
     },
   },
   load: {
-    summary: "Load images from a docker-archive tar (plain or gzip)",
-    usage: "[-i FILE|-] [-q]",
-    options: { input: { type: "string", short: "i" }, quiet: { type: "boolean", short: "q" } },
+    summary: "Load images from a docker or OCI archive (plain or gzip) or an OCI layout directory",
+    usage: "[-i FILE|DIR|-] [--name REPOSITORY] [-q]",
+    options: {
+      input: { type: "string", short: "i" },
+      name: { type: "string" },
+      quiet: { type: "boolean", short: "q" },
+    },
     async run(ctx) {
       const src = str(ctx.values.input) ?? "-";
-      const loaded = await loadDockerArchive(await store(ctx), inputStream(src), {
+      const s = await store(ctx);
+      const options = {
         label: src === "-" ? "standard input" : `"${src}"`,
-      });
+        name: str(ctx.values.name),
+      };
+      const loaded = src !== "-" && (await stat(src)).isDirectory()
+        ? await importOciLayout(s, src, options)
+        : await loadArchive(s, inputStream(src), options);
       if (ctx.values.quiet) return;
       for (const img of loaded) {
         if (img.names.length) {

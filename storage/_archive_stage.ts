@@ -9,10 +9,13 @@ export interface StagedFile {
   path: string;
   /** Digest and size of its bytes. */
   result: DigestResult;
-  /** For gzip content: the digest of the decompressed bytes (a layer's diff_id). */
-  diffId: string;
-  /** True when the content is gzip-compressed. */
-  gzip: boolean;
+  /**
+   * The digest of the decompressed bytes (a layer's diff_id) for gzip and plain content;
+   * undefined for zstd, which is not decompressed here.
+   */
+  diffId?: string;
+  /** The compression the content's magic bytes show. */
+  compression: "gzip" | "zstd" | "none";
   /** The bytes themselves when the file is small (JSON documents). */
   small?: Uint8Array;
   /** The pending write; commit makes it visible. */
@@ -31,6 +34,11 @@ export interface StagedArchive {
 
 const SMALL = 4 << 20;
 const GZIP_MAGIC = [0x1f, 0x8b];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+
+function startsWith(chunk: Uint8Array, magic: number[]): boolean {
+  return magic.every((b, i) => chunk[i] === b);
+}
 
 /** Cleans an archive path; refuses absolute paths and `..`, which archives have no use for. */
 export function cleanArchivePath(name: string, archive: string): string {
@@ -160,16 +168,20 @@ async function stageFile(
   const hasher = await createHasher();
   const out = writer.writable.getWriter();
   let size = 0;
-  let gzip: boolean | undefined;
+  let compression: StagedFile["compression"] | undefined;
   let inflate:
     | { writer: WritableStreamDefaultWriter<Uint8Array>; done: Promise<string> }
     | undefined;
   const small: Uint8Array[] = [];
   try {
     for await (const chunk of body) {
-      if (gzip === undefined) {
-        gzip = chunk[0] === GZIP_MAGIC[0] && chunk[1] === GZIP_MAGIC[1];
-        if (gzip) inflate = inflater();
+      if (compression === undefined) {
+        compression = startsWith(chunk, GZIP_MAGIC)
+          ? "gzip"
+          : startsWith(chunk, ZSTD_MAGIC)
+          ? "zstd"
+          : "none";
+        if (compression === "gzip") inflate = inflater();
       }
       await out.write(chunk);
       hasher.update(chunk);
@@ -179,13 +191,20 @@ async function stageFile(
     }
     out.releaseLock();
     const digest = hasher.digest();
-    let diffId: string = digest;
+    let diffId: string | undefined = compression === "zstd" ? undefined : digest;
     if (inflate) {
       await inflate.writer.close();
       diffId = await inflate.done;
     }
     const bytes = declared <= SMALL ? concat(small, size) : undefined;
-    return { path, result: { digest, size }, diffId, gzip: gzip ?? false, small: bytes, writer };
+    return {
+      path,
+      result: { digest, size },
+      diffId,
+      compression: compression ?? "none",
+      small: bytes,
+      writer,
+    };
   } catch (e) {
     await writer.abort();
     throw new ArchiveError(`entry "${path}": ${(e as Error).message}`, { cause: e });

@@ -58,3 +58,12 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
   await rename(tmp, path);
   await fsyncDir(dirname(path));
 }
+
+/** Writes all of `chunk` at the file's current position (a single write may be partial). */
+export async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+    off += bytesWritten;
+  }
+}

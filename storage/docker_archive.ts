@@ -1,19 +1,21 @@
-import { createTarPacker } from "modern-tar";
 import type { Digest } from "../digest/mod.ts";
 import {
   type Descriptor,
+  type ImageIndex,
   type ImageManifest,
   MediaType,
   parseImageConfig,
+  parseManifest,
   parseReference,
   serializeManifest,
 } from "../image/mod.ts";
 import { putBytes } from "./blob_store.ts";
 import { ArchiveError } from "./errors.ts";
-import type { ImageStore, ResolvedImage } from "./image_store.ts";
-import { stageArchive, type StagedFile } from "./_archive_stage.ts";
+import type { ImageStore } from "./image_store.ts";
+import { layoutTar } from "./_layout_writer.ts";
+import { stageArchive, type StagedArchive, type StagedFile } from "./_archive_stage.ts";
 
-/** One image that {@linkcode loadDockerArchive} added. */
+/** One image that {@linkcode loadArchive} added. */
 export interface LoadedImage {
   /** The image ID. */
   id: Digest;
@@ -29,111 +31,53 @@ interface ArchiveManifestEntry {
   Layers: string[];
 }
 
+/** Options for {@linkcode loadArchive}. */
+export interface LoadOptions {
+  /** Names the input in errors (a file name). @default {"archive"} */
+  label?: string;
+  /**
+   * For OCI archives whose index entries carry only a tag (`ref.name: "v1"`): the
+   * repository to tag them under, e.g. `localhost:5000/app`. Without it they load untagged.
+   */
+  name?: string;
+}
+
 /**
- * Loads a `docker save` archive (plain or gzip; the legacy layout and Docker 25's OCI
- * layout both carry `manifest.json`) into `store`, like `docker load`. Every file is
- * checked before anything is committed: config digest against its name, layer diff_ids
- * against the config's rootfs, so a truncated or tampered archive changes nothing.
+ * Loads an image archive into `store`, like `docker load`: a `docker save` archive (the
+ * legacy layout or Docker 25's, both with `manifest.json`) or an OCI image layout
+ * archive (`index.json`), plain or gzip. Every file is checked before anything is
+ * committed (digest-named files against their names, layer diff_ids against the config,
+ * every referenced blob present), so a truncated or tampered archive changes nothing.
  */
-export async function loadDockerArchive(
+export async function loadArchive(
   store: ImageStore,
   archive: ReadableStream<Uint8Array>,
-  options: { label?: string } = {},
+  options: LoadOptions = {},
 ): Promise<LoadedImage[]> {
-  const label = options.label ?? "docker archive";
+  const label = options.label ?? "archive";
   const staged = await stageArchive(store.blobs, archive, label);
   try {
-    const manifestFile = staged.file("manifest.json");
-    if (!manifestFile?.small) {
-      throw new ArchiveError(`${label}: no manifest.json; is this a "docker save" archive?`);
-    }
-    let entries: ArchiveManifestEntry[];
-    try {
-      entries = JSON.parse(new TextDecoder().decode(manifestFile.small));
-    } catch (e) {
-      throw new ArchiveError(`${label}: manifest.json is not valid JSON`, { cause: e });
-    }
-    if (!Array.isArray(entries) || entries.length === 0) {
-      throw new ArchiveError(`${label}: manifest.json lists no images`);
-    }
     const keep = new Set<StagedFile>();
-    const plans: { manifest: ImageManifest; names: string[]; id: Digest }[] = [];
-    for (const [i, e] of entries.entries()) {
-      const where = `${label}: manifest.json[${i}]`;
-      if (typeof e?.Config !== "string" || !Array.isArray(e.Layers)) {
-        throw new ArchiveError(`${where} needs "Config" (a path) and "Layers" (a list of paths)`);
-      }
-      const cfgFile = need(staged.file(e.Config), `${where}.Config "${e.Config}"`);
-      checkNamedDigest(cfgFile, label);
-      if (!cfgFile.small) throw new ArchiveError(`${where}: config "${e.Config}" is too large`);
-      let parsed;
-      try {
-        parsed = await parseImageConfig(cfgFile.small);
-      } catch (err) {
-        throw new ArchiveError(`${where}: config "${e.Config}": ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-      const diffIds = parsed.config.rootfs.diff_ids;
-      if (diffIds.length !== e.Layers.length) {
-        throw new ArchiveError(
-          `${where}: ${e.Layers.length} layers listed but the config has ${diffIds.length} diff_ids`,
-        );
-      }
-      const layers: Descriptor[] = e.Layers.map((path, j) => {
-        const f = need(staged.file(path), `${where}.Layers[${j}] "${path}"`);
-        checkNamedDigest(f, label);
-        if (f.diffId !== diffIds[j]) {
-          throw new ArchiveError(
-            `${label}: layer "${path}" has diff_id ${f.diffId}, the config expects ${diffIds[j]}`,
-          );
-        }
-        keep.add(f);
-        return {
-          mediaType: f.gzip ? MediaType.OCI_LAYER_GZIP : MediaType.OCI_LAYER,
-          digest: f.result.digest,
-          size: f.result.size,
-        };
-      });
-      keep.add(cfgFile);
-      const names = (e.RepoTags ?? []).map((t) => {
-        try {
-          return parseReference(t).toString();
-        } catch (err) {
-          throw new ArchiveError(`${where}: RepoTags entry "${t}": ${(err as Error).message}`, {
-            cause: err,
-          });
-        }
-      });
-      plans.push({
-        manifest: {
-          schemaVersion: 2,
-          mediaType: MediaType.OCI_MANIFEST,
-          config: {
-            mediaType: MediaType.OCI_CONFIG,
-            digest: parsed.digest,
-            size: cfgFile.result.size,
-          },
-          layers,
-        },
-        names,
-        id: parsed.digest,
-      });
-    }
+    const plans = staged.file("manifest.json")
+      ? await dockerPlans(staged, label, keep)
+      : await ociPlans(staged, label, keep, options.name);
     await staged.commit(keep);
     const loaded: LoadedImage[] = [];
     for (const p of plans) {
-      const m = await serializeManifest(p.manifest);
-      await putBytes(store.blobs, m.bytes, { digest: m.digest });
-      const descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
-      await store.tags.update((records) => {
-        const names = p.names.length ? p.names : [`@${m.digest}`];
-        return [
-          ...records.filter((r) => !names.includes(r.name)),
-          ...names.map((name) => ({ name, descriptor })),
-        ];
-      });
-      loaded.push({ id: p.id, manifestDigest: m.digest, names: p.names });
+      let descriptor: Descriptor;
+      if ("descriptor" in p) {
+        descriptor = p.descriptor;
+      } else {
+        const m = await serializeManifest(p.manifest);
+        await putBytes(store.blobs, m.bytes, { digest: m.digest });
+        descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+      }
+      const names = p.names.length ? p.names : [`@${descriptor.digest}`];
+      await store.tags.update((records) => [
+        ...records.filter((r) => !names.includes(r.name)),
+        ...names.map((name) => ({ name, descriptor })),
+      ]);
+      loaded.push({ id: p.id, manifestDigest: descriptor.digest, names: p.names });
     }
     return loaded;
   } catch (e) {
@@ -141,6 +85,10 @@ export async function loadDockerArchive(
     throw e;
   }
 }
+
+type Plan =
+  | { manifest: ImageManifest; names: string[]; id: Digest }
+  | { descriptor: Descriptor; names: string[]; id: Digest };
 
 function need(f: StagedFile | undefined, what: string): StagedFile {
   if (!f) throw new ArchiveError(`${what} is not in the archive`);
@@ -155,88 +103,185 @@ function checkNamedDigest(f: StagedFile, label: string): void {
   }
 }
 
+function parseJson(f: StagedFile, what: string): unknown {
+  if (!f.small) throw new ArchiveError(`${what} is too large for a JSON document`);
+  try {
+    return JSON.parse(new TextDecoder().decode(f.small));
+  } catch (e) {
+    throw new ArchiveError(`${what} is not valid JSON`, { cause: e });
+  }
+}
+
+function fullName(name: string, where: string): string {
+  try {
+    return parseReference(name).toString();
+  } catch (err) {
+    throw new ArchiveError(`${where}: name "${name}": ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Checks a config file and its layers against each other; returns the config's digest. */
+async function checkImage(
+  cfgFile: StagedFile,
+  layerFiles: StagedFile[],
+  where: string,
+  label: string,
+): Promise<Digest> {
+  checkNamedDigest(cfgFile, label);
+  if (!cfgFile.small) throw new ArchiveError(`${where}: config "${cfgFile.path}" is too large`);
+  let parsed;
+  try {
+    parsed = await parseImageConfig(cfgFile.small);
+  } catch (err) {
+    throw new ArchiveError(`${where}: config "${cfgFile.path}": ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const diffIds = parsed.config.rootfs.diff_ids;
+  if (diffIds.length !== layerFiles.length) {
+    throw new ArchiveError(
+      `${where}: ${layerFiles.length} layers listed but the config has ${diffIds.length} diff_ids`,
+    );
+  }
+  for (const [j, f] of layerFiles.entries()) {
+    checkNamedDigest(f, label);
+    if (f.diffId !== undefined && f.diffId !== diffIds[j]) {
+      throw new ArchiveError(
+        `${label}: layer "${f.path}" has diff_id ${f.diffId}, the config expects ${diffIds[j]}`,
+      );
+    }
+  }
+  return parsed.digest;
+}
+
+async function dockerPlans(
+  staged: StagedArchive,
+  label: string,
+  keep: Set<StagedFile>,
+): Promise<Plan[]> {
+  const entries = parseJson(
+    staged.file("manifest.json")!,
+    `${label}: manifest.json`,
+  ) as ArchiveManifestEntry[];
+  if (!Array.isArray(entries) || entries.length === 0) {
+    throw new ArchiveError(`${label}: manifest.json lists no images`);
+  }
+  const plans: Plan[] = [];
+  for (const [i, e] of entries.entries()) {
+    const where = `${label}: manifest.json[${i}]`;
+    if (typeof e?.Config !== "string" || !Array.isArray(e.Layers)) {
+      throw new ArchiveError(`${where} needs "Config" (a path) and "Layers" (a list of paths)`);
+    }
+    const cfgFile = need(staged.file(e.Config), `${where}.Config "${e.Config}"`);
+    const layerFiles = e.Layers.map((path: string, j: number) =>
+      need(staged.file(path), `${where}.Layers[${j}] "${path}"`)
+    );
+    const id = await checkImage(cfgFile, layerFiles, where, label);
+    for (const f of [cfgFile, ...layerFiles]) keep.add(f);
+    plans.push({
+      manifest: {
+        schemaVersion: 2,
+        mediaType: MediaType.OCI_MANIFEST,
+        config: { mediaType: MediaType.OCI_CONFIG, digest: id, size: cfgFile.result.size },
+        layers: layerFiles.map((f) => ({
+          mediaType: LAYER_TYPES[f.compression],
+          digest: f.result.digest,
+          size: f.result.size,
+        })),
+      },
+      names: (e.RepoTags ?? []).map((t) => fullName(t, where)),
+      id,
+    });
+  }
+  return plans;
+}
+
+const LAYER_TYPES = {
+  none: MediaType.OCI_LAYER,
+  gzip: MediaType.OCI_LAYER_GZIP,
+  zstd: MediaType.OCI_LAYER_ZSTD,
+} as const;
+
+async function ociPlans(
+  staged: StagedArchive,
+  label: string,
+  keep: Set<StagedFile>,
+  repository: string | undefined,
+): Promise<Plan[]> {
+  const indexFile = staged.file("index.json");
+  if (!indexFile) {
+    throw new ArchiveError(
+      `${label}: neither manifest.json nor index.json; not a docker or OCI archive`,
+    );
+  }
+  if (!indexFile.small) throw new ArchiveError(`${label}: index.json is too large`);
+  let index: ImageIndex;
+  try {
+    const parsed = await parseManifest(indexFile.small);
+    if (parsed.kind !== "index") throw new SyntaxError("it is a manifest, not an index");
+    index = parsed.index;
+  } catch (e) {
+    throw new ArchiveError(`${label}: index.json: ${(e as Error).message}`, { cause: e });
+  }
+  const blob = (d: Descriptor, where: string): StagedFile => {
+    const f = need(staged.file(`blobs/sha256/${d.digest.slice(7)}`), `${where} blob ${d.digest}`);
+    checkNamedDigest(f, label);
+    if (f.result.size !== d.size) {
+      throw new ArchiveError(
+        `${where}: blob ${d.digest} is ${f.result.size} bytes, the descriptor says ${d.size}`,
+      );
+    }
+    keep.add(f);
+    return f;
+  };
+  // Walks a manifest or index; returns the image ID of the first image found, for reporting.
+  const walk = async (d: Descriptor, where: string): Promise<Digest | undefined> => {
+    const f = blob(d, where);
+    let parsed;
+    try {
+      parsed = await parseManifest(f.small ?? new Uint8Array(), d.mediaType);
+    } catch (e) {
+      throw new ArchiveError(`${where}: manifest ${d.digest}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    if (parsed.kind === "index") {
+      let first: Digest | undefined;
+      for (const [i, child] of parsed.index.manifests.entries()) {
+        first ??= await walk(child, `${where}.manifests[${i}]`);
+      }
+      return first;
+    }
+    const m = parsed.manifest;
+    const layers = m.layers.map((l, i) => blob(l, `${where}.layers[${i}]`));
+    return await checkImage(blob(m.config, `${where}.config`), layers, where, label);
+  };
+  const plans: Plan[] = [];
+  for (const [i, d] of index.manifests.entries()) {
+    const where = `${label}: index.json manifests[${i}]`;
+    const id = await walk(d, where);
+    const { annotations, ...descriptor } = d;
+    const full = annotations?.["io.containerd.image.name"];
+    const tag = annotations?.["org.opencontainers.image.ref.name"];
+    let names: string[] = [];
+    if (full) names = [fullName(full, where)];
+    else if (tag && /[/:]/.test(tag)) names = [fullName(tag, where)];
+    else if (tag && repository) names = [fullName(`${repository}:${tag}`, where)];
+    plans.push({ descriptor, names, id: id ?? d.digest });
+  }
+  return plans;
+}
+
 /**
  * Writes images as a `docker save` archive that `docker load` of any version reads:
  * Docker 25's form, an OCI layout (`oci-layout`, `index.json`, `blobs/sha256/`) plus
  * `manifest.json`. Layer blobs stream from the store one at a time.
  */
 export function saveDockerArchive(store: ImageStore, inputs: string[]): ReadableStream<Uint8Array> {
-  const { readable, controller } = createTarPacker();
-  const enc = new TextEncoder();
-  const written = new Set<string>();
-  const add = async (name: string, body: Uint8Array | ReadableStream<Uint8Array>, size: number) => {
-    const w = controller.add({ name, size, mode: 0o644, mtime: new Date(0), type: "file" });
-    if (body instanceof Uint8Array) {
-      const writer = w.getWriter();
-      await writer.write(body);
-      await writer.close();
-    } else {
-      await body.pipeTo(w);
-    }
-  };
-  const addBlob = async (d: Descriptor) => {
-    if (written.has(d.digest)) return;
-    written.add(d.digest);
-    await add(`blobs/sha256/${d.digest.slice(7)}`, await store.blobs.get(d.digest), d.size);
-  };
-  (async () => {
-    const images: { img: ResolvedImage; tags: string[] }[] = [];
-    for (const input of inputs) {
-      const img = await store.resolve(input);
-      const tags = img.names.filter((n) => !n.startsWith("@") && !n.includes("@"));
-      const existing = images.find((x) => x.img.id === img.id);
-      if (existing) existing.tags.push(...tags.filter((t) => !existing.tags.includes(t)));
-      else images.push({ img, tags });
-    }
-    const index: Descriptor[] = [];
-    const manifestJson = [];
-    for (const { img, tags } of images) {
-      await addBlob(img.manifest.config);
-      for (const l of img.manifest.layers) await addBlob(l);
-      await addBlob({ ...img.descriptor, digest: img.manifestDigest });
-      const familiar = tags.map(familiarTag);
-      for (const [i, t] of tags.entries()) {
-        index.push({
-          mediaType: img.descriptor.mediaType,
-          digest: img.manifestDigest,
-          size: img.descriptor.size,
-          annotations: {
-            "io.containerd.image.name": t,
-            "org.opencontainers.image.ref.name": parseReference(t).tag ?? familiar[i],
-          },
-        });
-      }
-      if (!tags.length) {
-        index.push({
-          mediaType: img.descriptor.mediaType,
-          digest: img.manifestDigest,
-          size: img.descriptor.size,
-        });
-      }
-      manifestJson.push({
-        Config: `blobs/sha256/${img.id.slice(7)}`,
-        RepoTags: familiar.length ? familiar : null,
-        Layers: img.manifest.layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`),
-      });
-    }
-    const small = async (name: string, value: unknown) => {
-      const bytes = enc.encode(JSON.stringify(value));
-      await add(name, bytes, bytes.length);
-    };
-    await small("index.json", {
-      schemaVersion: 2,
-      mediaType: MediaType.OCI_INDEX,
-      manifests: index,
-    });
-    await small("manifest.json", manifestJson);
-    await small("oci-layout", { imageLayoutVersion: "1.0.0" });
-    controller.finalize();
-  })().catch((e) => controller.error(e));
-  return readable;
+  return layoutTar(store, inputs, { dockerManifest: true });
 }
 
 /** `docker.io/library/busybox:latest` → `busybox:latest`, as docker writes RepoTags. */
 export function familiarTag(name: string): string {
-  const ref = parseReference(name);
-  return `${ref.familiarName}:${ref.tag ?? "latest"}`;
+  return parseReference(name).toFamiliarString();
 }

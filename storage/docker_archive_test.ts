@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { createTarDecoder } from "modern-tar";
 import { sha256 } from "../digest/mod.ts";
 import { dockerArchive, layerTar, streamOf } from "../tests/_fixtures.ts";
-import { loadDockerArchive, saveDockerArchive } from "./docker_archive.ts";
+import { loadArchive, saveDockerArchive } from "./docker_archive.ts";
 import { ArchiveError } from "./errors.ts";
 import { memoryStore, openStore } from "./open_store.ts";
 
@@ -21,10 +21,10 @@ async function twoLayers(): Promise<Uint8Array[]> {
   ];
 }
 
-test("loadDockerArchive() stores the image under the ID docker gives it", async () => {
+test("loadArchive() stores the image under the ID docker gives it", async () => {
   const store = memoryStore();
   const { tar, id } = await dockerArchive(await twoLayers());
-  const [loaded] = await loadDockerArchive(store, streamOf(tar));
+  const [loaded] = await loadArchive(store, streamOf(tar));
   assert.equal(loaded.id, id);
   assert.deepEqual(loaded.names, ["docker.io/test/app:1"]);
   const img = await store.resolve("test/app:1");
@@ -36,7 +36,7 @@ test("loadDockerArchive() stores the image under the ID docker gives it", async 
 test("an untagged image loads and is listed without a name", async () => {
   const store = memoryStore();
   const { tar, id } = await dockerArchive(await twoLayers(), { repoTags: null });
-  const [loaded] = await loadDockerArchive(store, streamOf(tar));
+  const [loaded] = await loadArchive(store, streamOf(tar));
   assert.deepEqual(loaded.names, []);
   const rows = await store.images();
   assert.equal(rows.length, 1);
@@ -47,7 +47,7 @@ test("an untagged image loads and is listed without a name", async () => {
 test("saveDockerArchive() output loads back with the same ID and names", async () => {
   const a = memoryStore();
   const { tar, id } = await dockerArchive(await twoLayers());
-  await loadDockerArchive(a, streamOf(tar));
+  await loadArchive(a, streamOf(tar));
   const saved = new Uint8Array(
     await new Response(saveDockerArchive(a, ["test/app:1"])).arrayBuffer(),
   );
@@ -60,7 +60,7 @@ test("saveDockerArchive() output loads back with the same ID and names", async (
     names.includes("manifest.json") && names.includes("index.json") && names.includes("oci-layout"),
   );
   const b = memoryStore();
-  const [loaded] = await loadDockerArchive(b, streamOf(saved));
+  const [loaded] = await loadArchive(b, streamOf(saved));
   assert.equal(loaded.id, id);
   assert.deepEqual(loaded.names, ["docker.io/test/app:1"]);
 });
@@ -70,7 +70,7 @@ test("a gzip-compressed archive loads", async () => {
   const gz = streamOf(tar).pipeThrough(
     new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
   );
-  const [loaded] = await loadDockerArchive(memoryStore(), gz);
+  const [loaded] = await loadArchive(memoryStore(), gz);
   assert.equal(loaded.id, id);
 });
 
@@ -91,7 +91,7 @@ test("bad archives are refused with a clear error and leave the store exactly as
   const dir = await mkdtemp(join(tmpdir(), "stratum-load-"));
   try {
     const store = await openStore(dir);
-    await loadDockerArchive(
+    await loadArchive(
       store,
       streamOf((await dockerArchive([await layerTar([{ name: "a", body: "a" }])])).tar),
     );
@@ -118,9 +118,9 @@ test("bad archives are refused with a clear error and leave the store exactly as
         /diff_id/,
       ],
       [
-        "an archive without manifest.json",
+        "an archive with neither manifest.json nor index.json",
         (await dockerArchive(layers, { noManifest: true })).tar,
-        /no manifest\.json/,
+        /neither manifest\.json nor index\.json/,
       ],
       [
         "bytes that are not a tar",
@@ -130,7 +130,7 @@ test("bad archives are refused with a clear error and leave the store exactly as
     ];
     for (const [label, bytes, message] of cases) {
       await t.test(label, async () => {
-        await assert.rejects(loadDockerArchive(store, streamOf(bytes)), (e: unknown) => {
+        await assert.rejects(loadArchive(store, streamOf(bytes)), (e: unknown) => {
           assert.ok(e instanceof ArchiveError, `${label}: ${e}`);
           assert.match((e as Error).message, message);
           return true;
@@ -178,3 +178,60 @@ async function extract(
   }
   throw new Error("not found");
 }
+
+test("an OCI archive and an OCI layout directory load back with the same names and digests", async () => {
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { exportOciLayout, importOciLayout, saveOciArchive } = await import("./oci_layout.ts");
+  const a = memoryStore();
+  const { tar } = await dockerArchive(await twoLayers(), {
+    repoTags: ["localhost:5000/team/app:v1"],
+  });
+  await loadArchive(a, streamOf(tar));
+  const img = await a.resolve("localhost:5000/team/app:v1");
+
+  const b = memoryStore();
+  const oci = new Uint8Array(
+    await new Response(saveOciArchive(a, ["localhost:5000/team/app:v1"])).arrayBuffer(),
+  );
+  const [fromTar] = await loadArchive(b, streamOf(oci));
+  assert.deepEqual(fromTar.names, ["localhost:5000/team/app:v1"]);
+  assert.equal(
+    fromTar.manifestDigest,
+    img.manifestDigest,
+    "the manifest bytes are kept, not rebuilt",
+  );
+
+  const dir = await mkdtemp(join(tmpdir(), "stratum-layout-"));
+  try {
+    await exportOciLayout(a, ["localhost:5000/team/app:v1"], dir);
+    const c = memoryStore();
+    const [fromDir] = await importOciLayout(c, dir);
+    assert.equal(fromDir.manifestDigest, img.manifestDigest);
+    assert.equal((await c.resolve("localhost:5000/team/app:v1")).id, img.id);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("an OCI archive missing a referenced blob is refused", async () => {
+  const { saveOciArchive } = await import("./oci_layout.ts");
+  const { packTar } = await import("modern-tar");
+  const a = memoryStore();
+  await loadArchive(a, streamOf((await dockerArchive(await twoLayers())).tar));
+  const img = await a.resolve("test/app:1");
+  const entries = [];
+  for await (const e of saveOciArchive(a, ["test/app:1"]).pipeThrough(createTarDecoder())) {
+    const body = new Uint8Array(await new Response(e.body).arrayBuffer());
+    if (e.header.name !== `blobs/sha256/${img.manifest.layers[1].digest.slice(7)}`) {
+      entries.push({ header: e.header, body });
+    }
+  }
+  const b = memoryStore();
+  await assert.rejects(
+    loadArchive(b, streamOf(await packTar(entries))),
+    /layers\[1\] blob sha256:[0-9a-f]+ is not in the archive/,
+  );
+  assert.deepEqual(await b.images(), []);
+});

@@ -13,7 +13,7 @@ import type {
 import { BlobNotFoundError } from "./errors.ts";
 import { checkRange } from "./memory_blob_store.ts";
 import { VerifyingWriter } from "./_writer.ts";
-import { fsyncDir, readFileStream } from "./_fs.ts";
+import { fsyncDir, readFileStream, writeAll } from "./_fs.ts";
 
 /**
  * A {@linkcode BlobStore} on disk in OCI image layout form: `blobs/sha256/<hex>`.
@@ -117,13 +117,7 @@ export class FsBlobStore implements BlobStore {
     };
     return await VerifyingWriter.create(
       {
-        async write(chunk) {
-          let off = 0;
-          while (off < chunk.length) {
-            const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-            off += bytesWritten;
-          }
-        },
+        write: (chunk) => writeAll(fh, chunk),
         async flush() {
           await fh.sync();
           await closeOnce();

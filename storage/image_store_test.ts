@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { dockerArchive, layerTar, streamOf } from "../tests/_fixtures.ts";
-import { loadDockerArchive } from "./docker_archive.ts";
+import { loadArchive } from "./docker_archive.ts";
 import { ConflictError, ImageNotFoundError } from "./errors.ts";
 import type { ImageStore } from "./image_store.ts";
 import { memoryStore, openStore } from "./open_store.ts";
@@ -17,7 +17,7 @@ async function withImage(
   const shared = await layerTar([{ name: "shared", body: "same base in every image" }]);
   const own = await layerTar([{ name: "own", body: content }]);
   const { tar, id } = await dockerArchive([shared, own], { repoTags: tags });
-  await loadDockerArchive(store, streamOf(tar));
+  await loadArchive(store, streamOf(tar));
   return id;
 }
 

@@ -6,8 +6,9 @@
  * committed. A {@linkcode TagStore} holds names apart from the blobs. On disk the two
  * together are an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/`).
  * {@linkcode ImageStore} resolves names and IDs like docker and does tag, remove, gc and
- * fsck; {@linkcode loadDockerArchive}/{@linkcode saveDockerArchive} and the OCI layout
- * functions move images in and out.
+ * fsck; {@linkcode loadArchive} (docker and OCI archives), {@linkcode saveDockerArchive},
+ * {@linkcode saveOciArchive}, {@linkcode exportOciLayout} and {@linkcode importOciLayout}
+ * move images in and out.
  *
  * @module
  */
@@ -40,10 +41,6 @@ export {
   type RemoveResult,
   type ResolvedImage,
 } from "./image_store.ts";
-export {
-  familiarTag,
-  loadDockerArchive,
-  type LoadedImage,
-  saveDockerArchive,
-} from "./docker_archive.ts";
+export { familiarTag, loadArchive, type LoadedImage, saveDockerArchive } from "./docker_archive.ts";
+export { exportOciLayout, importOciLayout, saveOciArchive } from "./oci_layout.ts";
 export { blobAge, memoryStore, openStore, type StoreOptions } from "./open_store.ts";

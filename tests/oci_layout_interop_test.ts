@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { loadDockerArchive, openStore } from "../storage/mod.ts";
+import { loadArchive, openStore } from "../storage/mod.ts";
 import { dockerArchive, layerTar, streamOf } from "./_fixtures.ts";
 import { missingPeers } from "./_peers.ts";
 
@@ -18,7 +18,7 @@ async function storeWithImage(dir: string) {
     }]),
     await layerTar([{ name: "app", body: "payload" }]),
   ];
-  await loadDockerArchive(
+  await loadArchive(
     store,
     streamOf((await dockerArchive(layers, { repoTags: ["localhost:5000/oci/app:v1"] })).tar),
   );
