@@ -44,7 +44,8 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
     result.catch(() => {});
     let hasher: Awaited<ReturnType<typeof createHasher>>;
     let size = 0;
-    super({
+    // `cancel` is in the Streams standard (Deno, Node 20+) but not yet in every lib typing.
+    const transformer: Transformer<Uint8Array, Uint8Array> & { cancel(reason: unknown): void } = {
       async start() {
         hasher = await createHasher({ engine: options.engine });
       },
@@ -59,7 +60,8 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
       cancel(reason) {
         reject(reason);
       },
-    });
+    };
+    super(transformer);
     this.result = result;
   }
 }

@@ -1,9 +1,9 @@
 // The store is an OCI image layout that skopeo and umoci read as it is.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { test } from "node:test";
 import { loadArchive, openStore } from "../storage/mod.ts";
 import { dockerArchive, layerTar, streamOf } from "./_fixtures.ts";
