@@ -13,7 +13,15 @@
  * @module
  */
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -41,11 +49,13 @@ function sources(dir: string): string[] {
 }
 
 const deno = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8"));
-const modules = MODULES.filter((m) => statSync(join(ROOT, m), { throwIfNoEntry: false })?.isDirectory());
+const modules = MODULES.filter((m) =>
+  statSync(join(ROOT, m), { throwIfNoEntry: false })?.isDirectory()
+);
 
 // npm: specifiers in deno.json's import map become package.json dependencies.
 const dependencies: Record<string, string> = {};
-for (const [name, spec] of Object.entries(deno.imports as Record<string, string>)) {
+for (const spec of Object.values(deno.imports as Record<string, string>)) {
   const m = /^npm:(@?[^@]+)@(.+)$/.exec(spec);
   if (m) dependencies[m[1]] = m[2];
 }
@@ -66,13 +76,21 @@ writeFileSync(
     {
       name: "@stratum/stratum",
       version: deno.version,
-      description: "A daemonless container-image toolkit: build, store, pull, push and serve OCI images",
+      description:
+        "A daemonless container-image toolkit: build, store, pull, push and serve OCI images",
       license: deno.license,
       type: "module",
       engines: { node: ">=20" },
       bin: { stratum: "./bin/stratum.js" },
       exports: exportsMap,
-      files: ["esm/**/*.js", "esm/**/*.d.ts", "!esm/**/*_test.*", "!esm/tests/**", "!esm/bench/**", "bin/"],
+      files: [
+        "esm/**/*.js",
+        "esm/**/*.d.ts",
+        "!esm/**/*_test.*",
+        "!esm/tests/**",
+        "!esm/bench/**",
+        "bin/",
+      ],
       dependencies,
       devDependencies: { typescript: TYPESCRIPT, "@types/node": NODE_TYPES },
     },

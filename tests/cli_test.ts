@@ -17,7 +17,9 @@ async function withStore(fn: (root: string, dir: string) => Promise<void>): Prom
 }
 
 async function loaded(root: string, dir: string, tags = ["test/app:1"]): Promise<string> {
-  const { tar, id } = await dockerArchive([await layerTar([{ name: "hello", body: "hello world\n" }])], {
+  const { tar, id } = await dockerArchive([
+    await layerTar([{ name: "hello", body: "hello world\n" }]),
+  ], {
     repoTags: tags,
   });
   await writeFile(join(dir, "image.tar"), tar);
@@ -58,7 +60,11 @@ test("stratum rmi untags, then deletes, printing docker's lines", async () => {
   await withStore(async (root, dir) => {
     const id = await loaded(root, dir);
     assert.equal((await stratum(root, "tag", "test/app:1", "test/app:2")).code, 0);
-    assert.deepEqual(await stratum(root, "rmi", "test/app:1"), { code: 0, stdout: "Untagged: test/app:1", stderr: "" });
+    assert.deepEqual(await stratum(root, "rmi", "test/app:1"), {
+      code: 0,
+      stdout: "Untagged: test/app:1",
+      stderr: "",
+    });
     const last = await stratum(root, "rmi", "test/app:2");
     assert.equal(last.stdout, `Untagged: test/app:2\nDeleted: ${id}`);
     assert.equal((await stratum(root, "images", "-q")).stdout, "");
@@ -78,7 +84,10 @@ test("stratum inspect and history show the config", async () => {
     assert.equal(info.Os, "linux");
     assert.equal(info.RootFS.Type, "layers");
     const h = await stratum(root, "history", "test/app:1");
-    assert.match(h.stdout.split("\n")[1], new RegExp(`^${id.slice(7, 19)}\\s+\\d+ \\w+ ago\\s+step 0`));
+    assert.match(
+      h.stdout.split("\n")[1],
+      new RegExp(`^${id.slice(7, 19)}\\s+\\d+ \\w+ ago\\s+step 0`),
+    );
   });
 });
 
@@ -104,7 +113,9 @@ test("every command answers --help", async () => {
   await withStore(async (root) => {
     const top = await stratum(root, "--help");
     assert.equal(top.code, 0);
-    for (const name of ["images", "tag", "rmi", "inspect", "history", "save", "load", "gc", "fsck"]) {
+    for (
+      const name of ["images", "tag", "rmi", "inspect", "history", "save", "load", "gc", "fsck"]
+    ) {
       assert.match(top.stdout, new RegExp(`\\n  ${name}\\s`));
       const r = await stratum(root, name, "--help");
       assert.equal(r.code, 0, name);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
 import { loadArchive, openStore } from "../storage/mod.ts";
 import { dockerArchive, layerTar, streamOf } from "./_fixtures.ts";
@@ -57,6 +57,19 @@ test("umoci ls lists the store's names and umoci unpack reads its layers", {
       execFileSync("umoci", ["ls", "--layout", dir], { encoding: "utf8" }).trim(),
       "localhost:5000/oci/app:v1",
     );
+    const bundle = `${dir}-bundle`;
+    try {
+      execFileSync("umoci", ["unpack", "--image", `${dir}:localhost:5000/oci/app:v1`, bundle], {
+        stdio: "pipe",
+      });
+      assert.equal(
+        await readFile(join(bundle, "rootfs", "etc", "os-release"), "utf8"),
+        "ID=stratum\n",
+      );
+      assert.equal(await readFile(join(bundle, "rootfs", "app"), "utf8"), "payload");
+    } finally {
+      await rm(bundle, { recursive: true, force: true });
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
