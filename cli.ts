@@ -15,6 +15,7 @@ import {
   blobAge,
   exportOciLayout,
   familiarTag,
+  FsBlobStore,
   imageSize,
   type ImageStore,
   importOciLayout,
@@ -347,7 +348,12 @@ const COMMANDS: Record<string, Command> = {
       if (!Number.isFinite(grace) || grace < 0) {
         throw new UsageError(`invalid --grace "${ctx.values.grace}"`);
       }
-      const r = await (await store(ctx)).gc({ graceMs: grace * 1000, age: blobAge(ctx.root) });
+      const s = await store(ctx);
+      const r = await s.gc({ graceMs: grace * 1000, age: blobAge(ctx.root) });
+      // Interrupted writes are kept a day so that resumable uploads can still resume.
+      if (s.blobs instanceof FsBlobStore) {
+        await s.blobs.cleanIngest(Math.max(grace * 1000, 86_400_000));
+      }
       for (const d of r.removed) ctx.out(`deleted: ${d}`);
       ctx.out(`Total reclaimed space: ${humanSize(r.bytes)}`);
     },

@@ -8,7 +8,7 @@ import {
   type ResumableHasher,
   SizeMismatchError,
 } from "../digest/mod.ts";
-import type { ExpectedBlob } from "./blob_store.ts";
+import type { BlobWriter, ExpectedBlob } from "./blob_store.ts";
 
 /** Where a writer's bytes land; each backend supplies one. */
 export interface WriteSink {
@@ -115,4 +115,19 @@ export class VerifyingWriter {
     this.#done = true;
     await this.#sink.discard();
   }
+}
+
+/** Pipes `stream` into `writer` and commits it; aborts the writer if either step fails. */
+export async function writeAndCommit(
+  writer: BlobWriter,
+  stream: ReadableStream<Uint8Array>,
+  expected?: ExpectedBlob,
+): Promise<DigestResult> {
+  try {
+    await stream.pipeTo(writer.writable, { preventClose: true });
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
+  return await writer.commit(expected);
 }

@@ -12,8 +12,8 @@ import type {
 } from "./blob_store.ts";
 import { BlobNotFoundError } from "./errors.ts";
 import { checkRange } from "./memory_blob_store.ts";
-import { VerifyingWriter } from "./_writer.ts";
-import { fsyncDir, readFileStream, writeAll } from "./_fs.ts";
+import { VerifyingWriter, writeAndCommit } from "./_writer.ts";
+import { fsyncDir, readFileStream, writeAll, writeFileAtomic } from "./_fs.ts";
 
 /**
  * A {@linkcode BlobStore} on disk in OCI image layout form: `blobs/sha256/<hex>`.
@@ -82,14 +82,7 @@ export class FsBlobStore implements BlobStore {
       const info = (await this.stat(expected.digest))!;
       if (expected.size === undefined || expected.size === info.size) return info;
     }
-    const w = await this.writer();
-    try {
-      await stream.pipeTo(w.writable, { preventClose: true });
-    } catch (e) {
-      await w.abort();
-      throw e;
-    }
-    return await w.commit(expected);
+    return await writeAndCommit(await this.writer(), stream, expected);
   }
 
   /** Opens a writer; with a `ref`, resumes a suspended one. */
@@ -125,7 +118,7 @@ export class FsBlobStore implements BlobStore {
         async suspend(saved) {
           await fh.sync();
           await closeOnce();
-          if (saved) await writeSmall(statePath, saved);
+          if (saved) await writeFileAtomic(statePath, saved);
         },
         async publish({ digest }) {
           await mkdir(blobs, { recursive: true });
@@ -211,15 +204,5 @@ async function readOptional(path: string): Promise<Uint8Array | undefined> {
     }
   } catch {
     return undefined;
-  }
-}
-
-async function writeSmall(path: string, bytes: Uint8Array): Promise<void> {
-  const fh = await open(path, "w");
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

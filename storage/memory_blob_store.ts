@@ -8,7 +8,7 @@ import type {
   ExpectedBlob,
 } from "./blob_store.ts";
 import { BlobNotFoundError } from "./errors.ts";
-import { VerifyingWriter } from "./_writer.ts";
+import { VerifyingWriter, writeAndCommit } from "./_writer.ts";
 
 interface Partial {
   chunks: Uint8Array[];
@@ -51,14 +51,7 @@ export class MemoryBlobStore implements BlobStore {
 
   /** Writes and commits `stream` against `expected`. */
   async put(stream: ReadableStream<Uint8Array>, expected?: ExpectedBlob): Promise<DigestResult> {
-    const w = await this.writer();
-    try {
-      await stream.pipeTo(w.writable, { preventClose: true });
-    } catch (e) {
-      await w.abort();
-      throw e;
-    }
-    return await w.commit(expected);
+    return await writeAndCommit(await this.writer(), stream, expected);
   }
 
   /** Opens a writer; with a `ref`, resumes a suspended one. */
