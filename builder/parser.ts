@@ -742,3 +742,41 @@ function parseGoDuration(text: string): number | undefined {
   }
   return sign * total;
 }
+
+/**
+ * The JSON that `stratum parse --json` prints: directives, then each instruction with its
+ * lower-case keyword, flags, JSON-form flag, arguments, nested ONBUILD trigger, heredocs,
+ * lines and comments, then warnings.
+ *
+ * @param indent Spaces per level for `JSON.stringify`. Default 2.
+ */
+export function toParseJson(parsed: ParsedDockerfile, indent = 2): string {
+  return JSON.stringify(
+    {
+      directives: parsed.directives,
+      escapeToken: parsed.escapeToken,
+      instructions: parsed.instructions.map(orderedInstruction),
+      warnings: parsed.warnings,
+      trailingComments: parsed.trailingComments,
+    },
+    null,
+    indent,
+  );
+}
+
+/** The same fields in reading order: what it is, its arguments, then where it is. */
+function orderedInstruction(instruction: Instruction): Record<string, unknown> {
+  return {
+    keyword: instruction.keyword,
+    flags: instruction.flags,
+    json: instruction.json,
+    args: instruction.args,
+    ...(instruction.keyword === "onbuild"
+      ? { instruction: orderedInstruction(instruction.instruction) }
+      : {}),
+    heredocs: instruction.heredocs,
+    startLine: instruction.startLine,
+    endLine: instruction.endLine,
+    comments: instruction.comments,
+  };
+}
