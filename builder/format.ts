@@ -63,7 +63,8 @@ function formatLine(instruction: Instruction): string {
         .join(" ");
       break;
     case "onbuild":
-      body = formatLine(instruction.instruction);
+      // The trigger text is stored verbatim in the image config, so it is kept as written.
+      body = instruction.args[0];
       break;
     case "healthcheck": {
       const [type, ...command] = instruction.args;
