@@ -146,7 +146,7 @@ function matchOne(pattern: Pattern, path: string): boolean {
   }
 }
 
-const REGEXP_SPECIAL = ".+()|{}^$";
+const REGEXP_SPECIAL = ".+()|{}$";
 
 /** patternmatcher's compile: cheap exact/prefix/suffix checks where no regexp is needed. */
 function compile(cleaned: string, exclusion: boolean, raw: string): Pattern {
