@@ -31,14 +31,19 @@ export const PROXY_ARGS: readonly string[] = [
  *
  * @throws {RangeError} when a platform is not `os/arch[/variant]`.
  */
-export function platformArgs(targetPlatform: string, buildPlatform: string): Record<string, string> {
+export function platformArgs(
+  targetPlatform: string,
+  buildPlatform: string,
+): Record<string, string> {
   return { ...platformSet("TARGET", targetPlatform), ...platformSet("BUILD", buildPlatform) };
 }
 
 function platformSet(prefix: string, platform: string): Record<string, string> {
   const parts = platform.toLowerCase().split("/");
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
-    throw new RangeError(`Invalid platform ${JSON.stringify(platform)}: expected os/arch[/variant]`);
+    throw new RangeError(
+      `Invalid platform ${JSON.stringify(platform)}: expected os/arch[/variant]`,
+    );
   }
   return {
     [`${prefix}PLATFORM`]: parts.join("/"),

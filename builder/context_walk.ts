@@ -89,7 +89,11 @@ export async function walkBuildContext(
     if (!include(entry.path)) continue;
     sent.add(entry.path);
     // A sent entry needs its parent directories, even ignored ones.
-    for (let slash = entry.path.lastIndexOf("/"); slash > 0; slash = entry.path.lastIndexOf("/", slash - 1)) {
+    for (
+      let slash = entry.path.lastIndexOf("/");
+      slash > 0;
+      slash = entry.path.lastIndexOf("/", slash - 1)
+    ) {
       sent.add(entry.path.slice(0, slash));
     }
   }

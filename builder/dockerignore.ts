@@ -39,6 +39,7 @@ export function parseDockerignore(text: string): string[] {
 /** Go's path.Clean: collapses `//`, `.` and `..`; an empty path becomes `.`. */
 export function cleanPath(path: string): string {
   if (path === "") return ".";
+  if (!/(^|\/)\.{1,2}(\/|$)|\/\/|.\/$/.test(path)) return path;
   const rooted = path.startsWith("/");
   const parts: string[] = [];
   for (const part of path.split("/")) {
@@ -115,16 +116,17 @@ export class DockerignoreMatcher {
    */
   matches(path: string): boolean {
     const file = cleanPath(path);
-    const slash = file.lastIndexOf("/");
-    const parents = slash < 0 ? [] : file.slice(0, slash).split("/");
+    // Parent directories, shortest first: "a", "a/b" for "a/b/c".
+    const parents: string[] = [];
+    for (let slash = file.indexOf("/"); slash > 0; slash = file.indexOf("/", slash + 1)) {
+      parents.push(file.slice(0, slash));
+    }
     let matched = false;
     for (const pattern of this.#patterns) {
       // An inclusion cannot change a match, nor an exception a non-match.
       if (pattern.exclusion !== matched) continue;
       let match = matchOne(pattern, file);
-      for (let i = 0; !match && i < parents.length; i++) {
-        match = matchOne(pattern, parents.slice(0, i + 1).join("/"));
-      }
+      for (let i = 0; !match && i < parents.length; i++) match = matchOne(pattern, parents[i]);
       if (match) matched = !pattern.exclusion;
     }
     return matched;

@@ -158,11 +158,14 @@ const multi: Array<[string[], string, boolean]> = [
 
 describe("DockerignoreMatcher", () => {
   for (const [pattern, path, expected] of single) {
-    test(`${expected ? "matches" : "does not match"} ${JSON.stringify(path)} with ${
-      JSON.stringify(pattern)
-    }`, () => {
-      assert.equal(new DockerignoreMatcher([pattern]).matches(path), expected);
-    });
+    test(
+      `${expected ? "matches" : "does not match"} ${JSON.stringify(path)} with ${
+        JSON.stringify(pattern)
+      }`,
+      () => {
+        assert.equal(new DockerignoreMatcher([pattern]).matches(path), expected);
+      },
+    );
   }
 
   for (const patterns of multi) {
@@ -176,7 +179,8 @@ describe("DockerignoreMatcher", () => {
     test(`rejects the malformed pattern ${JSON.stringify(pattern)} naming it`, () => {
       assert.throws(
         () => new DockerignoreMatcher([pattern]),
-        (error: unknown) => error instanceof SyntaxError && error.message.includes(JSON.stringify(pattern)),
+        (error: unknown) =>
+          error instanceof SyntaxError && error.message.includes(JSON.stringify(pattern)),
       );
     });
   }
@@ -197,7 +201,8 @@ describe("DockerignoreMatcher", () => {
 
 describe("parseDockerignore()", () => {
   test("skips comments and blank lines, trims, cleans and drops a leading slash", () => {
-    const text = "\uFEFF# comment\n\n  node_modules  \n/build/../dist/\n! /keep/./me\n./x//y\n #not\n/\n";
+    const text =
+      "\uFEFF# comment\n\n  node_modules  \n/build/../dist/\n! /keep/./me\n./x//y\n #not\n/\n";
     assert.deepEqual(parseDockerignore(text), [
       "node_modules",
       "dist",
@@ -260,9 +265,10 @@ describe("context selection", () => {
       "src/a.ts",
       "node_modules/x/index.js",
     ]);
-    assert.deepEqual(filterContext(listing, "Dockerfile", (p) => files[p]), listing.filter((p) =>
-      !p.startsWith("node_modules/")
-    ));
+    assert.deepEqual(
+      filterContext(listing, "Dockerfile", (p) => files[p]),
+      listing.filter((p) => !p.startsWith("node_modules/")),
+    );
   });
 
   test("always sends the Dockerfile and the ignore file, even when ignored", () => {

@@ -9,18 +9,25 @@ export class DockerfileSyntaxError extends SyntaxError {
   readonly endLine: number;
   /** The problem alone, without the line prefix. */
   readonly reason: string;
+  /** The Dockerfile's name when the caller gave one, else `undefined`. */
+  readonly file: string | undefined;
 
   /**
    * @param reason What is wrong, e.g. `unknown instruction: FOO`.
    * @param line The 1-based first line of the instruction.
-   * @param options `endLine` (default `line`) and an optional `cause`.
+   * @param options `endLine` (default `line`), the `file` name and a `cause`, all optional.
    */
-  constructor(reason: string, line: number, options: { endLine?: number; cause?: unknown } = {}) {
+  constructor(
+    reason: string,
+    line: number,
+    options: { endLine?: number; file?: string; cause?: unknown } = {},
+  ) {
     super(`dockerfile parse error on line ${line}: ${reason}`, { cause: options.cause });
     this.name = "DockerfileSyntaxError";
     this.line = line;
     this.endLine = options.endLine ?? line;
     this.reason = reason;
+    this.file = options.file;
   }
 }
 

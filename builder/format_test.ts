@@ -138,8 +138,10 @@ function generator(seed: number) {
     const stages = 1 + int(3);
     for (let s = 0; s < stages; s++) {
       const platform = chance(0.3) ? "--platform=$BUILDPLATFORM " : "";
-      lines.push(`${keyword("FROM")} ${platform}${pick(["alpine", "${BASE}", "scratch"])}` +
-        (chance(0.5) ? ` ${keyword("AS")} stage${s}` : ""));
+      lines.push(
+        `${keyword("FROM")} ${platform}${pick(["alpine", "${BASE}", "scratch"])}` +
+          (chance(0.5) ? ` ${keyword("AS")} stage${s}` : ""),
+      );
       for (let n = int(8); n > 0; n--) {
         const [line, after] = instruction();
         lines.push(...continued(line), ...after);
@@ -174,9 +176,9 @@ describe("formatDockerfile()", () => {
       "  # install",
       "run   apk add \\",
       "      curl",
-      "copy  --chown=\"1:1\"   a   b",
+      'copy  --chown="1:1"   a   b',
       "RUN --mount=type=secret,id=x\\ y cat",
-      "cmd [ \"a\" ,\"b\" ]",
+      'cmd [ "a" ,"b" ]',
       "FROM scratch",
       "COPY <<EOF /x",
       "body",

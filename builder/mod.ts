@@ -22,9 +22,9 @@ export {
   type Heredoc,
   type Instruction,
   type InstructionBase,
-  type Keyword,
   type KeyValueInstruction,
   type KeyValuePair,
+  type Keyword,
   type OnbuildInstruction,
   type ParsedDockerfile,
   parseDockerfile,
@@ -35,24 +35,24 @@ export {
 } from "./parser.ts";
 export { formatDockerfile } from "./format.ts";
 export {
+  type ExpandOptions,
   expandWord,
   expandWords,
-  type ExpandOptions,
   type ExpansionEnv,
 } from "./word_expansion.ts";
 export {
   platformArgs,
   PROXY_ARGS,
-  type ScopeBuildArgsOptions,
   scopeBuildArgs,
+  type ScopeBuildArgsOptions,
   type ScopedBuildArgs,
   type ScopedStep,
   type StageArgs,
 } from "./build_args.ts";
 export {
   cleanPath,
-  createContextFilter,
   type ContextFilterOptions,
+  createContextFilter,
   DockerignoreMatcher,
   dockerignorePathFor,
   filterContext,

@@ -229,7 +229,11 @@ export function parseDockerfile(
     return parse(typeof text === "string" ? text : new TextDecoder().decode(text));
   } catch (error) {
     if (error instanceof DockerfileSyntaxError && options.file !== undefined) {
-      Object.defineProperty(error, "file", { value: options.file, enumerable: true });
+      throw new DockerfileSyntaxError(error.reason, error.line, {
+        endLine: error.endLine,
+        file: options.file,
+        cause: error.cause,
+      });
     }
     throw error;
   }
@@ -622,7 +626,9 @@ function checkInstruction(instruction: Instruction, stageNames: Set<string>): vo
     case "shell":
       checkFlags(instruction);
       if (instruction.args.length === 0) throw atLeastOne(upper);
-      if (!instruction.json) throw new LineProblem("SHELL requires the arguments to be in JSON form");
+      if (!instruction.json) {
+        throw new LineProblem("SHELL requires the arguments to be in JSON form");
+      }
       return;
     case "expose":
       if (instruction.args.length === 0) throw atLeastOne(upper);
@@ -695,7 +701,9 @@ function checkHealthcheck(instruction: Instruction): void {
     const value = values.get(name);
     if (value === undefined || value === "") continue;
     const nanos = parseGoDuration(value);
-    if (nanos === undefined) throw new LineProblem(`time: invalid duration ${JSON.stringify(value)}`);
+    if (nanos === undefined) {
+      throw new LineProblem(`time: invalid duration ${JSON.stringify(value)}`);
+    }
     if (nanos !== 0 && nanos < 1e6) {
       throw new LineProblem(`Interval ${JSON.stringify(name)} cannot be less than 1ms`);
     }

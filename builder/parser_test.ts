@@ -47,7 +47,8 @@ describe("parseDockerfile()", () => {
       () => parseDockerfile("FROM a\nBOGUS\n", { file: "build/Dockerfile" }),
       (error: unknown) => {
         assert.ok(error instanceof DockerfileSyntaxError);
-        assert.equal((error as DockerfileSyntaxError & { file: string }).file, "build/Dockerfile");
+        assert.equal(error.file, "build/Dockerfile");
+        assert.equal(error.line, 2);
         return true;
       },
     );
