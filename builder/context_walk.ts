@@ -1,0 +1,103 @@
+/**
+ * Walks a build context directory and applies its `.dockerignore` (or
+ * `<Dockerfile>.dockerignore`). The only file of the front end that touches the filesystem.
+ *
+ * @module
+ */
+import { access, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  cleanPath,
+  createContextFilter,
+  DockerignoreMatcher,
+  dockerignorePathFor,
+  parseDockerignore,
+} from "./dockerignore.ts";
+
+/** One entry of the build context. */
+export interface ContextEntry {
+  /** Relative to the context root, `/`-separated. */
+  path: string;
+  type: "file" | "directory" | "symlink" | "other";
+}
+
+/** What {@linkcode walkBuildContext} found. */
+export interface BuildContextListing {
+  /** Entries sent to the build, sorted by path; directories holding a sent entry included. */
+  entries: ContextEntry[];
+  /** The ignore file that applied, or `null`. */
+  dockerignorePath: string | null;
+}
+
+/** Options of {@linkcode walkBuildContext}. */
+export interface WalkBuildContextOptions {
+  /** The Dockerfile's path relative to the context root. Default `"Dockerfile"`. */
+  dockerfilePath?: string;
+}
+
+/**
+ * Lists a build context: every entry that the ignore file does not exclude, plus the
+ * Dockerfile and the ignore file. Symbolic links are listed, not followed. Ignored
+ * directories are not descended into unless an exception (`!pattern`) could re-include
+ * something inside them.
+ *
+ * @throws {SyntaxError} when the ignore file holds a malformed pattern.
+ */
+export async function walkBuildContext(
+  root: string,
+  options: WalkBuildContextOptions = {},
+): Promise<BuildContextListing> {
+  const dockerfilePath = cleanPath(options.dockerfilePath ?? "Dockerfile");
+  const present: string[] = [];
+  for (const candidate of [dockerfilePath + ".dockerignore", ".dockerignore"]) {
+    try {
+      await access(join(root, candidate));
+      present.push(candidate);
+    } catch {
+      // Absent: the next candidate, or no ignore file at all.
+    }
+  }
+  const dockerignorePath = dockerignorePathFor(present, dockerfilePath);
+  const dockerignoreText = dockerignorePath === null
+    ? null
+    : await readFile(join(root, dockerignorePath), "utf8");
+  const include = createContextFilter({ dockerfilePath, dockerignorePath, dockerignoreText });
+  const matcher = new DockerignoreMatcher(parseDockerignore(dockerignoreText ?? ""));
+
+  const found: ContextEntry[] = [];
+  async function walk(relative: string): Promise<void> {
+    const dirents = await readdir(join(root, relative), { withFileTypes: true });
+    for (const dirent of dirents) {
+      const path = relative === "" ? dirent.name : `${relative}/${dirent.name}`;
+      const type = dirent.isDirectory()
+        ? "directory"
+        : dirent.isSymbolicLink()
+        ? "symlink"
+        : dirent.isFile()
+        ? "file"
+        : "other";
+      found.push({ path, type });
+      const pruned = !matcher.hasExclusions && matcher.matches(path) &&
+        !dockerfilePath.startsWith(path + "/");
+      if (type === "directory" && !pruned) await walk(path);
+    }
+  }
+  await walk("");
+
+  const sent = new Set<string>();
+  for (const entry of found) {
+    if (!include(entry.path)) continue;
+    sent.add(entry.path);
+    // A sent entry needs its parent directories, even ignored ones.
+    for (
+      let slash = entry.path.lastIndexOf("/");
+      slash > 0;
+      slash = entry.path.lastIndexOf("/", slash - 1)
+    ) {
+      sent.add(entry.path.slice(0, slash));
+    }
+  }
+  const entries = found.filter((entry) => sent.has(entry.path));
+  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { entries, dockerignorePath };
+}
