@@ -25,6 +25,8 @@ import {
   saveOciArchive,
 } from "./storage/mod.ts";
 import { parseReference } from "./image/mod.ts";
+import { formatDockerfile, parseDockerfile, toParseJson } from "./builder/mod.ts";
+import { readFile, writeFile } from "node:fs/promises";
 
 /** What a command receives. */
 interface CommandContext {
@@ -117,6 +119,15 @@ function str(v: unknown): string | undefined {
 
 function need(args: string[], count: number, what: string): void {
   if (args.length < count) throw new UsageError(`requires ${what}`);
+}
+
+/** Reads the Dockerfile named by `-f` (default `./Dockerfile`, `-` for stdin) and parses it. */
+async function readDockerfile(ctx: CommandContext) {
+  const file = str(ctx.values.file) ?? ctx.args[0] ?? "Dockerfile";
+  const text = file === "-"
+    ? await new Response(inputStream("-")).text()
+    : await readFile(file, "utf8");
+  return { file, text, parsed: parseDockerfile(text, { file }) };
 }
 
 async function store(ctx: CommandContext): Promise<ImageStore> {
@@ -356,6 +367,44 @@ const COMMANDS: Record<string, Command> = {
       }
       for (const d of r.removed) ctx.out(`deleted: ${d}`);
       ctx.out(`Total reclaimed space: ${humanSize(r.bytes)}`);
+    },
+  },
+  parse: {
+    summary: "Parse a Dockerfile the way BuildKit does and print it",
+    usage: "[-f FILE|-] [--json]",
+    options: { file: { type: "string", short: "f" }, json: { type: "boolean" } },
+    async run(ctx) {
+      const { file, parsed } = await readDockerfile(ctx);
+      for (const w of parsed.warnings) ctx.err(`${file}:${w.line}: warning: ${w.message}`);
+      if (ctx.values.json) return void ctx.out(toParseJson(parsed));
+      for (const i of parsed.instructions) {
+        const lines = i.startLine === i.endLine ? `${i.startLine}` : `${i.startLine}-${i.endLine}`;
+        ctx.out(`${lines.padEnd(8)} ${i.keyword.toUpperCase()} ${JSON.stringify(i.args)}`);
+      }
+    },
+  },
+  fmt: {
+    summary: "Print a Dockerfile in canonical form (or rewrite it with --write)",
+    usage: "[-f FILE|-] [--write] [--check]",
+    options: {
+      file: { type: "string", short: "f" },
+      write: { type: "boolean", short: "w" },
+      check: { type: "boolean" },
+    },
+    async run(ctx) {
+      const { file, text, parsed } = await readDockerfile(ctx);
+      const formatted = formatDockerfile(parsed);
+      if (ctx.values.check) {
+        if (formatted === text) return 0;
+        ctx.err(`${file} is not formatted`);
+        return 1;
+      }
+      if (ctx.values.write) {
+        if (file === "-") throw new UsageError("--write needs -f FILE");
+        return void await writeFile(file, formatted);
+      }
+      process.stdout.write(formatted);
+      return 0;
     },
   },
   fsck: {

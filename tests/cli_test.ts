@@ -134,3 +134,38 @@ test("gc and fsck report on the store", async () => {
     assert.equal(g.stdout, "Total reclaimed space: 0B");
   });
 });
+
+test("stratum parse --json prints BuildKit's split of each instruction; errors name the line", async () => {
+  await withStore(async (root, dir) => {
+    const file = join(dir, "Dockerfile");
+    await writeFile(file, "# escape=`\nFROM busybox AS base\nENV A=1 `\n    B=2\nCMD echo hi\n");
+    const r = await stratum(root, "parse", "-f", file, "--json");
+    assert.equal(r.code, 0, r.stderr);
+    const parsed = JSON.parse(r.stdout);
+    assert.deepEqual(parsed.directives.map((d: { name: string }) => d.name), ["escape"]);
+    assert.deepEqual(parsed.instructions.map((i: { keyword: string }) => i.keyword), [
+      "from",
+      "env",
+      "cmd",
+    ]);
+    assert.deepEqual(parsed.instructions[1].args, [
+      { key: "A", value: "1", equals: true },
+      { key: "B", value: "2", equals: true },
+    ]);
+    assert.equal(parsed.instructions[1].endLine, 4);
+    await writeFile(file, "FROM x\nFOO bar\n");
+    const bad = await stratum(root, "parse", "-f", file);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /line 2: unknown instruction: FOO/);
+  });
+});
+
+test("stratum fmt --check tells formatted files from others", async () => {
+  await withStore(async (root, dir) => {
+    const file = join(dir, "Dockerfile");
+    await writeFile(file, "from busybox\nrun   echo hi\n");
+    assert.equal((await stratum(root, "fmt", "--check", "-f", file)).code, 1);
+    assert.equal((await stratum(root, "fmt", "--write", "-f", file)).code, 0);
+    assert.equal((await stratum(root, "fmt", "--check", "-f", file)).code, 0);
+  });
+});
