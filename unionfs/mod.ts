@@ -1,0 +1,35 @@
+/**
+ * unionfs: layer tars resolved the way overlayfs resolves them.
+ *
+ * - {@linkcode openLayer} reads a layer blob (gzip, zstd or plain, told by magic bytes) as
+ *   a stream of tar entries whose bodies stream with backpressure.
+ * - {@linkcode buildMergedTree} / {@linkcode MergedTree}: the merged view of a layer stack
+ *   with OCI whiteout rules, provenance per path and wasted space per layer.
+ *
+ * The tar codec is our own (`_tar_reader.ts`, `_tar_writer.ts`): `modern-tar` 0.8.6 drops
+ * device major/minor numbers, and both it and `tar-stream` 3.2.2 decode PAX values as
+ * UTF-8, which corrupts binary `SCHILY.xattr.*` values such as `security.capability`;
+ * `tar-stream` also ignores PAX `uid`, `gid` and `mtime`. Layers need all of these.
+ *
+ * @module
+ */
+export {
+  type Compression,
+  decompress,
+  detectCompression,
+  type LayerSource,
+  openLayer,
+} from "./open_layer.ts";
+export type { EntryType, TarEntry, TarHeader } from "./tar_entry.ts";
+export { InvalidLayerError, PathError, TarFormatError } from "./errors.ts";
+export {
+  buildMergedTree,
+  type BuildMergedTreeOptions,
+  type ChangeCount,
+  type LayerStats,
+  MergedTree,
+  type NodeType,
+  scanLayer,
+  type ScannedEntry,
+  type TreeEntry,
+} from "./merged_tree.ts";
