@@ -27,11 +27,14 @@ export type EntryKind =
 /** Classifies an archive path by OCI whiteout naming. `parts` is the cleaned target path. */
 export function classify(name: string): EntryKind {
   const parts = cleanComponents(name);
+  // `/.wh..wh.plnk` and the like are AUFS bookkeeping directories, meaningless to OCI.
+  if (parts[0]?.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`) && parts[0] !== OPAQUE_MARKER) {
+    return { kind: "ignore" };
+  }
   const base = parts[parts.length - 1];
   if (base === undefined || !base.startsWith(WHITEOUT_PREFIX)) return { kind: "add", parts };
   const dir = parts.slice(0, -1);
   if (base === OPAQUE_MARKER) return { kind: "opaque", parts: dir };
-  // Other `.wh..wh.` names are AUFS bookkeeping (hardlink dirs), meaningless to OCI.
   if (base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) return { kind: "ignore" };
   const target = base.slice(WHITEOUT_PREFIX.length);
   if (target === "" || target === "." || target === "..") return { kind: "ignore" };
