@@ -114,6 +114,16 @@ export interface ScannedEntry {
 
 const MAX_SYMLINKS = 40;
 
+interface LayerContext {
+  index: number;
+  digest: string;
+  stats: LayerStats;
+  /** Nodes this layer made or set. */
+  created: Set<Node>;
+  /** Those and every directory above one of them: whiteouts in this layer spare them. */
+  touched: Set<Node>;
+}
+
 function emptyStats(index: number, digest: string): LayerStats {
   return {
     index,
@@ -134,7 +144,7 @@ function emptyStats(index: number, digest: string): LayerStats {
  *
  * Rules (OCI image-spec layer.md): upper layers win per path; `.wh.NAME` hides NAME in the
  * layers below; `.wh..wh..opq` hides every lower child of its directory; whiteouts apply to
- * lower layers only, so a layer may remove a path and add it again; a whiteout of a path
+ * lower layers only, so a layer may remove a path and add it again, in either order; a whiteout of a path
  * that does not exist is ignored; a file replaces a directory with all its contents and a
  * directory replaces a file; directories over directories merge; a hardlink resolves to its
  * target as it is when the link is applied, even from a lower layer. Parents are resolved
@@ -214,48 +224,60 @@ export class MergedTree {
   }
 
   /**
-   * Applies one layer's entries (in archive order) on top. Deletions are applied first,
-   * since a whiteout only ever hides lower layers. `digest` names the layer in errors.
+   * Applies one layer's entries in archive order. A whiteout or opaque marker deletes only
+   * what lower layers put there: paths this layer made survive it whatever the order.
+   * `digest` names the layer in errors.
    */
   addLayer(entries: Iterable<ScannedEntry>, digest: string): void {
     const index = this.#layers++;
     const stats = emptyStats(index, digest);
     this.#stats.push(stats);
-    const list = [...entries];
-    for (const { header } of list) {
+    const ctx: LayerContext = { index, digest, stats, created: new Set(), touched: new Set() };
+    for (const { header, index: entryIndex } of entries) {
       const what = classify(header.name);
       stats.entries++;
-      if (what.kind === "add" && header.type === "file") stats.bytes += header.size;
-      if (what.kind === "whiteout" || what.kind === "opaque") stats.whiteouts++;
-      if (what.kind === "whiteout") {
-        const parent = this.#resolveDir(what.parts.slice(0, -1), false, index, digest);
-        const name = what.parts[what.parts.length - 1];
-        const victim = parent?.children?.get(name);
-        if (victim) {
-          this.#countRemoved(victim, stats);
-          parent!.children!.delete(name);
-        }
+      if (what.kind === "add") {
+        if (header.type === "file") stats.bytes += header.size;
+        this.#add(what.parts, header, entryIndex, ctx);
+      } else if (what.kind === "whiteout") {
+        stats.whiteouts++;
+        const parent = this.#resolveDir(what.parts.slice(0, -1), false, ctx)?.at(-1);
+        this.#pruneLower(parent, what.parts[what.parts.length - 1], ctx);
       } else if (what.kind === "opaque") {
-        const dir = this.#resolveDir(what.parts, false, index, digest);
-        for (const child of dir?.children?.values() ?? []) this.#countRemoved(child, stats);
-        dir?.children?.clear();
+        stats.whiteouts++;
+        const dir = this.#resolveDir(what.parts, false, ctx)?.at(-1);
+        for (const name of [...dir?.children?.keys() ?? []]) this.#pruneLower(dir, name, ctx);
       }
-    }
-    for (const { header, index: entryIndex } of list) {
-      const what = classify(header.name);
-      if (what.kind !== "add") continue;
-      this.#add(what.parts, header, index, entryIndex, stats, digest);
     }
   }
 
-  #add(
-    parts: string[],
-    h: TarHeader,
-    layer: number,
-    entry: number,
-    stats: LayerStats,
-    digest: string,
-  ): void {
+  /** Removes what lower layers put at `name` in `parent`, keeping what `ctx`'s layer made. */
+  #pruneLower(parent: Node | undefined, name: string, ctx: LayerContext): void {
+    const node = parent?.children?.get(name);
+    if (!node) return;
+    if (!ctx.touched.has(node)) {
+      this.#countRemoved(node, ctx.stats);
+      parent!.children!.delete(name);
+      return;
+    }
+    if (!node.children) return;
+    if (!ctx.created.has(node)) {
+      // A lower directory that survives only for this layer's children: as if made anew.
+      node.inode = this.#newInode("directory", 0o755, ctx.index, -1);
+      node.layer = ctx.index;
+      node.implicit = true;
+    }
+    for (const child of [...node.children.keys()]) this.#pruneLower(node, child, ctx);
+  }
+
+  #markCreated(node: Node, ancestors: Node[], ctx: LayerContext): void {
+    ctx.created.add(node);
+    ctx.touched.add(node);
+    for (const a of ancestors) ctx.touched.add(a);
+  }
+
+  #add(parts: string[], h: TarHeader, entry: number, ctx: LayerContext): void {
+    const { index: layer, digest, stats } = ctx;
     if (parts.length === 0) {
       if (h.type !== "directory") {
         throw new InvalidLayerError(digest, h.name, `is a ${h.type}, but it names the root`);
@@ -265,12 +287,13 @@ export class MergedTree {
       this.#root.implicit = false;
       return;
     }
-    const parent = this.#resolveDir(parts.slice(0, -1), true, layer, digest)!;
+    const stack = this.#resolveDir(parts.slice(0, -1), true, ctx)!;
+    const parent = stack[stack.length - 1];
     const name = parts[parts.length - 1];
     const existing = parent.children!.get(name);
     let inode: Inode;
     if (h.type === "hardlink") {
-      const target = this.#lookup(cleanComponents(h.linkname), layer, digest);
+      const target = this.#lookup(cleanComponents(h.linkname), ctx);
       if (!target) {
         throw new InvalidLayerError(
           digest,
@@ -290,6 +313,7 @@ export class MergedTree {
       existing.inode = inode;
       existing.layer = layer;
       existing.implicit = false;
+      this.#markCreated(existing, stack, ctx);
       return;
     }
     const count = existing ? stats.modified : stats.added;
@@ -303,27 +327,29 @@ export class MergedTree {
     if (existing?.children) {
       for (const child of existing.children.values()) this.#countRemoved(child, stats);
     }
-    parent.children!.set(name, {
+    const node: Node = {
       inode,
       layer,
       implicit: false,
       children: inode.type === "directory" ? new Map() : undefined,
-    });
+    };
+    parent.children!.set(name, node);
+    this.#markCreated(node, stack, ctx);
   }
 
   /** Finds a path, following symlinks in its parents but not in its last component. */
-  #lookup(parts: string[], layer: number, digest: string): Node | undefined {
+  #lookup(parts: string[], ctx: LayerContext): Node | undefined {
     if (parts.length === 0) return this.#root;
-    const dir = this.#resolveDir(parts.slice(0, -1), false, layer, digest);
+    const dir = this.#resolveDir(parts.slice(0, -1), false, ctx)?.at(-1);
     return dir?.children?.get(parts[parts.length - 1]);
   }
 
   /**
-   * Walks to the directory `parts` names, following symlinks inside the root. With
-   * `create`, missing directories (and non-directories in the way) become implicit
-   * directories owned by `layer`, as `mkdir -p` would make them.
+   * Walks to the directory `parts` names, following symlinks inside the root, and returns
+   * the chain of directories from the root. With `create`, missing directories (and
+   * non-directories in the way) become implicit directories, as `mkdir -p` makes them.
    */
-  #resolveDir(parts: string[], create: boolean, layer: number, digest: string): Node | undefined {
+  #resolveDir(parts: string[], create: boolean, ctx: LayerContext): Node[] | undefined {
     const stack: Node[] = [this.#root];
     const todo = [...parts];
     let links = 0;
@@ -338,7 +364,11 @@ export class MergedTree {
       let child = dir.children!.get(c);
       if (child?.inode.type === "symlink") {
         if (++links > MAX_SYMLINKS) {
-          throw new InvalidLayerError(digest, parts.join("/"), "has too many levels of symlinks");
+          throw new InvalidLayerError(
+            ctx.digest,
+            parts.join("/"),
+            "has too many levels of symlinks",
+          );
         }
         const target = child.inode.linkTarget;
         if (target.startsWith("/")) stack.length = 1;
@@ -347,18 +377,19 @@ export class MergedTree {
       }
       if (!child || child.inode.type !== "directory") {
         if (!create) return undefined;
-        if (child) this.#countRemoved(child, this.#stats[layer]);
+        if (child) this.#countRemoved(child, ctx.stats);
         child = {
-          inode: this.#newInode("directory", 0o755, layer, -1),
-          layer,
+          inode: this.#newInode("directory", 0o755, ctx.index, -1),
+          layer: ctx.index,
           implicit: true,
           children: new Map(),
         };
         dir.children!.set(c, child);
+        this.#markCreated(child, stack, ctx);
       }
       stack.push(child);
     }
-    return stack[stack.length - 1];
+    return stack;
   }
 
   #countRemoved(node: Node, stats: LayerStats): void {

@@ -5,6 +5,9 @@
  *   a stream of tar entries whose bodies stream with backpressure.
  * - {@linkcode buildMergedTree} / {@linkcode MergedTree}: the merged view of a layer stack
  *   with OCI whiteout rules, provenance per path and wasted space per layer.
+ * - {@linkcode flattenToDirectory} / {@linkcode flattenToTar}: the merged tree written
+ *   out, each surviving file once; {@linkcode applyLayer} applies one layer onto a
+ *   directory in place. Both resolve every path inside the target.
  *
  * The tar codec is our own (`_tar_reader.ts`, `_tar_writer.ts`): `modern-tar` 0.8.6 drops
  * device major/minor numbers, and both it and `tar-stream` 3.2.2 decode PAX values as
@@ -33,3 +36,11 @@ export {
   type ScannedEntry,
   type TreeEntry,
 } from "./merged_tree.ts";
+export {
+  type FlattenOptions,
+  type FlattenResult,
+  flattenToDirectory,
+  flattenToTar,
+  type FlattenToTarOptions,
+} from "./flatten.ts";
+export { applyLayer, type ApplyLayerOptions } from "./apply_layer.ts";
