@@ -44,3 +44,18 @@ export {
   type FlattenToTarOptions,
 } from "./flatten.ts";
 export { applyLayer, type ApplyLayerOptions } from "./apply_layer.ts";
+export {
+  createLayer,
+  type CreateLayerOptions,
+  type LayerBlob,
+  type LayerDigests,
+} from "./create_layer.ts";
+export type { WriteEntry, WriteHeader } from "./_tar_writer.ts";
+export { diffDirectories, type DiffOptions, diffOverlayUpper } from "./diff.ts";
+export {
+  mountOverlay,
+  openWorkspace,
+  overlaySupported,
+  unmountOverlay,
+  type Workspace,
+} from "./overlay.ts";
