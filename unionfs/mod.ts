@@ -8,6 +8,14 @@
  * - {@linkcode flattenToDirectory} / {@linkcode flattenToTar}: the merged tree written
  *   out, each surviving file once; {@linkcode applyLayer} applies one layer onto a
  *   directory in place. Both resolve every path inside the target.
+ * - {@linkcode diffDirectories} / {@linkcode diffOverlayUpper}: changes as a reproducible
+ *   layer ({@linkcode createLayer}: diff_id and digest in one pass).
+ * - {@linkcode CowLayer}: an in-memory writable layer over read-only lowers.
+ * - {@linkcode mountOverlay} / {@linkcode openWorkspace}: kernel overlayfs over plain
+ *   directories, with a copy fallback where overlay cannot be mounted.
+ *
+ * OS features the runtimes lack (xattrs, mknod, mount) go through standard commands in
+ * one private file, `_platform.ts`.
  *
  * The tar codec is our own (`_tar_reader.ts`, `_tar_writer.ts`): `modern-tar` 0.8.6 drops
  * device major/minor numbers, and both it and `tar-stream` 3.2.2 decode PAX values as
@@ -59,3 +67,4 @@ export {
   unmountOverlay,
   type Workspace,
 } from "./overlay.ts";
+export { CowLayer, type CowMeta, type CowStat } from "./cow_layer.ts";
