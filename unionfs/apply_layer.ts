@@ -1,0 +1,227 @@
+import {
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  readdir,
+  readlink,
+  rename,
+  rm,
+  unlink,
+} from "node:fs/promises";
+import process from "node:process";
+import { join } from "node:path";
+import { InvalidLayerError } from "./errors.ts";
+import { type LayerSource, openLayer } from "./open_layer.ts";
+import { classify, cleanComponents } from "./_path.ts";
+import { makeSpecial, type Meta, setMeta, writeFile, type WriteOptions } from "./_fs_write.ts";
+import { isRoot, setXattrs } from "./_platform.ts";
+import type { TarHeader } from "./tar_entry.ts";
+
+/** Options for {@linkcode applyLayer}. */
+export interface ApplyLayerOptions {
+  /** Set file owners from the layer. @default {true when running as root} */
+  owners?: boolean;
+  /** Make device nodes. @default {true when running as root} */
+  devices?: boolean;
+  /** Set extended attributes (needs `setfattr`). @default {true} */
+  xattrs?: boolean;
+}
+
+const MAX_SYMLINKS = 40;
+const IMPLICIT: Meta = { type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+
+async function lstatOrNull(path: string) {
+  try {
+    return await lstat(path);
+  } catch (e) {
+    // ENOTDIR: a parent was replaced by a file since the path was recorded.
+    const code = (e as { code?: string }).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw e;
+  }
+}
+
+/**
+ * Applies one layer onto a directory that holds the layers below it, entry by entry as
+ * it streams, the way `docker load` unpacks a layer: whiteouts and opaque markers delete
+ * only what lower layers put there, and every path is resolved inside `root` (symlinks
+ * in its parents are followed as if `root` were `/`, securejoin style), so no entry can
+ * write outside it. The result equals {@linkcode flattenToDirectory} of the whole stack.
+ */
+export async function applyLayer(
+  source: LayerSource,
+  root: string,
+  options: ApplyLayerOptions = {},
+): Promise<void> {
+  const opts: WriteOptions = {
+    owners: options.owners ?? isRoot(),
+    devices: options.devices ?? isRoot(),
+  };
+  const digest = source.digest;
+  // Paths this layer made or set, and every ancestor of one: whiteouts must spare them.
+  const created = new Set<string>();
+  const touched = new Set<string>();
+  const dirMeta = new Map<string, Meta>();
+  const savedTimes = new Map<string, number>();
+  const xattrs: { path: string; xattrs: Record<string, Uint8Array> }[] = [];
+
+  const abs = (rel: string) => (rel ? join(root, rel) : root);
+  const rel = (parts: string[]) => parts.join("/");
+  const parentOf = (r: string) => r.slice(0, Math.max(0, r.lastIndexOf("/")));
+
+  async function saveTime(dir: string): Promise<void> {
+    if (savedTimes.has(dir) || dirMeta.has(dir)) return;
+    const st = await lstatOrNull(abs(dir));
+    if (st) savedTimes.set(dir, st.mtimeMs / 1000);
+  }
+
+  function markCreated(r: string): void {
+    created.add(r);
+    for (let p = r; p !== ""; p = parentOf(p)) touched.add(parentOf(p));
+    touched.add(r);
+  }
+
+  async function removeAll(r: string): Promise<void> {
+    await saveTime(parentOf(r));
+    await rm(abs(r), { recursive: true, force: true });
+  }
+
+  /** The real directory `parts` names, symlinks resolved inside root; optionally made. */
+  async function resolveDir(parts: string[], create: boolean): Promise<string[] | null> {
+    const stack: string[] = [];
+    const todo = [...parts];
+    let links = 0;
+    while (todo.length > 0) {
+      const c = todo.shift()!;
+      if (c === "" || c === ".") continue;
+      if (c === "..") {
+        stack.pop();
+        continue;
+      }
+      const r = rel([...stack, c]);
+      const st = await lstatOrNull(abs(r));
+      if (st?.isSymbolicLink()) {
+        if (++links > MAX_SYMLINKS) {
+          throw new InvalidLayerError(digest, parts.join("/"), "has too many levels of symlinks");
+        }
+        const target = await readlink(abs(r));
+        if (target.startsWith("/")) stack.length = 0;
+        todo.unshift(...target.split("/"));
+        continue;
+      }
+      if (!st?.isDirectory()) {
+        if (!create) return null;
+        await saveTime(rel(stack));
+        if (st) await unlink(abs(r));
+        await mkdir(abs(r), { mode: 0o755 });
+        dirMeta.set(r, IMPLICIT);
+        markCreated(r);
+      }
+      stack.push(c);
+    }
+    return stack;
+  }
+
+  /** Deletes what lower layers put at `r`, sparing what this layer made. */
+  async function pruneLower(r: string): Promise<void> {
+    const st = await lstatOrNull(abs(r));
+    if (!st) return;
+    if (!touched.has(r)) return removeAll(r);
+    if (st.isDirectory()) {
+      if (!created.has(r)) dirMeta.set(r, IMPLICIT);
+      for (const name of await readdir(abs(r))) await pruneLower(r ? `${r}/${name}` : name);
+    }
+  }
+
+  async function add(parts: string[], h: TarHeader, body: ReadableStream<Uint8Array>) {
+    const meta: Meta = { type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime };
+    if (parts.length === 0) {
+      if (h.type !== "directory") {
+        throw new InvalidLayerError(digest, h.name, `is a ${h.type}, but it names the root`);
+      }
+      dirMeta.set("", meta);
+      return;
+    }
+    const dir = (await resolveDir(parts.slice(0, -1), true))!;
+    const r = rel([...dir, parts[parts.length - 1]]);
+    const existing = await lstatOrNull(abs(r));
+    let linkFrom: string | undefined;
+    if (h.type === "hardlink") {
+      const lp = cleanComponents(h.linkname);
+      const ldir = await resolveDir(lp.slice(0, -1), false);
+      const lr = ldir && lp.length ? rel([...ldir, lp[lp.length - 1]]) : null;
+      const lst = lr === null ? null : await lstatOrNull(abs(lr));
+      if (!lst) {
+        throw new InvalidLayerError(
+          digest,
+          h.name,
+          `is a hardlink to "${h.linkname}", which does not exist`,
+        );
+      }
+      if (lst.isDirectory()) {
+        throw new InvalidLayerError(digest, h.name, `is a hardlink to directory "${h.linkname}"`);
+      }
+      if (lr === r) return;
+      linkFrom = abs(lr!);
+    }
+    if (h.type === "directory" && existing?.isDirectory()) {
+      dirMeta.set(r, meta);
+      markCreated(r);
+      return;
+    }
+    if (linkFrom !== undefined && existing) {
+      // The target may lie inside what is replaced (`b` -> `b/a/y`): link first, then swap.
+      const tmp = `${abs(r)}.stratum-link-${process.pid}`;
+      await saveTime(parentOf(r));
+      await link(linkFrom, tmp);
+      await removeAll(r);
+      await rename(tmp, abs(r));
+      markCreated(r);
+      return;
+    }
+    if (existing) await removeAll(r);
+    else await saveTime(parentOf(r));
+    if (h.type === "file") {
+      await writeFile(abs(r), body, meta, opts);
+    } else {
+      await makeSpecial(abs(r), { ...meta, linkTarget: h.linkname, ...h, linkFrom }, opts);
+      if (h.type === "directory") dirMeta.set(r, meta);
+    }
+    markCreated(r);
+    if (Object.keys(h.xattrs).length > 0 && h.type !== "hardlink") {
+      xattrs.push({ path: r, xattrs: h.xattrs });
+    }
+  }
+
+  for await (const { header, body } of openLayer(source)) {
+    const what = classify(header.name);
+    if (what.kind === "add") {
+      await add(what.parts, header, body);
+    } else if (what.kind === "whiteout") {
+      const dir = await resolveDir(what.parts.slice(0, -1), false);
+      if (dir) await pruneLower(rel([...dir, what.parts[what.parts.length - 1]]));
+    } else if (what.kind === "opaque") {
+      const dir = await resolveDir(what.parts, false);
+      if (!dir) continue;
+      const d = rel(dir);
+      await saveTime(d);
+      for (const name of await readdir(abs(d))) await pruneLower(d ? `${d}/${name}` : name);
+    }
+  }
+  if (options.xattrs ?? true) await setXattrs(root, xattrs);
+  // Children change their parents' mtimes: set directories last, deepest first.
+  const byDepth = (a: string, b: string) => b.split("/").length - a.split("/").length;
+  for (const d of [...dirMeta.keys()].sort(byDepth)) {
+    if (d === "" || (await lstatOrNull(abs(d)))?.isDirectory()) {
+      await setMeta(abs(d), dirMeta.get(d)!, opts);
+    }
+  }
+  for (const d of [...savedTimes.keys()].sort(byDepth)) {
+    if (dirMeta.has(d)) continue;
+    const st = await lstatOrNull(abs(d));
+    if (st?.isDirectory()) {
+      await lutimes(abs(d), savedTimes.get(d)!, savedTimes.get(d)!);
+    }
+  }
+}

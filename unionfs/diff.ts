@@ -1,0 +1,301 @@
+import { lstat, open, readdir, readlink } from "node:fs/promises";
+import type { BigIntStats } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { createLayer, type CreateLayerOptions, type LayerBlob } from "./create_layer.ts";
+import { compareNames, OPAQUE_MARKER, WHITEOUT_PREFIX } from "./_path.ts";
+import { readXattrs } from "./_platform.ts";
+import type { WriteEntry, WriteHeader } from "./_tar_writer.ts";
+import type { EntryType } from "./tar_entry.ts";
+
+/** Options for {@linkcode diffDirectories} and {@linkcode diffOverlayUpper}. */
+export interface DiffOptions extends CreateLayerOptions {
+  /**
+   * Clamp every mtime to at most this many seconds since the epoch, for reproducible
+   * layers. @default {`$SOURCE_DATE_EPOCH` when set, else no clamp}
+   */
+  sourceDateEpoch?: number;
+}
+
+interface Snap {
+  st: BigIntStats;
+  xattrs: Record<string, Uint8Array>;
+}
+
+type Xattrs = Map<string, Record<string, Uint8Array>>;
+
+async function lstatOrNull(path: string): Promise<BigIntStats | null> {
+  try {
+    return await lstat(path, { bigint: true });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw e;
+  }
+}
+
+function typeOf(st: BigIntStats): EntryType {
+  if (st.isDirectory()) return "directory";
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isFIFO()) return "fifo";
+  if (st.isCharacterDevice()) return "char";
+  if (st.isBlockDevice()) return "block";
+  return "file";
+}
+
+function epochOption(options: DiffOptions): number | undefined {
+  if (options.sourceDateEpoch !== undefined) return options.sourceDateEpoch;
+  const env = process.env.SOURCE_DATE_EPOCH;
+  if (env === undefined || env === "") return undefined;
+  const n = Number(env);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RangeError(`Invalid SOURCE_DATE_EPOCH "${env}": expected whole seconds`);
+  }
+  return n;
+}
+
+function sameXattrs(a: Record<string, Uint8Array>, b: Record<string, Uint8Array>): boolean {
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  if (ka.join("\0") !== kb.join("\0")) return false;
+  return ka.every((k) => a[k].length === b[k].length && a[k].every((x, i) => x === b[k][i]));
+}
+
+function fileStream(path: string): ReadableStream<Uint8Array> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      fh ??= await open(path, "r");
+      const buf = new Uint8Array(256 * 1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) {
+        await fh.close();
+        controller.close();
+      } else controller.enqueue(buf.subarray(0, bytesRead));
+    },
+    async cancel() {
+      await fh?.close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Turns a path's state into layer entries, tracking hardlinks among what is emitted. */
+class Emitter {
+  #root: string;
+  #epoch: number | undefined;
+  #inodes = new Map<string, string>();
+  #xattrs: Xattrs;
+  #stripOverlay: boolean;
+
+  constructor(root: string, xattrs: Xattrs, epoch: number | undefined, stripOverlay: boolean) {
+    this.#root = root;
+    this.#xattrs = xattrs;
+    this.#epoch = epoch;
+    this.#stripOverlay = stripOverlay;
+  }
+
+  #clamp(t: number): number {
+    return this.#epoch === undefined ? t : Math.min(t, this.#epoch);
+  }
+
+  /** The xattrs as read, overlay's own included. */
+  rawXattrs(rel: string): Record<string, Uint8Array> {
+    return this.#xattrs.get(rel) ?? {};
+  }
+
+  xattrsOf(rel: string): Record<string, Uint8Array> {
+    const all = this.rawXattrs(rel);
+    if (!this.#stripOverlay) return all;
+    const out: Record<string, Uint8Array> = {};
+    for (const [k, v] of Object.entries(all)) {
+      if (k === "trusted.overlay.redirect" || k === "trusted.overlay.metacopy") {
+        throw new Error(
+          `Cannot convert overlay upper "${this.#root}": "${rel}" has ${k}, which needs the lower layers (mount with redirect_dir=off,metacopy=off)`,
+        );
+      }
+      if (!k.startsWith("trusted.overlay.")) out[k] = v;
+    }
+    return out;
+  }
+
+  async entry(rel: string, st: BigIntStats): Promise<WriteEntry> {
+    const abs = join(this.#root, rel);
+    const type = typeOf(st);
+    const header: WriteHeader = {
+      name: rel,
+      type,
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      size: type === "file" ? Number(st.size) : 0,
+      mtime: this.#clamp(Number(st.mtimeMs / 1000n)),
+      linkname: type === "symlink" ? await readlink(abs) : "",
+      devmajor: Number(st.rdev >> 8n & 0xfffn),
+      devminor: Number((st.rdev & 0xffn) | (st.rdev >> 12n & 0xfff00n)),
+      xattrs: this.xattrsOf(rel),
+    };
+    if (type === "file" && st.nlink > 1n) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = this.#inodes.get(key);
+      if (first !== undefined) {
+        return { header: { ...header, type: "hardlink", size: 0, linkname: first } };
+      }
+      this.#inodes.set(key, rel);
+    }
+    return { header, body: type === "file" ? fileStream(abs) : undefined };
+  }
+
+  whiteout(dir: string, name: string): WriteEntry {
+    const p = dir ? `${dir}/` : "";
+    return {
+      header: {
+        name: `${p}${WHITEOUT_PREFIX}${name}`,
+        type: "file",
+        size: 0,
+        mode: 0o644,
+        mtime: this.#clamp(0),
+      },
+    };
+  }
+
+  opaque(dir: string): WriteEntry {
+    return {
+      header: {
+        name: `${dir}/${OPAQUE_MARKER}`,
+        type: "file",
+        size: 0,
+        mode: 0o644,
+        mtime: this.#clamp(0),
+      },
+    };
+  }
+}
+
+async function sortedNames(dir: string): Promise<string[]> {
+  return (await readdir(dir)).sort(compareNames);
+}
+
+/** Everything under `rel` in `root`, as entries, parents first. */
+async function* subtree(e: Emitter, root: string, rel: string): AsyncGenerator<WriteEntry> {
+  for (const name of await sortedNames(join(root, rel))) {
+    const r = rel ? `${rel}/${name}` : name;
+    const st = (await lstatOrNull(join(root, r)))!;
+    yield await e.entry(r, st);
+    if (st.isDirectory()) yield* subtree(e, root, r);
+  }
+}
+
+function differs(a: Snap, b: Snap): boolean {
+  const x = a.st;
+  const y = b.st;
+  return typeOf(x) !== typeOf(y) || x.mode !== y.mode || x.uid !== y.uid || x.gid !== y.gid ||
+    x.mtimeNs !== y.mtimeNs || (!x.isDirectory() && x.size !== y.size) || x.rdev !== y.rdev ||
+    !sameXattrs(a.xattrs, b.xattrs);
+}
+
+async function* diffWalk(
+  lower: string,
+  upper: string,
+  rel: string,
+  e: Emitter,
+  lowerX: Xattrs,
+): AsyncGenerator<WriteEntry> {
+  const ln = await sortedNames(join(lower, rel));
+  const un = await sortedNames(join(upper, rel));
+  const upperSet = new Set(un);
+  // Every lower child gone: one opaque marker says it more simply than many whiteouts.
+  if (rel !== "" && ln.length > 0 && ln.every((n) => !upperSet.has(n))) {
+    yield e.opaque(rel);
+    for (const name of un) {
+      const r = `${rel}/${name}`;
+      const st = (await lstatOrNull(join(upper, r)))!;
+      yield await e.entry(r, st);
+      if (st.isDirectory()) yield* subtree(e, upper, r);
+    }
+    return;
+  }
+  const names = [...new Set([...ln, ...un])].sort(compareNames);
+  for (const name of names) {
+    const r = rel ? `${rel}/${name}` : name;
+    const u = upperSet.has(name) ? await lstatOrNull(join(upper, r)) : null;
+    if (!u) {
+      yield e.whiteout(rel, name);
+      continue;
+    }
+    const l = await lstatOrNull(join(lower, r));
+    const us: Snap = { st: u, xattrs: e.xattrsOf(r) };
+    if (!l) {
+      yield await e.entry(r, u);
+      if (u.isDirectory()) yield* subtree(e, upper, r);
+      continue;
+    }
+    const ls: Snap = { st: l, xattrs: lowerX.get(r) ?? {} };
+    const changed = differs(ls, us);
+    if (u.isDirectory() && l.isDirectory()) {
+      if (changed) yield await e.entry(r, u);
+      yield* diffWalk(lower, upper, r, e, lowerX);
+    } else if (changed) {
+      yield await e.entry(r, u);
+      if (u.isDirectory()) yield* subtree(e, upper, r);
+    }
+  }
+}
+
+/**
+ * The layer that turns directory `lower` into directory `upper`: additions and changes
+ * (by type, mode, owner, mtime, size, device, link target and xattrs, as Docker compares),
+ * whiteouts for deletions, and an opaque marker where every lower child of a directory is
+ * gone. Entries are sorted, parents first; with `sourceDateEpoch` mtimes are clamped, so
+ * the same trees give the same digest.
+ *
+ * @example
+ * ```ts ignore
+ * const { stream, digests } = diffDirectories("/snap/base", "/snap/after-run");
+ * await store.put(stream);
+ * const { digest, diffId } = await digests;
+ * ```
+ */
+export function diffDirectories(
+  lower: string,
+  upper: string,
+  options: DiffOptions = {},
+): LayerBlob {
+  async function* entries(): AsyncGenerator<WriteEntry> {
+    const [lowerX, upperX] = await Promise.all([readXattrs(lower), readXattrs(upper)]);
+    const e = new Emitter(upper, upperX, epochOption(options), false);
+    yield* diffWalk(lower, upper, "", e, lowerX);
+  }
+  return createLayer(entries(), options);
+}
+
+async function* overlayWalk(upper: string, rel: string, e: Emitter): AsyncGenerator<WriteEntry> {
+  for (const name of await sortedNames(join(upper, rel))) {
+    const r = rel ? `${rel}/${name}` : name;
+    const st = (await lstatOrNull(join(upper, r)))!;
+    if (st.isCharacterDevice() && st.rdev === 0n) {
+      yield e.whiteout(rel, name);
+      continue;
+    }
+    yield await e.entry(r, st);
+    if (!st.isDirectory()) continue;
+    const opaque = e.rawXattrs(r)["trusted.overlay.opaque"];
+    if (opaque && new TextDecoder().decode(opaque) === "y") {
+      yield e.opaque(r);
+    }
+    yield* overlayWalk(upper, r, e);
+  }
+}
+
+/**
+ * The layer recorded in a kernel overlayfs upper directory: its 0/0 character devices
+ * become `.wh.` whiteouts and its `trusted.overlay.opaque=y` directories get opaque
+ * markers; `trusted.overlay.*` xattrs are dropped. Reading `trusted.*` needs root.
+ */
+export function diffOverlayUpper(upper: string, options: DiffOptions = {}): LayerBlob {
+  async function* entries(): AsyncGenerator<WriteEntry> {
+    const xattrs = await readXattrs(upper);
+    const e = new Emitter(upper, xattrs, epochOption(options), true);
+    yield* overlayWalk(upper, "", e);
+  }
+  return createLayer(entries(), options);
+}

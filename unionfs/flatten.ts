@@ -1,0 +1,177 @@
+import { mkdir, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { buildMergedTree, mapLimit, type MergedTree, type TreeEntry } from "./merged_tree.ts";
+import { type LayerSource, openLayer } from "./open_layer.ts";
+import { type WriteEntry, writeTar } from "./_tar_writer.ts";
+import { makeSpecial, setMeta, writeFile, type WriteOptions } from "./_fs_write.ts";
+import { isRoot, setXattrs } from "./_platform.ts";
+
+/** Options for {@linkcode flattenToDirectory}. */
+export interface FlattenOptions {
+  /** A tree already built from the same `layers`, to skip reading their headers again. */
+  tree?: MergedTree;
+  /** Layers decompressed at once. @default {2} */
+  concurrency?: number;
+  /** Set file owners from the layers. @default {true when running as root} */
+  owners?: boolean;
+  /** Make device nodes. @default {true when running as root} */
+  devices?: boolean;
+  /** Set extended attributes (needs `setfattr`). @default {true} */
+  xattrs?: boolean;
+}
+
+/** What a flatten made, and what it could not. */
+export interface FlattenResult {
+  /** Paths written (every type, hardlinks included). */
+  paths: number;
+  /** Regular-file bytes written. */
+  bytes: number;
+  /** Paths or attributes that could not be made here, with the reason. */
+  skipped: string[];
+}
+
+/** Per inode: the path written first, whose bytes the others hardlink to. */
+function primaries(entries: TreeEntry[]): Map<number, TreeEntry> {
+  const first = new Map<number, TreeEntry>();
+  for (const e of entries) if (e.type !== "directory" && !first.has(e.inode)) first.set(e.inode, e);
+  return first;
+}
+
+/**
+ * Writes the merged tree of `layers` into `target` (which must be empty or missing). Each
+ * surviving file is written once, straight from the layer that holds it; layers are
+ * decompressed in parallel and a layer whose files are all hidden is not read at all.
+ * Paths come from the merged tree, whose parents are all real directories, so nothing
+ * can be written outside `target`.
+ *
+ * @example
+ * ```ts ignore
+ * await flattenToDirectory(layers, "/tmp/rootfs");
+ * ```
+ */
+export async function flattenToDirectory(
+  layers: readonly LayerSource[],
+  target: string,
+  options: FlattenOptions = {},
+): Promise<FlattenResult> {
+  const tree = options.tree ?? await buildMergedTree(layers, options);
+  const opts: WriteOptions = {
+    owners: options.owners ?? isRoot(),
+    devices: options.devices ?? isRoot(),
+  };
+  await mkdir(target, { recursive: true });
+  if ((await readdir(target)).length > 0) {
+    throw new Error(`Cannot flatten into "${target}": the directory is not empty`);
+  }
+  const entries = [...tree.entries()];
+  const first = primaries(entries);
+  const result: FlattenResult = { paths: entries.length, bytes: 0, skipped: [] };
+  for (const e of entries) {
+    if (e.type === "directory") await mkdir(join(target, e.path), { mode: 0o700 });
+  }
+  const wanted = new Map<number, Map<number, TreeEntry>>();
+  for (const e of first.values()) {
+    if (e.type !== "file") continue;
+    let m = wanted.get(e.contentLayer);
+    if (!m) wanted.set(e.contentLayer, m = new Map());
+    m.set(e.contentEntry, e);
+  }
+  await mapLimit([...wanted.keys()], options.concurrency ?? 2, async (layer) => {
+    const need = wanted.get(layer)!;
+    let index = 0;
+    let left = need.size;
+    for await (const { body } of openLayer(layers[layer])) {
+      const e = need.get(index++);
+      if (!e) continue;
+      await writeFile(join(target, e.path), body, e, opts);
+      result.bytes += e.size;
+      if (--left === 0) break;
+    }
+  });
+  for (const e of entries) {
+    if (e.type === "directory" || e.type === "file" && first.get(e.inode) === e) continue;
+    const p = first.get(e.inode)!;
+    const linkFrom = p === e ? undefined : join(target, p.path);
+    const why = await makeSpecial(join(target, e.path), { ...e, linkFrom }, opts);
+    if (why) result.skipped.push(`${e.path}: ${why}`);
+  }
+  if (options.xattrs ?? true) {
+    const items = entries.filter((e) => Object.keys(e.xattrs).length > 0);
+    for (const why of await setXattrs(target, items)) result.skipped.push(why);
+  }
+  for (const e of entries.filter((e) => e.type === "directory").reverse()) {
+    await setMeta(join(target, e.path), e, opts);
+  }
+  if (!tree.root.implicit) await setMeta(target, tree.root, opts);
+  return result;
+}
+
+/** Options for {@linkcode flattenToTar}. */
+export interface FlattenToTarOptions {
+  /** A tree already built from the same `layers`. */
+  tree?: MergedTree;
+}
+
+function headerOf(e: TreeEntry, linkname?: string): WriteEntry["header"] {
+  return {
+    name: e.path,
+    type: linkname !== undefined ? "hardlink" : e.type,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    size: linkname !== undefined ? 0 : e.size,
+    mtime: e.mtime,
+    linkname: linkname ?? e.linkTarget,
+    devmajor: e.devmajor,
+    devminor: e.devminor,
+    xattrs: e.xattrs,
+  };
+}
+
+/**
+ * The merged tree of `layers` as one tar stream: what `docker export` gives for a
+ * container of the image, without the files Docker adds (`.dockerenv`, `etc/hosts`...).
+ * Symlinks and special files come first in path order, then file bodies layer by layer
+ * (each layer read once, in order), then hardlinks after their targets, then directories:
+ * last, so that extractors set their mtimes and modes after filling them.
+ */
+export function flattenToTar(
+  layers: readonly LayerSource[],
+  options: FlattenToTarOptions = {},
+): ReadableStream<Uint8Array> {
+  async function* entries(): AsyncGenerator<WriteEntry> {
+    const tree = options.tree ?? await buildMergedTree(layers);
+    const all = [...tree.entries()];
+    const first = primaries(all);
+    for (const e of all) {
+      if (e.type !== "file" && e.type !== "directory" && first.get(e.inode) === e) {
+        yield { header: headerOf(e) };
+      }
+    }
+    const byLayer = new Map<number, Map<number, TreeEntry>>();
+    for (const e of first.values()) {
+      if (e.type !== "file") continue;
+      let m = byLayer.get(e.contentLayer);
+      if (!m) byLayer.set(e.contentLayer, m = new Map());
+      m.set(e.contentEntry, e);
+    }
+    for (const layer of [...byLayer.keys()].sort((a, b) => a - b)) {
+      const need = byLayer.get(layer)!;
+      let index = 0;
+      let left = need.size;
+      for await (const { body } of openLayer(layers[layer])) {
+        const e = need.get(index++);
+        if (!e) continue;
+        yield { header: headerOf(e), body };
+        if (--left === 0) break;
+      }
+    }
+    for (const e of all) {
+      const p = first.get(e.inode);
+      if (e.type !== "directory" && p !== e) yield { header: headerOf(e, p!.path) };
+    }
+    if (!tree.root.implicit) yield { header: { ...headerOf(tree.root), name: "./" } };
+    for (const e of all) if (e.type === "directory") yield { header: headerOf(e) };
+  }
+  return writeTar(entries());
+}

@@ -1,0 +1,515 @@
+import { InvalidLayerError } from "./errors.ts";
+import { type LayerSource, openLayer } from "./open_layer.ts";
+import { classify, cleanComponents, compareNames } from "./_path.ts";
+import type { EntryType, TarHeader } from "./tar_entry.ts";
+
+/** The type of a path in the merged tree: hardlinks show as what they point to. */
+export type NodeType = Exclude<EntryType, "hardlink">;
+
+/** One path of the merged tree, with where it came from. */
+export interface TreeEntry {
+  /** Clean relative path (`etc/passwd`); the root is `""`. */
+  path: string;
+  /** What the path is. */
+  type: NodeType;
+  /** Permission bits (`0o7777`). */
+  mode: number;
+  /** Owner user id. */
+  uid: number;
+  /** Owner group id. */
+  gid: number;
+  /** Size in bytes of a regular file; 0 otherwise. */
+  size: number;
+  /** Modification time, seconds since the epoch. */
+  mtime: number;
+  /** Symlink target; "" for other types. */
+  linkTarget: string;
+  /** Device major number. */
+  devmajor: number;
+  /** Device minor number. */
+  devminor: number;
+  /** Extended attributes. */
+  xattrs: Record<string, Uint8Array>;
+  /** Index of the layer that put this path here (a directory made implicitly included). */
+  layer: number;
+  /** True for a directory no layer has an entry for: it exists because a child does. */
+  implicit: boolean;
+  /** Index of the layer whose tar entry holds this path's bytes and metadata. */
+  contentLayer: number;
+  /** Index, counting from 0, of that entry among the layer's tar entries. */
+  contentEntry: number;
+  /** Paths with the same number are hardlinks of one file. */
+  inode: number;
+}
+
+/** A count of non-directory paths and the regular-file bytes among them. */
+export interface ChangeCount {
+  /** Paths that are not directories. */
+  files: number;
+  /** Bytes of regular-file content. */
+  bytes: number;
+}
+
+/** What one layer did to the tree, and what of it is still visible at the top. */
+export interface LayerStats {
+  /** The layer's position, bottom first. */
+  index: number;
+  /** The layer's digest, as given by its source. */
+  digest: string;
+  /** Tar entries in the layer, whiteouts included. */
+  entries: number;
+  /** Regular-file bytes in the layer. */
+  bytes: number;
+  /** Paths that did not exist below. */
+  added: ChangeCount;
+  /** Paths that existed below and were replaced. */
+  modified: ChangeCount;
+  /** Paths below that this layer removed (whiteouts, opaque dirs, replaced directories). */
+  removed: ChangeCount;
+  /** Whiteout and opaque-marker entries. */
+  whiteouts: number;
+  /**
+   * Of `bytes`, those not visible in the merged tree: overwritten or removed by a later
+   * layer, or by a later entry of the same layer. Wasted space in the image.
+   */
+  hiddenBytes: number;
+}
+
+/** Options for {@linkcode buildMergedTree}. */
+export interface BuildMergedTreeOptions {
+  /** Layers read at once (decompression runs in parallel). @default {2} */
+  concurrency?: number;
+}
+
+interface Inode {
+  id: number;
+  type: NodeType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkTarget: string;
+  devmajor: number;
+  devminor: number;
+  xattrs: Record<string, Uint8Array>;
+  layer: number;
+  entry: number;
+}
+
+interface Node {
+  inode: Inode;
+  layer: number;
+  implicit: boolean;
+  children?: Map<string, Node>;
+}
+
+/** One tar entry's metadata as the tree needs it: its header and position. */
+export interface ScannedEntry {
+  /** The header. */
+  header: TarHeader;
+  /** Position among the layer's entries. */
+  index: number;
+}
+
+const MAX_SYMLINKS = 40;
+
+interface LayerContext {
+  index: number;
+  digest: string;
+  stats: LayerStats;
+  /** Nodes this layer made or set. */
+  created: Set<Node>;
+  /** Those and every directory above one of them: whiteouts in this layer spare them. */
+  touched: Set<Node>;
+}
+
+function emptyStats(index: number, digest: string): LayerStats {
+  return {
+    index,
+    digest,
+    entries: 0,
+    bytes: 0,
+    added: { files: 0, bytes: 0 },
+    modified: { files: 0, bytes: 0 },
+    removed: { files: 0, bytes: 0 },
+    whiteouts: 0,
+    hiddenBytes: 0,
+  };
+}
+
+/**
+ * The merged view of a stack of layers, built without extracting anything: what overlayfs
+ * would show at the top, per path, with the layer each path comes from.
+ *
+ * Rules (OCI image-spec layer.md): upper layers win per path; `.wh.NAME` hides NAME in the
+ * layers below; `.wh..wh..opq` hides every lower child of its directory; whiteouts apply to
+ * lower layers only, so a layer may remove a path and add it again, in either order; a whiteout of a path
+ * that does not exist is ignored; a file replaces a directory with all its contents and a
+ * directory replaces a file; directories over directories merge; a hardlink resolves to its
+ * target as it is when the link is applied, even from a lower layer. Parents are resolved
+ * through symlinks inside the root, as securejoin does on disk.
+ */
+export class MergedTree {
+  #root: Node;
+  #nextInode = 1;
+  #stats: LayerStats[] = [];
+  #layers = 0;
+
+  /** Creates an empty tree; add layers bottom first with {@linkcode MergedTree.addLayer}. */
+  constructor() {
+    this.#root = {
+      inode: this.#newInode("directory", 0o755, -1, -1),
+      layer: -1,
+      implicit: true,
+      children: new Map(),
+    };
+  }
+
+  /** Per-layer provenance and wasted-space figures, bottom first. */
+  get stats(): LayerStats[] {
+    const visible = new Map<number, number>();
+    const seen = new Set<number>();
+    for (const { node } of this.#walk(this.#root, "")) {
+      const ino = node.inode;
+      if (ino.type !== "file" || seen.has(ino.id)) continue;
+      seen.add(ino.id);
+      visible.set(ino.layer, (visible.get(ino.layer) ?? 0) + ino.size);
+    }
+    return this.#stats.map((s) => ({
+      ...s,
+      added: { ...s.added },
+      modified: { ...s.modified },
+      removed: { ...s.removed },
+      hiddenBytes: s.bytes - (visible.get(s.index) ?? 0),
+    }));
+  }
+
+  /** The number of layers applied. */
+  get layerCount(): number {
+    return this.#layers;
+  }
+
+  /** The entry at `path` (not following a final symlink), or undefined. */
+  get(path: string): TreeEntry | undefined {
+    const parts = cleanComponents(path);
+    let node: Node | undefined = this.#root;
+    for (const p of parts) {
+      node = node.children?.get(p);
+      if (!node) return undefined;
+    }
+    return toEntry(parts.join("/"), node);
+  }
+
+  /** The children of the directory at `path`, sorted; empty if it is not a directory. */
+  list(path = ""): TreeEntry[] {
+    const parts = cleanComponents(path);
+    let node: Node | undefined = this.#root;
+    for (const p of parts) node = node?.children?.get(p);
+    if (!node?.children) return [];
+    const prefix = parts.length ? `${parts.join("/")}/` : "";
+    return [...node.children.keys()].sort(compareNames).map((name) =>
+      toEntry(prefix + name, node!.children!.get(name)!)
+    );
+  }
+
+  /** Every path except the root, parents before children, siblings in byte order. */
+  *entries(): Generator<TreeEntry> {
+    for (const { path, node } of this.#walk(this.#root, "")) yield toEntry(path, node);
+  }
+
+  /** The root directory's metadata (`layer` is -1 unless a layer had a `./` entry). */
+  get root(): TreeEntry {
+    return toEntry("", this.#root);
+  }
+
+  /**
+   * Applies one layer's entries in archive order. A whiteout or opaque marker deletes only
+   * what lower layers put there: paths this layer made survive it whatever the order.
+   * `digest` names the layer in errors.
+   */
+  addLayer(entries: Iterable<ScannedEntry>, digest: string): void {
+    const index = this.#layers++;
+    const stats = emptyStats(index, digest);
+    this.#stats.push(stats);
+    const ctx: LayerContext = { index, digest, stats, created: new Set(), touched: new Set() };
+    for (const { header, index: entryIndex } of entries) {
+      const what = classify(header.name);
+      stats.entries++;
+      if (what.kind === "add") {
+        if (header.type === "file") stats.bytes += header.size;
+        this.#add(what.parts, header, entryIndex, ctx);
+      } else if (what.kind === "whiteout") {
+        stats.whiteouts++;
+        const parent = this.#resolveDir(what.parts.slice(0, -1), false, ctx)?.at(-1);
+        this.#pruneLower(parent, what.parts[what.parts.length - 1], ctx);
+      } else if (what.kind === "opaque") {
+        stats.whiteouts++;
+        const dir = this.#resolveDir(what.parts, false, ctx)?.at(-1);
+        for (const name of [...dir?.children?.keys() ?? []]) this.#pruneLower(dir, name, ctx);
+      }
+    }
+  }
+
+  /** Removes what lower layers put at `name` in `parent`, keeping what `ctx`'s layer made. */
+  #pruneLower(parent: Node | undefined, name: string, ctx: LayerContext): void {
+    const node = parent?.children?.get(name);
+    if (!node) return;
+    if (!ctx.touched.has(node)) {
+      this.#countRemoved(node, ctx.stats);
+      parent!.children!.delete(name);
+      return;
+    }
+    if (!node.children) return;
+    if (!ctx.created.has(node)) {
+      // A lower directory that survives only for this layer's children: as if made anew.
+      node.inode = this.#newInode("directory", 0o755, ctx.index, -1);
+      node.layer = ctx.index;
+      node.implicit = true;
+    }
+    for (const child of [...node.children.keys()]) this.#pruneLower(node, child, ctx);
+  }
+
+  #markCreated(node: Node, ancestors: Node[], ctx: LayerContext): void {
+    ctx.created.add(node);
+    ctx.touched.add(node);
+    for (const a of ancestors) ctx.touched.add(a);
+  }
+
+  #add(parts: string[], h: TarHeader, entry: number, ctx: LayerContext): void {
+    const { index: layer, digest, stats } = ctx;
+    if (parts.length === 0) {
+      if (h.type !== "directory") {
+        throw new InvalidLayerError(digest, h.name, `is a ${h.type}, but it names the root`);
+      }
+      this.#root.inode = this.#inodeFrom(h, layer, entry);
+      this.#root.layer = layer;
+      this.#root.implicit = false;
+      return;
+    }
+    const stack = this.#resolveDir(parts.slice(0, -1), true, ctx)!;
+    const parent = stack[stack.length - 1];
+    const name = parts[parts.length - 1];
+    const existing = parent.children!.get(name);
+    let inode: Inode;
+    if (h.type === "hardlink") {
+      const target = this.#lookup(cleanComponents(h.linkname), ctx);
+      if (!target) {
+        throw new InvalidLayerError(
+          digest,
+          h.name,
+          `is a hardlink to "${h.linkname}", which does not exist`,
+        );
+      }
+      if (target.inode.type === "directory") {
+        throw new InvalidLayerError(digest, h.name, `is a hardlink to directory "${h.linkname}"`);
+      }
+      if (target === existing) return;
+      inode = target.inode;
+    } else {
+      inode = this.#inodeFrom(h, layer, entry);
+    }
+    if (inode.type === "directory" && existing?.inode.type === "directory") {
+      existing.inode = inode;
+      existing.layer = layer;
+      existing.implicit = false;
+      this.#markCreated(existing, stack, ctx);
+      return;
+    }
+    const count = existing ? stats.modified : stats.added;
+    if (inode.type !== "directory") {
+      count.files++;
+      if (h.type === "file") count.bytes += inode.size;
+    }
+    if (existing && existing.inode.type !== "directory" && inode.type === "directory") {
+      this.#countRemoved(existing, stats);
+    }
+    if (existing?.children) {
+      for (const child of existing.children.values()) this.#countRemoved(child, stats);
+    }
+    const node: Node = {
+      inode,
+      layer,
+      implicit: false,
+      children: inode.type === "directory" ? new Map() : undefined,
+    };
+    parent.children!.set(name, node);
+    this.#markCreated(node, stack, ctx);
+  }
+
+  /** Finds a path, following symlinks in its parents but not in its last component. */
+  #lookup(parts: string[], ctx: LayerContext): Node | undefined {
+    if (parts.length === 0) return this.#root;
+    const dir = this.#resolveDir(parts.slice(0, -1), false, ctx)?.at(-1);
+    return dir?.children?.get(parts[parts.length - 1]);
+  }
+
+  /**
+   * Walks to the directory `parts` names, following symlinks inside the root, and returns
+   * the chain of directories from the root. With `create`, missing directories (and
+   * non-directories in the way) become implicit directories, as `mkdir -p` makes them.
+   */
+  #resolveDir(parts: string[], create: boolean, ctx: LayerContext): Node[] | undefined {
+    const stack: Node[] = [this.#root];
+    const todo = [...parts];
+    let links = 0;
+    while (todo.length > 0) {
+      const c = todo.shift()!;
+      if (c === "" || c === ".") continue;
+      if (c === "..") {
+        if (stack.length > 1) stack.pop();
+        continue;
+      }
+      const dir = stack[stack.length - 1];
+      let child = dir.children!.get(c);
+      if (child?.inode.type === "symlink") {
+        if (++links > MAX_SYMLINKS) {
+          throw new InvalidLayerError(
+            ctx.digest,
+            parts.join("/"),
+            "has too many levels of symlinks",
+          );
+        }
+        const target = child.inode.linkTarget;
+        if (target.startsWith("/")) stack.length = 1;
+        todo.unshift(...target.split("/"));
+        continue;
+      }
+      if (!child || child.inode.type !== "directory") {
+        if (!create) return undefined;
+        if (child) this.#countRemoved(child, ctx.stats);
+        child = {
+          inode: this.#newInode("directory", 0o755, ctx.index, -1),
+          layer: ctx.index,
+          implicit: true,
+          children: new Map(),
+        };
+        dir.children!.set(c, child);
+        this.#markCreated(child, stack, ctx);
+      }
+      stack.push(child);
+    }
+    return stack;
+  }
+
+  #countRemoved(node: Node, stats: LayerStats): void {
+    for (const { node: n } of this.#walk(node, "", true)) {
+      if (n.inode.type === "directory") continue;
+      stats.removed.files++;
+      if (n.inode.type === "file") stats.removed.bytes += n.inode.size;
+    }
+  }
+
+  *#walk(node: Node, path: string, self = false): Generator<{ path: string; node: Node }> {
+    if (self) yield { path, node };
+    if (!node.children) return;
+    for (const name of [...node.children.keys()].sort(compareNames)) {
+      const child = node.children.get(name)!;
+      const childPath = path ? `${path}/${name}` : name;
+      yield { path: childPath, node: child };
+      if (child.children) yield* this.#walk(child, childPath);
+    }
+  }
+
+  #newInode(type: NodeType, mode: number, layer: number, entry: number): Inode {
+    return {
+      id: this.#nextInode++,
+      type,
+      mode,
+      uid: 0,
+      gid: 0,
+      size: 0,
+      mtime: 0,
+      linkTarget: "",
+      devmajor: 0,
+      devminor: 0,
+      xattrs: {},
+      layer,
+      entry,
+    };
+  }
+
+  #inodeFrom(h: TarHeader, layer: number, entry: number): Inode {
+    const ino = this.#newInode(h.type as NodeType, h.mode, layer, entry);
+    ino.uid = h.uid;
+    ino.gid = h.gid;
+    ino.size = h.type === "file" ? h.size : 0;
+    ino.mtime = h.mtime;
+    ino.linkTarget = h.type === "symlink" ? h.linkname : "";
+    ino.devmajor = h.devmajor;
+    ino.devminor = h.devminor;
+    ino.xattrs = h.xattrs;
+    return ino;
+  }
+}
+
+function toEntry(path: string, node: Node): TreeEntry {
+  const i = node.inode;
+  return {
+    path,
+    type: i.type,
+    mode: i.mode,
+    uid: i.uid,
+    gid: i.gid,
+    size: i.size,
+    mtime: i.mtime,
+    linkTarget: i.linkTarget,
+    devmajor: i.devmajor,
+    devminor: i.devminor,
+    xattrs: i.xattrs,
+    layer: node.layer,
+    implicit: node.implicit,
+    contentLayer: i.layer,
+    contentEntry: i.entry,
+    inode: i.id,
+  };
+}
+
+/** Reads one layer's headers (bodies are skipped, never held). */
+export async function scanLayer(source: LayerSource): Promise<ScannedEntry[]> {
+  const out: ScannedEntry[] = [];
+  let index = 0;
+  for await (const { header, body } of openLayer(source)) {
+    await body.cancel();
+    out.push({ header, index: index++ });
+  }
+  return out;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight, keeping results in order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  async function worker(): Promise<void> {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i], i);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/**
+ * Builds the merged tree of `layers` (bottom first), reading their headers in parallel
+ * and applying them in order. No file content is kept.
+ *
+ * @example
+ * ```ts ignore
+ * const tree = await buildMergedTree(layers);
+ * for (const e of tree.entries()) console.log(e.layer, e.path);
+ * ```
+ */
+export async function buildMergedTree(
+  layers: readonly LayerSource[],
+  options: BuildMergedTreeOptions = {},
+): Promise<MergedTree> {
+  const scanned = await mapLimit(layers, options.concurrency ?? 2, scanLayer);
+  const tree = new MergedTree();
+  scanned.forEach((entries, i) => tree.addLayer(entries, layers[i].digest));
+  return tree;
+}

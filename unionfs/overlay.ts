@@ -1,0 +1,108 @@
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isRoot, mountOverlayCommand, run, unmount } from "./_platform.ts";
+
+/**
+ * Mounts kernel overlayfs at `target`: `lowers` bottom first (image layer order; the
+ * kernel wants the reverse and gets it), `upper` takes the writes, `work` is overlay's
+ * scratch directory on the same filesystem as `upper`. Needs root and Linux.
+ */
+export async function mountOverlay(
+  lowers: readonly string[],
+  upper: string,
+  work: string,
+  target: string,
+): Promise<void> {
+  if (lowers.length === 0) throw new TypeError("Cannot mount overlay: no lower directories");
+  await mountOverlayCommand([...lowers].reverse(), upper, work, target);
+}
+
+/** Unmounts what {@linkcode mountOverlay} mounted. */
+export async function unmountOverlay(target: string): Promise<void> {
+  await unmount(target);
+}
+
+let supported: Promise<boolean> | undefined;
+
+/**
+ * True when kernel overlayfs can be mounted here (Linux, root, overlay module, a
+ * filesystem it accepts as upper): tried once with a scratch mount, then remembered.
+ */
+export function overlaySupported(): Promise<boolean> {
+  supported ??= (async () => {
+    if (!isRoot()) return false;
+    const dir = await mkdtemp(join(tmpdir(), "stratum-ovl-probe-"));
+    try {
+      for (const d of ["l", "u", "w", "m"]) await mkdir(join(dir, d));
+      await writeFile(join(dir, "l", "f"), "x");
+      await mountOverlay([join(dir, "l")], join(dir, "u"), join(dir, "w"), join(dir, "m"));
+      try {
+        return (await readdir(join(dir, "m"))).includes("f");
+      } finally {
+        await unmountOverlay(join(dir, "m"));
+      }
+    } catch {
+      return false;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  })();
+  return supported;
+}
+
+/** A writable root over read-only lowers, by overlay mount or by copy. */
+export interface Workspace {
+  /** How it was made. */
+  mode: "overlay" | "copy";
+  /** The directory to run in or write to. */
+  rootfs: string;
+  /**
+   * Where the changes can be read: the overlay upper (use `diffOverlayUpper`), or, for a
+   * copy, the unchanged base to diff `rootfs` against (use `diffDirectories(base, rootfs)`).
+   */
+  changes: string;
+  /** Unmounts and removes everything the workspace made. */
+  close(): Promise<void>;
+}
+
+/**
+ * A writable root over `lowers` (plain directories, bottom first) in `dir`: an overlay
+ * mount where the kernel allows it, else a copy of the lowers merged in order plus an
+ * untouched base copy to diff against. The copy merges plain directories: lowers holding
+ * overlay whiteouts need the overlay path.
+ */
+export async function openWorkspace(lowers: readonly string[], dir: string): Promise<Workspace> {
+  await mkdir(dir, { recursive: true });
+  const rootfs = join(dir, "rootfs");
+  await mkdir(rootfs);
+  if (await overlaySupported()) {
+    const upper = join(dir, "upper");
+    const work = join(dir, "work");
+    await mkdir(upper);
+    await mkdir(work);
+    await mountOverlay(lowers, upper, work, rootfs);
+    return {
+      mode: "overlay",
+      rootfs,
+      changes: upper,
+      close: async () => {
+        await unmountOverlay(rootfs);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const base = join(dir, "base");
+  for (const target of [base, rootfs]) {
+    for (const lower of lowers) {
+      // `cp -a` keeps owners, xattrs, devices and hardlinks, which fs.cp does not.
+      await run("cp", ["-a", "--", `${lower}/.`, target]);
+    }
+  }
+  return {
+    mode: "copy",
+    rootfs,
+    changes: base,
+    close: () => rm(dir, { recursive: true, force: true }),
+  };
+}
