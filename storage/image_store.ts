@@ -84,6 +84,11 @@ export interface GcOptions {
   graceMs?: number;
   /** Returns a blob's age in milliseconds, or undefined when unknown. */
   age?: (digest: Digest) => Promise<number | undefined>;
+  /**
+   * More roots besides the names: content other parts keep (the build cache's layers and
+   * configs). Manifests among them are followed like named ones.
+   */
+  roots?: Descriptor[];
 }
 
 const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{1,64})$/;
@@ -345,7 +350,8 @@ export class ImageStore {
 
   /** Mark and sweep: deletes every blob no name reaches. */
   async gc(options: GcOptions = {}): Promise<GcResult> {
-    const live = await this.#mark(await this.tags.list());
+    const extra = (options.roots ?? []).map((descriptor) => ({ name: "", descriptor }));
+    const live = await this.#mark([...(await this.tags.list()), ...extra]);
     const result: GcResult = { removed: [], bytes: 0 };
     const grace = options.graceMs ?? 0;
     for await (const d of this.blobs.list()) {

@@ -126,3 +126,11 @@ test("fsck() finds a blob whose content was corrupted on disk", async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("gc() keeps blobs named as extra roots", async () => {
+  const store = memoryStore();
+  const kept = await store.blobs.put(streamOf(new TextEncoder().encode("cache layer")));
+  const r = await store.gc({ roots: [{ mediaType: "application/octet-stream", ...kept }] });
+  assert.deepEqual(r.removed, []);
+  assert.ok(await store.blobs.has(kept.digest));
+});
