@@ -49,14 +49,13 @@ export interface RegistryServer {
 
 /** Splits `host:port`, `[v6]:port`, `:port` or `port`. */
 export function parseAddr(addr: string): { hostname: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d+)$/.exec(addr.trim());
-  const port = m ? Number(m[3]) : NaN;
+  const text = addr.trim();
+  const m = /^(\d+)$/.exec(text) ?? /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(text);
+  const port = m ? Number(m[m.length - 1]) : NaN;
   if (!m || !Number.isInteger(port) || port > 65535) {
-    throw new TypeError(
-      `Invalid listen address "${addr}": expected host:port, e.g. 127.0.0.1:5000`,
-    );
+    throw new TypeError(`Invalid listen address "${addr}": expected host:port, e.g. 127.0.0.1:5000`);
   }
-  return { hostname: m[1] ?? (m[2] || "127.0.0.1"), port };
+  return { hostname: (m.length === 4 ? m[1] ?? m[2] : "") || "127.0.0.1", port };
 }
 
 /**
