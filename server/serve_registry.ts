@@ -53,7 +53,9 @@ export function parseAddr(addr: string): { hostname: string; port: number } {
   const m = /^(\d+)$/.exec(text) ?? /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(text);
   const port = m ? Number(m[m.length - 1]) : NaN;
   if (!m || !Number.isInteger(port) || port > 65535) {
-    throw new TypeError(`Invalid listen address "${addr}": expected host:port, e.g. 127.0.0.1:5000`);
+    throw new TypeError(
+      `Invalid listen address "${addr}": expected host:port, e.g. 127.0.0.1:5000`,
+    );
   }
   return { hostname: (m.length === 4 ? m[1] ?? m[2] : "") || "127.0.0.1", port };
 }
