@@ -1,0 +1,48 @@
+/**
+ * An OCI distribution registry over a stratum store, plus the door for the demo UI.
+ *
+ * {@linkcode createRegistryApp} is the registry as a Web-standard handler
+ * (`(Request) => Promise<Response>`), so `Deno.serve`, Deno Deploy and Node adapters call
+ * the same function; {@linkcode serveRegistry} runs it on `node:http` with backpressure and
+ * timeouts. Authentication plugs in as an {@linkcode Authenticator}: {@linkcode basicAuth}
+ * over an {@linkcode Htpasswd} file, or {@linkcode tokenAuth} with its own token endpoint.
+ * Requests outside `/v2/` go to the `fallback` (the demo UI's routes).
+ *
+ * Store names: repository `NAME` with tag `T` is the store record `<namespace>/NAME:T`
+ * (namespace `localhost` by default), and each pushed manifest is also recorded as
+ * `<namespace>/NAME@<digest>`, so `stratum images` shows what was pushed and GC keeps it.
+ *
+ * @module
+ */
+export {
+  createRegistryApp,
+  type FetchHandler,
+  type RegistryApp,
+  type RegistryAppOptions,
+  type ServeInfo,
+} from "./registry_app.ts";
+export {
+  parseAddr,
+  type RegistryServer,
+  serveRegistry,
+  type ServeRegistryOptions,
+} from "./serve_registry.ts";
+export {
+  type AccessPolicy,
+  type Action,
+  type Authenticator,
+  basicAuth,
+  type BasicAuthOptions,
+  defaultPolicy,
+  type Scope,
+  tokenAuth,
+  type TokenAuthOptions,
+} from "./auth.ts";
+export { Htpasswd, type HtpasswdOptions } from "./htpasswd.ts";
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  RegistryHttpError,
+  type RegistryHttpErrorOptions,
+} from "./errors.ts";
+export { type AccessLogEntry, formatAccessLog } from "./access_log.ts";

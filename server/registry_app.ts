@@ -1,0 +1,873 @@
+import { type Digest, parseDigest } from "../digest/mod.ts";
+import {
+  type Descriptor,
+  isIndexMediaType,
+  isManifestMediaType,
+  ManifestError,
+  MediaType,
+  type ParsedManifest,
+  parseManifest,
+} from "../image/mod.ts";
+import { BlobNotFoundError, type ImageStore, putBytes, readBlob } from "../storage/mod.ts";
+import { type AccessLogEntry, formatAccessLog } from "./access_log.ts";
+import type { Authenticator, Scope } from "./auth.ts";
+import { type BodyLimits, readAll, readBody } from "./_body.ts";
+import { RegistryHttpError } from "./errors.ts";
+import { Namespace } from "./_names.ts";
+import { rangeError, uploadHeaders, type UploadSession, UploadSessions } from "./_uploads.ts";
+
+/** Options for {@linkcode createRegistryApp}. */
+export interface RegistryAppOptions {
+  /**
+   * The store-name prefix of the served repositories: repository `NAME` tag `T` is the store
+   * record `<namespace>/NAME:T`. Must be a registry host so names are not read as Docker
+   * Hub's. @default {"localhost"}
+   */
+  namespace?: string;
+  /** Authentication; none when left out (then bind to 127.0.0.1 only). */
+  auth?: Authenticator;
+  /** Refuse every push and delete with 405 UNSUPPORTED. @default {false} */
+  readOnly?: boolean;
+  /** Largest manifest accepted, in bytes (the spec asks for at least 4 MiB). @default {4 MiB} */
+  maxManifestBytes?: number;
+  /** Largest blob accepted, in bytes. @default {64 GiB} */
+  maxBlobBytes?: number;
+  /** Most uploads in progress at once; more get 429 TOOMANYREQUESTS. @default {256} */
+  maxUploads?: number;
+  /** An upload session idle this long (ms) expires and its bytes are dropped. @default {15 min} */
+  uploadTimeoutMs?: number;
+  /** A request body that sends nothing for this long (ms) is dropped. @default {30 s} */
+  bodyIdleTimeoutMs?: number;
+  /** Receives one access-log line per request. */
+  log?: (line: string) => void;
+  /**
+   * Answers requests outside `/v2/` and the token endpoint (the demo UI plugs in here).
+   * @default {404}
+   */
+  fallback?: (request: Request, info?: ServeInfo) => Response | Promise<Response>;
+  /** Clock in ms, for session expiry and tests. @default {Date.now} */
+  now?: () => number;
+}
+
+/** What the server adapter knows about a connection (Deno.serve's `info` fits). */
+export interface ServeInfo {
+  /** The client's address. */
+  remoteAddr?: { hostname: string; port?: number };
+}
+
+/** A request handler. */
+export type FetchHandler = (request: Request, info?: ServeInfo) => Promise<Response>;
+
+/**
+ * The registry as a Web-standard handler: call it, or pass it (or its `fetch`) to
+ * `Deno.serve`, Deno Deploy or {@linkcode serveRegistry}. `close()` drops upload sessions.
+ */
+export type RegistryApp = FetchHandler & {
+  /** The same handler, for `export default app` and Hono-style adapters. */
+  fetch: FetchHandler;
+  /** Ends every upload session and frees their bytes. */
+  close(): Promise<void>;
+};
+
+const API_HEADERS = { "docker-distribution-api-version": "registry/2.0" };
+
+interface Ctx {
+  request: Request;
+  url: URL;
+  entry: AccessLogEntry;
+}
+
+interface ManifestSummary {
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  subject?: Digest;
+  annotations?: Record<string, string>;
+  /** Manifests an index names. */
+  children: Digest[];
+  /** Config and layers. */
+  blobs: Digest[];
+}
+
+function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+function checkDigest(text: string): Digest {
+  try {
+    parseDigest(text);
+  } catch (e) {
+    throw new RegistryHttpError("DIGEST_INVALID", `invalid digest "${text}"`, {
+      detail: { digest: text },
+      cause: e,
+    });
+  }
+  return text as Digest;
+}
+
+function pageSize(url: URL): number | undefined {
+  const n = url.searchParams.get("n");
+  if (n === null || n === "") return undefined;
+  if (!/^\d+$/.test(n)) {
+    throw new RegistryHttpError("PAGINATION_NUMBER_INVALID", `invalid page size n="${n}"`, {
+      detail: { n },
+    });
+  }
+  return Number(n);
+}
+
+/** Pages `items` (sorted) after `last`, with the Link header for the next page. */
+function paginate(
+  items: string[],
+  url: URL,
+  path: string,
+): { page: string[]; headers: Record<string, string> } {
+  const n = pageSize(url);
+  const last = url.searchParams.get("last");
+  let rest = last ? items.filter((t) => t > last) : items;
+  const headers: Record<string, string> = {};
+  if (n !== undefined) {
+    const more = rest.length > n;
+    rest = rest.slice(0, n);
+    if (more && rest.length > 0) {
+      const next = new URLSearchParams({ n: String(n), last: rest[rest.length - 1] });
+      headers.link = `<${path}?${next}>; rel="next"`;
+    }
+  }
+  return { page: rest, headers };
+}
+
+function parseContentRange(header: string | null): { start: number; end: number } | undefined {
+  if (header === null) return undefined;
+  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
+  if (!m) return { start: -1, end: -1 };
+  return { start: Number(m[1]), end: Number(m[2]) };
+}
+
+function accepts(request: Request, mediaType: string): boolean {
+  const accept = request.headers.get("accept");
+  if (!accept) return true;
+  const types = accept.split(",").map((t) => t.split(";")[0].trim().toLowerCase());
+  if (types.some((t) => t === "*/*" || t === "application/*" || t === "application/json")) {
+    return true;
+  }
+  // Clients that name no manifest type at all are not negotiating.
+  if (!types.some((t) => isManifestMediaType(t) || isIndexMediaType(t))) return true;
+  return types.includes(mediaType);
+}
+
+/**
+ * Creates the OCI distribution-spec registry over `store`: pull, push (monolithic and
+ * chunked uploads, cross-repository mounts), content discovery (tags with pagination,
+ * `_catalog`, referrers) and content management (deletes).
+ *
+ * Repository `NAME` maps to store records `<namespace>/NAME:TAG`; every pushed manifest is
+ * also recorded as `<namespace>/NAME@<digest>`. Manifests are stored with the exact bytes
+ * received. Blobs are shared by every repository, as in the store.
+ *
+ * @example
+ * ```ts
+ * import { memoryStore } from "../storage/mod.ts";
+ * import { createRegistryApp } from "./registry_app.ts";
+ * const app = createRegistryApp(memoryStore());
+ * const res = await app(new Request("http://localhost/v2/"));
+ * if (res.status !== 200) throw new Error();
+ * await app.close();
+ * ```
+ */
+export function createRegistryApp(
+  store: ImageStore,
+  options: RegistryAppOptions = {},
+): RegistryApp {
+  const ns = new Namespace(options.namespace ?? "localhost");
+  const now = options.now ?? Date.now;
+  const readOnly = options.readOnly ?? false;
+  const auth = options.auth;
+  const maxManifest = options.maxManifestBytes ?? 4 << 20;
+  const maxBlob = options.maxBlobBytes ?? 64 * 2 ** 30;
+  const idleMs = options.bodyIdleTimeoutMs ?? 30_000;
+  const uploads = new UploadSessions(store.blobs, {
+    max: options.maxUploads ?? 256,
+    timeoutMs: options.uploadTimeoutMs ?? 15 * 60_000,
+    now,
+  });
+  const summaries = new Map<string, ManifestSummary>();
+  let tagQueue: Promise<void> = Promise.resolve();
+
+  const blobLimits = (already: number): BodyLimits => ({
+    max: maxBlob - already,
+    idleMs,
+    tooLarge: () =>
+      new RegistryHttpError("SIZE_INVALID", `blob is over the ${maxBlob}-byte limit`, {
+        status: 413,
+      }),
+  });
+
+  /** Serializes this process's tag updates; the store's own lock guards other processes. */
+  function updateTags(change: Parameters<ImageStore["tags"]["update"]>[0]): Promise<void> {
+    const run = tagQueue.then(() => store.tags.update(change));
+    tagQueue = run.catch(() => {});
+    return run;
+  }
+
+  async function summary(digest: Digest, mediaType?: string): Promise<ManifestSummary | undefined> {
+    const hit = summaries.get(digest);
+    if (hit) return hit;
+    let parsed: ParsedManifest;
+    try {
+      parsed = await store.manifest(digest, mediaType);
+    } catch {
+      return undefined; // not stored, or not a manifest
+    }
+    const s = summarize(parsed);
+    if (summaries.size > 10_000) summaries.clear();
+    summaries.set(digest, s);
+    return s;
+  }
+
+  function summarize(parsed: ParsedManifest): ManifestSummary {
+    const doc = parsed.kind === "index" ? parsed.index : parsed.manifest;
+    return {
+      mediaType: parsed.mediaType,
+      size: parsed.bytes.length,
+      artifactType: doc.artifactType ??
+        (parsed.kind === "manifest" ? parsed.manifest.config.mediaType : undefined),
+      subject: doc.subject?.digest,
+      annotations: doc.annotations,
+      children: parsed.kind === "index" ? parsed.index.manifests.map((m) => m.digest) : [],
+      blobs: parsed.kind === "manifest"
+        ? [parsed.manifest.config.digest, ...parsed.manifest.layers.map((l) => l.digest)]
+        : [],
+    };
+  }
+
+  async function repoRecords(repo: string) {
+    return (await store.tags.list()).flatMap((r) => {
+      const n = ns.parse(r.name);
+      return n && n.repo === repo ? [{ ...n, descriptor: r.descriptor, name: r.name }] : [];
+    });
+  }
+
+  /** The manifest `reference` (tag or digest) names in `repo`, or MANIFEST_UNKNOWN. */
+  async function findManifest(repo: string, reference: string): Promise<Descriptor> {
+    const unknown = () =>
+      new RegistryHttpError("MANIFEST_UNKNOWN", `manifest ${repo}:${reference} is unknown`, {
+        detail: { name: repo, reference },
+      });
+    if (reference.includes(":")) {
+      const digest = checkDigest(reference);
+      const records = await repoRecords(repo);
+      const direct = records.find((r) => r.descriptor.digest === digest);
+      if (direct) return direct.descriptor;
+      // A child of an index in this repository is pullable by digest, as registries allow.
+      for (const r of records) {
+        if (!isIndexMediaType(r.descriptor.mediaType)) continue;
+        const s = await summary(r.descriptor.digest, r.descriptor.mediaType);
+        if (s?.children.includes(digest)) {
+          const child = await summary(digest);
+          if (child) return { mediaType: child.mediaType, digest, size: child.size };
+        }
+      }
+      throw unknown();
+    }
+    if (!Namespace.isTag(reference)) throw unknown();
+    const d = await store.tags.get(ns.tag(repo, reference));
+    if (!d) throw unknown();
+    return d;
+  }
+
+  async function authorize(ctx: Ctx, scope: Scope | undefined): Promise<void> {
+    if (!auth) return;
+    const user = await auth.authorize(ctx.request, scope);
+    if (user !== undefined) ctx.entry.user = user;
+  }
+
+  function writable(): void {
+    if (readOnly) {
+      throw new RegistryHttpError("UNSUPPORTED", "the registry is read-only");
+    }
+  }
+
+  // ---- pull --------------------------------------------------------------------------------
+
+  async function getManifest(ctx: Ctx, repo: string, reference: string): Promise<Response> {
+    await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
+    const d = await findManifest(repo, reference);
+    let bytes: Uint8Array;
+    try {
+      bytes = await readBlob(store.blobs, d.digest, maxManifest);
+    } catch (e) {
+      if (!(e instanceof BlobNotFoundError)) throw e;
+      throw new RegistryHttpError("MANIFEST_UNKNOWN", `manifest ${d.digest} is missing`, {
+        cause: e,
+      });
+    }
+    if (!accepts(ctx.request, d.mediaType)) {
+      throw new RegistryHttpError(
+        "MANIFEST_UNKNOWN",
+        `manifest ${repo}:${reference} is a ${d.mediaType}, which the Accept header does not list`,
+        { detail: { mediaType: d.mediaType } },
+      );
+    }
+    const headers: Record<string, string> = {
+      "content-type": d.mediaType,
+      "content-length": String(bytes.length),
+      "docker-content-digest": d.digest,
+      etag: `"${d.digest}"`,
+    };
+    const s = await summary(d.digest, d.mediaType);
+    if (s?.subject) headers["oci-subject"] = s.subject;
+    return new Response(ctx.request.method === "HEAD" ? null : bytes as Uint8Array<ArrayBuffer>, {
+      headers,
+    });
+  }
+
+  async function getBlob(ctx: Ctx, repo: string, digestText: string): Promise<Response> {
+    await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
+    const digest = checkDigest(digestText);
+    const info = await store.blobs.stat(digest);
+    if (!info) {
+      throw new RegistryHttpError("BLOB_UNKNOWN", `blob ${digest} is unknown`, {
+        detail: { digest },
+      });
+    }
+    const headers: Record<string, string> = {
+      "content-type": "application/octet-stream",
+      "docker-content-digest": digest,
+      etag: `"${digest}"`,
+      "cache-control": "max-age=31536000",
+      "accept-ranges": "bytes",
+    };
+    let start = 0;
+    let length = info.size;
+    let status = 200;
+    const range = ctx.request.headers.get("range");
+    if (range !== null) {
+      const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+      let s = -1;
+      let e = -1;
+      if (m && (m[1] !== "" || m[2] !== "")) {
+        if (m[1] === "") {
+          s = Math.max(0, info.size - Number(m[2]));
+          e = info.size - 1;
+        } else {
+          s = Number(m[1]);
+          e = m[2] === "" ? info.size - 1 : Math.min(Number(m[2]), info.size - 1);
+        }
+      }
+      if (!m || s < 0 || s >= info.size || e < s) {
+        return new Response(null, {
+          status: 416,
+          headers: { ...headers, "content-range": `bytes */${info.size}` },
+        });
+      }
+      start = s;
+      length = e - s + 1;
+      status = 206;
+      headers["content-range"] = `bytes ${s}-${e}/${info.size}`;
+    }
+    headers["content-length"] = String(length);
+    if (ctx.request.method === "HEAD") return new Response(null, { status, headers });
+    const body = await store.blobs.get(digest, { offset: start, length });
+    return new Response(body, { status, headers });
+  }
+
+  // ---- push --------------------------------------------------------------------------------
+
+  async function startUpload(ctx: Ctx, repo: string): Promise<Response> {
+    writable();
+    await authorize(ctx, { type: "repository", name: repo, actions: ["pull", "push"] });
+    const q = ctx.url.searchParams;
+    const mount = q.get("mount");
+    if (mount !== null) {
+      const digest = checkDigest(mount);
+      const from = q.get("from");
+      let readable = true;
+      if (from !== null) {
+        try {
+          ns.check(from);
+          await authorize(ctx, { type: "repository", name: from, actions: ["pull"] });
+        } catch {
+          readable = false; // the spec: a failed mount falls back to an upload
+        }
+      }
+      if (readable && await store.blobs.has(digest)) {
+        await ctx.request.body?.cancel();
+        return new Response(null, {
+          status: 201,
+          headers: { location: `/v2/${repo}/blobs/${digest}`, "docker-content-digest": digest },
+        });
+      }
+    }
+    const digestParam = q.get("digest");
+    if (digestParam !== null) {
+      const digest = checkDigest(digestParam);
+      const result = await uploads.single(readBody(ctx.request.body, blobLimits(0)), digest);
+      return new Response(null, {
+        status: 201,
+        headers: {
+          location: `/v2/${repo}/blobs/${result.digest}`,
+          "docker-content-digest": digest,
+        },
+      });
+    }
+    const session = await uploads.start(repo);
+    await ctx.request.body?.cancel();
+    return new Response(null, { status: 202, headers: uploadHeaders(session) });
+  }
+
+  async function uploadStatus(ctx: Ctx, repo: string, id: string): Promise<Response> {
+    await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
+    const session = await uploads.get(repo, id);
+    return new Response(null, { status: 204, headers: uploadHeaders(session) });
+  }
+
+  function chunkStart(ctx: Ctx, session: UploadSession): { start?: number; length?: number } {
+    const range = parseContentRange(ctx.request.headers.get("content-range"));
+    if (!range) return {};
+    if (range.start < 0 || range.end < range.start) {
+      throw rangeError(session, "invalid Content-Range; expected <start>-<end>");
+    }
+    const length = range.end - range.start + 1;
+    const declared = ctx.request.headers.get("content-length");
+    if (declared !== null && Number(declared) !== length) {
+      throw rangeError(session, `Content-Range covers ${length} bytes, Content-Length ${declared}`);
+    }
+    return { start: range.start, length };
+  }
+
+  async function withSession<T>(session: UploadSession, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      // An over-limit upload is never going to finish: free its bytes now.
+      if (e instanceof RegistryHttpError && e.status === 413) await uploads.cancel(session);
+      throw e;
+    }
+  }
+
+  async function patchUpload(ctx: Ctx, repo: string, id: string): Promise<Response> {
+    writable();
+    await authorize(ctx, { type: "repository", name: repo, actions: ["pull", "push"] });
+    const session = await uploads.get(repo, id);
+    const { start } = chunkStart(ctx, session);
+    await withSession(
+      session,
+      () => uploads.append(session, readBody(ctx.request.body, blobLimits(session.offset)), start),
+    );
+    return new Response(null, { status: 202, headers: uploadHeaders(session) });
+  }
+
+  async function putUpload(ctx: Ctx, repo: string, id: string): Promise<Response> {
+    writable();
+    await authorize(ctx, { type: "repository", name: repo, actions: ["pull", "push"] });
+    const session = await uploads.get(repo, id);
+    const digestParam = ctx.url.searchParams.get("digest");
+    if (digestParam === null) {
+      throw new RegistryHttpError("DIGEST_INVALID", "the digest parameter is required to finish", {
+        detail: { session: id },
+      });
+    }
+    const digest = checkDigest(digestParam);
+    const { start } = chunkStart(ctx, session);
+    const result = await withSession(
+      session,
+      () =>
+        uploads.finish(
+          session,
+          readBody(ctx.request.body, blobLimits(session.offset)),
+          start,
+          digest,
+        ),
+    );
+    return new Response(null, {
+      status: 201,
+      headers: { location: `/v2/${repo}/blobs/${result.digest}`, "docker-content-digest": digest },
+    });
+  }
+
+  async function cancelUpload(ctx: Ctx, repo: string, id: string): Promise<Response> {
+    writable();
+    await authorize(ctx, { type: "repository", name: repo, actions: ["pull", "push"] });
+    await uploads.cancel(await uploads.get(repo, id));
+    return new Response(null, { status: 204 });
+  }
+
+  async function putManifest(ctx: Ctx, repo: string, reference: string): Promise<Response> {
+    writable();
+    await authorize(ctx, { type: "repository", name: repo, actions: ["pull", "push"] });
+    const byDigest = reference.includes(":");
+    if (!byDigest && !Namespace.isTag(reference)) {
+      throw new RegistryHttpError("MANIFEST_INVALID", `invalid tag "${reference}"`, {
+        detail: { tag: reference },
+      });
+    }
+    const expected = byDigest ? checkDigest(reference) : undefined;
+    const bytes = await readAll(ctx.request.body, {
+      max: maxManifest,
+      idleMs,
+      tooLarge: () =>
+        new RegistryHttpError(
+          "MANIFEST_INVALID",
+          `manifest is over the ${maxManifest}-byte limit`,
+          {
+            status: 413,
+          },
+        ),
+    });
+    let parsed: ParsedManifest;
+    try {
+      parsed = await parseManifest(bytes, ctx.request.headers.get("content-type") ?? undefined);
+    } catch (e) {
+      if (!(e instanceof ManifestError)) throw e;
+      throw new RegistryHttpError("MANIFEST_INVALID", e.message, {
+        detail: { field: e.field },
+        cause: e,
+      });
+    }
+    if (expected && expected !== parsed.digest) {
+      throw new RegistryHttpError(
+        "DIGEST_INVALID",
+        `manifest hashes to ${parsed.digest}, not ${expected}`,
+        { detail: { expected, actual: parsed.digest } },
+      );
+    }
+    await checkReferences(parsed);
+    await putBytes(store.blobs, parsed.bytes, { digest: parsed.digest });
+    const descriptor: Descriptor = {
+      mediaType: parsed.mediaType,
+      digest: parsed.digest,
+      size: parsed.bytes.length,
+    };
+    summaries.set(parsed.digest, summarize(parsed));
+    const names = [ns.digest(repo, parsed.digest)];
+    if (!byDigest) names.push(ns.tag(repo, reference));
+    await updateTags((records) => [
+      ...records.filter((r) => !names.includes(r.name)),
+      ...names.map((name) => ({ name, descriptor })),
+    ]);
+    const headers: Record<string, string> = {
+      location: `/v2/${repo}/manifests/${parsed.digest}`,
+      "docker-content-digest": parsed.digest,
+    };
+    const subject = parsed.kind === "index" ? parsed.index.subject : parsed.manifest.subject;
+    if (subject) headers["oci-subject"] = subject.digest;
+    return new Response(null, { status: 201, headers });
+  }
+
+  /**
+   * Every blob a manifest names must be stored, and every manifest an index names; only a
+   * `subject` may be missing, since the spec lets referrers be pushed before their subject.
+   * Layers with `urls` (foreign layers) live elsewhere by design.
+   */
+  async function checkReferences(parsed: ParsedManifest): Promise<void> {
+    const wanted: { d: Descriptor; field: string }[] = parsed.kind === "index"
+      ? parsed.index.manifests.map((d, i) => ({ d, field: `manifests[${i}]` }))
+      : [
+        { d: parsed.manifest.config, field: "config" },
+        ...parsed.manifest.layers.map((d, i) => ({ d, field: `layers[${i}]` })),
+      ];
+    for (const { d, field } of wanted) {
+      if (d.urls?.length) continue;
+      const info = await store.blobs.stat(d.digest);
+      if (!info) {
+        throw new RegistryHttpError(
+          "MANIFEST_BLOB_UNKNOWN",
+          `${field} names ${d.digest}, which is not in the registry`,
+          { detail: { digest: d.digest, field } },
+        );
+      }
+      if (info.size !== d.size) {
+        throw new RegistryHttpError(
+          "MANIFEST_INVALID",
+          `${field} says ${d.digest} is ${d.size} bytes; it is ${info.size}`,
+          { detail: { digest: d.digest, field } },
+        );
+      }
+    }
+  }
+
+  // ---- content discovery -------------------------------------------------------------------
+
+  async function listTags(ctx: Ctx, repo: string): Promise<Response> {
+    await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
+    const records = await repoRecords(repo);
+    if (records.length === 0) {
+      throw new RegistryHttpError("NAME_UNKNOWN", `repository ${repo} is unknown`, {
+        detail: { name: repo },
+      });
+    }
+    const tags = records.flatMap((r) => r.tag === undefined ? [] : [r.tag]).sort(byCodeUnit);
+    const { page, headers } = paginate(tags, ctx.url, `/v2/${repo}/tags/list`);
+    return jsonResponse({ name: repo, tags: page }, 200, headers);
+  }
+
+  async function catalog(ctx: Ctx): Promise<Response> {
+    await authorize(ctx, { type: "registry", name: "catalog", actions: ["*"] });
+    const repos = new Set<string>();
+    for (const r of await store.tags.list()) {
+      const n = ns.parse(r.name);
+      if (n) repos.add(n.repo);
+    }
+    const { page, headers } = paginate([...repos].sort(byCodeUnit), ctx.url, "/v2/_catalog");
+    return jsonResponse({ repositories: page }, 200, headers);
+  }
+
+  async function referrers(ctx: Ctx, repo: string, digestText: string): Promise<Response> {
+    await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
+    const digest = checkDigest(digestText);
+    const filter = ctx.url.searchParams.get("artifactType");
+    const seen = new Set<string>();
+    const manifests: Descriptor[] = [];
+    for (const r of await repoRecords(repo)) {
+      if (seen.has(r.descriptor.digest)) continue;
+      seen.add(r.descriptor.digest);
+      const s = await summary(r.descriptor.digest, r.descriptor.mediaType);
+      if (!s || s.subject !== digest) continue;
+      if (filter !== null && s.artifactType !== filter) continue;
+      const d: Descriptor = { mediaType: s.mediaType, digest: r.descriptor.digest, size: s.size };
+      if (s.artifactType) d.artifactType = s.artifactType;
+      if (s.annotations) d.annotations = s.annotations;
+      manifests.push(d);
+    }
+    const headers: Record<string, string> = { "content-type": MediaType.OCI_INDEX };
+    if (filter !== null) headers["oci-filters-applied"] = "artifactType";
+    return new Response(
+      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests }),
+      { headers },
+    );
+  }
+
+  // ---- content management ------------------------------------------------------------------
+
+  async function deleteManifest(ctx: Ctx, repo: string, reference: string): Promise<Response> {
+    writable();
+    await authorize(ctx, { type: "repository", name: repo, actions: ["delete"] });
+    let removed = 0;
+    if (reference.includes(":")) {
+      const digest = checkDigest(reference);
+      await updateTags((records) =>
+        records.filter((r) => {
+          const n = ns.parse(r.name);
+          const hit = n?.repo === repo && r.descriptor.digest === digest;
+          if (hit) removed++;
+          return !hit;
+        })
+      );
+    } else {
+      const name = ns.tag(repo, reference);
+      await updateTags((records) =>
+        records.filter((r) => {
+          if (r.name === name) removed++;
+          return r.name !== name;
+        })
+      );
+    }
+    if (removed === 0) {
+      throw new RegistryHttpError("MANIFEST_UNKNOWN", `manifest ${repo}:${reference} is unknown`, {
+        detail: { name: repo, reference },
+      });
+    }
+    return new Response(null, { status: 202 });
+  }
+
+  async function deleteBlob(ctx: Ctx, repo: string, digestText: string): Promise<Response> {
+    writable();
+    await authorize(ctx, { type: "repository", name: repo, actions: ["delete"] });
+    const digest = checkDigest(digestText);
+    if (!(await store.blobs.has(digest))) {
+      throw new RegistryHttpError("BLOB_UNKNOWN", `blob ${digest} is unknown`, {
+        detail: { digest },
+      });
+    }
+    const user = await usedBy(digest);
+    if (user) {
+      throw new RegistryHttpError(
+        "DENIED",
+        `blob ${digest} is used by ${user}; delete the manifest first`,
+        { detail: { digest, usedBy: user } },
+      );
+    }
+    await store.blobs.delete(digest);
+    summaries.delete(digest);
+    return new Response(null, { status: 202 });
+  }
+
+  /** The name of a stored image whose manifests reach `digest`, if any. */
+  async function usedBy(digest: Digest): Promise<string | undefined> {
+    const seen = new Set<string>();
+    const reaches = async (d: Digest, mediaType?: string): Promise<boolean> => {
+      if (d === digest) return true;
+      if (seen.has(d)) return false;
+      seen.add(d);
+      const s = await summary(d, mediaType);
+      if (!s) return false;
+      if (s.blobs.includes(digest)) return true;
+      for (const c of s.children) if (await reaches(c)) return true;
+      return false;
+    };
+    for (const r of await store.tags.list()) {
+      if (await reaches(r.descriptor.digest, r.descriptor.mediaType)) return r.name;
+    }
+    return undefined;
+  }
+
+  // ---- routing -----------------------------------------------------------------------------
+
+  type Route = [RegExp, Record<string, (ctx: Ctx, ...args: string[]) => Promise<Response>>];
+  const routes: Route[] = [
+    [/^\/v2\/(.+)\/manifests\/([^/]+)$/, {
+      GET: getManifest,
+      HEAD: getManifest,
+      PUT: putManifest,
+      DELETE: deleteManifest,
+    }],
+    [/^\/v2\/(.+)\/blobs\/uploads\/?$/, { POST: startUpload }],
+    [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, {
+      GET: uploadStatus,
+      PATCH: patchUpload,
+      PUT: putUpload,
+      DELETE: cancelUpload,
+    }],
+    [/^\/v2\/(.+)\/blobs\/([^/]+)$/, { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob }],
+    [/^\/v2\/(.+)\/tags\/list$/, { GET: listTags }],
+    [/^\/v2\/(.+)\/referrers\/([^/]+)$/, { GET: referrers }],
+  ];
+
+  async function v2(ctx: Ctx): Promise<Response> {
+    const path = ctx.url.pathname;
+    const method = ctx.request.method;
+    if (path === "/v2/" || path === "/v2") {
+      if (method !== "GET" && method !== "HEAD") throw unsupported(method, path);
+      await authorize(ctx, undefined);
+      return jsonResponse({});
+    }
+    if (path === "/v2/_catalog") {
+      if (method !== "GET") throw unsupported(method, path);
+      return await catalog(ctx);
+    }
+    for (const [re, handlers] of routes) {
+      const m = re.exec(path);
+      if (!m) continue;
+      const handler = handlers[method];
+      if (!handler) throw unsupported(method, path);
+      const [, name, ...rest] = m;
+      ns.check(name);
+      return await handler(ctx, name, ...rest.map(decodeURIComponent));
+    }
+    throw new RegistryHttpError("NAME_UNKNOWN", `no registry endpoint at ${path}`, {
+      status: 404,
+    });
+  }
+
+  async function handle(request: Request, info?: ServeInfo): Promise<Response> {
+    const started = performance.now();
+    const url = new URL(request.url);
+    const entry: AccessLogEntry = {
+      time: new Date(now()),
+      remote: info?.remoteAddr?.hostname,
+      method: request.method,
+      target: url.pathname + url.search,
+      status: 0,
+      bytes: 0,
+      ms: 0,
+      userAgent: request.headers.get("user-agent") ?? undefined,
+    };
+    const ctx: Ctx = { request, url, entry };
+    let response: Response;
+    try {
+      if (url.pathname === "/v2" || url.pathname.startsWith("/v2/")) {
+        response = await v2(ctx);
+        for (const [k, v] of Object.entries(API_HEADERS)) response.headers.set(k, v);
+      } else if (auth?.token && url.pathname === auth.tokenPath) {
+        response = await auth.token(request);
+      } else if (options.fallback) {
+        response = await options.fallback(request, info);
+      } else {
+        response = new Response("404 page not found\n", { status: 404 });
+      }
+    } catch (e) {
+      const err = e instanceof RegistryHttpError ? e : new RegistryHttpError(
+        "UNKNOWN",
+        "internal server error",
+        { cause: e },
+      );
+      entry.error = err.code === "UNKNOWN" ? `UNKNOWN: ${(e as Error)?.message ?? e}` : err.code;
+      response = err.toResponse();
+      for (const [k, v] of Object.entries(API_HEADERS)) response.headers.set(k, v);
+      // A body the handler did not read must not linger in the connection.
+      await request.body?.cancel().catch(() => {});
+    }
+    entry.status = response.status;
+    const log = options.log;
+    if (!log) return response;
+    const done = () => {
+      entry.ms = performance.now() - started;
+      log(formatAccessLog(entry));
+    };
+    if (!response.body) {
+      done();
+      return response;
+    }
+    return new Response(countBytes(response.body, entry, done), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  }
+
+  const app = ((request: Request, info?: ServeInfo) => handle(request, info)) as RegistryApp;
+  app.fetch = app;
+  app.close = () => uploads.close();
+  return app;
+}
+
+function unsupported(method: string, path: string): RegistryHttpError {
+  return new RegistryHttpError("UNSUPPORTED", `${method} is not supported on ${path}`);
+}
+
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Passes `body` through, counting bytes into the log entry and logging once at the end. */
+function countBytes(
+  body: ReadableStream<Uint8Array>,
+  entry: AccessLogEntry,
+  done: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let logged = false;
+  const finish = () => {
+    if (!logged) {
+      logged = true;
+      done();
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      try {
+        const { done: end, value } = await reader.read();
+        if (end) {
+          finish();
+          c.close();
+          return;
+        }
+        entry.bytes += value.length;
+        c.enqueue(value);
+      } catch (e) {
+        entry.error ??= `response body: ${(e as Error)?.message ?? e}`;
+        finish();
+        c.error(e);
+      }
+    },
+    async cancel(reason) {
+      entry.error ??= "client went away";
+      finish();
+      await reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
