@@ -26,6 +26,7 @@ import {
 } from "./storage/mod.ts";
 import { parseReference } from "./image/mod.ts";
 import { formatDockerfile, parseDockerfile, toParseJson } from "./builder/mod.ts";
+import { parseAddr, serveRegistry } from "./server/mod.ts";
 import { readFile, writeFile } from "node:fs/promises";
 
 /** What a command receives. */
@@ -405,6 +406,45 @@ const COMMANDS: Record<string, Command> = {
       }
       process.stdout.write(formatted);
       return 0;
+    },
+  },
+  serve: {
+    summary:
+      "Serve the store as an OCI distribution registry (docker, skopeo, crane push and pull)",
+    usage: "[--addr 127.0.0.1:5000] [--htpasswd FILE [--token]] [--read-only] [--namespace HOST]",
+    options: {
+      addr: { type: "string" },
+      htpasswd: { type: "string" },
+      token: { type: "boolean" },
+      "read-only": { type: "boolean" },
+      namespace: { type: "string" },
+    },
+    async run(ctx) {
+      const addr = str(ctx.values.addr) ?? "127.0.0.1:5000";
+      if (ctx.values.token && !ctx.values.htpasswd) {
+        throw new UsageError("--token needs --htpasswd FILE");
+      }
+      const { port } = parseAddr(addr);
+      const server = await serveRegistry({
+        store: await store(ctx),
+        addr,
+        htpasswd: str(ctx.values.htpasswd),
+        token: Boolean(ctx.values.token),
+        readOnly: Boolean(ctx.values["read-only"]),
+        // Images pushed as HOST:PORT/NAME show in `stratum images` under that same name.
+        namespace: str(ctx.values.namespace) ?? `localhost:${port || 5000}`,
+        log: (line) => ctx.err(line),
+      });
+      ctx.err(`stratum registry listening on ${server.url}`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          void server.close().then(resolve);
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
     },
   },
   fsck: {

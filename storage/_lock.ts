@@ -1,4 +1,4 @@
-import { open, readFile, unlink } from "node:fs/promises";
+import { open, readFile, stat, unlink } from "node:fs/promises";
 import process from "node:process";
 
 /**
@@ -39,19 +39,36 @@ export async function withLock<T>(
   }
 }
 
+// A lock file whose pid was never written (its owner died between create and write) is
+// taken over once it is this old.
+const UNWRITTEN_LOCK_MS = 5_000;
+
 async function isStale(path: string): Promise<boolean> {
-  let pid: number;
+  let text: string;
+  let age: number;
   try {
-    pid = Number((await readFile(path, "utf8")).trim());
+    text = (await readFile(path, "utf8")).trim();
+    age = Date.now() - (await stat(path)).mtimeMs;
   } catch {
-    return false; // gone already, or being written: try again
+    return false; // gone already: try again
   }
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const pid = Number(text);
+  if (!Number.isInteger(pid) || pid <= 0) return age > UNWRITTEN_LOCK_MS;
   if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
-    return false;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "ESRCH";
+  }
+  return await isZombie(pid);
+}
+
+/** A killed process its parent has not reaped still answers kill(0); Linux shows it as Z. */
+async function isZombie(pid: number): Promise<boolean> {
+  try {
+    const s = await readFile(`/proc/${pid}/stat`, "utf8");
+    return s.slice(s.lastIndexOf(")") + 2, s.lastIndexOf(")") + 3) === "Z";
+  } catch {
+    return false;
   }
 }
