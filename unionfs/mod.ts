@@ -68,3 +68,4 @@ export {
   type Workspace,
 } from "./overlay.ts";
 export { CowLayer, type CowMeta, type CowStat } from "./cow_layer.ts";
+export { chainIds, type SnapshotGcResult, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";

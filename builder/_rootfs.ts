@@ -1,0 +1,130 @@
+/**
+ * Reading a container's root filesystem from the host: paths resolved inside it (its
+ * symlinks are followed as if it were `/`, never out to the host's files) and USER
+ * resolved from its /etc/passwd and /etc/group the way runc and BuildKit do.
+ */
+import { lstat, readFile, readlink } from "node:fs/promises";
+import { join } from "node:path";
+
+const MAX_SYMLINKS = 255;
+
+/**
+ * The host path of `path` inside `root`, every symlink on the way resolved inside `root`
+ * (securejoin). The last component is followed too when it is a symlink; from a missing
+ * component on, the rest is taken lexically (`..` still stops at `root`).
+ */
+export async function resolveInRoot(root: string, path: string): Promise<string> {
+  const todo = path.split("/");
+  const stack: string[] = [];
+  let links = 0;
+  let missing = false;
+  while (todo.length > 0) {
+    const part = todo.shift()!;
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      stack.pop();
+      continue;
+    }
+    if (!missing) {
+      const at = join(root, ...stack, part);
+      try {
+        if ((await lstat(at)).isSymbolicLink()) {
+          if (++links > MAX_SYMLINKS) {
+            throw new Error(`Cannot resolve "${path}" in ${root}: too many symlinks`);
+          }
+          const target = await readlink(at);
+          if (target.startsWith("/")) stack.length = 0;
+          todo.unshift(...target.split("/"));
+          continue;
+        }
+      } catch (e) {
+        if ((e as { code?: string }).code !== "ENOENT") throw e;
+        // Nothing below a missing component can be a link: the rest is taken lexically.
+        missing = true;
+      }
+    }
+    stack.push(part);
+  }
+  return join(root, ...stack);
+}
+
+/** The ids a process runs with. */
+export interface ExecUser {
+  uid: number;
+  gid: number;
+  /** Supplementary groups (from /etc/group membership). */
+  additionalGids: number[];
+  /** The home directory from /etc/passwd, for HOME when the env lacks it. */
+  home: string;
+}
+
+async function readLines(root: string, path: string): Promise<string[][]> {
+  try {
+    const text = await readFile(await resolveInRoot(root, path), "utf8");
+    return text.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#")).map((l) =>
+      l.split(":")
+    );
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") return [];
+    throw e;
+  }
+}
+
+const ID = /^[0-9]+$/;
+
+function id(text: string, what: string, spec: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n > 0xffffffff) {
+    throw new RangeError(`Invalid USER "${spec}": ${what} ${text} is out of range`);
+  }
+  return n;
+}
+
+/**
+ * Resolves a Docker USER value (`name`, `uid`, `uid:gid`, `name:group`...) against the
+ * rootfs's /etc/passwd and /etc/group, following moby/sys/user: numeric ids need no
+ * entry, a name must have one ("unable to find user x"), the primary group comes from
+ * passwd unless a group is given, and supplementary groups from /etc/group membership
+ * when it is not.
+ */
+export async function resolveUser(root: string, spec: string | undefined): Promise<ExecUser> {
+  const value = spec ?? "";
+  const [userArg, groupArg] = value.includes(":")
+    ? [value.slice(0, value.indexOf(":")), value.slice(value.indexOf(":") + 1)]
+    : [value, undefined];
+  const passwd = await readLines(root, "/etc/passwd");
+  const user = userArg === "" ? "0" : userArg;
+  const entry = passwd.find((f) => f[0] === user) ??
+    (ID.test(user) ? passwd.find((f) => f[2] === user) : undefined);
+  let uid: number;
+  let gid = 0;
+  let home = "/";
+  if (entry) {
+    uid = id(entry[2] ?? "", "uid", value);
+    gid = ID.test(entry[3] ?? "") ? id(entry[3], "gid", value) : 0;
+    home = entry[5] || "/";
+  } else if (ID.test(user)) {
+    uid = id(user, "uid", value);
+  } else {
+    throw new Error(`unable to find user ${user}: no matching entries in passwd file`);
+  }
+  const groups = await readLines(root, "/etc/group");
+  const additionalGids: number[] = [];
+  if (groupArg !== undefined && groupArg !== "") {
+    const g = groups.find((f) => f[0] === groupArg) ??
+      (ID.test(groupArg) ? groups.find((f) => f[2] === groupArg) : undefined);
+    if (g && ID.test(g[2] ?? "")) gid = id(g[2], "gid", value);
+    else if (ID.test(groupArg)) gid = id(groupArg, "gid", value);
+    else throw new Error(`unable to find group ${groupArg}: no matching entries in group file`);
+  } else if (entry) {
+    for (const g of groups) {
+      const members = (g[3] ?? "").split(",").map((m) => m.trim());
+      if (members.includes(entry[0]) && ID.test(g[2] ?? "")) {
+        const n = id(g[2], "gid", value);
+        if (!additionalGids.includes(n)) additionalGids.push(n);
+      }
+    }
+  }
+  return { uid, gid, additionalGids, home };
+}

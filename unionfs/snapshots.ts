@@ -1,0 +1,321 @@
+import { chmod, lstat, lutimes, mkdir, readdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import {
+  type Digest,
+  DigestMismatchError,
+  DigestStream,
+  parseDigest,
+  sha256,
+} from "../digest/mod.ts";
+import type { Descriptor } from "../image/mod.ts";
+import type { BlobStore } from "../storage/mod.ts";
+import { applyLayer } from "./apply_layer.ts";
+import { decompress, type LayerSource, openLayer } from "./open_layer.ts";
+import { classify } from "./_path.ts";
+import { isRoot, mknod, run, setXattrs } from "./_platform.ts";
+import { type WriteEntry, writeTar } from "./_tar_writer.ts";
+import { withFileLock } from "./_file_lock.ts";
+
+/** One layer of a stack as a snapshot needs it: the blob to read and its diff_id. */
+export interface SnapshotLayer {
+  /** The layer blob (compressed, as the manifest names it). */
+  descriptor: Descriptor;
+  /** The digest of the uncompressed tar (`rootfs.diff_ids`); checked while unpacking. */
+  diffId: string;
+}
+
+/**
+ * The chain IDs of a layer stack, bottom first (OCI image-spec config.md): the first is
+ * the first diff_id, each next one `sha256(previous + " " + diff_id)`. A chain ID names
+ * the whole stack below and including a layer, so equal IDs mean equal trees.
+ */
+export async function chainIds(diffIds: readonly string[]): Promise<Digest[]> {
+  const out: Digest[] = [];
+  for (const diffId of diffIds) {
+    parseDigest(diffId);
+    out.push(out.length === 0 ? diffId as Digest : await sha256(`${out.at(-1)} ${diffId}`));
+  }
+  return out;
+}
+
+// Overlay reads its markers from trusted.* as root and from user.* in rootless mounts
+// (the `userxattr` option), where trusted.* cannot be written.
+function opaqueXattr(): string {
+  return isRoot() ? "trusted.overlay.opaque" : "user.overlay.opaque";
+}
+
+const TMP_PREFIX = ".tmp-";
+const UNPACK_CONCURRENCY = 3;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return false;
+    throw e;
+  }
+}
+
+/**
+ * The directory `parts` names under `root` as a real directory, made (0755) where missing,
+ * or null when some component is a file or a symlink: markers never follow links.
+ */
+async function plainDir(root: string, parts: string[]): Promise<string | null> {
+  let at = root;
+  for (const part of parts) {
+    at = join(at, part);
+    try {
+      const st = await lstat(at);
+      if (!st.isDirectory()) return null;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ENOENT") throw e;
+      await mkdir(at, { mode: 0o755 });
+    }
+  }
+  return at;
+}
+
+/**
+ * Unpacks one layer into empty directory `dir` in kernel overlay form: its own entries
+ * only, whiteouts as 0/0 character devices, opaque markers as the overlay opaque xattr.
+ * The uncompressed bytes must hash to `diffId`.
+ */
+async function unpackOverlayForm(source: LayerSource, diffId: string, dir: string): Promise<void> {
+  const hash = new DigestStream();
+  const whiteouts: string[][] = [];
+  const opaques: string[][] = [];
+  const plain: LayerSource = {
+    digest: source.digest,
+    open: async () => (await decompress(await source.open())).pipeThrough(hash),
+  };
+  // Markers are held back from applyLayer, which would treat them as deletions of lower
+  // paths (of which this directory has none), and written in overlay's form afterwards.
+  async function* entries(): AsyncGenerator<WriteEntry> {
+    for await (const { header, body } of openLayer(plain)) {
+      const what = classify(header.name);
+      if (what.kind === "add") {
+        yield { header, body };
+        continue;
+      }
+      await body.cancel();
+      if (what.kind === "whiteout") whiteouts.push(what.parts);
+      else if (what.kind === "opaque") opaques.push(what.parts);
+    }
+  }
+  await applyLayer(
+    { digest: source.digest, open: () => Promise.resolve(writeTar(entries())) },
+    dir,
+  );
+  const { digest } = await hash.result;
+  if (digest !== diffId) {
+    throw new DigestMismatchError(diffId, digest, `the uncompressed layer ${source.digest}`);
+  }
+  const restore = new Map<string, number>();
+  async function keepTime(path: string): Promise<void> {
+    if (!restore.has(path)) restore.set(path, (await lstat(path)).mtimeMs / 1000);
+  }
+  for (const parts of whiteouts) {
+    const parent = await plainDir(dir, parts.slice(0, -1));
+    const target = parent && join(parent, parts[parts.length - 1]);
+    // The layer re-adding a path it also whites out keeps its own entry.
+    if (!target || await exists(target)) continue;
+    await keepTime(parent);
+    await mknod(target, "char", 0, 0, 0);
+  }
+  const marks: { path: string; xattrs: Record<string, Uint8Array> }[] = [];
+  for (const parts of opaques) {
+    const d = await plainDir(dir, parts);
+    if (d) marks.push({ path: parts.join("/") || ".", xattrs: { [opaqueXattr()]: enc("y") } });
+  }
+  const refused = await setXattrs(dir, marks);
+  if (refused.length > 0) {
+    throw new Error(`Cannot mark opaque directories in ${dir}: ${refused.join("; ")}`);
+  }
+  for (const [path, t] of restore) await lutimes(path, t, t);
+}
+
+function enc(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  async function worker(): Promise<void> {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** What {@linkcode SnapshotStore.gc} removed. */
+export interface SnapshotGcResult {
+  /** Chain IDs whose snapshots were removed. */
+  removed: Digest[];
+}
+
+/**
+ * Unpacked layer snapshots for kernel overlay mounts, kept under `<root>/snapshots/`: one
+ * directory per layer chain (named by the chain ID's hex), holding only that layer's own
+ * changes in overlay form (whiteouts as 0/0 character devices, opaque directories by
+ * xattr). A stack mounts with `lowerdir` = its chain's directories; stacks that share a
+ * base share its directories. Each chain has a lock (in-process and across processes);
+ * a snapshot appears by rename once complete, so a crash never leaves a half one.
+ *
+ * @example
+ * ```ts ignore
+ * const snapshots = new SnapshotStore("/var/lib/stratum");
+ * const lowers = await snapshots.prepare(layers, store.blobs);
+ * await mountOverlay(lowers, upper, work, rootfs);
+ * ```
+ */
+export class SnapshotStore {
+  #dir: string;
+
+  /** A snapshot store under `root` (the image store's root, or any directory). */
+  constructor(root: string) {
+    this.#dir = join(root, "snapshots");
+  }
+
+  /** The directory that holds (or will hold) `chainId`'s snapshot. */
+  path(chainId: string): string {
+    return join(this.#dir, parseDigest(chainId).hex);
+  }
+
+  /** True when `chainId`'s snapshot is complete on disk. */
+  has(chainId: string): Promise<boolean> {
+    return exists(this.path(chainId));
+  }
+
+  /** The chain IDs of every complete snapshot. */
+  async list(): Promise<Digest[]> {
+    const names = await readdir(this.#dir).catch(() => [] as string[]);
+    return names.filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => `sha256:${n}` as Digest);
+  }
+
+  #lock<T>(hex: string, fn: () => Promise<T>): Promise<T> {
+    return withFileLock(join(this.#dir, `${hex}.lock`), fn);
+  }
+
+  /**
+   * The snapshot directories of a layer stack, bottom first, ready to be overlay lower
+   * dirs. Layers whose chain has no snapshot yet are unpacked (a few at a time) from
+   * `blobs`; the rest are reused. Rejects with `DigestMismatchError` when a layer's
+   * uncompressed bytes do not match its diff_id, leaving no snapshot behind.
+   */
+  async prepare(layers: readonly SnapshotLayer[], blobs: BlobStore): Promise<string[]> {
+    const ids = await chainIds(layers.map((l) => l.diffId));
+    await mkdir(this.#dir, { recursive: true });
+    return mapLimit(layers, UNPACK_CONCURRENCY, async (layer, i) => {
+      const target = this.path(ids[i]);
+      const hex = parseDigest(ids[i]).hex;
+      return await this.#lock(hex, async () => {
+        if (await exists(target)) return target;
+        const tmp = join(this.#dir, `${TMP_PREFIX}${hex}-${process.pid}-${i}`);
+        await rm(tmp, { recursive: true, force: true });
+        await mkdir(tmp, { mode: 0o755 });
+        // mkdir's mode passes through the umask; a merged root must read as 0755.
+        await chmod(tmp, 0o755);
+        try {
+          const source: LayerSource = {
+            digest: layer.descriptor.digest,
+            mediaType: layer.descriptor.mediaType,
+            open: () => blobs.get(layer.descriptor.digest),
+          };
+          await unpackOverlayForm(source, layer.diffId, tmp);
+          await rename(tmp, target);
+        } catch (e) {
+          await rm(tmp, { recursive: true, force: true });
+          throw e;
+        }
+        return target;
+      });
+    });
+  }
+
+  /**
+   * Makes `upperDir` (a RUN step's overlay upper, already in overlay form) the snapshot of
+   * `chainId` by moving it, without re-extracting the layer. When the chain already has a
+   * snapshot (another build got there first), `upperDir` is removed instead. Returns the
+   * snapshot directory.
+   */
+  async adopt(chainId: string, upperDir: string): Promise<string> {
+    const target = this.path(chainId);
+    const hex = parseDigest(chainId).hex;
+    await mkdir(this.#dir, { recursive: true });
+    return await this.#lock(hex, async () => {
+      if (await exists(target)) {
+        await rm(upperDir, { recursive: true, force: true });
+        return target;
+      }
+      try {
+        await rename(upperDir, target);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EXDEV") throw e;
+        // Another filesystem: copy beside the target first, so it still appears at once.
+        const tmp = join(this.#dir, `${TMP_PREFIX}${hex}-${process.pid}-adopt`);
+        await rm(tmp, { recursive: true, force: true });
+        await run("cp", ["-a", "--", upperDir, tmp]);
+        await rename(tmp, target);
+        await rm(upperDir, { recursive: true, force: true });
+      }
+      return target;
+    });
+  }
+
+  /**
+   * Removes every snapshot whose chain ID is not in `live`, and unpacks abandoned by
+   * crashed processes. Each removal holds its chain's lock, so a `prepare` or `adopt` in
+   * flight is never cut short.
+   */
+  async gc(live: Iterable<string>): Promise<SnapshotGcResult> {
+    const keep = new Set([...live].map((id) => parseDigest(id).hex));
+    const names = await readdir(this.#dir).catch(() => [] as string[]);
+    const removed: Digest[] = [];
+    for (const name of names) {
+      const tmp = name.startsWith(TMP_PREFIX) ? /^\.tmp-([0-9a-f]{64})-/.exec(name) : null;
+      const hex = tmp ? tmp[1] : /^[0-9a-f]{64}$/.test(name) ? name : null;
+      if (hex === null || (!tmp && keep.has(hex))) continue;
+      await this.#lock(hex, async () => {
+        if (!(await exists(join(this.#dir, name)))) return;
+        await rm(join(this.#dir, name), { recursive: true, force: true });
+        if (!tmp) removed.push(`sha256:${hex}`);
+      });
+    }
+    return { removed };
+  }
+
+  /**
+   * Applies a layer stack, bottom first, into the plain directory `dir` (created if
+   * missing) with OCI whiteout semantics: the tree to copy from where overlay cannot be
+   * mounted, since snapshot directories hold overlay-form markers that a copy would keep.
+   */
+  async materialize(
+    layers: readonly SnapshotLayer[],
+    blobs: BlobStore,
+    dir: string,
+  ): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    for (const layer of layers) {
+      const hash = new DigestStream();
+      const digest = layer.descriptor.digest;
+      await applyLayer({
+        digest,
+        open: async () => (await decompress(await blobs.get(digest))).pipeThrough(hash),
+      }, dir);
+      const actual = (await hash.result).digest;
+      if (actual !== layer.diffId) {
+        throw new DigestMismatchError(layer.diffId, actual, `the uncompressed layer ${digest}`);
+      }
+    }
+  }
+}

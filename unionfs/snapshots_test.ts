@@ -1,0 +1,212 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { DigestMismatchError } from "../digest/mod.ts";
+import { MemoryBlobStore } from "../storage/mod.ts";
+import { createLayer } from "./create_layer.ts";
+import { flattenToDirectory } from "./flatten.ts";
+import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
+import { chainIds, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
+import { readXattrs } from "./_platform.ts";
+import { listDirectory } from "./_listing_test_util.ts";
+import { dir, file, opaque, symlink, whiteout } from "./_test_util.ts";
+import type { WriteEntry } from "./_tar_writer.ts";
+
+const rootOnly = process.getuid?.() !== 0 ? "needs root (devices, trusted xattrs)" : false;
+
+async function withTemp(fn: (d: string) => Promise<void>): Promise<void> {
+  const d = await mkdtemp(join(tmpdir(), "stratum-snap-"));
+  try {
+    await fn(d);
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
+}
+
+async function putLayer(blobs: MemoryBlobStore, entries: WriteEntry[]): Promise<SnapshotLayer> {
+  const blob = createLayer(entries);
+  const { digest, size } = await blobs.put(blob.stream);
+  const d = await blob.digests;
+  return { descriptor: { mediaType: d.mediaType, digest, size }, diffId: d.diffId };
+}
+
+const base = [
+  dir("etc/"),
+  file("etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
+  file("gone", "g"),
+  dir("conf/"),
+  file("conf/a", "a"),
+  file("conf/b", "b"),
+  dir("becomes-file/"),
+  file("becomes-file/x", "x"),
+  symlink("link", "etc/passwd"),
+];
+const top = [
+  whiteout("gone"),
+  dir("conf/"),
+  opaque("conf"),
+  file("conf/z", "z"),
+  whiteout("becomes-file"),
+  file("becomes-file", "now a file"),
+  dir("new/"),
+  dir("new/deep/"),
+  file("new/deep/f", "f"),
+];
+
+test("chainIds() follows the OCI formula: sha256 of the previous chain ID, a space, the diff_id", async () => {
+  const a = `sha256:${"a".repeat(64)}`;
+  const b = `sha256:${"b".repeat(64)}`;
+  const c = `sha256:${"c".repeat(64)}`;
+  const ab = `sha256:${createHash("sha256").update(`${a} ${b}`).digest("hex")}`;
+  const abc = `sha256:${createHash("sha256").update(`${ab} ${c}`).digest("hex")}`;
+  assert.deepEqual(await chainIds([a, b, c]), [a, ab, abc]);
+  await assert.rejects(chainIds([a, "sha256:nope"]), SyntaxError);
+});
+
+test("prepare() unpacks each layer alone in overlay form: 0/0 devices and the opaque xattr", {
+  skip: rootOnly,
+}, async () => {
+  await withTemp(async (d) => {
+    const blobs = new MemoryBlobStore();
+    const layers = [await putLayer(blobs, base), await putLayer(blobs, top)];
+    const store = new SnapshotStore(d);
+    const lowers = await store.prepare(layers, blobs);
+    const ids = await chainIds(layers.map((l) => l.diffId));
+    assert.deepEqual(lowers, ids.map((id) => store.path(id)));
+    assert.deepEqual(await store.list(), [...ids].sort());
+    // The upper snapshot holds only its own changes.
+    assert.deepEqual((await readdir(lowers[1])).sort(), ["becomes-file", "conf", "gone", "new"]);
+    const gone = await lstat(join(lowers[1], "gone"));
+    assert.ok(gone.isCharacterDevice() && gone.rdev === 0, "whiteout is a 0/0 char device");
+    assert.ok((await lstat(join(lowers[1], "becomes-file"))).isFile());
+    const x = await readXattrs(lowers[1]);
+    assert.equal(new TextDecoder().decode(x.get("conf")?.["trusted.overlay.opaque"]), "y");
+    assert.equal(x.get("new")?.["trusted.overlay.opaque"], undefined);
+    assert.equal((await lstat(lowers[1])).mode & 0o7777, 0o755);
+    assert.deepEqual((await readdir(d + "/snapshots")).filter((n) => n.startsWith(".tmp")), []);
+  });
+});
+
+test("an overlay mount of prepare()'s lowers equals the flattened stack and materialize()", {
+  skip: rootOnly,
+}, async (t) => {
+  if (!(await overlaySupported())) return t.skip("kernel overlayfs cannot be mounted here");
+  await withTemp(async (d) => {
+    const blobs = new MemoryBlobStore();
+    const layers = [await putLayer(blobs, base), await putLayer(blobs, top)];
+    const store = new SnapshotStore(join(d, "store"));
+    const lowers = await store.prepare(layers, blobs);
+    const merged = join(d, "merged");
+    for (const p of [merged, join(d, "u"), join(d, "w")]) await mkdir(p);
+    await mountOverlay(lowers, join(d, "u"), join(d, "w"), merged);
+    let viaOverlay: string[];
+    try {
+      viaOverlay = await listDirectory(merged);
+    } finally {
+      await unmountOverlay(merged);
+    }
+    await store.materialize(layers, blobs, join(d, "plain"));
+    const sources = layers.map((l) => ({
+      digest: l.descriptor.digest,
+      open: () => blobs.get(l.descriptor.digest),
+    }));
+    await flattenToDirectory(sources, join(d, "flat"));
+    const flat = await listDirectory(join(d, "flat"));
+    assert.ok(flat.some((l) => l.startsWith("conf/z ")) && !flat.some((l) => l.startsWith("gone")));
+    assert.deepEqual(viaOverlay, flat);
+    assert.deepEqual(await listDirectory(join(d, "plain")), flat);
+  });
+});
+
+test("prepare() reuses a chain's snapshot across images and unpacks only what is missing", {
+  skip: rootOnly,
+}, async () => {
+  await withTemp(async (d) => {
+    const blobs = new MemoryBlobStore();
+    const l0 = await putLayer(blobs, base);
+    const l1 = await putLayer(blobs, top);
+    const other = await putLayer(blobs, [file("other", "o")]);
+    const store = new SnapshotStore(d);
+    const [first] = await store.prepare([l0], blobs);
+    // A sentinel survives only if the directory is reused rather than unpacked again.
+    await writeFile(join(first, "sentinel"), "kept");
+    const lowers = await store.prepare([l0, l1], blobs);
+    assert.equal(lowers[0], first);
+    assert.equal(await readFile(join(first, "sentinel"), "utf8"), "kept");
+    const lowers2 = await store.prepare([l0, other], blobs);
+    assert.equal(lowers2[0], first);
+    assert.notEqual(lowers2[1], lowers[1], "the same layer on another base is another chain");
+    assert.deepEqual(await readdir(lowers2[1]), ["other"]);
+  });
+});
+
+test(
+  "concurrent prepare() calls for the same chain unpack it once",
+  { skip: rootOnly },
+  async () => {
+    await withTemp(async (d) => {
+      const blobs = new MemoryBlobStore();
+      const layers = [await putLayer(blobs, base), await putLayer(blobs, top)];
+      const store = new SnapshotStore(d);
+      const results = await Promise.all([1, 2, 3, 4].map(() => store.prepare(layers, blobs)));
+      for (const r of results) assert.deepEqual(r, results[0]);
+      const names = (await readdir(join(d, "snapshots"))).sort();
+      assert.deepEqual(names, results[0].map((p) => p.slice(-64)).sort());
+    });
+  },
+);
+
+test("prepare() rejects a layer whose bytes do not match its diff_id and keeps nothing", async () => {
+  await withTemp(async (d) => {
+    const blobs = new MemoryBlobStore();
+    const good = await putLayer(blobs, [file("a", "a")]);
+    const wrong = { ...good, diffId: `sha256:${"0".repeat(64)}` };
+    const store = new SnapshotStore(d);
+    await assert.rejects(store.prepare([wrong], blobs), (e: Error) => {
+      assert.ok(e instanceof DigestMismatchError);
+      assert.match(e.message, new RegExp(good.descriptor.digest));
+      return true;
+    });
+    assert.deepEqual(await readdir(join(d, "snapshots")), []);
+  });
+});
+
+test("adopt() moves an upper dir in as the chain's snapshot; a second adopt keeps the first", async () => {
+  await withTemp(async (d) => {
+    const store = new SnapshotStore(join(d, "store"));
+    const id = `sha256:${"1".repeat(64)}`;
+    for (const n of ["u1", "u2"]) {
+      await mkdir(join(d, n));
+      await writeFile(join(d, n, "f"), n);
+    }
+    const path = await store.adopt(id, join(d, "u1"));
+    assert.equal(path, store.path(id));
+    assert.equal(await readFile(join(path, "f"), "utf8"), "u1");
+    assert.equal(await store.adopt(id, join(d, "u2")), path);
+    assert.equal(await readFile(join(path, "f"), "utf8"), "u1");
+    await assert.rejects(lstat(join(d, "u2")), { code: "ENOENT" });
+    await assert.rejects(lstat(join(d, "u1")), { code: "ENOENT" });
+  });
+});
+
+test("gc() removes snapshots not named live and abandoned unpacks, and keeps the live ones", async () => {
+  await withTemp(async (d) => {
+    const store = new SnapshotStore(d);
+    const ids = ["2", "3", "4"].map((c) => `sha256:${c.repeat(64)}`);
+    for (const id of ids) {
+      await mkdir(join(d, "u"));
+      await store.adopt(id, join(d, "u"));
+    }
+    const abandoned = join(d, "snapshots", `.tmp-${"5".repeat(64)}-1-0`);
+    await mkdir(abandoned);
+    const { removed } = await store.gc([ids[1]]);
+    assert.deepEqual(removed.sort(), [ids[0], ids[2]]);
+    assert.deepEqual(await store.list(), [ids[1]]);
+    await assert.rejects(lstat(abandoned), { code: "ENOENT" });
+    await assert.rejects(store.gc(["not-a-digest"]), SyntaxError);
+  });
+});
