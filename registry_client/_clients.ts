@@ -48,7 +48,7 @@ export function storeSinkOptions(options: TransferOptions): StoreSinkOptions {
     retryDelayMs: options.retryDelayMs ?? 500,
     rangeThreshold: options.rangeThreshold ?? 64 << 20,
     rangeConcurrency: options.rangeConcurrency ?? 4,
-    rangeSize: 8 << 20,
+    rangeSize: options.rangeSize ?? 8 << 20,
   };
 }
 

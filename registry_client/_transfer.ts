@@ -493,7 +493,10 @@ export function registrySink(
           offset += bytes.length;
           progress("Pushing", offset);
         } catch (e) {
-          if (!isTransient(e) || failures >= options.retries) throw e;
+          // 416: the registry holds other bytes than we assumed (a runtime may have re-sent
+          // a cut request on its own). Either way its upload status says where to go on.
+          const outOfStep = e instanceof RegistryError && e.status === 416;
+          if (!(isTransient(e) || outOfStep) || failures >= options.retries) throw e;
           await sleep(options.retryDelayMs * 2 ** failures++);
           // Ask the registry how much it kept and send only the rest.
           const status = await client.uploadStatus(session, repository);

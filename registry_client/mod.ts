@@ -26,9 +26,9 @@ export {
   type CredentialProvider,
   type Credentials,
   defaultDockerConfigPath,
+  type DockerConfigOptions,
   dockerConfigProvider,
   dockerCredentials,
-  type DockerConfigOptions,
   removeDockerCredentials,
   saveDockerCredentials,
 } from "./docker_config.ts";
@@ -38,9 +38,9 @@ export {
   pushScope,
   readCapped,
   referrersTag,
+  registryBaseUrl,
   RegistryClient,
   type RegistryClientOptions,
-  registryBaseUrl,
   type RequestOptions,
   type UploadSession,
 } from "./registry_client.ts";

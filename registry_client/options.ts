@@ -18,6 +18,8 @@ export interface TransferOptions extends RegistryClientOptions {
   rangeConcurrency?: number;
   /** Blobs at least this big are downloaded over parallel ranges. @default {64 MiB} */
   rangeThreshold?: number;
+  /** Bytes per parallel range. @default {8 MiB} */
+  rangeSize?: number;
   /** Copy referrers (signatures, SBOMs) of what is copied, registry to registry. @default {true} */
   referrers?: boolean;
 }

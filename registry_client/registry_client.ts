@@ -55,6 +55,12 @@ export interface RequestOptions {
    * cannot, so it is sent once, after the client has learned the auth scheme.
    */
   body?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /**
+   * Re-send after a connection error. Off for requests whose effect may have partly
+   * happened (an upload PATCH): the caller asks the registry what it holds instead.
+   * @default {true}
+   */
+  retryOnNetworkError?: boolean;
 }
 
 /** An upload session opened by {@linkcode RegistryClient.startUpload}. */
@@ -256,7 +262,8 @@ export class RegistryClient {
         res = await this.#send(method, url, { headers, body: options.body }, true);
       } catch (e) {
         if (
-          this.#signal?.aborted || !isNetworkError(e) || !replayable || attempt >= this.#retries
+          this.#signal?.aborted || !isNetworkError(e) || !replayable ||
+          options.retryOnNetworkError === false || attempt >= this.#retries
         ) {
           throw new RegistryError(`${method} ${show(url)} failed`, 0, [], { cause: e });
         }
@@ -593,6 +600,7 @@ export class RegistryClient {
         "content-length": String(length),
       },
       body: chunk,
+      retryOnNetworkError: false,
     });
     await res.body?.cancel().catch(() => {});
     if (res.status !== 202) {

@@ -234,7 +234,9 @@ export async function buildImage(
           : `${seed} for ${platform.architecture}`,
       }]),
     ];
-    const config = JSON.parse(new TextDecoder().decode(await imageConfig(layers.map((l) => l.tar))));
+    const config = JSON.parse(
+      new TextDecoder().decode(await imageConfig(layers.map((l) => l.tar))),
+    );
     config.architecture = platform.architecture;
     if (platform.variant) config.variant = platform.variant;
     const configBytes = new TextEncoder().encode(JSON.stringify(config));

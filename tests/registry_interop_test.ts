@@ -121,7 +121,10 @@ test("with htpasswd Basic auth, pull, push and manifest agree with skopeo", { sk
         onProgress: (e) => events.push(e),
       });
       assert.equal(pushed.digest, pulled.digest);
-      assert.equal(await inspectRaw(reg, "basic/copy:v2", true), await inspectRaw(reg, "basic/app:v1", true));
+      assert.equal(
+        await inspectRaw(reg, "basic/copy:v2", true),
+        await inspectRaw(reg, "basic/app:v1", true),
+      );
       assert.ok(events.some((e) => e.type === "blob" && e.state === "Pushed"));
       // A second push finds every blob there already.
       const second: ProgressEvent[] = [];
@@ -131,7 +134,9 @@ test("with htpasswd Basic auth, pull, push and manifest agree with skopeo", { sk
         onProgress: (e) => second.push(e),
       });
       const states = second.filter((e) => e.type === "blob" && e.state !== "Waiting");
-      assert.ok(states.length > 0 && states.every((e) => e.type === "blob" && e.state === "Already exists"));
+      assert.ok(
+        states.length > 0 && states.every((e) => e.type === "blob" && e.state === "Already exists"),
+      );
     });
 
     await t.test("a wrong password is refused without the password in the error", async () => {
@@ -140,7 +145,8 @@ test("with htpasswd Basic auth, pull, push and manifest agree with skopeo", { sk
           auth: { username: USER.username, password: "wrong-pw-123" },
           retries: 0,
         }),
-        (e: Error) => e instanceof RegistryError && e.status === 401 && !e.message.includes("wrong-pw-123"),
+        (e: Error) =>
+          e instanceof RegistryError && e.status === 401 && !e.message.includes("wrong-pw-123"),
       );
     });
 
@@ -159,7 +165,14 @@ test("with htpasswd Basic auth, pull, push and manifest agree with skopeo", { sk
           `${USER.username}:${USER.password}`,
         );
         // skopeo reads the same file.
-        const out = await skopeo("inspect", "--raw", "--tls-verify=false", "--authfile", configPath, `docker://${reg.host}/basic/app:v1`);
+        const out = await skopeo(
+          "inspect",
+          "--raw",
+          "--tls-verify=false",
+          "--authfile",
+          configPath,
+          `docker://${reg.host}/basic/app:v1`,
+        );
         assert.equal(out, await inspectRaw(reg, "basic/app:v1", true));
         const r = await pull(memoryStore(), `${reg.host}/basic/app:v1`, { configPath });
         assert.ok(r.digest.startsWith("sha256:"));
@@ -247,7 +260,18 @@ test("with token auth, multi-platform images pull, copy and list like skopeo see
       const pages = await listTags(`${reg.host}/multi/app`, { auth, pageSize: 1 });
       // distribution 2.8 pages in its own order; every tag comes exactly once.
       assert.deepEqual([...pages].sort(), ["a0", "v1", "v2", "v3"]);
-      assert.deepEqual([...pages].sort(), JSON.parse(await skopeo("list-tags", "--tls-verify=false", "--creds", `${USER.username}:${USER.password}`, `docker://${reg.host}/multi/app`)).Tags.sort());
+      assert.deepEqual(
+        [...pages].sort(),
+        JSON.parse(
+          await skopeo(
+            "list-tags",
+            "--tls-verify=false",
+            "--creds",
+            `${USER.username}:${USER.password}`,
+            `docker://${reg.host}/multi/app`,
+          ),
+        ).Tags.sort(),
+      );
       assert.deepEqual(await listCatalog(reg.host, { auth, pageSize: 1 }), [
         "multi/app",
         "multi/mirror",
@@ -326,44 +350,54 @@ test("with token auth, multi-platform images pull, copy and list like skopeo see
   }
 });
 
-test("copy to and from oci: and docker-archive: reads and writes what skopeo does", { skip }, async (t) => {
-  const reg = await startRegistry("none");
-  try {
-    await skopeoPut(reg, "plain/app:v1");
-    const raw = await inspectRaw(reg, "plain/app:v1");
-    await withTemp(async (dir) => {
-      await t.test("registry to oci:DIR:NAME writes a layout skopeo reads by that name", async () => {
-        const r = await copy(`docker://${reg.host}/plain/app:v1`, `oci:${dir}/layout:v1`);
-        assert.equal(await skopeo("inspect", "--raw", `oci:${dir}/layout:v1`), raw);
-        assert.equal(r.digest, await sha256(new TextEncoder().encode(raw)));
+test(
+  "copy to and from oci: and docker-archive: reads and writes what skopeo does",
+  { skip },
+  async (t) => {
+    const reg = await startRegistry("none");
+    try {
+      await skopeoPut(reg, "plain/app:v1");
+      const raw = await inspectRaw(reg, "plain/app:v1");
+      await withTemp(async (dir) => {
+        await t.test("registry to oci:DIR:NAME writes a layout skopeo reads by that name", async () => {
+          const r = await copy(`docker://${reg.host}/plain/app:v1`, `oci:${dir}/layout:v1`);
+          assert.equal(await skopeo("inspect", "--raw", `oci:${dir}/layout:v1`), raw);
+          assert.equal(r.digest, await sha256(new TextEncoder().encode(raw)));
+        });
+        await t.test("oci:DIR:NAME to the registry keeps the digest", async () => {
+          await copy(`oci:${dir}/layout:v1`, `${reg.host}/plain/back:v1`);
+          assert.equal(await inspectRaw(reg, "plain/back:v1"), raw);
+        });
+        await t.test("registry to docker-archive: loads back with the same image ID", async () => {
+          const file = join(dir, "app.tar");
+          await copy(`${reg.host}/plain/app:v1`, `docker-archive:${file}:app:v1`);
+          const config = JSON.parse(
+            await skopeo("inspect", "--config", "--raw", `docker-archive:${file}`),
+          );
+          const id = JSON.parse(raw).config.digest;
+          assert.equal(
+            await sha256(
+              new TextEncoder().encode(
+                await skopeo("inspect", "--config", "--raw", `docker-archive:${file}`),
+              ),
+            ),
+            id,
+          );
+          assert.equal(config.architecture, "amd64");
+          await copy(`docker-archive:${file}`, `${reg.host}/plain/fromtar:v1`);
+          const pushed = JSON.parse(await inspectRaw(reg, "plain/fromtar:v1"));
+          assert.equal(pushed.config.digest, id);
+        });
+        await t.test("a missing layout is a clear error", async () => {
+          await assert.rejects(
+            copy(`oci:${dir}/nothing:v1`, `${reg.host}/plain/x:v1`),
+            /nothing is not an OCI layout/,
+          );
+          await writeFile(join(dir, "x"), "");
+        });
       });
-      await t.test("oci:DIR:NAME to the registry keeps the digest", async () => {
-        await copy(`oci:${dir}/layout:v1`, `${reg.host}/plain/back:v1`);
-        assert.equal(await inspectRaw(reg, "plain/back:v1"), raw);
-      });
-      await t.test("registry to docker-archive: loads back with the same image ID", async () => {
-        const file = join(dir, "app.tar");
-        await copy(`${reg.host}/plain/app:v1`, `docker-archive:${file}:app:v1`);
-        const config = JSON.parse(await skopeo("inspect", "--config", "--raw", `docker-archive:${file}`));
-        const id = JSON.parse(raw).config.digest;
-        assert.equal(
-          await sha256(new TextEncoder().encode(await skopeo("inspect", "--config", "--raw", `docker-archive:${file}`))),
-          id,
-        );
-        assert.equal(config.architecture, "amd64");
-        await copy(`docker-archive:${file}`, `${reg.host}/plain/fromtar:v1`);
-        const pushed = JSON.parse(await inspectRaw(reg, "plain/fromtar:v1"));
-        assert.equal(pushed.config.digest, id);
-      });
-      await t.test("a missing layout is a clear error", async () => {
-        await assert.rejects(
-          copy(`oci:${dir}/nothing:v1`, `${reg.host}/plain/x:v1`),
-          /nothing is not an OCI layout/,
-        );
-        await writeFile(join(dir, "x"), "");
-      });
-    });
-  } finally {
-    await reg.close();
-  }
-});
+    } finally {
+      await reg.close();
+    }
+  },
+);
