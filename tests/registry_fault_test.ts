@@ -432,7 +432,7 @@ test("a token that expires mid-pull is refreshed and the pull completes", async 
     await pull(store, `${srv.host}/app:v1`, {
       ...fast,
       concurrency: 1,
-      auth: async () => undefined,
+      auth: () => Promise.resolve(undefined),
     });
     assert.equal(issued, 2);
     assert.equal((await store.fsck()).problems.length, 0);
