@@ -47,7 +47,7 @@ export function storeSinkOptions(options: TransferOptions): StoreSinkOptions {
     retries: options.retries ?? 4,
     retryDelayMs: options.retryDelayMs ?? 500,
     rangeThreshold: options.rangeThreshold ?? 64 << 20,
-    rangeConcurrency: options.rangeConcurrency ?? 4,
+    rangeConcurrency: options.rangeConcurrency ?? 1,
     rangeSize: options.rangeSize ?? 8 << 20,
   };
 }

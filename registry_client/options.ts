@@ -14,7 +14,10 @@ export interface TransferOptions extends RegistryClientOptions {
   concurrency?: number;
   /** Bytes per upload PATCH; raised to the registry's `OCI-Chunk-Min-Length`. @default {16 MiB} */
   chunkSize?: number;
-  /** Parallel ranges for one large download (1 turns it off). @default {4} */
+  /**
+   * Parallel ranges for one large download; pays off on high-latency links, costs on
+   * local ones (measured by bench/pull_bench.ts). @default {1: off}
+   */
   rangeConcurrency?: number;
   /** Blobs at least this big are downloaded over parallel ranges. @default {64 MiB} */
   rangeThreshold?: number;
