@@ -1,0 +1,61 @@
+/**
+ * The OCI distribution client: pull, push and copy through any OCI/Docker registry.
+ *
+ * {@linkcode RegistryClient} speaks the protocol to one host: it pings, answers
+ * `WWW-Authenticate` challenges with Basic credentials or bearer tokens (cached per scope,
+ * refreshed when refused), retries 5xx/429/resets with backoff and `Retry-After`, and
+ * follows redirects itself so credentials never reach another host. Credentials come from
+ * the docker config file (`auths`, `credsStore`, `credHelpers`) or the caller.
+ *
+ * {@linkcode pull}, {@linkcode push} and {@linkcode copy} are one copy engine over an
+ * image source and sink: a registry repository, an {@linkcode ImageStore}, an OCI layout
+ * (`oci:DIR[:NAME]`) or a docker archive (`docker-archive:FILE[:NAME]`). Downloads go
+ * through the store's verifying, resumable writers (a cut connection resumes with `Range`);
+ * uploads skip what the registry has, mount across repositories and resume a cut chunk
+ * from the upload's status. {@linkcode createProgressRenderer} draws the progress events.
+ *
+ * Written by hand over `fetch`: no maintained npm client does the token flow, resumable
+ * chunked uploads and store-verified streaming together on Web-standard APIs.
+ *
+ * @module
+ */
+export { type Challenge, parseChallenges } from "./challenge.ts";
+export { AuthenticationError, RegistryError, type RegistryErrorDetail } from "./errors.ts";
+export {
+  configKey,
+  type CredentialProvider,
+  type Credentials,
+  defaultDockerConfigPath,
+  type DockerConfigOptions,
+  dockerConfigProvider,
+  dockerCredentials,
+  removeDockerCredentials,
+  saveDockerCredentials,
+} from "./docker_config.ts";
+export {
+  type ListOptions,
+  pullScope,
+  pushScope,
+  readCapped,
+  referrersTag,
+  registryBaseUrl,
+  RegistryClient,
+  type RegistryClientOptions,
+  type RequestOptions,
+  type UploadSession,
+} from "./registry_client.ts";
+export type { TransferOptions } from "./options.ts";
+export { pull, type PullResult } from "./pull.ts";
+export { push, type PushOptions, type PushResult } from "./push.ts";
+export { copy, type CopyResult, type ImageLocation, parseImageLocation } from "./copy.ts";
+export { login, type LoginOptions, logout, normalizeHost } from "./login.ts";
+export { listCatalog, listTags, type ListTagsOptions } from "./list_tags.ts";
+export { fetchManifest, listReferrers } from "./fetch_manifest.ts";
+export {
+  type BlobState,
+  createProgressRenderer,
+  formatBytes,
+  type ProgressEvent,
+  type ProgressRenderer,
+  type ProgressRendererOptions,
+} from "./progress.ts";

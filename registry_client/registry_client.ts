@@ -1,0 +1,731 @@
+import { type Digest, isDigest, sha256 } from "../digest/mod.ts";
+import {
+  type Descriptor,
+  MANIFEST_ACCEPT,
+  MediaType,
+  type ParsedManifest,
+  parseManifest,
+} from "../image/mod.ts";
+import { Authenticator } from "./_auth.ts";
+import {
+  type CredentialProvider,
+  type Credentials,
+  dockerConfigProvider,
+} from "./docker_config.ts";
+import { RegistryError, type RegistryErrorDetail } from "./errors.ts";
+
+/** How a client reaches and authenticates to a registry. Every field is optional. */
+export interface RegistryClientOptions {
+  /** The fetch to use; tests and edge runtimes inject their own. @default {globalThis.fetch} */
+  fetch?: typeof fetch;
+  /**
+   * Credentials, or a function returning them per host.
+   * @default {the docker config file at `configPath`}
+   */
+  auth?: Credentials | CredentialProvider;
+  /** The docker config file read when `auth` is not given. @default {~/.docker/config.json} */
+  configPath?: string;
+  /**
+   * Hosts (`host` or `host:port`) spoken to over plain HTTP. `localhost`, `127.0.0.1`
+   * and `[::1]` always are. @default {[]}
+   */
+  insecure?: string[];
+  /** Retries after a 5xx, a 429 or a connection error. @default {4} */
+  retries?: number;
+  /** The first backoff delay; each retry doubles it, with jitter. @default {500} */
+  retryDelayMs?: number;
+  /** The longest wait between retries, including a `Retry-After`. @default {30000} */
+  maxRetryDelayMs?: number;
+  /** How long to wait for a response's headers. @default {60000} */
+  timeoutMs?: number;
+  /** Called with a warning (e.g. Docker Hub's pull rate limit running low). */
+  onWarning?: (message: string) => void;
+  /** Aborts every request of this client. */
+  signal?: AbortSignal;
+}
+
+/** Options of one request made with {@linkcode RegistryClient.request}. */
+export interface RequestOptions {
+  /** Token scopes the request needs, e.g. `repository:library/busybox:pull`. */
+  scopes?: string[];
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+  /**
+   * The body. Bytes and strings can be re-sent on a retry or a new token; a stream
+   * cannot, so it is sent once, after the client has learned the auth scheme.
+   */
+  body?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /**
+   * Re-send after a connection error. Off for requests whose effect may have partly
+   * happened (an upload PATCH): the caller asks the registry what it holds instead.
+   * @default {true}
+   */
+  retryOnNetworkError?: boolean;
+}
+
+/** An upload session opened by {@linkcode RegistryClient.startUpload}. */
+export interface UploadSession {
+  /** The absolute URL to PATCH/PUT to (it changes after every request). */
+  location: string;
+  /** The registry's minimum chunk size (`OCI-Chunk-Min-Length`), if it gave one. */
+  minChunkLength?: number;
+}
+
+/** A page-following listing option set for tags and the catalog. */
+export interface ListOptions {
+  /** Page size asked for (`n`). @default {the registry's} */
+  pageSize?: number;
+  /** Start after this entry (`last`). */
+  last?: string;
+}
+
+const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+const LOCAL_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/;
+const MAX_MANIFEST_BYTES = 4 << 20;
+
+/** The scheme and host a registry name is reached at (Docker Hub's API host is another). */
+export function registryBaseUrl(host: string, insecure: string[] = []): string {
+  const apiHost = host === "docker.io" || host === "index.docker.io"
+    ? "registry-1.docker.io"
+    : host;
+  const plain = LOCAL_HOST.test(host) || insecure.includes(host) ||
+    insecure.includes(host.replace(/:\d+$/, ""));
+  return `${plain ? "http" : "https"}://${apiHost}`;
+}
+
+/** Pull scope for `repository`. */
+export function pullScope(repository: string): string {
+  return `repository:${repository}:pull`;
+}
+
+/** Pull and push scope for `repository`. */
+export function pushScope(repository: string): string {
+  return `repository:${repository}:pull,push`;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
+
+/** `Retry-After` as milliseconds: delta-seconds or an HTTP date. */
+function retryAfterMs(value: string | null): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** The URL without its query string, for messages (upload URLs carry state tokens). */
+function show(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+}
+
+async function errorDetails(res: Response): Promise<RegistryErrorDetail[]> {
+  if (!res.body) return [];
+  try {
+    const text = new TextDecoder().decode(await readCapped(res.body, 64 << 10, "error body"));
+    const body = JSON.parse(text);
+    if (Array.isArray(body?.errors)) {
+      return body.errors.filter((e: unknown) => typeof (e as { code?: unknown })?.code === "string")
+        .map((e: RegistryErrorDetail) => ({ code: e.code, message: e.message }));
+    }
+  } catch { /* not a spec error body: the status says enough */ }
+  return [];
+}
+
+/** Reads a whole body, refusing more than `max` bytes. */
+export async function readCapped(
+  body: ReadableStream<Uint8Array>,
+  max: number,
+  what: string,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > max) throw new RangeError(`${what} is larger than the ${max}-byte limit`);
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/** True for the errors fetch raises when a connection fails or is reset. */
+function isNetworkError(e: unknown): boolean {
+  return e instanceof TypeError || (e as { name?: string })?.name === "TimeoutError" ||
+    /ECONNRESET|ECONNREFUSED|EPIPE|socket|network|connection/i.test(String((e as Error)?.message));
+}
+
+/**
+ * A client for one registry host, speaking the OCI distribution API. It pings once,
+ * learns the auth scheme from the `WWW-Authenticate` challenge, sends Basic credentials or
+ * bearer tokens (cached per scope, refreshed when refused), retries 5xx/429/connection
+ * errors with backoff (honouring `Retry-After`) and follows redirects itself so the
+ * Authorization header never leaves the registry's origin.
+ */
+export class RegistryClient {
+  /** The registry name as in references: `docker.io`, `localhost:5000`. */
+  readonly host: string;
+  /** Where the API is: `https://registry-1.docker.io`, `http://localhost:5000`. */
+  readonly baseUrl: string;
+  readonly #fetch: typeof fetch;
+  readonly #auth: Authenticator;
+  readonly #retries: number;
+  readonly #delay: number;
+  readonly #maxDelay: number;
+  readonly #timeout: number;
+  readonly #signal?: AbortSignal;
+  readonly #warn?: (message: string) => void;
+  #pinged?: Promise<void>;
+
+  /** A client for `host` (as in a reference: `localhost:5000`, `ghcr.io`). */
+  constructor(host: string, options: RegistryClientOptions = {}) {
+    if (!host || /[/\s]/.test(host)) throw new TypeError(`Invalid registry host "${host}"`);
+    this.host = host;
+    this.baseUrl = registryBaseUrl(host, options.insecure);
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    const auth = options.auth;
+    const provider: CredentialProvider = typeof auth === "function"
+      ? auth
+      : auth
+      ? () => Promise.resolve(auth)
+      : dockerConfigProvider({ configPath: options.configPath });
+    this.#auth = new Authenticator(host, provider, (url, init) => this.#follow(url, init, true));
+    this.#retries = options.retries ?? 4;
+    this.#delay = options.retryDelayMs ?? 500;
+    this.#maxDelay = options.maxRetryDelayMs ?? 30_000;
+    this.#timeout = options.timeoutMs ?? 60_000;
+    this.#signal = options.signal;
+    this.#warn = options.onWarning;
+  }
+
+  /**
+   * Checks that the host speaks the registry API (`GET /v2/`) and learns its auth scheme.
+   * With credentials available, a 401 after authenticating rejects with RegistryError.
+   */
+  ping(): Promise<void> {
+    this.#pinged ??= (async () => {
+      const res = await this.#send("GET", `${this.baseUrl}/v2/`, {}, false);
+      await res.body?.cancel();
+      if (res.status === 401) {
+        this.#auth.learn(res.headers.get("www-authenticate"));
+        return;
+      }
+      if (!res.ok) {
+        throw new RegistryError(`Registry ${this.host} did not answer GET /v2/`, res.status);
+      }
+    })();
+    this.#pinged.catch(() => this.#pinged = undefined);
+    return this.#pinged;
+  }
+
+  /** Checks that the credentials are accepted: authenticates against the ping endpoint. */
+  async checkLogin(): Promise<void> {
+    await this.ping();
+    const res = await this.request("GET", "/v2/");
+    await res.body?.cancel();
+    if (!res.ok) {
+      throw new RegistryError(`Cannot log in to ${this.host}`, res.status, await errorDetails(res));
+    }
+  }
+
+  /**
+   * Sends one authenticated request (path relative to the API host, or an absolute URL
+   * the registry gave), with retries and redirects. Returns the response whatever its status.
+   */
+  async request(method: string, target: string, options: RequestOptions = {}): Promise<Response> {
+    await this.ping();
+    const url = target.startsWith("/") ? this.baseUrl + target : target;
+    const scopes = options.scopes ?? [];
+    const replayable = !(options.body instanceof ReadableStream);
+    let authRetried = false;
+    for (let attempt = 0;; attempt++) {
+      const authorization = await this.#auth.header(scopes);
+      const headers: Record<string, string> = { ...options.headers };
+      if (authorization) headers.authorization = authorization;
+      let res: Response;
+      try {
+        res = await this.#send(method, url, { headers, body: options.body }, true);
+      } catch (e) {
+        if (
+          this.#signal?.aborted || !isNetworkError(e) || !replayable ||
+          options.retryOnNetworkError === false || attempt >= this.#retries
+        ) {
+          throw new RegistryError(`${method} ${show(url)} failed`, 0, [], { cause: e });
+        }
+        await sleep(this.#backoff(attempt), this.#signal);
+        continue;
+      }
+      if (res.status === 401 && !authRetried && replayable) {
+        authRetried = true;
+        if (await this.#auth.reject(res.headers.get("www-authenticate"), scopes, authorization)) {
+          await res.body?.cancel();
+          attempt--;
+          continue;
+        }
+      }
+      if (RETRY_STATUS.has(res.status) && replayable && attempt < this.#retries) {
+        const wait = retryAfterMs(res.headers.get("retry-after")) ?? this.#backoff(attempt);
+        await res.body?.cancel();
+        await sleep(Math.min(wait, this.#maxDelay), this.#signal);
+        continue;
+      }
+      this.#rateLimit(res);
+      return res;
+    }
+  }
+
+  #backoff(attempt: number): number {
+    const base = Math.min(this.#delay * 2 ** attempt, this.#maxDelay);
+    return base / 2 + Math.random() * base / 2;
+  }
+
+  #rateLimit(res: Response): void {
+    const remaining = res.headers.get("ratelimit-remaining");
+    if (!remaining || !this.#warn) return;
+    const n = Number(remaining.split(";")[0]);
+    const limit = Number((res.headers.get("ratelimit-limit") ?? "").split(";")[0]);
+    if (Number.isFinite(n) && n < 10) {
+      this.#warn(
+        `${this.host} pull rate limit low: ${n}${
+          Number.isFinite(limit) ? ` of ${limit}` : ""
+        } left`,
+      );
+    }
+  }
+
+  /** One HTTP exchange with a header timeout, following redirects by hand. */
+  async #send(
+    method: string,
+    url: string,
+    init: { headers?: Record<string, string>; body?: RequestOptions["body"] },
+    follow: boolean,
+  ): Promise<Response> {
+    return await this.#follow(
+      url,
+      { method, headers: init.headers, body: init.body as BodyInit | undefined },
+      follow,
+    );
+  }
+
+  async #follow(url: string, init: RequestInit, follow: boolean): Promise<Response> {
+    let current = new URL(url);
+    let method = init.method ?? "GET";
+    let body = init.body;
+    const headers = new Headers(init.headers);
+    headers.set("user-agent", "stratum/0.1");
+    for (let hops = 0;; hops++) {
+      const ctl = new AbortController();
+      const timer = setTimeout(
+        () => ctl.abort(new DOMException("timed out", "TimeoutError")),
+        this.#timeout,
+      );
+      const onAbort = () => ctl.abort(this.#signal?.reason);
+      this.#signal?.addEventListener("abort", onAbort, { once: true });
+      let res: Response;
+      try {
+        res = await this.#fetch(current.href, {
+          method,
+          headers,
+          body,
+          redirect: "manual",
+          signal: ctl.signal,
+          ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
+        } as RequestInit);
+      } finally {
+        clearTimeout(timer);
+        this.#signal?.removeEventListener("abort", onAbort);
+      }
+      if (!follow || !REDIRECT_STATUS.has(res.status)) return res;
+      const location = res.headers.get("location");
+      if (!location) return res;
+      await res.body?.cancel();
+      if (hops >= 10) throw new RegistryError(`Too many redirects from ${show(url)}`, res.status);
+      const next = new URL(location, current);
+      if (current.protocol === "https:" && next.protocol !== "https:") {
+        throw new RegistryError(`Refusing a redirect from HTTPS to ${show(next.href)}`, res.status);
+      }
+      // Credentials are for the registry: blob storage on another host must not see them.
+      if (next.origin !== current.origin) headers.delete("authorization");
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
+        method = "GET";
+        body = undefined;
+      }
+      current = next;
+    }
+  }
+
+  async #fail(what: string, res: Response): Promise<never> {
+    throw new RegistryError(what, res.status, await errorDetails(res));
+  }
+
+  /**
+   * Resolves a tag or digest to a descriptor with HEAD (which Docker Hub does not count as
+   * a pull); undefined when the registry does not have it.
+   */
+  async headManifest(repository: string, reference: string): Promise<Descriptor | undefined> {
+    const res = await this.request("HEAD", `/v2/${repository}/manifests/${reference}`, {
+      scopes: [pullScope(repository)],
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    await res.body?.cancel();
+    if (res.status === 404) return undefined;
+    if (!res.ok) {
+      await this.#fail(`Cannot resolve "${this.host}/${repository}:${reference}"`, res);
+    }
+    const digest = res.headers.get("docker-content-digest");
+    const size = Number(res.headers.get("content-length"));
+    const mediaType = (res.headers.get("content-type") ?? "").split(";")[0].trim();
+    if (!digest || !isDigest(digest) || !Number.isSafeInteger(size) || !mediaType) {
+      return undefined; // the registry does not say: the caller falls back to GET
+    }
+    if (isDigest(reference) && digest !== reference) {
+      throw new RegistryError(
+        `Registry ${this.host} answered HEAD ${repository}@${reference} with digest ${digest}`,
+        res.status,
+      );
+    }
+    return { mediaType, digest, size };
+  }
+
+  /**
+   * Fetches a manifest or index by tag or digest and verifies it: the bytes' digest must
+   * equal the digest asked for, and the `Docker-Content-Digest` header when present.
+   */
+  async getManifest(repository: string, reference: string): Promise<ParsedManifest> {
+    const name = `${this.host}/${repository}${isDigest(reference) ? "@" : ":"}${reference}`;
+    const res = await this.request("GET", `/v2/${repository}/manifests/${reference}`, {
+      scopes: [pullScope(repository)],
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    if (!res.ok) await this.#fail(`Cannot get manifest "${name}"`, res);
+    const bytes = await readCapped(res.body!, MAX_MANIFEST_BYTES, `Manifest "${name}"`);
+    const digest = await sha256(bytes);
+    if (isDigest(reference) && digest !== reference) {
+      throw new RegistryError(
+        `Manifest "${name}" does not match its digest: the bytes hash to ${digest}`,
+        res.status,
+        [{ code: "DIGEST_INVALID" }],
+      );
+    }
+    const header = res.headers.get("docker-content-digest");
+    if (header && header !== digest) {
+      throw new RegistryError(
+        `Manifest "${name}" does not match its Docker-Content-Digest ${header}: the bytes hash to ${digest}`,
+        res.status,
+        [{ code: "DIGEST_INVALID" }],
+      );
+    }
+    return await parseManifest(bytes, res.headers.get("content-type") ?? undefined);
+  }
+
+  /** Uploads a manifest under a tag or its digest; returns its digest and whether the registry processed its `subject`. */
+  async putManifest(
+    repository: string,
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+  ): Promise<{ digest: Digest; subjectProcessed: boolean }> {
+    const digest = await sha256(bytes);
+    const res = await this.request("PUT", `/v2/${repository}/manifests/${reference}`, {
+      scopes: [pushScope(repository)],
+      headers: { "content-type": mediaType },
+      body: bytes,
+    });
+    await res.body?.cancel().catch(() => {});
+    if (res.status !== 201 && !res.ok) {
+      await this.#fail(`Cannot push manifest "${this.host}/${repository}:${reference}"`, res);
+    }
+    const echoed = res.headers.get("docker-content-digest");
+    if (echoed && echoed !== digest) {
+      throw new RegistryError(
+        `Registry ${this.host} stored manifest ${reference} as ${echoed}, expected ${digest}`,
+        res.status,
+      );
+    }
+    return { digest, subjectProcessed: res.headers.has("oci-subject") };
+  }
+
+  /** Deletes a manifest by digest (registries refuse deletion by tag, or at all, when configured so). */
+  async deleteManifest(repository: string, digest: string): Promise<void> {
+    const res = await this.request("DELETE", `/v2/${repository}/manifests/${digest}`, {
+      scopes: [`repository:${repository}:delete`, pushScope(repository)],
+    });
+    await res.body?.cancel().catch(() => {});
+    if (!res.ok) await this.#fail(`Cannot delete "${this.host}/${repository}@${digest}"`, res);
+  }
+
+  /** The size of a blob the repository has, or undefined. */
+  async headBlob(
+    repository: string,
+    digest: string,
+    scopes?: string[],
+  ): Promise<number | undefined> {
+    const res = await this.request("HEAD", `/v2/${repository}/blobs/${digest}`, {
+      scopes: scopes ?? [pullScope(repository)],
+    });
+    await res.body?.cancel().catch(() => {});
+    if (res.status === 404) return undefined;
+    if (!res.ok) await this.#fail(`Cannot check blob ${digest} in "${repository}"`, res);
+    const size = Number(res.headers.get("content-length"));
+    return Number.isSafeInteger(size) ? size : -1;
+  }
+
+  /**
+   * Opens a blob's bytes from `offset` (with `Range`), following redirects to blob
+   * storage. `start` is where the stream really begins: 0 when the server ignored the range.
+   * The bytes are not verified here; the caller pipes them through a verifying writer.
+   */
+  async getBlob(
+    repository: string,
+    digest: string,
+    options: { offset?: number; length?: number } = {},
+  ): Promise<{ body: ReadableStream<Uint8Array>; start: number }> {
+    const headers: Record<string, string> = {};
+    const offset = options.offset ?? 0;
+    if (offset > 0 || options.length !== undefined) {
+      const end = options.length !== undefined ? String(offset + options.length - 1) : "";
+      headers.range = `bytes=${offset}-${end}`;
+    }
+    const res = await this.request("GET", `/v2/${repository}/blobs/${digest}`, {
+      scopes: [pullScope(repository)],
+      headers,
+    });
+    if (res.status === 416 && offset > 0) {
+      await res.body?.cancel();
+      return await this.getBlob(repository, digest, {});
+    }
+    if (!res.ok || !res.body) await this.#fail(`Cannot get blob ${digest} of "${repository}"`, res);
+    let start = 0;
+    if (res.status === 206) {
+      const m = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "");
+      start = m ? Number(m[1]) : NaN;
+      if (start !== offset) {
+        await res.body!.cancel();
+        throw new RegistryError(
+          `Blob ${digest}: asked for bytes from ${offset}, the registry sent from ${start}`,
+          206,
+        );
+      }
+    }
+    return { body: res.body!, start };
+  }
+
+  /**
+   * Asks the registry to mount `digest` from repository `from` into `repository`.
+   * True when mounted; otherwise the upload session the registry opened instead.
+   */
+  async mountBlob(repository: string, digest: string, from: string): Promise<true | UploadSession> {
+    const q = new URLSearchParams({ mount: digest, from });
+    const res = await this.request("POST", `/v2/${repository}/blobs/uploads/?${q}`, {
+      scopes: [pushScope(repository), pullScope(from)],
+    });
+    await res.body?.cancel().catch(() => {});
+    if (res.status === 201) return true;
+    if (res.status === 202) return this.#session(res, repository);
+    return await this.#fail(`Cannot mount blob ${digest} from "${from}" into "${repository}"`, res);
+  }
+
+  /** Opens an upload session (POST). */
+  async startUpload(repository: string): Promise<UploadSession> {
+    const res = await this.request("POST", `/v2/${repository}/blobs/uploads/`, {
+      scopes: [pushScope(repository)],
+      headers: { "content-length": "0" },
+    });
+    await res.body?.cancel().catch(() => {});
+    if (res.status !== 202) await this.#fail(`Cannot start an upload to "${repository}"`, res);
+    return this.#session(res, repository);
+  }
+
+  #session(res: Response, repository: string): UploadSession {
+    const location = res.headers.get("location");
+    if (!location) {
+      throw new RegistryError(
+        `Registry ${this.host} opened an upload to "${repository}" without a Location`,
+        res.status,
+      );
+    }
+    const min = Number(res.headers.get("oci-chunk-min-length"));
+    return {
+      location: new URL(location, this.baseUrl + "/").href,
+      ...(Number.isSafeInteger(min) && min > 0 ? { minChunkLength: min } : {}),
+    };
+  }
+
+  /** How many bytes an upload session holds (`GET` on the session: its `Range`). */
+  async uploadStatus(
+    session: UploadSession,
+    repository: string,
+  ): Promise<{ offset: number; location: string }> {
+    const res = await this.request("GET", session.location, { scopes: [pushScope(repository)] });
+    await res.body?.cancel().catch(() => {});
+    if (res.status !== 204 && !res.ok) {
+      await this.#fail(`Cannot get the status of an upload to "${repository}"`, res);
+    }
+    const range = /^(?:bytes=)?0-(\d+)$/.exec(res.headers.get("range") ?? "");
+    const location = res.headers.get("location");
+    return {
+      offset: range ? Number(range[1]) + 1 : 0,
+      location: location ? new URL(location, session.location).href : session.location,
+    };
+  }
+
+  /** Sends one chunk at `offset` (PATCH with `Content-Range`); returns the next location. */
+  async uploadChunk(
+    session: UploadSession,
+    repository: string,
+    chunk: Uint8Array | ReadableStream<Uint8Array>,
+    offset: number,
+    length: number,
+  ): Promise<string> {
+    const res = await this.request("PATCH", session.location, {
+      scopes: [pushScope(repository)],
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-range": `${offset}-${offset + length - 1}`,
+        "content-length": String(length),
+      },
+      body: chunk,
+      retryOnNetworkError: false,
+    });
+    await res.body?.cancel().catch(() => {});
+    if (res.status !== 202) {
+      await this.#fail(
+        `Cannot upload bytes ${offset}-${offset + length - 1} to "${repository}"`,
+        res,
+      );
+    }
+    const location = res.headers.get("location");
+    return location ? new URL(location, session.location).href : session.location;
+  }
+
+  /** Closes an upload with its digest (PUT), with an optional final body. */
+  async completeUpload(
+    session: UploadSession,
+    repository: string,
+    digest: string,
+    body?: Uint8Array,
+  ): Promise<void> {
+    const url = new URL(session.location);
+    url.searchParams.set("digest", digest);
+    const res = await this.request("PUT", url.href, {
+      scopes: [pushScope(repository)],
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-length": String(body?.length ?? 0),
+      },
+      body: body ?? new Uint8Array(),
+    });
+    await res.body?.cancel().catch(() => {});
+    if (res.status !== 201) {
+      await this.#fail(`Cannot commit blob ${digest} to "${repository}"`, res);
+    }
+    const echoed = res.headers.get("docker-content-digest");
+    if (echoed && echoed !== digest) {
+      throw new RegistryError(
+        `Registry ${this.host} stored blob ${digest} as ${echoed}`,
+        res.status,
+      );
+    }
+  }
+
+  async *#pages(
+    path: string,
+    key: string,
+    scopes: string[],
+    options: ListOptions,
+  ): AsyncGenerator<string> {
+    const q = new URLSearchParams();
+    if (options.pageSize) q.set("n", String(options.pageSize));
+    if (options.last) q.set("last", options.last);
+    let url: string | undefined = `${path}${q.size ? `?${q}` : ""}`;
+    while (url) {
+      const res = await this.request("GET", url, { scopes });
+      if (!res.ok) await this.#fail(`Cannot list ${this.host}${path}`, res);
+      const body = JSON.parse(
+        new TextDecoder().decode(await readCapped(res.body!, 16 << 20, "list")),
+      );
+      const items = body?.[key];
+      if (items !== null && items !== undefined && !Array.isArray(items)) {
+        throw new RegistryError(
+          `Registry ${this.host} answered ${path} without a "${key}" list`,
+          res.status,
+        );
+      }
+      for (const item of items ?? []) yield String(item);
+      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
+      url = link ? new URL(link[1], this.baseUrl + "/").href : undefined;
+    }
+  }
+
+  /** Every tag of `repository`, following `Link` pagination. */
+  tags(repository: string, options: ListOptions = {}): AsyncGenerator<string> {
+    return this.#pages(`/v2/${repository}/tags/list`, "tags", [pullScope(repository)], options);
+  }
+
+  /** Every repository in the registry (`/v2/_catalog`), following pagination. */
+  catalog(options: ListOptions = {}): AsyncGenerator<string> {
+    return this.#pages("/v2/_catalog", "repositories", ["registry:catalog:*"], options);
+  }
+
+  /**
+   * The manifests that refer to `digest` (signatures, SBOMs): the referrers API, or the
+   * `sha256-<hex>` tag schema for registries without it. Filtered by `artifactType` if given.
+   */
+  async referrers(
+    repository: string,
+    digest: string,
+    options: { artifactType?: string } = {},
+  ): Promise<Descriptor[]> {
+    const q = options.artifactType
+      ? `?artifactType=${encodeURIComponent(options.artifactType)}`
+      : "";
+    const res = await this.request("GET", `/v2/${repository}/referrers/${digest}${q}`, {
+      scopes: [pullScope(repository)],
+      headers: { accept: MediaType.OCI_INDEX },
+    });
+    let manifests: Descriptor[];
+    const type = res.headers.get("content-type") ?? "";
+    if (res.ok && type.startsWith(MediaType.OCI_INDEX)) {
+      const parsed = await parseManifest(
+        await readCapped(res.body!, MAX_MANIFEST_BYTES, "referrers"),
+        MediaType.OCI_INDEX,
+      );
+      manifests = parsed.kind === "index" ? parsed.index.manifests : [];
+    } else if (res.status === 404 || res.ok) {
+      await res.body?.cancel();
+      manifests = await this.#fallbackReferrers(repository, digest);
+    } else {
+      return await this.#fail(`Cannot list referrers of ${digest} in "${repository}"`, res);
+    }
+    return options.artifactType
+      ? manifests.filter((m) => m.artifactType === options.artifactType)
+      : manifests;
+  }
+
+  async #fallbackReferrers(repository: string, digest: string): Promise<Descriptor[]> {
+    const tag = referrersTag(digest);
+    if (!(await this.headManifest(repository, tag))) return [];
+    const parsed = await this.getManifest(repository, tag);
+    return parsed.kind === "index" ? parsed.index.manifests : [];
+  }
+}
+
+/** The tag the referrers tag schema keeps `digest`'s referrers under: `sha256-<hex>`. */
+export function referrersTag(digest: string): string {
+  return digest.replace(":", "-");
+}
