@@ -21,7 +21,7 @@ import { sha256 } from "../digest/mod.ts";
 import { MediaType, serializeManifest } from "../image/mod.ts";
 import { openStore, putBytes } from "../storage/mod.ts";
 import { pull } from "../registry_client/mod.ts";
-import { startRegistry } from "../tests/_registry.ts";
+import { startRegistry } from "../tests/_cncf_registry.ts";
 
 const run = promisify(execFile);
 

@@ -5,12 +5,7 @@ import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import type { Digest } from "../digest/mod.ts";
 import { type Descriptor, parseReference, type Reference } from "../image/mod.ts";
-import {
-  type ImageStore,
-  loadDockerArchive,
-  openStore,
-  saveDockerArchive,
-} from "../storage/mod.ts";
+import { type ImageStore, loadArchive, openStore, saveDockerArchive } from "../storage/mod.ts";
 import { Clients, registrySinkOptions, settings, storeSinkOptions } from "./_clients.ts";
 import {
   copyImage,
@@ -147,7 +142,7 @@ export async function copy(
       cleanup.push(dir);
       const store = await openStore(dir);
       const file = Readable.toWeb(createReadStream(src.file)) as ReadableStream<Uint8Array>;
-      const loaded = await loadDockerArchive(store, file, { label: src.file });
+      const loaded = await loadArchive(store, file, { label: src.file });
       const want = src.name ? parseReference(src.name).toString() : undefined;
       const pick = want ? loaded.find((l) => l.names.includes(want)) : loaded[0];
       if (!pick || (!want && loaded.length > 1)) {

@@ -26,7 +26,7 @@ import {
   RegistryError,
 } from "../registry_client/mod.ts";
 import { missingPeers } from "./_peers.ts";
-import { buildImage, startRegistry, type TestRegistry, USER } from "./_registry.ts";
+import { buildImage, startRegistry, type TestRegistry, USER } from "./_cncf_registry.ts";
 
 const skip = missingPeers("docker-registry", "skopeo");
 

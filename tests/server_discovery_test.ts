@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MediaType } from "../image/mod.ts";
-import { errorCode, pushImage, putManifest, testImage, withRegistry } from "./_registry.ts";
+import { errorCode, pushImage, putManifest, testImage, withRegistry } from "./_served_registry.ts";
 
 test("tags/list returns the repository's tags in lexical order", async () => {
   await withRegistry({}, async ({ req }) => {

@@ -16,7 +16,7 @@ import { openStore, putBytes } from "../storage/mod.ts";
 import { BUSYBOX_BASE, docker, dockerBuild } from "./_docker.ts";
 import { imageConfig, layerTar } from "./_fixtures.ts";
 import { missingPeers } from "./_peers.ts";
-import { startRegistry, type TestRegistry } from "./_registry.ts";
+import { startRegistry, type TestRegistry } from "./_served_registry.ts";
 
 const run = promisify(execFile);
 

@@ -19,7 +19,7 @@ import {
   type TestManifest,
   type TestRegistry,
   withRegistry,
-} from "./_registry.ts";
+} from "./_served_registry.ts";
 
 async function tempDir(): Promise<string> {
   return await mkdtemp(join(tmpdir(), "stratum-srv-load-"));

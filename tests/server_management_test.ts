@@ -9,7 +9,7 @@ import {
   randomBlob,
   testImage,
   withRegistry,
-} from "./_registry.ts";
+} from "./_served_registry.ts";
 
 test("DELETE of a tag removes the tag and keeps the manifest pullable by digest", async () => {
   await withRegistry({}, async ({ req }) => {

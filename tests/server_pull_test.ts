@@ -11,7 +11,7 @@ import {
   testImage,
   testIndex,
   withRegistry,
-} from "./_registry.ts";
+} from "./_served_registry.ts";
 
 test("GET /v2/ answers 200 with the API version header", async () => {
   await withRegistry({}, async ({ req }) => {

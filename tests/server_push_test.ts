@@ -15,7 +15,7 @@ import {
   type TestRegistry,
   textBlob,
   withRegistry,
-} from "./_registry.ts";
+} from "./_served_registry.ts";
 
 async function startUpload(req: TestRegistry["req"], repo: string): Promise<string> {
   const res = await req(`/v2/${repo}/blobs/uploads/`, { method: "POST" });
