@@ -27,6 +27,17 @@ import {
 import { parseReference } from "./image/mod.ts";
 import { formatDockerfile, parseDockerfile, toParseJson } from "./builder/mod.ts";
 import { parseAddr, serveRegistry } from "./server/mod.ts";
+import {
+  copy,
+  createProgressRenderer,
+  fetchManifest,
+  listTags,
+  login,
+  logout,
+  pull,
+  push,
+  type TransferOptions,
+} from "./registry_client/mod.ts";
 import { readFile, writeFile } from "node:fs/promises";
 
 /** What a command receives. */
@@ -41,6 +52,8 @@ interface CommandContext {
   out: (line: string) => void;
   /** Writes a line to standard error. */
   err: (line: string) => void;
+  /** Writes raw text or bytes to standard output. */
+  write: (data: string | Uint8Array) => void;
 }
 
 interface Command {
@@ -120,6 +133,33 @@ function str(v: unknown): string | undefined {
 
 function need(args: string[], count: number, what: string): void {
   if (args.length < count) throw new UsageError(`requires ${what}`);
+}
+
+/** Registry options every network command shares. */
+const REGISTRY_OPTIONS = {
+  insecure: { type: "string", multiple: true },
+  platform: { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+} as const;
+
+/** Transfer options from the shared flags, with progress drawn on stderr. */
+function transferOptions(ctx: CommandContext): TransferOptions & { done(): void } {
+  const renderer = createProgressRenderer((text) => void process.stderr.write(text), {
+    tty: Boolean(process.stderr.isTTY),
+    quiet: Boolean(ctx.values.quiet),
+  });
+  return {
+    insecure: (ctx.values.insecure as string[] | undefined) ?? [],
+    platform: str(ctx.values.platform),
+    onProgress: (e) => renderer.update(e),
+    onWarning: (m) => ctx.err(`warning: ${m}`),
+    done: () => renderer.done(),
+  };
+}
+
+/** Reads a password from standard input (for `login --password-stdin`). */
+async function readStdinLine(): Promise<string> {
+  return (await new Response(inputStream("-")).text()).replace(/\r?\n$/, "");
 }
 
 /** Reads the Dockerfile named by `-f` (default `./Dockerfile`, `-` for stdin) and parses it. */
@@ -404,8 +444,120 @@ const COMMANDS: Record<string, Command> = {
         if (file === "-") throw new UsageError("--write needs -f FILE");
         return void await writeFile(file, formatted);
       }
-      process.stdout.write(formatted);
+      ctx.write(formatted);
       return 0;
+    },
+  },
+  pull: {
+    summary: "Pull an image from a registry into the store",
+    usage: "[--platform OS/ARCH[/VARIANT]] [--insecure HOST] [-q] IMAGE",
+    options: { ...REGISTRY_OPTIONS },
+    async run(ctx) {
+      need(ctx.args, 1, "exactly 1 argument");
+      const t = transferOptions(ctx);
+      const r = await pull(await store(ctx), ctx.args[0], t).finally(t.done);
+      if (ctx.values.quiet) return void ctx.out(familiarTag(r.name));
+      ctx.out(`Digest: ${r.digest}`);
+      ctx.out(
+        `Status: ${r.upToDate ? "Image is up to date" : "Downloaded newer image"} for ${
+          familiarTag(r.name)
+        }`,
+      );
+      ctx.out(r.name);
+    },
+  },
+  push: {
+    summary: "Push an image from the store to a registry (optionally under another name)",
+    usage: "[--insecure HOST] [-q] IMAGE [DESTINATION]",
+    options: { ...REGISTRY_OPTIONS },
+    async run(ctx) {
+      need(ctx.args, 1, "1 or 2 arguments");
+      const t = transferOptions(ctx);
+      const r = await push(await store(ctx), ctx.args[0], { ...t, destination: ctx.args[1] })
+        .finally(t.done);
+      ctx.out(`${parseReference(r.name).tag ?? "latest"}: digest: ${r.digest} size: ${r.size}`);
+    },
+  },
+  copy: {
+    summary: "Copy an image between registries, oci:DIR[:NAME] and docker-archive:FILE[:NAME]",
+    usage: "[--all-platforms] [--no-referrers] [--platform P] [--insecure HOST] SOURCE DESTINATION",
+    options: {
+      ...REGISTRY_OPTIONS,
+      "all-platforms": { type: "boolean" },
+      "no-referrers": { type: "boolean" },
+    },
+    async run(ctx) {
+      need(ctx.args, 2, "exactly 2 arguments");
+      const t = transferOptions(ctx);
+      const r = await copy(ctx.args[0], ctx.args[1], {
+        ...t,
+        allPlatforms: Boolean(ctx.values["all-platforms"]),
+        referrers: !ctx.values["no-referrers"],
+      }).finally(t.done);
+      ctx.out(r.digest);
+    },
+  },
+  login: {
+    summary: "Log in to a registry (credentials stored in ~/.docker/config.json like docker)",
+    usage: "[-u USER] [-p PASSWORD | --password-stdin] [--insecure HOST] SERVER",
+    options: {
+      username: { type: "string", short: "u" },
+      password: { type: "string", short: "p" },
+      "password-stdin": { type: "boolean" },
+      insecure: { type: "string", multiple: true },
+    },
+    async run(ctx) {
+      need(ctx.args, 1, "exactly 1 argument");
+      const username = str(ctx.values.username);
+      if (!username) throw new UsageError("-u USER is required (stratum never prompts)");
+      let password = str(ctx.values.password);
+      if (ctx.values["password-stdin"]) password = await readStdinLine();
+      if (password === undefined) throw new UsageError("give --password-stdin or -p PASSWORD");
+      if (ctx.values.password) {
+        ctx.err("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+      }
+      await login(ctx.args[0], { username, password }, {
+        insecure: (ctx.values.insecure as string[] | undefined) ?? [],
+      });
+      ctx.out("Login Succeeded");
+    },
+  },
+  logout: {
+    summary: "Remove a registry's stored credentials",
+    usage: "SERVER",
+    options: {},
+    async run(ctx) {
+      need(ctx.args, 1, "exactly 1 argument");
+      const removed = await logout(ctx.args[0]);
+      ctx.out(
+        removed
+          ? `Removing login credentials for ${ctx.args[0]}`
+          : `Not logged in to ${ctx.args[0]}`,
+      );
+    },
+  },
+  tags: {
+    summary: "List a repository's tags",
+    usage: "[--insecure HOST] REPOSITORY",
+    options: { insecure: { type: "string", multiple: true } },
+    async run(ctx) {
+      need(ctx.args, 1, "exactly 1 argument");
+      const tags = await listTags(ctx.args[0], {
+        insecure: (ctx.values.insecure as string[] | undefined) ?? [],
+      });
+      for (const t of tags) ctx.out(t);
+    },
+  },
+  manifest: {
+    summary: "Print an image's raw manifest or index, byte for byte",
+    usage: "[--insecure HOST] IMAGE",
+    options: { insecure: { type: "string", multiple: true } },
+    async run(ctx) {
+      need(ctx.args, 1, "exactly 1 argument");
+      const m = await fetchManifest(ctx.args[0], {
+        insecure: (ctx.values.insecure as string[] | undefined) ?? [],
+      });
+      ctx.write(m.bytes);
     },
   },
   serve: {
@@ -487,16 +639,19 @@ export interface CliOutput {
   out(line: string): void;
   /** Writes a line to standard error. */
   err(line: string): void;
+  /** Writes raw text or bytes to standard output (no newline added). */
+  write(data: string | Uint8Array): void;
 }
 
 const STDIO: CliOutput = {
   out: (s) => void process.stdout.write(s + "\n"),
   err: (s) => void process.stderr.write(s + "\n"),
+  write: (d) => void process.stdout.write(d),
 };
 
 /** Runs the CLI on `argv` (without the runtime and script) and returns the exit code. */
 export async function main(argv: string[], io: CliOutput = STDIO): Promise<number> {
-  const { out, err } = io;
+  const { out, err, write } = io;
   let root = defaultRoot();
   let i = 0;
   for (; i < argv.length && argv[i].startsWith("-"); i++) {
@@ -534,7 +689,7 @@ export async function main(argv: string[], io: CliOutput = STDIO): Promise<numbe
       out(command.summary);
       return 0;
     }
-    return (await command.run({ root, args: positionals, values, out, err })) ?? 0;
+    return (await command.run({ root, args: positionals, values, out, err, write })) ?? 0;
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       err(`stratum ${name}: ${(e as Error).message}`);

@@ -15,9 +15,11 @@ export interface CliRun {
 export async function stratum(root: string, ...args: string[]): Promise<CliRun> {
   const out: string[] = [];
   const err: string[] = [];
+  let raw = "";
   const code = await main(["--root", root, ...args], {
     out: (l) => out.push(l),
     err: (l) => err.push(l),
+    write: (d) => void (raw += typeof d === "string" ? d : new TextDecoder().decode(d)),
   });
-  return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+  return { code, stdout: raw + out.join("\n"), stderr: err.join("\n") };
 }
