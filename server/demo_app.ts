@@ -508,7 +508,8 @@ async function readMultipart(
   const context = new Map<string, Uint8Array>();
   for (const [field, value] of form) {
     if (field === "dockerfile") {
-      dockerfile = typeof value === "string" ? value : await value.text();
+      // Form encoding turns every line break of a text field into CRLF; a file part is exact.
+      dockerfile = typeof value === "string" ? value.replaceAll("\r\n", "\n") : await value.text();
     } else if (field === "tag" && typeof value === "string") {
       tag = value.trim() || tag;
     } else if (field === "context" && typeof value !== "string") {
