@@ -93,6 +93,9 @@ CMD ["/hello.txt"]
     <div class="row">
       <button type="submit">Parse</button>
     </div>
+    <p id="parse-status" class="status" role="status" aria-live="polite"></p>
+    <div id="parse-errors" class="error" role="alert"></div>
+    <ol id="instructions" class="instructions" aria-label="Parsed instructions"></ol>
     <fieldset>
       <legend>Build it here (no RUN)</legend>
       <div class="row wrap">
@@ -106,11 +109,10 @@ CMD ["/hello.txt"]
         </div>
         <button type="button" id="build-button">Build</button>
       </div>
+      <p id="build-status" class="status" role="status" aria-live="polite"></p>
+      <div id="build-error" class="error" role="alert"></div>
     </fieldset>
   </form>
-  <p id="parse-status" class="status" role="status" aria-live="polite"></p>
-  <div id="parse-errors" class="error" role="alert"></div>
-  <ol id="instructions" class="instructions"></ol>
 </section>
 </main>
 </body>
@@ -544,28 +546,28 @@ export const DEMO_JS: string = String.raw`"use strict";
     Array.from($("context-files").files).forEach(function (f) {
       fd.append("context", f, f.webkitRelativePath || f.name);
     });
-    $("parse-status").textContent = "Building…";
-    $("parse-errors").replaceChildren();
+    $("build-status").textContent = "Building…";
+    $("build-error").replaceChildren();
     var res;
     try {
       res = await fetch("/api/build", { method: "POST", body: fd });
     } catch (e) {
-      $("parse-status").textContent = "Cannot reach the server: " + e.message;
+      $("build-status").textContent = "Cannot reach the server: " + e.message;
       return;
     }
     var body = await getJson(res);
     if (!res.ok) {
-      $("parse-status").textContent = "";
+      $("build-status").textContent = "";
       var p = el("p", { text: body.error || ("HTTP " + res.status) });
       if (body.line) {
         var go = el("button", { type: "button", class: "link", text: " Go to line " + body.line });
         go.addEventListener("click", function () { jumpToLine(body.line); });
         p.append(" ", go);
       }
-      $("parse-errors").append(p);
+      $("build-error").append(p);
       return;
     }
-    $("parse-status").textContent = "Built " + body.reference + " (" + short(body.manifestDigest) +
+    $("build-status").textContent = "Built " + body.reference + " (" + short(body.manifestDigest) +
       "); docker pull " + body.reference;
     $("image").value = body.reference;
     inspect(body.reference);

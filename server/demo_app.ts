@@ -107,7 +107,11 @@ const CACHE_SIZE = 8;
 function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
-    headers: { "content-type": "application/json", "x-content-type-options": "nosniff", ...headers },
+    headers: {
+      "content-type": "application/json",
+      "x-content-type-options": "nosniff",
+      ...headers,
+    },
   });
 }
 
@@ -469,9 +473,14 @@ async function readBuildRequest(
   if (type === "multipart/form-data") {
     return await readMultipart(bytes, request.headers.get("content-type")!, tag);
   }
-  if (["application/x-tar", "application/tar", "application/gzip", "application/x-gzip"]
-    .includes(type)) {
-    const name = cleanContextPath(url.searchParams.get("dockerfile") ?? "Dockerfile", "?dockerfile");
+  if (
+    ["application/x-tar", "application/tar", "application/gzip", "application/x-gzip"]
+      .includes(type)
+  ) {
+    const name = cleanContextPath(
+      url.searchParams.get("dockerfile") ?? "Dockerfile",
+      "?dockerfile",
+    );
     const context = await readTarContext(bytes);
     const dockerfile = context.get(name);
     if (!dockerfile) {

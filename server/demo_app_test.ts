@@ -51,10 +51,15 @@ async function tarImage(layers: Uint8Array[]): Promise<TestManifest> {
       size: b.bytes.length,
     })),
   }));
-  return { bytes, digest: await sha256(bytes), mediaType: MediaType.OCI_MANIFEST, blobs: [
-    config,
-    ...blobs,
-  ] };
+  return {
+    bytes,
+    digest: await sha256(bytes),
+    mediaType: MediaType.OCI_MANIFEST,
+    blobs: [
+      config,
+      ...blobs,
+    ],
+  };
 }
 
 async function pushedImage(store: ImageStore) {
@@ -394,7 +399,10 @@ test("/api/build reports an engine failure with the Dockerfile line it names", a
         }),
       ),
   });
-  const res = await req("/api/build", { method: "POST", body: "FROM scratch\nCOPY missing.txt /\n" });
+  const res = await req("/api/build", {
+    method: "POST",
+    body: "FROM scratch\nCOPY missing.txt /\n",
+  });
   assert.equal(res.status, 400);
   const body = await res.json();
   assert.equal(body.line, 2);
