@@ -182,14 +182,10 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
       throw new ApiError(400, "REFERENCE_INVALID", e.message);
     }
     const local = localName(input, ref, url.host, ns.prefix);
+    const suffix = ref.digest ? `@${ref.digest}` : `:${ref.tag}`;
     let image: ResolvedImage | undefined;
-    let shown: string | undefined;
     if (local) {
-      try {
-        ns.check(local.repo);
-      } catch (e) {
-        if (local.explicit) throw e;
-      }
+      if (local.explicit) ns.check(local.repo);
       const record = ref.digest ? ns.digest(local.repo, ref.digest) : ns.tag(local.repo, ref.tag!);
       if (local.explicit || await hasRepo(local.repo)) {
         await authorize(request, { type: "repository", name: local.repo, actions: ["pull"] });
@@ -197,18 +193,14 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
           if (e instanceof ImageNotFoundError) return undefined;
           throw e;
         });
-        shown = `${url.host}/${local.repo}${ref.digest ? `@${ref.digest}` : `:${ref.tag}`}`;
       }
       if (!image && local.explicit) {
         throw new ApiError(404, "IMAGE_UNKNOWN", `No image "${input}" in this registry`);
       }
     }
-    let source: "local" | "remote" = "local";
-    if (!image) {
-      source = "remote";
-      shown = ref.toString();
-      image = await resolveRemote(input, ref, request.signal, local?.repo);
-    }
+    const source = image ? "local" : "remote";
+    const shown = image ? `${url.host}/${local!.repo}${suffix}` : ref.toString();
+    image ??= await resolveRemote(input, ref, request.signal, local && local.repo + suffix);
     let inspection = cache.get(image.manifestDigest);
     if (!inspection) {
       inspection = await inspectImage(store.blobs, image, {
@@ -228,9 +220,9 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
     input: string,
     ref: Reference,
     signal: AbortSignal,
-    localRepo: string | undefined,
+    triedHere: string | undefined,
   ): Promise<ResolvedImage> {
-    const here = localRepo === undefined ? "" : ` (no repository "${localRepo}" here either)`;
+    const here = triedHere === undefined ? "" : ` (nor "${triedHere}" in this registry)`;
     if (!options.resolve) {
       throw new ApiError(
         404,

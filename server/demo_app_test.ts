@@ -134,6 +134,12 @@ test("/api/inspect answers 404 for an image this registry does not have", async 
   const body = await res.json();
   assert.equal(body.code, "IMAGE_UNKNOWN");
   assert.match(body.error, /127\.0\.0\.1:5000\/demo\/app:2/);
+  // Without a host the name may also be Docker Hub's, and the answer says where it looked.
+  const bare = await req("/api/inspect?image=demo/app:2");
+  assert.equal(bare.status, 404);
+  const bareBody = await bare.json();
+  assert.equal(bareBody.code, "IMAGE_NOT_LOCAL");
+  assert.match(bareBody.error, /docker\.io\/demo\/app:2.*nor "demo\/app:2" in this registry/);
 });
 
 test("/api/inspect of another registry's image, with no way to pull, is a clear 404", async () => {
