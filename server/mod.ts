@@ -6,7 +6,9 @@
  * the same function; {@linkcode serveRegistry} runs it on `node:http` with backpressure and
  * timeouts. Authentication plugs in as an {@linkcode Authenticator}: {@linkcode basicAuth}
  * over an {@linkcode Htpasswd} file, or {@linkcode tokenAuth} with its own token endpoint.
- * Requests outside `/v2/` go to the `fallback` (the demo UI's routes).
+ * Requests outside `/v2/` go to the `fallback`: {@linkcode createDemoApp} is the demo UI
+ * there (a page plus `/api/inspect`, `/api/parse`, `/api/build`), and {@linkcode inspectImage}
+ * is its view of an image: layers as a stack and the merged tree with provenance.
  *
  * Store names: repository `NAME` with tag `T` is the store record `<namespace>/NAME:T`
  * (namespace `localhost` by default), and each pushed manifest is also recorded as
@@ -46,3 +48,21 @@ export {
   type RegistryHttpErrorOptions,
 } from "./errors.ts";
 export { type AccessLogEntry, formatAccessLog } from "./access_log.ts";
+export {
+  createDemoApp,
+  type DemoApp,
+  type DemoAppOptions,
+  type DemoBuildFunction,
+  type DemoBuildRequest,
+  type DemoBuildResult,
+  type DemoResolveFunction,
+} from "./demo_app.ts";
+export {
+  type ImageInspection,
+  type InspectedEntry,
+  type InspectedLayer,
+  type InspectedStep,
+  type InspectedWhiteout,
+  inspectImage,
+  type InspectImageOptions,
+} from "./inspect_image.ts";

@@ -1,0 +1,602 @@
+/**
+ * The demo page: plain HTML, CSS and JavaScript kept as strings, so there is no build step
+ * and nothing loads from elsewhere (the page works offline and under a strict CSP). Data
+ * from the server reaches the DOM only through `textContent`, never as markup.
+ */
+
+/** The page at `/`. */
+export const DEMO_HTML: string = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>stratum: look inside container images</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/demo.css">
+<script src="/demo.js" defer></script>
+</head>
+<body>
+<header>
+  <h1>stratum</h1>
+  <p>Look inside a container image: its layers as a stack and the file tree they merge into.</p>
+</header>
+<main>
+<section aria-labelledby="inspect-title">
+  <h2 id="inspect-title">Inspect an image</h2>
+  <form id="inspect-form">
+    <label for="image">Image reference</label>
+    <div class="row">
+      <input id="image" name="image" required autocomplete="off" spellcheck="false"
+        placeholder="demo/app:1" aria-describedby="image-help">
+      <button type="submit">Inspect</button>
+    </div>
+    <p id="image-help" class="help">A repository of this registry (<code>demo/app:1</code>,
+      <code>HOST/demo/app@sha256:…</code>), or a public image when the server can pull one.</p>
+  </form>
+  <p id="inspect-status" class="status" role="status" aria-live="polite"></p>
+  <p id="inspect-error" class="error" role="alert" hidden></p>
+
+  <div id="result" hidden>
+    <dl id="summary" class="summary"></dl>
+    <div class="columns">
+      <section aria-labelledby="stack-title" class="stack-col">
+        <h3 id="stack-title">Layers <span class="help">(top of the stack first)</span></h3>
+        <ol id="stack" class="stack"></ol>
+      </section>
+      <section aria-labelledby="tree-title" class="tree-col">
+        <h3 id="tree-title">Merged file tree</h3>
+        <div class="filters">
+          <div>
+            <label for="path-filter">Filter paths</label>
+            <input id="path-filter" type="search" autocomplete="off" spellcheck="false"
+              placeholder="e.g. etc/">
+          </div>
+          <div>
+            <label for="layer-filter">From layer</label>
+            <select id="layer-filter"><option value="">All layers</option></select>
+          </div>
+          <div class="check">
+            <input id="show-deleted" type="checkbox" checked>
+            <label for="show-deleted">Show deleted paths (whiteouts)</label>
+          </div>
+        </div>
+        <p id="tree-count" class="status" role="status" aria-live="polite"></p>
+        <div class="table-wrap">
+          <table id="tree">
+            <caption class="visually-hidden">Paths of the merged file tree and the layer each comes from</caption>
+            <thead><tr>
+              <th scope="col">Path</th><th scope="col">Type</th><th scope="col">Mode</th>
+              <th scope="col" class="num">Size</th><th scope="col">Layer</th>
+            </tr></thead>
+            <tbody id="tree-body"></tbody>
+          </table>
+        </div>
+      </section>
+    </div>
+  </div>
+</section>
+
+<section aria-labelledby="dockerfile-title">
+  <h2 id="dockerfile-title">Try a Dockerfile</h2>
+  <form id="dockerfile-form">
+    <label for="dockerfile">Dockerfile</label>
+    <div class="editor">
+      <pre id="gutter" class="gutter" aria-hidden="true">1</pre>
+      <textarea id="dockerfile" rows="12" spellcheck="false" autocomplete="off"
+        aria-describedby="dockerfile-help">FROM scratch
+COPY hello.txt /hello.txt
+ENV GREETING=hello
+CMD ["/hello.txt"]
+</textarea>
+    </div>
+    <p id="dockerfile-help" class="help">Checked as you type, the way BuildKit parses it.</p>
+    <div class="row">
+      <button type="submit">Parse</button>
+    </div>
+    <p id="parse-status" class="status" role="status" aria-live="polite"></p>
+    <div id="parse-errors" class="error" role="alert"></div>
+    <ol id="instructions" class="instructions" aria-label="Parsed instructions"></ol>
+    <fieldset>
+      <legend>Build it here (no RUN)</legend>
+      <div class="row wrap">
+        <div>
+          <label for="context-files">Context files</label>
+          <input id="context-files" type="file" multiple>
+        </div>
+        <div>
+          <label for="build-tag">Tag</label>
+          <input id="build-tag" autocomplete="off" spellcheck="false" placeholder="demo/hello:1">
+        </div>
+        <button type="button" id="build-button">Build</button>
+      </div>
+      <p id="build-status" class="status" role="status" aria-live="polite"></p>
+      <div id="build-error" class="error" role="alert"></div>
+    </fieldset>
+  </form>
+</section>
+</main>
+</body>
+</html>
+`;
+
+/** The page's stylesheet. */
+export const DEMO_CSS: string = `
+:root { --fg: #1d1f21; --muted: #5c6166; --line: #d6d9dc; --bg: #fff; --panel: #f6f7f8;
+  --bad: #b00020; --focus: #1a5fb4; color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
+header, main { max-width: 1280px; margin: 0 auto; padding: 0 1rem; }
+header h1 { margin: 1rem 0 0; font-size: 1.6rem; }
+header p { margin: .2rem 0 1rem; color: var(--muted); }
+h2 { font-size: 1.25rem; border-bottom: 1px solid var(--line); padding-bottom: .3rem; }
+h3 { font-size: 1.05rem; margin: .6rem 0; }
+section { margin-bottom: 1.5rem; }
+label { font-weight: 600; display: block; margin-bottom: .2rem; }
+.check label { display: inline; font-weight: normal; }
+input, select, textarea, button { font: inherit; }
+input[type=search], input:not([type]), select { padding: .35rem .5rem; border: 1px solid #8a9096;
+  border-radius: 4px; }
+#image { flex: 1; min-width: 16rem; font-family: ui-monospace, monospace; }
+button { padding: .35rem .9rem; border: 1px solid #1a5fb4; background: #1a5fb4; color: #fff;
+  border-radius: 4px; cursor: pointer; }
+button.link { background: none; color: var(--focus); border: none; padding: 0; text-decoration: underline; }
+button.secondary { background: #fff; color: #1a5fb4; }
+button[aria-pressed=true] { background: #0d3a73; color: #fff; }
+:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+.row { display: flex; gap: .5rem; align-items: end; }
+.row.wrap { flex-wrap: wrap; }
+.help { color: var(--muted); font-size: .9rem; margin: .3rem 0; font-weight: normal; }
+.status { color: var(--muted); min-height: 1.2em; margin: .4rem 0; }
+.error { color: var(--bad); }
+.error:empty { display: none; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .88em; }
+.summary { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem;
+  background: var(--panel); padding: .6rem .8rem; border-radius: 6px; margin: .5rem 0 1rem; }
+.summary dt { font-weight: 600; }
+.summary dd { margin: 0; overflow-wrap: anywhere; font-family: ui-monospace, monospace; font-size: .88em; }
+.columns { display: grid; grid-template-columns: minmax(20rem, 2fr) 3fr; gap: 1.2rem; }
+@media (max-width: 900px) { .columns { grid-template-columns: 1fr; } }
+.stack { list-style: none; margin: 0; padding: 0; }
+.stack li { margin-bottom: .4rem; }
+.layer { border: 1px solid var(--line); border-left: 8px solid hsl(var(--h) 60% 50%);
+  border-radius: 6px; padding: .5rem .7rem; background: #fff; }
+.layer-head { display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
+.layer-head .size { margin-left: auto; font-weight: 600; }
+.bar { height: 4px; background: hsl(var(--h) 60% 50%); border-radius: 2px; margin: .3rem 0; min-width: 2px; }
+.created-by { display: block; white-space: pre-wrap; overflow-wrap: anywhere; margin: .25rem 0;
+  color: #333; max-height: 6.5em; overflow: auto; }
+.counts { display: flex; flex-wrap: wrap; gap: .2rem 1rem; margin: .2rem 0; font-size: .9rem; }
+.counts div { display: flex; gap: .3rem; }
+.counts dt { color: var(--muted); }
+.counts dd { margin: 0; }
+.wasted dd { color: #8a4b00; font-weight: 600; }
+.whiteouts { margin: .3rem 0 0; padding-left: 1.2rem; font-size: .9rem; }
+.step { color: var(--muted); font-size: .85rem; padding: .1rem .7rem; }
+.badge { display: inline-block; min-width: 2.2em; text-align: center; padding: 0 .35em; border-radius: 4px;
+  background: hsl(var(--h) 60% 88%); border: 1px solid hsl(var(--h) 50% 45%); color: #111;
+  font-family: ui-monospace, monospace; font-size: .85em; font-weight: 600; }
+.filters { display: flex; flex-wrap: wrap; gap: .6rem 1rem; align-items: end; }
+.table-wrap { max-height: 70vh; overflow: auto; border: 1px solid var(--line); border-radius: 6px; }
+table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+th { position: sticky; top: 0; background: var(--panel); text-align: left; }
+th, td { padding: .2rem .5rem; border-bottom: 1px solid #eceef0; white-space: nowrap; }
+td.path { font-family: ui-monospace, monospace; white-space: pre; }
+td.num, th.num { text-align: right; }
+tr.deleted td { color: var(--bad); }
+tr.deleted td.path { text-decoration: line-through; }
+.muted { color: var(--muted); }
+.editor { display: flex; border: 1px solid #8a9096; border-radius: 4px; overflow: hidden;
+  max-width: 60rem; }
+.gutter { margin: 0; padding: .4rem .4rem; background: var(--panel); color: var(--muted);
+  text-align: right; user-select: none; min-width: 2.8em; overflow: hidden;
+  font: 14px/1.4 ui-monospace, monospace; }
+.gutter .bad { color: #fff; background: var(--bad); display: inline-block; width: 100%; }
+#dockerfile { flex: 1; border: none; padding: .4rem .5rem; resize: vertical;
+  font: 14px/1.4 ui-monospace, monospace; white-space: pre; overflow: auto; }
+fieldset { border: 1px solid var(--line); border-radius: 6px; margin: .8rem 0; max-width: 60rem; }
+.instructions { font-family: ui-monospace, monospace; font-size: .9rem; padding-left: 0; list-style: none; }
+.instructions .line { color: var(--muted); display: inline-block; min-width: 4.5em; }
+.instructions .kw { font-weight: 700; }
+.warning { color: #8a4b00; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+`;
+
+/** The page's script (no template literals inside, so it sits in one here). */
+export const DEMO_JS: string = String.raw`"use strict";
+(function () {
+  var MAX_ROWS = 2000;
+  var state = { data: null, rows: [], layer: "" };
+
+  function $(id) { return document.getElementById(id); }
+  function el(tag, props, children) {
+    var e = document.createElement(tag);
+    if (props) for (var k in props) {
+      if (k === "text") e.textContent = props[k];
+      else if (k === "class") e.className = props[k];
+      else e.setAttribute(k, props[k]);
+    }
+    (children || []).forEach(function (c) {
+      if (c !== null && c !== undefined) e.append(c);
+    });
+    return e;
+  }
+  function bytes(n) {
+    var units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    var i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i === 0 ? String(n) : n.toFixed(n < 10 ? 1 : 0)) + " " + units[i];
+  }
+  function short(digest) { return digest ? digest.replace(/^sha256:/, "").slice(0, 12) : ""; }
+  function hue(layer) { return (layer * 137 + 200) % 360; }
+  function badge(layer) {
+    var b = el("span", { class: "badge", text: "L" + layer, title: "layer " + layer });
+    b.style.setProperty("--h", String(hue(layer)));
+    return b;
+  }
+  function modeString(type, mode) {
+    var first = { directory: "d", symlink: "l", char: "c", block: "b", fifo: "p" }[type] || "-";
+    var s = "";
+    var bits = "rwxrwxrwx";
+    for (var i = 0; i < 9; i++) s += (mode & (256 >> i)) ? bits[i] : "-";
+    if (mode & 2048) s = s.slice(0, 2) + (s[2] === "x" ? "s" : "S") + s.slice(3);
+    if (mode & 1024) s = s.slice(0, 5) + (s[5] === "x" ? "s" : "S") + s.slice(6);
+    if (mode & 512) s = s.slice(0, 8) + (s[8] === "x" ? "t" : "T");
+    return first + s;
+  }
+  function typeName(t) {
+    return { directory: "dir", file: "file", symlink: "symlink", char: "char dev",
+      block: "block dev", fifo: "fifo" }[t] || t;
+  }
+  function comparePaths(a, b) {
+    var x = a.split("/"), y = b.split("/");
+    for (var i = 0; i < Math.min(x.length, y.length); i++) {
+      if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+    }
+    return x.length - y.length;
+  }
+  async function getJson(res) {
+    var text = await res.text();
+    try { return JSON.parse(text); } catch (_) { return { error: text || res.statusText }; }
+  }
+
+  // ---- inspecting an image ----
+  async function inspect(ref) {
+    $("inspect-error").hidden = true;
+    $("inspect-status").textContent = "Inspecting " + ref + "…";
+    var res;
+    try {
+      res = await fetch("/api/inspect?image=" + encodeURIComponent(ref));
+    } catch (e) {
+      return fail("Cannot reach the server: " + e.message);
+    }
+    var body = await getJson(res);
+    if (!res.ok) return fail(body.error || ("HTTP " + res.status));
+    $("inspect-status").textContent = "Inspected " + body.reference + ": " + body.layers.length +
+      " layers, " + body.treeTotal + " paths.";
+    history.replaceState(null, "", "#image=" + encodeURIComponent(ref));
+    show(body);
+  }
+  function fail(message) {
+    $("inspect-status").textContent = "";
+    $("inspect-error").textContent = message;
+    $("inspect-error").hidden = false;
+  }
+
+  function show(data) {
+    state.data = data;
+    state.layer = "";
+    renderSummary(data);
+    renderStack(data);
+    var select = $("layer-filter");
+    select.replaceChildren(el("option", { value: "", text: "All layers" }));
+    data.layers.forEach(function (l) {
+      select.append(el("option", { value: String(l.index), text: "L" + l.index + " — " +
+        (l.createdBy || short(l.digest)).slice(0, 60) }));
+    });
+    state.rows = treeRows(data);
+    renderTree();
+    $("result").hidden = false;
+  }
+
+  function renderSummary(d) {
+    var dl = $("summary");
+    dl.replaceChildren();
+    function add(term, value) {
+      if (value === undefined || value === null || value === "") return;
+      dl.append(el("dt", { text: term }), el("dd", { text: value }));
+    }
+    add("Reference", d.reference + (d.source === "remote" ? " (pulled from its registry)" : ""));
+    add("Manifest digest", d.manifestDigest);
+    add("Image ID", d.id);
+    add("Platform", d.platform);
+    add("Created", d.created);
+    add("Size", bytes(d.size) + " in " + d.layers.length + " layers");
+    var wasted = d.layers.reduce(function (n, l) { return n + l.wastedBytes; }, 0);
+    add("Wasted", bytes(wasted) + " of file content hidden by later layers");
+    if (d.config.entrypoint) add("Entrypoint", JSON.stringify(d.config.entrypoint));
+    if (d.config.cmd) add("Cmd", JSON.stringify(d.config.cmd));
+    if (d.source === "local") add("Pull", "docker pull " + d.reference);
+  }
+
+  function counts(c) {
+    return c.files + (c.files === 1 ? " file" : " files") + (c.bytes ? ", " + bytes(c.bytes) : "");
+  }
+
+  function renderStack(d) {
+    var items = [];
+    var mapped = 0;
+    d.history.forEach(function (h) {
+      if (h.layer === null) items.push({ step: h });
+      else if (h.layer < d.layers.length) { items.push({ layer: d.layers[h.layer] }); mapped++; }
+    });
+    for (var i = mapped; i < d.layers.length; i++) items.push({ layer: d.layers[i] });
+    var biggest = Math.max(1, Math.max.apply(null, d.layers.map(function (l) { return l.size; })));
+    var ol = $("stack");
+    ol.replaceChildren();
+    items.reverse().forEach(function (it) {
+      if (it.step) {
+        ol.append(el("li", { class: "step" }, [
+          el("span", { text: "no layer: " }),
+          el("code", { text: it.step.createdBy || "(no command recorded)" }),
+        ]));
+        return;
+      }
+      var l = it.layer;
+      var li = el("li", { class: "layer", "data-layer": String(l.index) });
+      li.style.setProperty("--h", String(hue(l.index)));
+      var btn = el("button", { type: "button", class: "secondary", "aria-pressed": "false",
+        text: "Show its files", "aria-label": "Show only files from layer " + l.index });
+      btn.addEventListener("click", function () {
+        var on = state.layer !== String(l.index);
+        setLayer(on ? String(l.index) : "");
+      });
+      var bar = el("div", { class: "bar", "aria-hidden": "true" });
+      bar.style.width = Math.max(1, Math.round(100 * l.size / biggest)) + "%";
+      var dl = el("dl", { class: "counts" }, [
+        el("div", null, [el("dt", { text: "Added" }), el("dd", { text: counts(l.added) })]),
+        el("div", null, [el("dt", { text: "Changed" }), el("dd", { text: counts(l.modified) })]),
+        el("div", null, [el("dt", { text: "Removed" }), el("dd", { text: counts(l.removed) })]),
+        el("div", { class: "wasted" }, [
+          el("dt", { text: "Wasted" }), el("dd", { text: bytes(l.wastedBytes) }),
+        ]),
+      ]);
+      var wh = null;
+      if (l.whiteouts.length) {
+        wh = el("ul", { class: "whiteouts", "aria-label": "Whiteouts of layer " + l.index });
+        l.whiteouts.forEach(function (w) {
+          var from = w.hides.length ? " (hides " + w.hides.map(function (i) { return "L" + i; })
+            .join(", ") + ")" : " (hides nothing)";
+          wh.append(el("li", null, [
+            el("span", { text: w.opaque ? "empties " : "deletes " }),
+            el("code", { text: "/" + w.path + (w.opaque ? "/" : "") }),
+            el("span", { class: "muted", text: from }),
+          ]));
+        });
+      }
+      li.append(
+        el("div", { class: "layer-head" }, [
+          badge(l.index),
+          el("span", { class: "mono", title: l.digest, text: short(l.digest) }),
+          btn,
+          el("span", { class: "size", text: bytes(l.size) }),
+        ]),
+        bar,
+        el("code", { class: "created-by", text: l.createdBy || "(no history entry)" }),
+        dl,
+      );
+      if (wh) li.append(wh);
+      ol.append(el("li", null, [li]));
+    });
+  }
+
+  function treeRows(d) {
+    var present = new Set(d.tree.map(function (e) { return e.path; }));
+    var rows = d.tree.map(function (e) { return { e: e }; });
+    d.layers.forEach(function (l) {
+      l.whiteouts.forEach(function (w) {
+        if (w.opaque || !w.hides.length || present.has(w.path)) return;
+        present.add(w.path);
+        rows.push({ deleted: w, by: l.index, e: { path: w.path, layer: l.index } });
+      });
+    });
+    rows.sort(function (a, b) { return comparePaths(a.e.path, b.e.path); });
+    return rows;
+  }
+
+  function setLayer(value) {
+    state.layer = value;
+    $("layer-filter").value = value;
+    document.querySelectorAll("#stack button[aria-pressed]").forEach(function (b) {
+      var li = b.closest("[data-layer]");
+      b.setAttribute("aria-pressed", String(li && li.dataset.layer === value));
+    });
+    renderTree();
+  }
+
+  var pending = 0;
+  function scheduleTree() {
+    cancelAnimationFrame(pending);
+    pending = requestAnimationFrame(renderTree);
+  }
+
+  function renderTree() {
+    var d = state.data;
+    if (!d) return;
+    var q = $("path-filter").value.trim().toLowerCase().replace(/^\/+/, "");
+    var showDeleted = $("show-deleted").checked;
+    var layer = state.layer === "" ? null : Number(state.layer);
+    var matching = state.rows.filter(function (r) {
+      if (r.deleted && !showDeleted) return false;
+      if (layer !== null && r.e.layer !== layer) return false;
+      return !q || r.e.path.toLowerCase().indexOf(q) >= 0;
+    });
+    var flat = q !== "" || layer !== null;
+    var body = $("tree-body");
+    var frag = document.createDocumentFragment();
+    matching.slice(0, MAX_ROWS).forEach(function (r) {
+      var e = r.e;
+      var depth = e.path.split("/").length - 1;
+      var name = flat ? "/" + e.path : e.path.split("/").pop();
+      var pathCell = el("td", { class: "path", title: "/" + e.path });
+      if (r.deleted) {
+        pathCell.append(el("del", { text: name }));
+        frag.append(el("tr", { class: "deleted" }, [
+          pathCell, el("td", { text: "deleted" }), el("td"), el("td", { class: "num" }),
+          el("td", null, [badge(r.by), el("span", { text: " whiteout" })]),
+        ]));
+      } else {
+        pathCell.textContent = name + (e.type === "directory" ? "/" : "");
+        if (e.type === "symlink") pathCell.append(el("span", { class: "muted", text: " → " + e.link }));
+        frag.append(el("tr", null, [
+          pathCell,
+          el("td", { text: typeName(e.type) }),
+          el("td", { class: "mono", text: modeString(e.type, e.mode) }),
+          el("td", { class: "num", text: e.type === "file" ? bytes(e.size) : "" }),
+          el("td", null, [badge(e.layer)]),
+        ]));
+      }
+      if (!flat) pathCell.style.paddingLeft = (0.5 + depth * 1.1) + "em";
+    });
+    body.replaceChildren(frag);
+    var total = d.treeTotal > d.tree.length
+      ? " The server sent " + d.tree.length + " of " + d.treeTotal + " paths." : "";
+    $("tree-count").textContent = (matching.length > MAX_ROWS
+      ? "Showing " + MAX_ROWS + " of " + matching.length + " matching paths; narrow the filter."
+      : matching.length + " matching paths.") + total;
+  }
+
+  // ---- Dockerfile box ----
+  var parseTimer = 0;
+  var badLines = new Set();
+  function renderGutter() {
+    var n = $("dockerfile").value.split("\n").length;
+    var g = $("gutter");
+    g.replaceChildren();
+    for (var i = 1; i <= n; i++) {
+      var s = el("span", { text: String(i) });
+      if (badLines.has(i)) s.className = "bad";
+      g.append(s, "\n");
+    }
+    g.scrollTop = $("dockerfile").scrollTop;
+  }
+  function jumpToLine(line) {
+    var ta = $("dockerfile");
+    var lines = ta.value.split("\n");
+    var start = 0;
+    for (var i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
+    ta.focus();
+    ta.setSelectionRange(start, start + (lines[line - 1] || "").length);
+  }
+  async function parse() {
+    var text = $("dockerfile").value;
+    var res;
+    try {
+      res = await fetch("/api/parse", { method: "POST", body: text,
+        headers: { "content-type": "text/plain" } });
+    } catch (e) {
+      $("parse-status").textContent = "Cannot reach the server: " + e.message;
+      return;
+    }
+    if (text !== $("dockerfile").value) return; // a newer parse is on its way
+    var body = await getJson(res);
+    var errors = $("parse-errors");
+    var list = $("instructions");
+    errors.replaceChildren();
+    list.replaceChildren();
+    badLines = new Set();
+    if (!res.ok) {
+      $("parse-status").textContent = "The Dockerfile has an error.";
+      var msg = el("p", null, [el("span", { text: body.error })]);
+      if (body.line) {
+        for (var i = body.line; i <= (body.endLine || body.line); i++) badLines.add(i);
+        var go = el("button", { type: "button", class: "link", text: "Go to line " + body.line });
+        go.addEventListener("click", function () { jumpToLine(body.line); });
+        msg.append(" ", go);
+      }
+      errors.append(msg);
+      renderGutter();
+      return;
+    }
+    $("parse-status").textContent = "Parsed " + body.instructions.length + " instructions" +
+      (body.warnings.length ? ", " + body.warnings.length + " warnings." : ".");
+    body.instructions.forEach(function (ins) {
+      var lines = ins.startLine === ins.endLine ? "L" + ins.startLine
+        : "L" + ins.startLine + "–" + ins.endLine;
+      var args = ins.json ? JSON.stringify(ins.args) : ins.args.join(" ");
+      var flags = ins.flags && ins.flags.length ? ins.flags.join(" ") + " " : "";
+      list.append(el("li", null, [
+        el("span", { class: "line", text: lines }),
+        el("span", { class: "kw", text: ins.keyword.toUpperCase() + " " }),
+        el("span", { text: flags + args }),
+      ]));
+    });
+    body.warnings.forEach(function (w) {
+      list.append(el("li", { class: "warning" }, [
+        el("span", { class: "line", text: "L" + w.line }),
+        el("span", { text: "warning: " + w.message }),
+      ]));
+    });
+    renderGutter();
+  }
+  async function build() {
+    var fd = new FormData();
+    fd.append("dockerfile", $("dockerfile").value);
+    var tag = $("build-tag").value.trim();
+    if (tag) fd.append("tag", tag);
+    Array.from($("context-files").files).forEach(function (f) {
+      fd.append("context", f, f.webkitRelativePath || f.name);
+    });
+    $("build-status").textContent = "Building…";
+    $("build-error").replaceChildren();
+    var res;
+    try {
+      res = await fetch("/api/build", { method: "POST", body: fd });
+    } catch (e) {
+      $("build-status").textContent = "Cannot reach the server: " + e.message;
+      return;
+    }
+    var body = await getJson(res);
+    if (!res.ok) {
+      $("build-status").textContent = "";
+      var p = el("p", { text: body.error || ("HTTP " + res.status) });
+      if (body.line) {
+        var go = el("button", { type: "button", class: "link", text: " Go to line " + body.line });
+        go.addEventListener("click", function () { jumpToLine(body.line); });
+        p.append(" ", go);
+      }
+      $("build-error").append(p);
+      return;
+    }
+    $("build-status").textContent = "Built " + body.reference + " (" + short(body.manifestDigest) +
+      "); docker pull " + body.reference;
+    $("image").value = body.reference;
+    inspect(body.reference);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    $("inspect-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var ref = $("image").value.trim();
+      if (ref) inspect(ref);
+    });
+    $("path-filter").addEventListener("input", scheduleTree);
+    $("show-deleted").addEventListener("change", scheduleTree);
+    $("layer-filter").addEventListener("change", function () { setLayer($("layer-filter").value); });
+    var ta = $("dockerfile");
+    ta.addEventListener("input", function () {
+      renderGutter();
+      clearTimeout(parseTimer);
+      parseTimer = setTimeout(parse, 400);
+    });
+    ta.addEventListener("scroll", function () { $("gutter").scrollTop = ta.scrollTop; });
+    $("dockerfile-form").addEventListener("submit", function (ev) { ev.preventDefault(); parse(); });
+    $("build-button").addEventListener("click", build);
+    renderGutter();
+    var m = /^#image=(.+)$/.exec(location.hash);
+    if (m) {
+      $("image").value = decodeURIComponent(m[1]);
+      inspect($("image").value);
+    }
+  });
+})();
+`;

@@ -1,0 +1,574 @@
+import { InvalidReferenceError, parseReference, type Reference } from "../image/mod.ts";
+import { ImageNotFoundError, type ImageStore, type ResolvedImage } from "../storage/mod.ts";
+import { openLayer, TarFormatError } from "../unionfs/mod.ts";
+import { DockerfileSyntaxError, parseDockerfile, toParseJson } from "../builder/mod.ts";
+import type { Authenticator, Scope } from "./auth.ts";
+import { type BodyLimits, readAll } from "./_body.ts";
+import { RegistryHttpError } from "./errors.ts";
+import { Namespace } from "./_names.ts";
+import type { FetchHandler } from "./registry_app.ts";
+import { type ImageInspection, inspectImage } from "./inspect_image.ts";
+import { DEMO_CSS, DEMO_HTML, DEMO_JS } from "./_demo_page.ts";
+
+/**
+ * Finds an image outside this registry (`docker.io/library/busybox`) and makes its config
+ * and layer blobs readable from the demo app's store, e.g. by pulling it there. Throw
+ * `ImageNotFoundError` when the registry has no such image.
+ */
+export type DemoResolveFunction = (
+  reference: Reference,
+  options: { signal: AbortSignal },
+) => Promise<ResolvedImage>;
+
+/** What `/api/build` hands the build engine. */
+export interface DemoBuildRequest {
+  /** The store to build into; the image must be tagged `tag` there. */
+  store: ImageStore;
+  /** The Dockerfile's text (already parsed once, so it is known to be valid). */
+  dockerfile: string;
+  /** The build context: clean relative paths (`src/app.js`) to file contents. */
+  context: Map<string, Uint8Array>;
+  /** The store name to tag the image with, inside the registry's namespace. */
+  tag: string;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+/** What the build engine reports back. */
+export interface DemoBuildResult {
+  /** The image ID (its config's digest). */
+  imageId: string;
+  /** The digest of the manifest it tagged. */
+  manifestDigest: string;
+}
+
+/** A build engine for `/api/build`. */
+export type DemoBuildFunction = (request: DemoBuildRequest) => Promise<DemoBuildResult>;
+
+/** Options for {@linkcode createDemoApp}. */
+export interface DemoAppOptions {
+  /** The registry's namespace, so names match what it serves. @default {"localhost"} */
+  namespace?: string;
+  /**
+   * The registry's authenticator: inspecting needs pull access to the repository and
+   * building push access. Without it the demo is open, like the registry without auth.
+   */
+  auth?: Authenticator;
+  /** Inspects images from other registries; without it only this registry's are shown. */
+  resolve?: DemoResolveFunction;
+  /** The build engine; without it `/api/build` answers 501. */
+  build?: DemoBuildFunction;
+  /** Let `/api/build` run Dockerfiles with RUN (needs a runtime). @default {false} */
+  allowRun?: boolean;
+  /** Most merged-tree paths `/api/inspect` returns. @default {20000} */
+  maxTreeEntries?: number;
+  /** Largest Dockerfile accepted by `/api/parse`, in bytes. @default {1 MiB} */
+  maxDockerfileBytes?: number;
+  /** Largest `/api/build` body (Dockerfile plus context), in bytes. @default {64 MiB} */
+  maxBuildBytes?: number;
+  /** A request body that sends nothing for this long (ms) is dropped. @default {30 s} */
+  bodyIdleTimeoutMs?: number;
+}
+
+/** The demo UI as a handler; pass it as `fallback` / `ui` of the registry. */
+export type DemoApp = FetchHandler & {
+  /** The same handler, for `export default app`. */
+  fetch: FetchHandler;
+};
+
+/** A refusal with its status, sent as `{ error, code, line? }`. */
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: { line?: number; endLine?: number; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+  }
+}
+
+const PAGE_HEADERS = {
+  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; " +
+    "connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; " +
+    "frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
+
+const ASSETS: Record<string, { body: string; type: string }> = {
+  "/": { body: DEMO_HTML, type: "text/html; charset=utf-8" },
+  "/demo.js": { body: DEMO_JS, type: "text/javascript; charset=utf-8" },
+  "/demo.css": { body: DEMO_CSS, type: "text/css; charset=utf-8" },
+};
+
+const CACHE_SIZE = 8;
+
+function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      "content-type": "application/json",
+      "x-content-type-options": "nosniff",
+      ...headers,
+    },
+  });
+}
+
+function errorResponse(e: ApiError): Response {
+  const { headers, ...where } = e.extra;
+  return json({ error: e.message, code: e.code, ...where }, e.status, headers);
+}
+
+/**
+ * Creates the demo web UI over `store`: `/` is a page to inspect images and try
+ * Dockerfiles; `/api/inspect?image=REF` answers an image as a layer stack plus its merged
+ * file tree ({@linkcode ImageInspection}); `/api/parse` parses a POSTed Dockerfile;
+ * `/api/build` builds a POSTed Dockerfile and context (multipart/form-data, a tar, or a
+ * Dockerfile alone as text) with `options.build` and tags the image in this registry.
+ *
+ * References name this registry's repositories the way clients pull them (`demo/app:1`,
+ * `127.0.0.1:5000/demo/app:1`): repository `NAME` is the store record
+ * `<namespace>/NAME:TAG`, as in {@linkcode createRegistryApp}. A name without a registry
+ * host is looked up here first, then (with `options.resolve`) on Docker Hub.
+ *
+ * @example
+ * ```ts
+ * import { memoryStore } from "../storage/mod.ts";
+ * import { createDemoApp } from "./demo_app.ts";
+ * const app = createDemoApp(memoryStore());
+ * const res = await app(new Request("http://localhost/api/parse", {
+ *   method: "POST",
+ *   body: "FROM scratch\nCOPY a /a\n",
+ * }));
+ * const parsed = await res.json();
+ * if (parsed.instructions.length !== 2) throw new Error();
+ * ```
+ */
+export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): DemoApp {
+  const ns = new Namespace(options.namespace ?? "localhost");
+  const idleMs = options.bodyIdleTimeoutMs ?? 30_000;
+  const cache = new Map<string, ImageInspection>();
+
+  function limits(max: number, what: string): BodyLimits {
+    return {
+      max,
+      idleMs,
+      tooLarge: () =>
+        new RegistryHttpError("SIZE_INVALID", `${what} is over the ${max}-byte limit`, {
+          status: 413,
+        }),
+    };
+  }
+
+  async function authorize(request: Request, scope: Scope): Promise<void> {
+    await options.auth?.authorize(request, scope);
+  }
+
+  async function inspect(request: Request, url: URL): Promise<Response> {
+    const input = url.searchParams.get("image")?.trim();
+    if (!input) {
+      throw new ApiError(
+        400,
+        "IMAGE_MISSING",
+        "Say which image to inspect: /api/inspect?image=REF, e.g. ?image=demo/app:1",
+      );
+    }
+    let ref: Reference;
+    try {
+      ref = parseReference(input);
+    } catch (e) {
+      if (!(e instanceof InvalidReferenceError)) throw e;
+      throw new ApiError(400, "REFERENCE_INVALID", e.message);
+    }
+    const local = localName(input, ref, url.host, ns.prefix);
+    const suffix = ref.digest ? `@${ref.digest}` : `:${ref.tag}`;
+    let image: ResolvedImage | undefined;
+    if (local) {
+      if (local.explicit) ns.check(local.repo);
+      const record = ref.digest ? ns.digest(local.repo, ref.digest) : ns.tag(local.repo, ref.tag!);
+      if (local.explicit || await hasRepo(local.repo)) {
+        await authorize(request, { type: "repository", name: local.repo, actions: ["pull"] });
+        image = await store.resolve(record).catch((e) => {
+          if (e instanceof ImageNotFoundError) return undefined;
+          throw e;
+        });
+      }
+      if (!image && local.explicit) {
+        throw new ApiError(404, "IMAGE_UNKNOWN", `No image "${input}" in this registry`);
+      }
+    }
+    const source = image ? "local" : "remote";
+    const shown = image ? `${url.host}/${local!.repo}${suffix}` : ref.toString();
+    image ??= await resolveRemote(input, ref, request.signal, local && local.repo + suffix);
+    let inspection = cache.get(image.manifestDigest);
+    if (!inspection) {
+      inspection = await inspectImage(store.blobs, image, {
+        maxTreeEntries: options.maxTreeEntries,
+      });
+      if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      cache.set(image.manifestDigest, inspection);
+    }
+    return json({ reference: shown, source, ...inspection });
+  }
+
+  async function hasRepo(repo: string): Promise<boolean> {
+    return (await store.tags.list()).some((r) => ns.parse(r.name)?.repo === repo);
+  }
+
+  async function resolveRemote(
+    input: string,
+    ref: Reference,
+    signal: AbortSignal,
+    triedHere: string | undefined,
+  ): Promise<ResolvedImage> {
+    const here = triedHere === undefined ? "" : ` (nor "${triedHere}" in this registry)`;
+    if (!options.resolve) {
+      throw new ApiError(
+        404,
+        "IMAGE_NOT_LOCAL",
+        `Cannot inspect "${input}": it is ${ref.toString()}, in another registry${here}, ` +
+          `and this server does not pull from other registries`,
+      );
+    }
+    try {
+      return await options.resolve(ref, { signal });
+    } catch (e) {
+      if (e instanceof ImageNotFoundError) {
+        throw new ApiError(404, "IMAGE_UNKNOWN", `No image ${ref.toString()}${here}`);
+      }
+      throw new ApiError(
+        502,
+        "RESOLVE_FAILED",
+        `Cannot inspect "${ref.toString()}": ${(e as Error).message}`,
+      );
+    }
+  }
+
+  async function parse(request: Request): Promise<Response> {
+    const bytes = await readAll(
+      request.body,
+      limits(options.maxDockerfileBytes ?? 1 << 20, "the Dockerfile"),
+    );
+    return new Response(toParseJson(parseChecked(bytes)), {
+      headers: { "content-type": "application/json" },
+    });
+  }
+
+  async function build(request: Request, url: URL): Promise<Response> {
+    if (!options.build) {
+      await request.body?.cancel().catch(() => {});
+      throw new ApiError(
+        501,
+        "BUILD_UNAVAILABLE",
+        "This server has no build engine, so /api/build is not available here",
+      );
+    }
+    const input = await readBuildRequest(
+      request,
+      url,
+      limits(options.maxBuildBytes ?? 64 << 20, "the build request"),
+    );
+    const parsed = parseChecked(input.dockerfile);
+    const run = parsed.instructions.find((i) => i.keyword === "run");
+    if (run && !options.allowRun) {
+      throw new ApiError(
+        400,
+        "RUN_UNSUPPORTED",
+        `Dockerfile line ${run.startLine}: RUN is not available in this demo build ` +
+          `(it needs a container runtime); use COPY, ADD, ENV, CMD and the like`,
+        { line: run.startLine, endLine: run.endLine },
+      );
+    }
+    const { repo, tag } = buildTarget(input.tag);
+    await authorize(request, { type: "repository", name: repo, actions: ["pull", "push"] });
+    let result: DemoBuildResult;
+    try {
+      result = await options.build({
+        store,
+        dockerfile: input.dockerfile,
+        context: input.context,
+        tag: ns.tag(repo, tag),
+        signal: request.signal,
+      });
+    } catch (e) {
+      throw buildFailure(e);
+    }
+    // As for a push: the digest record keeps the image pullable by digest when the tag moves.
+    const tagName = ns.tag(repo, tag);
+    await store.tags.update((records) => {
+      const tagged = records.find((r) => r.name === tagName);
+      if (!tagged) {
+        throw new ApiError(500, "BUILD_FAILED", `The build engine did not tag "${tagName}"`);
+      }
+      const digestName = ns.digest(repo, tagged.descriptor.digest);
+      return [...records.filter((r) => r.name !== digestName), {
+        name: digestName,
+        descriptor: tagged.descriptor,
+      }];
+    });
+    return json({
+      reference: `${url.host}/${repo}:${tag}`,
+      digestReference: `${url.host}/${repo}@${result.manifestDigest}`,
+      repository: repo,
+      tag,
+      imageId: result.imageId,
+      manifestDigest: result.manifestDigest,
+    }, 201);
+  }
+
+  function buildTarget(text: string | undefined): { repo: string; tag: string } {
+    if (!text) {
+      const hex = [...crypto.getRandomValues(new Uint8Array(6))]
+        .map((b) => b.toString(16).padStart(2, "0")).join("");
+      return { repo: `builds/${hex}`, tag: "latest" };
+    }
+    const colon = text.lastIndexOf(":");
+    const [repo, tag] = colon > text.lastIndexOf("/")
+      ? [text.slice(0, colon), text.slice(colon + 1)]
+      : [text, "latest"];
+    ns.check(repo);
+    if (!Namespace.isTag(tag)) {
+      throw new ApiError(400, "TAG_INVALID", `Invalid tag "${tag}" in "${text}"`);
+    }
+    return { repo, tag };
+  }
+
+  async function route(request: Request, url: URL): Promise<Response> {
+    const path = url.pathname;
+    const asset = ASSETS[path];
+    if (asset) {
+      allow(request, ["GET", "HEAD"]);
+      return new Response(asset.body, { headers: { "content-type": asset.type, ...PAGE_HEADERS } });
+    }
+    switch (path) {
+      case "/api/inspect":
+        allow(request, ["GET"]);
+        return await inspect(request, url);
+      case "/api/parse":
+        allow(request, ["POST"]);
+        return await parse(request);
+      case "/api/build":
+        allow(request, ["POST"]);
+        return await build(request, url);
+    }
+    throw new ApiError(404, "NOT_FOUND", `Nothing at ${path}`);
+  }
+
+  const handler: FetchHandler = async (request) => {
+    const url = new URL(request.url);
+    try {
+      return await route(request, url);
+    } catch (e) {
+      await request.body?.cancel().catch(() => {});
+      if (e instanceof ApiError) return errorResponse(e);
+      if (e instanceof RegistryHttpError) {
+        return errorResponse(new ApiError(e.status, e.code, e.message, { headers: e.headers }));
+      }
+      return errorResponse(
+        new ApiError(500, "INTERNAL", `Cannot answer ${url.pathname}: ${(e as Error).message}`),
+      );
+    }
+  };
+  return Object.assign(handler, { fetch: handler });
+}
+
+function allow(request: Request, methods: string[]): void {
+  if (!methods.includes(request.method)) {
+    throw new ApiError(
+      405,
+      "METHOD_NOT_ALLOWED",
+      `${request.method} is not allowed here; use ${methods.join(" or ")}`,
+      { headers: { allow: methods.join(", ") } },
+    );
+  }
+}
+
+function parseChecked(text: string | Uint8Array): ReturnType<typeof parseDockerfile> {
+  try {
+    return parseDockerfile(text, { file: "Dockerfile" });
+  } catch (e) {
+    if (!(e instanceof DockerfileSyntaxError)) throw e;
+    throw new ApiError(400, "DOCKERFILE_INVALID", e.message, { line: e.line, endLine: e.endLine });
+  }
+}
+
+function buildFailure(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  if (e instanceof DockerfileSyntaxError) {
+    return new ApiError(400, "DOCKERFILE_INVALID", e.message, {
+      line: e.line,
+      endLine: e.endLine,
+    });
+  }
+  const err = e as Error & { line?: unknown };
+  const line = typeof err.line === "number" ? err.line : undefined;
+  const caller = line !== undefined || e instanceof TypeError || e instanceof RangeError ||
+    e instanceof SyntaxError;
+  return new ApiError(
+    caller ? 400 : 500,
+    "BUILD_FAILED",
+    `Build failed: ${err.message}`,
+    line === undefined ? {} : { line },
+  );
+}
+
+/**
+ * Where `input` points in this registry: an explicit host of this server (the namespace, or
+ * the host the request came to, with localhost and 127.0.0.1 alike) means here only; a name
+ * with no host at all may be here or on Docker Hub.
+ */
+function localName(
+  input: string,
+  ref: Reference,
+  requestHost: string,
+  prefix: string,
+): { repo: string; explicit: boolean } | undefined {
+  if (ref.registry === prefix || sameHost(ref.registry, requestHost)) {
+    return { repo: ref.repository, explicit: true };
+  }
+  const typedHost = /^(?:docker\.io|index\.docker\.io)\//.test(input);
+  if (ref.registry === "docker.io" && !typedHost) {
+    return { repo: ref.familiarName, explicit: false };
+  }
+  return undefined;
+}
+
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+function sameHost(a: string, b: string): boolean {
+  if (a === b) return true;
+  const split = (h: string) => {
+    const m = /^(.*?)(?::(\d+))?$/.exec(h)!;
+    return { host: m[1], port: m[2] ?? "80" };
+  };
+  const x = split(a);
+  const y = split(b);
+  return x.port === y.port && LOOPBACK.has(x.host) && LOOPBACK.has(y.host);
+}
+
+interface BuildInput {
+  dockerfile: string;
+  tag?: string;
+  context: Map<string, Uint8Array>;
+}
+
+/** Reads `/api/build`'s body: multipart/form-data, a tar (maybe gzipped), or a Dockerfile. */
+async function readBuildRequest(
+  request: Request,
+  url: URL,
+  bodyLimits: BodyLimits,
+): Promise<BuildInput> {
+  const type = (request.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  const bytes = await readAll(request.body, bodyLimits);
+  const tag = url.searchParams.get("tag") ?? undefined;
+  if (type === "multipart/form-data") {
+    return await readMultipart(bytes, request.headers.get("content-type")!, tag);
+  }
+  if (
+    ["application/x-tar", "application/tar", "application/gzip", "application/x-gzip"]
+      .includes(type)
+  ) {
+    const name = cleanContextPath(
+      url.searchParams.get("dockerfile") ?? "Dockerfile",
+      "?dockerfile",
+    );
+    const context = await readTarContext(bytes);
+    const dockerfile = context.get(name);
+    if (!dockerfile) {
+      throw new ApiError(400, "DOCKERFILE_MISSING", `The context tar has no "${name}"`);
+    }
+    return { dockerfile: new TextDecoder().decode(dockerfile), tag, context };
+  }
+  if (type === "" || type.startsWith("text/")) {
+    return { dockerfile: new TextDecoder().decode(bytes), tag, context: new Map() };
+  }
+  throw new ApiError(
+    415,
+    "CONTENT_TYPE_UNSUPPORTED",
+    `Cannot build from a "${type}" body: send multipart/form-data, application/x-tar or ` +
+      `a Dockerfile as text/plain`,
+  );
+}
+
+async function readMultipart(
+  bytes: Uint8Array,
+  contentType: string,
+  queryTag: string | undefined,
+): Promise<BuildInput> {
+  let form: FormData;
+  try {
+    form = await new Response(bytes as Uint8Array<ArrayBuffer>, {
+      headers: { "content-type": contentType },
+    }).formData();
+  } catch (e) {
+    throw new ApiError(400, "FORM_INVALID", `Cannot read the form: ${(e as Error).message}`);
+  }
+  let dockerfile: string | undefined;
+  let tag = queryTag;
+  const context = new Map<string, Uint8Array>();
+  for (const [field, value] of form) {
+    if (field === "dockerfile") {
+      // Form encoding turns every line break of a text field into CRLF; a file part is exact.
+      dockerfile = typeof value === "string" ? value.replaceAll("\r\n", "\n") : await value.text();
+    } else if (field === "tag" && typeof value === "string") {
+      tag = value.trim() || tag;
+    } else if (field === "context" && typeof value !== "string") {
+      const path = cleanContextPath(value.name, `context file "${value.name}"`);
+      context.set(path, new Uint8Array(await value.arrayBuffer()));
+    } else {
+      throw new ApiError(
+        400,
+        "FORM_INVALID",
+        `Unexpected form field "${field}": send "dockerfile", "tag" and files as "context"`,
+      );
+    }
+  }
+  if (dockerfile === undefined) {
+    throw new ApiError(400, "DOCKERFILE_MISSING", `The form has no "dockerfile" field`);
+  }
+  return { dockerfile, tag, context };
+}
+
+async function readTarContext(bytes: Uint8Array): Promise<Map<string, Uint8Array>> {
+  const context = new Map<string, Uint8Array>();
+  const source = {
+    digest: "the build context tar",
+    open: () => Promise.resolve(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()),
+  };
+  try {
+    for await (const { header, body } of openLayer(source)) {
+      if (header.type === "directory") {
+        await body.cancel();
+        continue;
+      }
+      const path = cleanContextPath(header.name, `context tar entry "${header.name}"`);
+      if (header.type !== "file") {
+        await body.cancel();
+        throw new ApiError(
+          400,
+          "CONTEXT_INVALID",
+          `Context tar entry "${header.name}" is a ${header.type}; only files and directories ` +
+            `are supported`,
+        );
+      }
+      context.set(path, new Uint8Array(await new Response(body).arrayBuffer()));
+    }
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    if (e instanceof TarFormatError || e instanceof SyntaxError || e instanceof RangeError) {
+      throw new ApiError(400, "CONTEXT_INVALID", `Cannot read the context tar: ${e.message}`);
+    }
+    throw e;
+  }
+  return context;
+}
+
+/** A context path made relative and clean; one that climbs out of the context is refused. */
+function cleanContextPath(name: string, what: string): string {
+  const parts = name.replaceAll("\\", "/").split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.length === 0 || parts.includes("..")) {
+    throw new ApiError(400, "CONTEXT_INVALID", `Invalid path for ${what}: "${name}"`);
+  }
+  return parts.join("/");
+}
