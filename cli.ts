@@ -16,6 +16,7 @@ import {
   exportOciLayout,
   familiarTag,
   FsBlobStore,
+  ImageNotFoundError,
   imageSize,
   type ImageStore,
   importOciLayout,
@@ -26,7 +27,7 @@ import {
 } from "./storage/mod.ts";
 import { parseReference } from "./image/mod.ts";
 import { formatDockerfile, parseDockerfile, toParseJson } from "./builder/mod.ts";
-import { parseAddr, serveRegistry } from "./server/mod.ts";
+import { createDemoApp, htpasswdAuth, parseAddr, serveRegistry } from "./server/mod.ts";
 import {
   copy,
   createProgressRenderer,
@@ -563,31 +564,56 @@ const COMMANDS: Record<string, Command> = {
   serve: {
     summary:
       "Serve the store as an OCI distribution registry (docker, skopeo, crane push and pull)",
-    usage: "[--addr 127.0.0.1:5000] [--htpasswd FILE [--token]] [--read-only] [--namespace HOST]",
+    usage:
+      "[--addr 127.0.0.1:5000] [--htpasswd FILE [--token]] [--read-only] [--namespace HOST] [--ui] [--insecure HOST]",
     options: {
       addr: { type: "string" },
       htpasswd: { type: "string" },
       token: { type: "boolean" },
       "read-only": { type: "boolean" },
       namespace: { type: "string" },
+      ui: { type: "boolean" },
+      insecure: { type: "string", multiple: true },
     },
     async run(ctx) {
       const addr = str(ctx.values.addr) ?? "127.0.0.1:5000";
-      if (ctx.values.token && !ctx.values.htpasswd) {
-        throw new UsageError("--token needs --htpasswd FILE");
-      }
+      const htpasswd = str(ctx.values.htpasswd);
+      if (ctx.values.token && !htpasswd) throw new UsageError("--token needs --htpasswd FILE");
       const { port } = parseAddr(addr);
+      const s = await store(ctx);
+      // Images pushed as HOST:PORT/NAME show in `stratum images` under that same name.
+      const namespace = str(ctx.values.namespace) ?? `localhost:${port || 5000}`;
+      const auth = htpasswd ? await htpasswdAuth(htpasswd, Boolean(ctx.values.token)) : undefined;
+      const insecure = (ctx.values.insecure as string[] | undefined) ?? [];
+      const ui = ctx.values.ui
+        ? createDemoApp(s, {
+          namespace,
+          auth,
+          // Any image already in the store is shown; one from elsewhere is pulled first.
+          resolve: async (ref, { signal }) => {
+            const name = ref.toString();
+            try {
+              return await s.resolve(name);
+            } catch (e) {
+              if (!(e instanceof ImageNotFoundError)) throw e;
+            }
+            await pull(s, name, { insecure, signal });
+            return await s.resolve(name);
+          },
+        })
+        : undefined;
       const server = await serveRegistry({
-        store: await store(ctx),
+        store: s,
         addr,
-        htpasswd: str(ctx.values.htpasswd),
-        token: Boolean(ctx.values.token),
+        auth,
+        ui,
         readOnly: Boolean(ctx.values["read-only"]),
-        // Images pushed as HOST:PORT/NAME show in `stratum images` under that same name.
-        namespace: str(ctx.values.namespace) ?? `localhost:${port || 5000}`,
+        namespace,
         log: (line) => ctx.err(line),
       });
-      ctx.err(`stratum registry listening on ${server.url}`);
+      ctx.err(
+        `stratum registry listening on ${server.url}${ui ? ` (web view at ${server.url}/)` : ""}`,
+      );
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off("SIGINT", stop);

@@ -7,7 +7,7 @@ import { MediaType } from "../image/mod.ts";
 import { ImageNotFoundError, type ImageStore, loadArchive, memoryStore } from "../storage/mod.ts";
 import { parseDockerfile, toParseJson } from "../builder/mod.ts";
 import { dockerArchive, layerTar, streamOf } from "../tests/_fixtures.ts";
-import { pushImage, type TestManifest } from "../tests/_registry.ts";
+import { pushImage, type TestManifest } from "../tests/_served_registry.ts";
 import { basicAuth } from "./auth.ts";
 import { Htpasswd } from "./htpasswd.ts";
 import { createRegistryApp } from "./registry_app.ts";

@@ -24,6 +24,7 @@ export {
   type ServeInfo,
 } from "./registry_app.ts";
 export {
+  htpasswdAuth,
   parseAddr,
   type RegistryServer,
   serveRegistry,

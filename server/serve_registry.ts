@@ -47,6 +47,18 @@ export interface RegistryServer {
   close(): Promise<void>;
 }
 
+/**
+ * Basic auth (or, with `token`, token auth with its own `/token` endpoint) for the users of
+ * an htpasswd file (bcrypt). One authenticator can then guard both the registry and the UI.
+ */
+export async function htpasswdAuth(
+  path: string,
+  token?: boolean | TokenAuthOptions,
+): Promise<Authenticator> {
+  const users = Htpasswd.parse(await readFile(path, "utf8"), path);
+  return token ? tokenAuth(users, typeof token === "object" ? token : {}) : basicAuth(users);
+}
+
 /** Splits `host:port`, `[v6]:port`, `:port` or `port`. */
 export function parseAddr(addr: string): { hostname: string; port: number } {
   const text = addr.trim();
@@ -71,10 +83,7 @@ export async function serveRegistry(options: ServeRegistryOptions): Promise<Regi
   const { hostname, port } = parseAddr(options.addr ?? "127.0.0.1:5000");
   let auth = options.auth;
   if (!auth && options.htpasswd) {
-    const users = Htpasswd.parse(await readFile(options.htpasswd, "utf8"), options.htpasswd);
-    auth = options.token
-      ? tokenAuth(users, typeof options.token === "object" ? options.token : {})
-      : basicAuth(users);
+    auth = await htpasswdAuth(options.htpasswd, options.token);
   } else if (!auth && options.token) {
     throw new TypeError("Token auth needs an htpasswd file of users (the htpasswd option)");
   }
