@@ -15,12 +15,11 @@ import process from "node:process";
 import { Writable } from "node:stream";
 import {
   createLayer,
+  fileLayer,
   flattenToDirectory,
   type LayerSource,
   type WriteEntry,
 } from "../unionfs/mod.ts";
-import { createReadStream } from "node:fs";
-import { Readable } from "node:stream";
 
 interface Layer {
   file: string;
@@ -30,11 +29,7 @@ interface Layer {
 }
 
 function source(l: Layer): LayerSource {
-  return {
-    digest: l.digest,
-    open: () =>
-      Promise.resolve(Readable.toWeb(createReadStream(l.file)) as ReadableStream<Uint8Array>),
-  };
+  return fileLayer(l.file, l.digest);
 }
 
 function rng(seed: number): () => number {

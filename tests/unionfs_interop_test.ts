@@ -9,7 +9,6 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import {
   copyFile,
   lstat,
@@ -23,8 +22,7 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { flattenToDirectory, flattenToTar, type LayerSource } from "../unionfs/mod.ts";
+import { fileLayer, flattenToDirectory, flattenToTar, type LayerSource } from "../unionfs/mod.ts";
 import { missingPeers, which } from "./_peers.ts";
 
 const TAG = "stratum-unionfs-interop:latest";
@@ -43,11 +41,7 @@ const DOCKER_ADDED =
   /^(\.dockerenv|dev(\/.*)?|proc|sys|etc(\/(hosts|hostname|resolv\.conf|mtab))?)$/;
 
 function fileFromPath(path: string, digest: string): LayerSource {
-  return {
-    digest,
-    open: () =>
-      Promise.resolve(Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>),
-  };
+  return fileLayer(path, digest);
 }
 
 async function listing(root: string): Promise<string[]> {

@@ -70,3 +70,4 @@ export {
 } from "./overlay.ts";
 export { CowLayer, type CowMeta, type CowStat } from "./cow_layer.ts";
 export { diffTrees, type TreeChange } from "./diff_trees.ts";
+export { fileLayer, fileStream } from "./file_layer.ts";
