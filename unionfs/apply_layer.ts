@@ -135,7 +135,14 @@ export async function applyLayer(
   }
 
   async function add(parts: string[], h: TarHeader, body: ReadableStream<Uint8Array>) {
-    const meta: Meta = { type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime };
+    const meta: Meta = {
+      type: h.type,
+      mode: h.mode,
+      uid: h.uid,
+      gid: h.gid,
+      mtime: h.mtime,
+      size: h.size,
+    };
     if (parts.length === 0) {
       if (h.type !== "directory") {
         throw new InvalidLayerError(digest, h.name, `is a ${h.type}, but it names the root`);

@@ -191,46 +191,45 @@ export class CowLayer {
       const u = this.#upper.get(k)!;
       return u !== WHITEOUT && u.content && !(u.content instanceof Uint8Array) ? [u.content] : [];
     });
-    const self = this;
-    async function* entries(): AsyncGenerator<WriteEntry> {
-      const lower = await self.#readLower(refs);
-      for (const k of keys) {
-        const u = self.#upper.get(k)!;
-        const slash = k.lastIndexOf("/") + 1;
-        if (u === WHITEOUT) {
-          yield {
-            header: {
-              name: `${k.slice(0, slash)}${WHITEOUT_PREFIX}${k.slice(slash)}`,
-              type: "file",
-              size: 0,
-            },
-          };
-          continue;
-        }
-        const s = u.stat;
-        const c = u.content;
-        const body = c instanceof Uint8Array
-          ? c
-          : c
-          ? lower.get(`${c.layer}:${c.entry}`)
-          : undefined;
+    return createLayer(this.#entries(keys, refs), options);
+  }
+
+  async *#entries(
+    keys: string[],
+    refs: { layer: number; entry: number }[],
+  ): AsyncGenerator<WriteEntry> {
+    const lower = await this.#readLower(refs);
+    for (const k of keys) {
+      const u = this.#upper.get(k)!;
+      const slash = k.lastIndexOf("/") + 1;
+      if (u === WHITEOUT) {
         yield {
           header: {
-            name: k,
-            type: s.type,
-            mode: s.mode,
-            uid: s.uid,
-            gid: s.gid,
-            size: s.type === "file" ? s.size : 0,
-            mtime: s.mtime,
-            linkname: s.linkTarget,
+            name: `${k.slice(0, slash)}${WHITEOUT_PREFIX}${k.slice(slash)}`,
+            type: "file",
+            size: 0,
           },
-          body,
         };
-        if (u.opaque) yield { header: { name: `${k}/${OPAQUE_MARKER}`, type: "file", size: 0 } };
+        continue;
       }
+      const s = u.stat;
+      const c = u.content;
+      const body = c instanceof Uint8Array ? c : c ? lower.get(`${c.layer}:${c.entry}`) : undefined;
+      yield {
+        header: {
+          name: k,
+          type: s.type,
+          mode: s.mode,
+          uid: s.uid,
+          gid: s.gid,
+          size: s.type === "file" ? s.size : 0,
+          mtime: s.mtime,
+          linkname: s.linkTarget,
+        },
+        body,
+      };
+      if (u.opaque) yield { header: { name: `${k}/${OPAQUE_MARKER}`, type: "file", size: 0 } };
     }
-    return createLayer(entries(), options);
   }
 
   #statOf(type: NodeType, meta: CowMeta, size: number): CowStat {

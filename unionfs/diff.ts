@@ -1,4 +1,5 @@
-import { lstat, open, readdir, readlink } from "node:fs/promises";
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { fileStream } from "./file_layer.ts";
 import type { BigIntStats } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
@@ -59,24 +60,6 @@ function sameXattrs(a: Record<string, Uint8Array>, b: Record<string, Uint8Array>
   const kb = Object.keys(b).sort();
   if (ka.join("\0") !== kb.join("\0")) return false;
   return ka.every((k) => a[k].length === b[k].length && a[k].every((x, i) => x === b[k][i]));
-}
-
-function fileStream(path: string): ReadableStream<Uint8Array> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      fh ??= await open(path, "r");
-      const buf = new Uint8Array(256 * 1024);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) {
-        await fh.close();
-        controller.close();
-      } else controller.enqueue(buf.subarray(0, bytesRead));
-    },
-    async cancel() {
-      await fh?.close();
-    },
-  }, { highWaterMark: 0 });
 }
 
 /** Turns a path's state into layer entries, tracking hardlinks among what is emitted. */

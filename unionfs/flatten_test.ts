@@ -7,7 +7,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { flattenToDirectory, flattenToTar } from "./flatten.ts";
 import { applyLayer } from "./apply_layer.ts";
-import { buildMergedTree, MergedTree } from "./merged_tree.ts";
+import { buildMergedTree, type MergedTree } from "./merged_tree.ts";
 import type { LayerSource } from "./open_layer.ts";
 import type { WriteEntry } from "./_tar_writer.ts";
 import { listDirectory } from "./_listing_test_util.ts";

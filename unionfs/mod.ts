@@ -10,6 +10,7 @@
  *   directory in place. Both resolve every path inside the target.
  * - {@linkcode diffDirectories} / {@linkcode diffOverlayUpper}: changes as a reproducible
  *   layer ({@linkcode createLayer}: diff_id and digest in one pass).
+ * - {@linkcode diffTrees}: added/changed/removed paths between two merged trees.
  * - {@linkcode CowLayer}: an in-memory writable layer over read-only lowers.
  * - {@linkcode mountOverlay} / {@linkcode openWorkspace}: kernel overlayfs over plain
  *   directories, with a copy fallback where overlay cannot be mounted.
@@ -68,4 +69,9 @@ export {
   type Workspace,
 } from "./overlay.ts";
 export { CowLayer, type CowMeta, type CowStat } from "./cow_layer.ts";
+<<<<<<< HEAD
 export { chainIds, type SnapshotGcResult, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
+=======
+export { diffTrees, type TreeChange } from "./diff_trees.ts";
+export { fileLayer, fileStream } from "./file_layer.ts";
+>>>>>>> wt-unionfs
