@@ -14,6 +14,8 @@
  * - {@linkcode CowLayer}: an in-memory writable layer over read-only lowers.
  * - {@linkcode mountOverlay} / {@linkcode openWorkspace}: kernel overlayfs over plain
  *   directories, with a copy fallback where overlay cannot be mounted.
+ * - {@linkcode SnapshotStore}: one unpacked directory per layer chain in the store, in
+ *   overlay form, reused across images as the lowers of RUN steps.
  *
  * OS features the runtimes lack (xattrs, mknod, mount) go through standard commands in
  * one private file, `_platform.ts`.
@@ -69,9 +71,6 @@ export {
   type Workspace,
 } from "./overlay.ts";
 export { CowLayer, type CowMeta, type CowStat } from "./cow_layer.ts";
-<<<<<<< HEAD
-export { chainIds, type SnapshotGcResult, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
-=======
 export { diffTrees, type TreeChange } from "./diff_trees.ts";
 export { fileLayer, fileStream } from "./file_layer.ts";
->>>>>>> wt-unionfs
+export { chainIds, type SnapshotGcResult, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
