@@ -22,12 +22,22 @@ import {
   importOciLayout,
   loadArchive,
   openStore,
+  type ResolvedImage,
   saveDockerArchive,
   saveOciArchive,
 } from "./storage/mod.ts";
 import { parseReference } from "./image/mod.ts";
 import { formatDockerfile, parseDockerfile, toParseJson } from "./builder/mod.ts";
 import { createDemoApp, htpasswdAuth, parseAddr, serveRegistry } from "./server/mod.ts";
+import {
+  buildMergedTree,
+  diffTrees,
+  flattenToTar,
+  type LayerSource,
+  type MergedTree,
+  scanLayer,
+  type TreeEntry,
+} from "./unionfs/mod.ts";
 import {
   copy,
   createProgressRenderer,
@@ -134,6 +144,33 @@ function str(v: unknown): string | undefined {
 
 function need(args: string[], count: number, what: string): void {
   if (args.length < count) throw new UsageError(`requires ${what}`);
+}
+
+/** The layers of an image in the store, as unionfs reads them. */
+function layerSources(s: ImageStore, img: ResolvedImage): LayerSource[] {
+  return img.manifest.layers.map((l) => ({
+    digest: l.digest,
+    mediaType: l.mediaType,
+    open: () => s.blobs.get(l.digest),
+  }));
+}
+
+async function mergedTreeOf(s: ImageStore, input: string): Promise<MergedTree> {
+  return await buildMergedTree(layerSources(s, await s.resolve(input)));
+}
+
+/** `drwxr-xr-x`-style type and permission bits. */
+function modeString(type: string, mode: number): string {
+  const t = { directory: "d", symlink: "l", chardev: "c", blockdev: "b", fifo: "p" }[type] ?? "-";
+  let out = t;
+  for (const shift of [6, 3, 0]) {
+    const bits = (mode >> shift) & 7;
+    out += (bits & 4 ? "r" : "-") + (bits & 2 ? "w" : "-") + (bits & 1 ? "x" : "-");
+  }
+  if (mode & 0o4000) out = out.slice(0, 3) + (out[3] === "x" ? "s" : "S") + out.slice(4);
+  if (mode & 0o2000) out = out.slice(0, 6) + (out[6] === "x" ? "s" : "S") + out.slice(7);
+  if (mode & 0o1000) out = out.slice(0, 9) + (out[9] === "x" ? "t" : "T");
+  return out;
 }
 
 /** Registry options every network command shares. */
@@ -559,6 +596,129 @@ const COMMANDS: Record<string, Command> = {
         insecure: (ctx.values.insecure as string[] | undefined) ?? [],
       });
       ctx.write(m.bytes);
+    },
+  },
+  export: {
+    summary: "Write an image's flattened file system as one tar, like docker export",
+    usage: "-o FILE|- IMAGE",
+    options: { output: { type: "string", short: "o" } },
+    async run(ctx) {
+      need(ctx.args, 1, "exactly 1 argument");
+      const dest = str(ctx.values.output) ?? "-";
+      if (dest === "-" && process.stdout.isTTY) {
+        throw new UsageError("refusing to write a tar to a terminal; use -o FILE");
+      }
+      const s = await store(ctx);
+      await flattenToTar(layerSources(s, await s.resolve(ctx.args[0]))).pipeTo(outputStream(dest));
+    },
+  },
+  layers: {
+    summary: "Show each layer: size, created-by, files added/modified/removed, wasted bytes",
+    usage: "[--format table|json] IMAGE",
+    options: { format: { type: "string" } },
+    async run(ctx) {
+      need(ctx.args, 1, "exactly 1 argument");
+      const s = await store(ctx);
+      const img = await s.resolve(ctx.args[0]);
+      const tree = await buildMergedTree(layerSources(s, img));
+      const createdBy = (img.config.history ?? []).filter((h) => !h.empty_layer).map((h) =>
+        h.created_by ?? ""
+      );
+      const rows = tree.stats.map((st, i) => ({
+        Layer: i,
+        Digest: st.digest,
+        Size: img.manifest.layers[i].size,
+        CreatedBy: createdBy[i] ?? "",
+        Added: st.added.files,
+        Modified: st.modified.files,
+        Removed: st.removed.files,
+        WastedBytes: st.hiddenBytes,
+      }));
+      if (ctx.values.format === "json") return void ctx.out(JSON.stringify(rows, null, 2));
+      const trunc = (t: string) => t.length <= 50 ? t : `${t.slice(0, 49)}…`;
+      const table_ = [[
+        "LAYER",
+        "DIGEST",
+        "SIZE",
+        "ADDED",
+        "MODIFIED",
+        "REMOVED",
+        "WASTED",
+        "CREATED BY",
+      ]];
+      for (const r of rows) {
+        table_.push([
+          String(r.Layer),
+          r.Digest.slice(7, 19),
+          humanSize(r.Size),
+          String(r.Added),
+          String(r.Modified),
+          String(r.Removed),
+          humanSize(r.WastedBytes),
+          trunc(r.CreatedBy),
+        ]);
+      }
+      for (const line of table(table_)) ctx.out(line);
+    },
+  },
+  ls: {
+    summary: "List the merged file tree (or one layer's own entries), each with its layer",
+    usage: "[--layer N] IMAGE [PATH]",
+    options: { layer: { type: "string" } },
+    async run(ctx) {
+      need(ctx.args, 1, "1 or 2 arguments");
+      const s = await store(ctx);
+      const prefix = (ctx.args[1] ?? "").replace(/^\/+|\/+$/g, "");
+      const under = (p: string) => !prefix || p === prefix || p.startsWith(`${prefix}/`);
+      const line = (
+        type: string,
+        mode: number,
+        uid: number,
+        gid: number,
+        size: number,
+        path: string,
+        link: string,
+        layer: string,
+      ) =>
+        `${modeString(type, mode)} ${`${uid}/${gid}`.padEnd(9)} ${String(size).padStart(10)} ${
+          layer.padEnd(4)
+        } /${path}${link ? ` -> ${link}` : ""}`;
+      if (ctx.values.layer !== undefined) {
+        const img = await s.resolve(ctx.args[0]);
+        const n = Number(ctx.values.layer);
+        const sources = layerSources(s, img);
+        if (!Number.isInteger(n) || n < 0 || n >= sources.length) {
+          throw new UsageError(`--layer must be 0..${sources.length - 1}`);
+        }
+        for (const { header: h } of await scanLayer(sources[n])) {
+          const path = h.name.replace(/^\.?\/+/, "").replace(/\/$/, "");
+          if (!under(path)) continue;
+          ctx.out(line(h.type, h.mode, h.uid, h.gid, h.size, path, h.linkname, `L${n}`));
+        }
+        return;
+      }
+      const tree = await mergedTreeOf(s, ctx.args[0]);
+      const entries: TreeEntry[] = [...tree.entries()].filter((e) =>
+        e.path !== "" && under(e.path)
+      );
+      for (const e of entries) {
+        ctx.out(line(e.type, e.mode, e.uid, e.gid, e.size, e.path, e.linkTarget, `L${e.layer}`));
+      }
+    },
+  },
+  diff: {
+    summary: "Show paths added (A), changed (C) and removed (D) from IMAGE1 to IMAGE2",
+    usage: "IMAGE1 IMAGE2",
+    options: {},
+    async run(ctx) {
+      need(ctx.args, 2, "exactly 2 arguments");
+      const s = await store(ctx);
+      const [a, b] = await Promise.all([
+        mergedTreeOf(s, ctx.args[0]),
+        mergedTreeOf(s, ctx.args[1]),
+      ]);
+      const letter = { added: "A", changed: "C", removed: "D" } as const;
+      for (const c of diffTrees(a, b)) ctx.out(`${letter[c.kind]} /${c.path}`);
     },
   },
   serve: {
