@@ -10,6 +10,7 @@ import { createLayer, type WriteEntry } from "../unionfs/mod.ts";
 import type { Digest } from "../digest/mod.ts";
 import { storeImage } from "./build_output.ts";
 import { initialStageConfig } from "./instructions.ts";
+import { TreeFs } from "./copy.ts";
 
 /** A file of a test base image or context. */
 export interface TestFile {
@@ -101,4 +102,41 @@ export async function writeFiles(dir: string, files: TestFile[]): Promise<void> 
     if (f.link !== undefined) await symlink(f.link, p);
     else await writeFile(p, f.body ?? "", { mode: f.mode ?? 0o644 });
   }
+}
+
+/** One path of a built image's merged tree, as tests compare it. */
+export interface TreeRow {
+  type: string;
+  mode: string;
+  owner: string;
+  content?: string;
+  link?: string;
+}
+
+/** The merged tree of a built image: path → type, mode, owner, content or link target. */
+export async function treeOf(
+  store: ImageStore,
+  imageId: string,
+  under?: string,
+): Promise<Record<string, TreeRow>> {
+  const img = await store.resolve(imageId);
+  const layers = img.manifest.layers.map((descriptor, i) => ({
+    descriptor,
+    diffId: img.config.rootfs.diff_ids[i],
+  }));
+  const fs = new TreeFs(store.blobs, layers, "test image");
+  const tree = await fs.tree();
+  const out: Record<string, TreeRow> = {};
+  for (const e of tree.entries()) {
+    if (under !== undefined && e.path !== under && !e.path.startsWith(`${under}/`)) continue;
+    const row: TreeRow = {
+      type: e.type,
+      mode: e.mode.toString(8),
+      owner: `${e.uid}:${e.gid}`,
+    };
+    if (e.type === "file") row.content = new TextDecoder().decode(await fs.body(e.path));
+    if (e.type === "symlink") row.link = e.linkTarget;
+    out[e.path] = row;
+  }
+  return out;
 }

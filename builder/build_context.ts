@@ -78,6 +78,7 @@ export class BuildContext {
     this.#meta = meta;
     this.#temp = temp;
     for (const path of entries.keys()) {
+      if (path === "") continue;
       const slash = path.lastIndexOf("/");
       const parent = slash < 0 ? "" : path.slice(0, slash);
       let list = this.#children.get(parent);

@@ -497,7 +497,7 @@ export async function planCopy(
       destPath = into ? joinPath(dest, root.match.slice(root.match.lastIndexOf("/") + 1)) : dest;
     }
     if (options.keyword === "ADD" && root.stat.type === "file") {
-      const archive = await archiveKind(await from.body(root.path));
+      const archive = await archiveKind(() => from.body(root.path));
       if (archive) {
         const target = options.parents ? joinPath(dest, parentOf(root.match)) : dest;
         if (target) await addParents(`${target}/x`);
@@ -530,14 +530,50 @@ export async function planCopy(
     });
   }
   plan.delete("");
-  const entries = [...plan.values()].sort((
-    a,
-    b,
-  ) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const entries = orderHardlinks(
+    [...plan.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+  );
   if (from.prefetch) {
     await from.prefetch(entries.flatMap((e) => (e.source === undefined ? [] : [e.source])));
   }
   return { entries, matched };
+}
+
+/**
+ * A hardlink must come after the file it names: in each group of links, the first path in
+ * archive order becomes the file and the others link to it.
+ */
+function orderHardlinks(entries: PlannedEntry[]): PlannedEntry[] {
+  const byPath = new Map(entries.map((e, i) => [e.path, i]));
+  const groups = new Map<string, number[]>();
+  entries.forEach((e, i) => {
+    if (e.type === "hardlink" && byPath.has(e.linkTarget)) {
+      const list = groups.get(e.linkTarget) ?? [byPath.get(e.linkTarget)!];
+      list.push(i);
+      groups.set(e.linkTarget, list);
+    }
+  });
+  for (const [target, members] of groups) {
+    const fileIndex = byPath.get(target)!;
+    const first = Math.min(...members);
+    if (first === fileIndex) continue;
+    const file = entries[fileIndex];
+    const firstPath = entries[first].path;
+    entries[first] = { ...file, path: firstPath };
+    for (const i of members) {
+      if (i === first) continue;
+      entries[i] = {
+        ...entries[i],
+        ...(i === fileIndex ? { path: target } : {}),
+        type: "hardlink",
+        size: 0,
+        linkTarget: firstPath,
+        body: undefined,
+        source: undefined,
+      };
+    }
+  }
+  return entries;
 }
 
 function joinPath(a: string, b: string): string {
@@ -562,9 +598,9 @@ type Archive = "gzip" | "bzip2" | "xz" | "tar";
 
 /** Tells a tar archive (plain or compressed) from its bytes; undefined when it is not one. */
 export async function archiveKind(
-  body: ReadableStream<Uint8Array> | Uint8Array,
+  open: () => Promise<ReadableStream<Uint8Array> | Uint8Array>,
 ): Promise<Archive | undefined> {
-  const head = await readHead(body, 512);
+  const head = await readHead(await open(), 512);
   let kind: Archive;
   if (head[0] === 0x1f && head[1] === 0x8b) kind = "gzip";
   else if (head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) kind = "bzip2";
@@ -574,7 +610,7 @@ export async function archiveKind(
   ) kind = "xz";
   else return isTarHeader(head) ? "tar" : undefined;
   try {
-    const inner = await readHead(decompressStream(toStream(body), kind), 512);
+    const inner = await readHead(decompressStream(toStream(await open()), kind), 512);
     return isTarHeader(inner) ? kind : undefined;
   } catch {
     return undefined;
