@@ -451,9 +451,12 @@ export async function planCopy(
         path: destPath,
         type: "directory",
         mode: existing?.type === "directory" && rel === "" ? existing.mode : mode(st),
-        ...(existing?.type === "directory" && rel === "" && !options.chown
+        // The top directory is made, not copied: BuildKit gives it root (or --chown).
+        ...(rel !== ""
+          ? id
+          : existing?.type === "directory" && !options.chown
           ? { uid: existing.uid, gid: existing.gid }
-          : id),
+          : options.chown ?? { uid: 0, gid: 0 }),
         mtime: clamp(st.mtime),
         size: 0,
         linkTarget: "",
