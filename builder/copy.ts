@@ -754,7 +754,8 @@ async function extractArchive(
         linkTarget: "",
       });
     }
-    const id = options.chown ?? { uid: header.uid, gid: header.gid };
+    // BuildKit leaves unpacked entries with the archive's owners, --chown or not.
+    const id = { uid: header.uid, gid: header.gid };
     const base = { path, mode: header.mode & 0o7777, ...id, mtime: clamp(header.mtime), size: 0 };
     if (header.type === "directory") {
       await entryBody.cancel();

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, link, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -184,6 +184,60 @@ LABEL after=1
 `,
     {},
   ],
+  [
+    "expose ranges, labels with spaces, json volumes",
+    `FROM base
+EXPOSE 8000-8002/udp 9090
+LABEL "com.example.desc"="a b  c" single=one
+VOLUME ["/a", "/b c"]
+`,
+    {},
+  ],
+  [
+    "existing workdir, root workdir, numeric user",
+    `FROM base
+WORKDIR /bin
+WORKDIR /
+USER 1000:50
+WORKDIR /owned/deep
+`,
+    {},
+  ],
+  [
+    "healthcheck exec form with durations",
+    `FROM base
+HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --retries=10 CMD ["/bin/true", "x"]
+STOPSIGNAL 9
+`,
+    {},
+  ],
+  [
+    "shell form with a custom SHELL",
+    `FROM base
+SHELL ["/bin/busybox", "sh", "-xc"]
+ENTRYPOINT exec app
+CMD run
+`,
+    {},
+  ],
+  [
+    "meta ARG in FROM and redeclared",
+    `ARG IMG=BASEIMAGE
+FROM $IMG
+ARG IMG
+LABEL img=$IMG
+`,
+    {},
+  ],
+  [
+    "copy --from an image by name",
+    `FROM base
+COPY --from=BASEIMAGE /etc/passwd /etc/group /copied/
+`,
+    {},
+  ],
+  ["hardlinks in the context", "FROM base\nCOPY dir /d\n", { "dir/a": "same" }],
+  ["add archive with --chown", "FROM base\nADD --chown=app:staff arch.tgz /x/\n", {}],
 ];
 
 async function exportTree(image: string): Promise<Record<string, string>> {
@@ -291,7 +345,10 @@ describe("stratum build matches Docker BuildKit", { skip: missingPeers("dockerd"
       const ctx = join(root, `ctx${i}`);
       await mkdir(ctx, { recursive: true });
       await writeContext(ctx, files);
-      if (name === "add archives") {
+      if (name === "hardlinks in the context") {
+        await link(join(ctx, "dir", "a"), join(ctx, "dir", "b"));
+      }
+      if (name.startsWith("add arch")) {
         await mkdir(join(ctx, "t"));
         await writeFile(join(ctx, "t", "in.txt"), "in\n");
         execFileSync("tar", ["-czf", join(ctx, "arch.tgz"), "-C", join(ctx, "t"), "."]);
@@ -299,7 +356,10 @@ describe("stratum build matches Docker BuildKit", { skip: missingPeers("dockerd"
         await writeFile(join(ctx, "fake.tar.gz"), "garbage");
         await rm(join(ctx, "t"), { recursive: true });
       }
-      const text = dockerfile.replace(/^FROM base\b/gm, `FROM ${BASE}`);
+      const text = dockerfile.replace(/^FROM base\b/gm, `FROM ${BASE}`).replaceAll(
+        "BASEIMAGE",
+        BASE,
+      );
       await writeFile(join(ctx, "Dockerfile"), text);
       const theirs = `${PREFIX}/docker:${i}`;
       const ours = `${PREFIX}/stratum:${i}`;
