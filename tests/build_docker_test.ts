@@ -240,6 +240,39 @@ COPY --from=BASEIMAGE /etc/passwd /etc/group /copied/
   ["add archive with --chown", "FROM base\nADD --chown=app:staff arch.tgz /x/\n", {}],
 ];
 
+/** Cases with RUN: they need the RUN executor (builder/run_executor.ts). */
+const RUN_CASES: [string, string, Files][] = [
+  ["whiteouts by RUN rm", "FROM base\nCOPY d /d\nRUN rm /d/a && rm -r /d/sub\n", {
+    "d/a": "a",
+    "d/b": "b",
+    "d/sub/c": "c",
+  }],
+  [
+    "directory and file replacement",
+    "FROM base\nCOPY d /d\nRUN rm -r /d/sub && echo x > /d/sub && rm /d/a && mkdir /d/a\n",
+    {
+      "d/a": "a",
+      "d/sub/c": "c",
+    },
+  ],
+  [
+    "hardlinks, fifos and setuid bits",
+    "FROM base\nRUN echo x > /f && ln /f /g && mkfifo /p && chmod 4755 /f\n",
+    {},
+  ],
+  [
+    "USER and WORKDIR ownership",
+    "FROM base\nUSER app\nWORKDIR /w\nRUN touch mine && id -u > uid\n",
+    {},
+  ],
+  [
+    "ARG and ENV reach RUN, ARG not the config",
+    "FROM base\nARG X=hello\nENV E=env\nRUN echo $X $E > /out\n",
+    {},
+  ],
+  ["RUN through SHELL", 'FROM base\nSHELL ["/bin/sh", "-ec"]\nRUN echo $0 > /shell\n', {}],
+];
+
 async function exportTree(image: string): Promise<Record<string, string>> {
   const id = docker(["create", image, "/bin/true"]);
   try {
@@ -304,6 +337,7 @@ describe("stratum build matches Docker BuildKit", { skip: missingPeers("dockerd"
   let root: string;
   let store: ImageStore;
   let identical = 0;
+  let casesRun = 0;
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "stratum-bkdiff-"));
@@ -326,7 +360,7 @@ describe("stratum build matches Docker BuildKit", { skip: missingPeers("dockerd"
   });
 
   after(async () => {
-    console.log(`stratum vs BuildKit: ${identical}/${CASES.length} Dockerfiles identical`);
+    console.log(`stratum vs BuildKit: ${identical}/${casesRun} Dockerfiles identical`);
     try {
       const images = docker([
         "images",
@@ -340,8 +374,35 @@ describe("stratum build matches Docker BuildKit", { skip: missingPeers("dockerd"
     await rm(root, { recursive: true, force: true });
   });
 
-  for (const [i, [name, dockerfile, files]] of CASES.entries()) {
+  const haveExecutor = existsSync(new URL("../builder/run_executor.ts", import.meta.url));
+  const cases = haveExecutor ? [...CASES, ...RUN_CASES] : CASES;
+
+  test("docker runs a stratum-built image and it prints what its CMD says", async () => {
+    const ctx = join(root, "run-ctx");
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, "msg"), "hello from stratum\n");
+    const tag = `${PREFIX}/runs:1`;
+    await build({
+      store,
+      storeRoot: join(root, "store"),
+      contextDir: ctx,
+      dockerfile: `FROM ${BASE}\nCOPY msg /msg\nCMD ["cat", "/msg"]\n`,
+      tags: [tag],
+    });
+    const archive = new Uint8Array(
+      await new Response(saveDockerArchive(store, [tag])).arrayBuffer(),
+    );
+    docker(["load", "-q"], archive);
+    assert.equal(docker(["run", "--rm", "--network=none", tag]), "hello from stratum");
+  });
+
+  if (!haveExecutor) {
+    console.log(`SKIP: ${RUN_CASES.length} RUN cases need builder/run_executor.ts`);
+  }
+
+  for (const [i, [name, dockerfile, files]] of cases.entries()) {
     test(name, async () => {
+      casesRun++;
       const ctx = join(root, `ctx${i}`);
       await mkdir(ctx, { recursive: true });
       await writeContext(ctx, files);
