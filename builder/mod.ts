@@ -64,3 +64,65 @@ export {
   walkBuildContext,
   type WalkBuildContextOptions,
 } from "./context_walk.ts";
+export {
+  build,
+  type BuildOptions,
+  type BuildResult,
+  BuildStepError,
+  type StepReport,
+} from "./build.ts";
+export {
+  type BuildGraph,
+  type BuildGraphOptions,
+  planBuildGraph,
+  type StageNode,
+} from "./build_graph.ts";
+export {
+  BuildCache,
+  cacheKey,
+  type CacheRecord,
+  explainMiss,
+  type KeyComponents,
+  type LayerRef,
+  type RunStep,
+} from "./build_cache.ts";
+export { BuildContext, type ContextStat, type OpenContextOptions } from "./build_context.ts";
+export {
+  buildMetadata,
+  type BuildOutput,
+  parseOutputSpec,
+  type StoredImage,
+  storeImage,
+  writeBuildFiles,
+  writeOutput,
+} from "./build_output.ts";
+export {
+  type BuildEvent,
+  createProgress,
+  type ProgressMode,
+  type ProgressRenderer,
+} from "./build_progress.ts";
+export {
+  archiveKind,
+  contextFs,
+  CopyError,
+  type CopyOptions,
+  type CopyPlan,
+  planCopy,
+  type PlannedEntry,
+  resolveChown,
+  type SourceFs,
+  type SourceStat,
+  TreeFs,
+} from "./copy.ts";
+export {
+  applyMetadata,
+  DEFAULT_PATH,
+  goDuration,
+  goQuote,
+  HISTORY_COMMENT,
+  initialStageConfig,
+  type MetadataResult,
+  resolveWorkdir,
+  type StageConfig,
+} from "./instructions.ts";

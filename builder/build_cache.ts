@@ -1,0 +1,214 @@
+/**
+ * The build cache: BuildKit-like step keys and a persistent index in the store root.
+ *
+ * A step's key is the sha256 of its parent's key, the instruction after expansion, the
+ * ARG values it sees (RUN only, as BuildKit puts ARGs in RUN's environment) and the digests
+ * of its inputs (context files, a source stage, a downloaded URL). One record per key
+ * (`<root>/build-cache/steps/<hex>.json`) holds the stage's state after the step: its
+ * config and layers, so a hit restores the step without running it and a fully cached
+ * build gives the same image ID. The components of each build's keys are kept per
+ * context, Dockerfile and target (`runs/`), so a miss can be explained against the last
+ * build: which context file, ARG, base image or earlier step changed.
+ *
+ * @module
+ */
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { type Digest, sha256 } from "../digest/mod.ts";
+import type { Descriptor, ImageConfig } from "../image/mod.ts";
+
+/** A layer as the build carries it: the blob's descriptor and its uncompressed digest. */
+export interface LayerRef {
+  /** The compressed blob in the store. */
+  descriptor: Descriptor;
+  /** sha256 of the uncompressed tar (what `rootfs.diff_ids` lists). */
+  diffId: Digest;
+}
+
+/** What goes into a step's key. */
+export interface KeyComponents {
+  /** The previous step's key (for a FROM: empty). */
+  parent: string;
+  /** The instruction as it runs: keyword, flags and expanded arguments. */
+  instruction: string;
+  /** ARG values the step sees, when they matter to it (RUN). */
+  args?: Record<string, string>;
+  /** Input names → content digests (context files `ctx:path`, `stage:name`, `url:...`). */
+  inputs?: Record<string, string>;
+}
+
+/** The state of a stage after a step, as the cache keeps it. */
+export interface CacheRecord {
+  /** The image config after the step. */
+  image: ImageConfig;
+  /** Whether the stage had set CMD. */
+  cmdSet: boolean;
+  /** The stage's layers after the step. */
+  layers: LayerRef[];
+}
+
+/** One step of a build as remembered for explaining the next one. */
+export interface RunStep {
+  /** `stage-index/step-index`, the step's position. */
+  position: string;
+  /** Human text of the step, e.g. `COPY a.txt /a`. */
+  label: string;
+  /** The key. */
+  key: string;
+  /** What made it. */
+  components: KeyComponents;
+}
+
+/** Computes a step's key from its components. */
+export async function cacheKey(components: KeyComponents): Promise<string> {
+  return await sha256(new TextEncoder().encode(canonicalJson(components)));
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const keys = Object.keys(value).filter((k) =>
+      (value as Record<string, unknown>)[k] !== undefined
+    )
+      .sort();
+    return `{${
+      keys.map((k) =>
+        `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`
+      )
+        .join(",")
+    }}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The persistent cache index of a store root. */
+export class BuildCache {
+  #dir: string;
+
+  /** The cache of the store at `storeRoot`. */
+  constructor(storeRoot: string) {
+    this.#dir = join(storeRoot, "build-cache");
+  }
+
+  /** The record for `key`, or undefined. */
+  async get(key: string): Promise<CacheRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.#stepPath(key), "utf8")) as CacheRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stores the record for `key` (temp file and rename: readers never see half a record). */
+  async put(key: string, record: CacheRecord): Promise<void> {
+    await atomicWrite(this.#stepPath(key), JSON.stringify(record));
+  }
+
+  /** The steps of the last build of `runId`, or an empty list. */
+  async lastRun(runId: string): Promise<RunStep[]> {
+    try {
+      return JSON.parse(await readFile(await this.#runPath(runId), "utf8")) as RunStep[];
+    } catch {
+      return [];
+    }
+  }
+
+  /** Remembers the steps of this build of `runId`. */
+  async saveRun(runId: string, steps: RunStep[]): Promise<void> {
+    await atomicWrite(await this.#runPath(runId), JSON.stringify(steps));
+  }
+
+  /**
+   * The blobs the cache refers to (every layer of every record), as extra roots for
+   * `ImageStore.gc({ roots })`, so a gc keeps what later builds can reuse.
+   */
+  async roots(): Promise<Descriptor[]> {
+    const out = new Map<string, Descriptor>();
+    let names: string[] = [];
+    try {
+      names = await readdir(join(this.#dir, "steps"));
+    } catch {
+      return [];
+    }
+    for (const name of names) {
+      if (!name.endsWith(".json")) continue;
+      try {
+        const record = JSON.parse(await readFile(join(this.#dir, "steps", name), "utf8"));
+        for (const l of (record as CacheRecord).layers) out.set(l.descriptor.digest, l.descriptor);
+      } catch {
+        // A record being written by another build: it is complete on the next gc.
+      }
+    }
+    return [...out.values()];
+  }
+
+  #stepPath(key: string): string {
+    return join(this.#dir, "steps", `${key.replace(/^sha256:/, "")}.json`);
+  }
+
+  async #runPath(runId: string): Promise<string> {
+    const hex = (await sha256(new TextEncoder().encode(runId))).slice(7, 39);
+    return join(this.#dir, "runs", `${hex}.json`);
+  }
+}
+
+async function atomicWrite(path: string, text: string): Promise<void> {
+  await mkdir(join(path, ".."), { recursive: true });
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+/**
+ * Says why a step missed the cache, given what made its key and the same step of the
+ * last build (if any), and the label of the first earlier step that missed.
+ */
+export function explainMiss(
+  components: KeyComponents,
+  previous: RunStep | undefined,
+  earlierMiss: string | undefined,
+  key: string,
+): string {
+  if (!previous) return "no earlier build of this step";
+  const before = previous.components;
+  if (previous.key === key) return "its cache entry is gone (pruned, or its layers were removed)";
+  if (before.instruction !== components.instruction) {
+    return `the instruction changed (was: ${before.instruction})`;
+  }
+  const reasons: string[] = [];
+  const args = diffMaps(before.args ?? {}, components.args ?? {});
+  for (const [name, change] of args) reasons.push(`ARG ${name} ${change}`);
+  for (const [name, change] of diffMaps(before.inputs ?? {}, components.inputs ?? {})) {
+    reasons.push(`${describeInput(name)} ${change}`);
+  }
+  if (reasons.length > 0) return reasons.join("; ");
+  if (before.parent !== components.parent) {
+    return earlierMiss ? `an earlier step changed: ${earlierMiss}` : "an earlier step changed";
+  }
+  return "no cache entry";
+}
+
+function describeInput(name: string): string {
+  if (name.startsWith("ctx:")) return `context file ${name.slice(4) || "."}`;
+  if (name.startsWith("stage:")) return `stage ${name.slice(6)}`;
+  if (name.startsWith("image:")) return `image ${name.slice(6)}`;
+  if (name.startsWith("base:")) return `base image ${name.slice(5)}`;
+  if (name.startsWith("url:")) return `URL ${name.slice(4)}`;
+  return name;
+}
+
+function diffMaps(
+  before: Record<string, string>,
+  after: Record<string, string>,
+): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(after)) {
+    if (!(k in before)) out.push([k, "added"]);
+    else if (before[k] !== v) {
+      out.push([k, k.includes(":") ? "changed" : `changed (was "${before[k]}", now "${v}")`]);
+    }
+  }
+  for (const k of Object.keys(before)) if (!(k in after)) out.push([k, "removed"]);
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+}

@@ -1,0 +1,264 @@
+/**
+ * The build context as the build engine reads it: a directory, or a tar (`-` on stdin)
+ * unpacked into a temporary directory, with `.dockerignore` applied. File contents are
+ * hashed for cache keys through a persistent metadata cache kept in the store root
+ * (path, size, mtime, inode → digest), so a warm rebuild does not re-read unchanged files.
+ *
+ * @module
+ */
+import { createReadStream } from "node:fs";
+import { lstat, mkdir, mkdtemp, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { createHasher, type Digest, sha256 } from "../digest/mod.ts";
+import { applyLayer } from "../unionfs/mod.ts";
+import { walkBuildContext } from "./context_walk.ts";
+
+/** What the engine knows of one context path. */
+export interface ContextStat {
+  /** Relative to the context root, `/`-separated; `""` is the root. */
+  path: string;
+  /** The path's type. */
+  type: "file" | "directory" | "symlink" | "other";
+  /** Permission bits (`0o7777`). */
+  mode: number;
+  /** Size of a regular file. */
+  size: number;
+  /** Modification time, seconds (fractional). */
+  mtime: number;
+  /** Inode number, to find hardlinks. */
+  ino: number;
+  /** Symlink target, or "". */
+  linkTarget: string;
+}
+
+/** Options of {@linkcode BuildContext.open}. */
+export interface OpenContextOptions {
+  /** The context directory. One of `contextDir` and `contextTar` is needed. */
+  contextDir?: string;
+  /** A tar of the context (what `docker build -` reads from stdin). */
+  contextTar?: ReadableStream<Uint8Array>;
+  /** The Dockerfile's path relative to the context root. Default `"Dockerfile"`. */
+  dockerfilePath?: string;
+  /** Where the metadata cache and temporary directories live (the store root). */
+  storeRoot: string;
+}
+
+type MetaRecord = [size: number, mtimeNs: string, ino: string, digest: Digest];
+
+/**
+ * A build context with its ignore rules applied. Paths outside what the ignore file lets
+ * through do not exist for the build.
+ */
+export class BuildContext {
+  /** The directory holding the context's files. */
+  readonly root: string;
+  /** A stable name for the context: its absolute path, or `stdin`. */
+  readonly id: string;
+  #entries: Map<string, "file" | "directory" | "symlink" | "other">;
+  #children = new Map<string, string[]>();
+  #metaPath: string;
+  #meta: Record<string, MetaRecord>;
+  #metaDirty = false;
+  #temp: string | undefined;
+  #hashed = 0;
+
+  private constructor(
+    root: string,
+    id: string,
+    entries: Map<string, "file" | "directory" | "symlink" | "other">,
+    metaPath: string,
+    meta: Record<string, MetaRecord>,
+    temp: string | undefined,
+  ) {
+    this.root = root;
+    this.id = id;
+    this.#entries = entries;
+    this.#metaPath = metaPath;
+    this.#meta = meta;
+    this.#temp = temp;
+    for (const path of entries.keys()) {
+      if (path === "") continue;
+      const slash = path.lastIndexOf("/");
+      const parent = slash < 0 ? "" : path.slice(0, slash);
+      let list = this.#children.get(parent);
+      if (!list) this.#children.set(parent, list = []);
+      list.push(path.slice(slash + 1));
+    }
+  }
+
+  /**
+   * Opens a context: lists it (applying `.dockerignore`) and loads the metadata cache.
+   *
+   * @throws {TypeError} when neither or both of `contextDir` and `contextTar` are given.
+   */
+  static async open(options: OpenContextOptions): Promise<BuildContext> {
+    if ((options.contextDir === undefined) === (options.contextTar === undefined)) {
+      throw new TypeError("A build needs exactly one of contextDir and contextTar");
+    }
+    let root: string;
+    let temp: string | undefined;
+    let id: string;
+    if (options.contextDir !== undefined) {
+      root = resolve(options.contextDir);
+      id = root;
+    } else {
+      await mkdir(join(options.storeRoot, "build-cache", "tmp"), { recursive: true });
+      temp = await mkdtemp(join(options.storeRoot, "build-cache", "tmp", "context-"));
+      root = temp;
+      id = "stdin";
+      const tar = options.contextTar!;
+      let used = false;
+      await applyLayer(
+        {
+          digest: "context tar",
+          open: () => {
+            if (used) throw new Error("The context tar can be read only once");
+            used = true;
+            return Promise.resolve(tar);
+          },
+        },
+        root,
+        { owners: false, devices: false, xattrs: false },
+      );
+    }
+    let listing;
+    try {
+      listing = await walkBuildContext(root, { dockerfilePath: options.dockerfilePath });
+    } catch (error) {
+      if (temp) await rm(temp, { recursive: true, force: true });
+      const code = (error as { code?: string }).code;
+      if (code === "ENOENT" || code === "ENOTDIR") {
+        throw new Error(`Cannot read the build context "${root}": no such directory`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    const entries = new Map(listing.entries.map((e) => [e.path, e.type]));
+    entries.set("", "directory");
+    const metaDir = join(options.storeRoot, "build-cache", "context-meta");
+    const metaPath = join(
+      metaDir,
+      `${(await sha256(new TextEncoder().encode(id))).slice(7, 39)}.json`,
+    );
+    let meta: Record<string, MetaRecord> = {};
+    if (temp === undefined) {
+      try {
+        meta = JSON.parse(await readFile(metaPath, "utf8"));
+      } catch {
+        // No cache yet, or an unreadable one: every file is hashed again.
+      }
+    }
+    return new BuildContext(root, id, entries, metaPath, meta, temp);
+  }
+
+  /** How many files were read to hash them (the rest came from the metadata cache). */
+  get hashedFiles(): number {
+    return this.#hashed;
+  }
+
+  /** Every path sent to the build, sorted. */
+  paths(): string[] {
+    return [...this.#entries.keys()].filter((p) => p !== "").sort();
+  }
+
+  /** The entry's metadata, or undefined when it is not in the (filtered) context. */
+  async lstat(path: string): Promise<ContextStat | undefined> {
+    const clean = contextPath(path);
+    if (!this.#entries.has(clean)) return undefined;
+    const st = await lstat(join(this.root, clean), { bigint: true });
+    const type = st.isDirectory()
+      ? "directory"
+      : st.isSymbolicLink()
+      ? "symlink"
+      : st.isFile()
+      ? "file"
+      : "other";
+    return {
+      path: clean,
+      type,
+      mode: Number(st.mode) & 0o7777,
+      size: Number(st.size),
+      mtime: Number(st.mtimeNs / 1000n) / 1e6,
+      ino: Number(st.ino),
+      linkTarget: type === "symlink" ? await readlink(join(this.root, clean)) : "",
+    };
+  }
+
+  /** The names in a context directory, sorted; ignored names are left out. */
+  readdir(path: string): string[] {
+    return [...(this.#children.get(contextPath(path)) ?? [])].sort();
+  }
+
+  /** A regular file's bytes, streamed. */
+  open(path: string): ReadableStream<Uint8Array> {
+    const stream = createReadStream(join(this.root, contextPath(path)));
+    return new ReadableStream<Uint8Array>({
+      async start(controller) {
+        try {
+          for await (const chunk of stream) controller.enqueue(new Uint8Array(chunk as Uint8Array));
+          controller.close();
+        } catch (error) {
+          controller.error(error);
+        }
+      },
+      cancel() {
+        stream.destroy();
+      },
+    });
+  }
+
+  /**
+   * The sha256 of a regular file, from the metadata cache when its path, size, mtime and
+   * inode are unchanged, else by reading it.
+   */
+  async digest(path: string): Promise<Digest> {
+    const p = contextPath(path);
+    const full = join(this.root, p);
+    const st = await lstat(full, { bigint: true });
+    const cached = this.#meta[p];
+    const mtime = String(st.mtimeNs);
+    const ino = String(st.ino);
+    if (
+      cached && cached[0] === Number(st.size) && cached[1] === mtime && cached[2] === ino
+    ) {
+      return cached[3];
+    }
+    const hasher = await createHasher();
+    for await (const chunk of createReadStream(full)) hasher.update(chunk as Uint8Array);
+    const digest = hasher.digest() as Digest;
+    this.#hashed++;
+    this.#meta[p] = [Number(st.size), mtime, ino, digest];
+    this.#metaDirty = true;
+    return digest;
+  }
+
+  /** Writes the metadata cache (temp file and rename) and removes a temporary context. */
+  async close(): Promise<void> {
+    if (this.#temp) {
+      await rm(this.#temp, { recursive: true, force: true });
+      return;
+    }
+    if (!this.#metaDirty) return;
+    for (const key of Object.keys(this.#meta)) {
+      if (!this.#entries.has(key)) delete this.#meta[key];
+    }
+    await mkdir(join(this.#metaPath, ".."), { recursive: true });
+    const tmp = `${this.#metaPath}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(this.#meta));
+    await rename(tmp, this.#metaPath);
+    this.#metaDirty = false;
+  }
+}
+
+/** A path inside the context: relative, `/`-separated, `..` stopped at the root. */
+export function contextPath(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return parts.join("/");
+}

@@ -1,0 +1,439 @@
+/**
+ * Differential tests: the same Dockerfile and context built by Docker BuildKit and by
+ * stratum, on the same busybox base; the stratum image is loaded into docker, then both
+ * images' configs (and history) and `docker export` file trees must be equal.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, copyFile, link, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { Readable } from "node:stream";
+import { after, before, describe, test } from "node:test";
+import { sha256 } from "../digest/mod.ts";
+import { build } from "../builder/mod.ts";
+import { type ImageStore, loadArchive, openStore, saveDockerArchive } from "../storage/mod.ts";
+import { openLayer } from "../unionfs/mod.ts";
+import { busyboxPath } from "./_docker.ts";
+import { missingPeers } from "./_peers.ts";
+
+// Debian's 20.10 client has the classic DOCKER_BUILDKIT=1 switch; a newer client on PATH
+// without buildx would refuse it.
+const DOCKER = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
+const PREFIX = `stratum-bkdiff-${process.pid}`;
+const BASE = `${PREFIX}/base:1`;
+
+function docker(args: string[], input?: Uint8Array): string {
+  return execFileSync(DOCKER, args, {
+    encoding: "utf8",
+    input,
+    env: { ...process.env, DOCKER_BUILDKIT: "1" },
+    stdio: ["pipe", "pipe", "pipe"],
+    maxBuffer: 256 << 20,
+  }).trim();
+}
+
+type Files = Record<string, string | { link: string } | { body: string; mode: number }>;
+
+async function writeContext(dir: string, files: Files): Promise<void> {
+  for (const [name, spec] of Object.entries(files)) {
+    const p = join(dir, name);
+    await mkdir(dirname(p), { recursive: true });
+    if (typeof spec === "string") await writeFile(p, spec);
+    else if ("link" in spec) await symlink(spec.link, p);
+    else {
+      await writeFile(p, spec.body);
+      await chmod(p, spec.mode);
+    }
+  }
+}
+
+/** One Dockerfile of the suite; `FROM base` is replaced by the shared base image. */
+const CASES: [string, string, Files][] = [
+  [
+    "metadata",
+    `FROM base
+ENV A=1 B="two words"
+ENV C $A-x
+ARG X=hello
+ARG Y
+LABEL org.a=1 "b c"=d
+EXPOSE 80 443/udp 8080/tcp
+VOLUME /data ["/v2"]
+USER nobody:nogroup
+WORKDIR /app
+WORKDIR sub
+SHELL ["/bin/sh", "-ec"]
+STOPSIGNAL SIGKILL
+HEALTHCHECK --interval=5s --retries=3 CMD echo ok
+ONBUILD RUN echo onbuild
+ENTRYPOINT ["/bin/echo"]
+CMD echo $X hi
+MAINTAINER me
+`,
+    {},
+  ],
+  [
+    "cmd reset by entrypoint",
+    `FROM base AS b
+CMD ["a"]
+ENTRYPOINT echo hi
+FROM b
+ENTRYPOINT ["/x"]
+HEALTHCHECK NONE
+USER 1000
+ENV LEG legacy value  here
+`,
+    {},
+  ],
+  [
+    "arg and env expansion",
+    `FROM base
+ARG V=1
+ENV P=/opt/\${V} Q=\${UNSET:-dflt}
+WORKDIR $P
+LABEL v=$V p=$P q=$Q
+COPY f.txt \${P}/
+`,
+    { "f.txt": "f" },
+  ],
+  ["escape directive", "# escape=`\nFROM base\nENV A=x `\n  B=c:\\dir\nCOPY f.txt `\n  /g.txt\n", {
+    "f.txt": "f",
+  }],
+  [
+    "copy rules",
+    `FROM base
+COPY dir /d1
+COPY dir /d2/
+COPY f*.txt /multi/
+COPY dir/link /lnk
+COPY --chmod=600 f1.txt /c1
+WORKDIR rel
+COPY f1.txt .
+COPY f2.txt new/
+COPY f1.txt /etc
+`,
+    {
+      "dir/a.txt": "a",
+      "dir/sub/b.txt": "b",
+      "dir/link": { link: "a.txt" },
+      "f1.txt": "1",
+      "f2.txt": "2",
+    },
+  ],
+  [
+    "chown by name and id",
+    `FROM base
+COPY --chown=app:staff f1.txt /o1
+COPY --chown=app f1.txt /o2
+COPY --chown=1:2 f1.txt /h2/
+USER app
+WORKDIR /home/app/work
+`,
+    { "f1.txt": "1" },
+  ],
+  ["setuid bits", "FROM base\nCOPY s.bin /usr/local/bin/s\n", {
+    "s.bin": { body: "x", mode: 0o4755 },
+  }],
+  [
+    "multi-stage with --from",
+    `FROM base AS s
+COPY --chown=app f1.txt /own/a
+FROM base AS unused
+COPY nothing /x
+FROM base
+COPY --from=s /own /o2
+COPY --from=s /own/a /o3/
+COPY --from=0 /bin/busybox /bb
+`,
+    { "f1.txt": "1" },
+  ],
+  ["dockerignore", "FROM base\nCOPY . /ctx\n", {
+    ".dockerignore": "*.key\n!keep.key\nsub/skip\n",
+    "a.txt": "a",
+    "x.key": "k",
+    "keep.key": "k2",
+    "sub/skip": "s",
+    "sub/ok": "o",
+  }],
+  [
+    "directory over file and file over directory",
+    `FROM base
+COPY d1 /x/
+COPY f1.txt /y
+COPY d1 /y2/
+`,
+    { "d1/in.txt": "in", "f1.txt": "1" },
+  ],
+  [
+    "add archives",
+    `FROM base
+ADD arch.tgz /x1/
+ADD arch.tar /x2
+ADD fake.tar.gz /x3/
+COPY arch.tgz /x4/
+`,
+    {},
+  ],
+  [
+    "onbuild child",
+    `FROM base
+LABEL after=1
+`,
+    {},
+  ],
+  [
+    "expose ranges, labels with spaces, json volumes",
+    `FROM base
+EXPOSE 8000-8002/udp 9090
+LABEL "com.example.desc"="a b  c" single=one
+VOLUME ["/a", "/b c"]
+`,
+    {},
+  ],
+  [
+    "existing workdir, root workdir, numeric user",
+    `FROM base
+WORKDIR /bin
+WORKDIR /
+USER 1000:50
+WORKDIR /owned/deep
+`,
+    {},
+  ],
+  [
+    "healthcheck exec form with durations",
+    `FROM base
+HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --retries=10 CMD ["/bin/true", "x"]
+STOPSIGNAL 9
+`,
+    {},
+  ],
+  [
+    "shell form with a custom SHELL",
+    `FROM base
+SHELL ["/bin/busybox", "sh", "-xc"]
+ENTRYPOINT exec app
+CMD run
+`,
+    {},
+  ],
+  [
+    "meta ARG in FROM and redeclared",
+    `ARG IMG=BASEIMAGE
+FROM $IMG
+ARG IMG
+LABEL img=$IMG
+`,
+    {},
+  ],
+  [
+    "copy --from an image by name",
+    `FROM base
+COPY --from=BASEIMAGE /etc/passwd /etc/group /copied/
+`,
+    {},
+  ],
+  ["hardlinks in the context", "FROM base\nCOPY dir /d\n", { "dir/a": "same" }],
+  ["add archive with --chown", "FROM base\nADD --chown=app:staff arch.tgz /x/\n", {}],
+];
+
+/** Cases with RUN: they need the RUN executor (builder/run_executor.ts). */
+const RUN_CASES: [string, string, Files][] = [
+  ["whiteouts by RUN rm", "FROM base\nCOPY d /d\nRUN rm /d/a && rm -r /d/sub\n", {
+    "d/a": "a",
+    "d/b": "b",
+    "d/sub/c": "c",
+  }],
+  [
+    "directory and file replacement",
+    "FROM base\nCOPY d /d\nRUN rm -r /d/sub && echo x > /d/sub && rm /d/a && mkdir /d/a\n",
+    {
+      "d/a": "a",
+      "d/sub/c": "c",
+    },
+  ],
+  [
+    "hardlinks, fifos and setuid bits",
+    "FROM base\nRUN echo x > /f && ln /f /g && mkfifo /p && chmod 4755 /f\n",
+    {},
+  ],
+  [
+    "USER and WORKDIR ownership",
+    "FROM base\nUSER app\nWORKDIR /w\nRUN touch mine && id -u > uid\n",
+    {},
+  ],
+  [
+    "ARG and ENV reach RUN, ARG not the config",
+    "FROM base\nARG X=hello\nENV E=env\nRUN echo $X $E > /out\n",
+    {},
+  ],
+  ["RUN through SHELL", 'FROM base\nSHELL ["/bin/sh", "-ec"]\nRUN echo $0 > /shell\n', {}],
+];
+
+async function exportTree(image: string): Promise<Record<string, string>> {
+  const id = docker(["create", image, "/bin/true"]);
+  try {
+    const child = spawn(DOCKER, ["export", id], { stdio: ["ignore", "pipe", "inherit"] });
+    const stream = Readable.toWeb(child.stdout) as ReadableStream<Uint8Array>;
+    const rows: Record<string, string> = {};
+    for await (
+      const { header, body } of openLayer({
+        digest: image,
+        open: () => Promise.resolve(stream),
+      })
+    ) {
+      const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+      const name = header.name.replace(/\/$/, "");
+      // docker export adds the container's own files; they are the same for both.
+      if (/^(\.dockerenv|etc\/(hosts|hostname|resolv\.conf|mtab)|dev|proc|sys)(\/|$)/.test(name)) {
+        continue;
+      }
+      rows[name] = [
+        header.type,
+        header.mode.toString(8),
+        `${header.uid}:${header.gid}`,
+        header.size,
+        header.type === "file" ? await sha256(bytes) : "",
+        header.linkname,
+      ].join(" ");
+    }
+    return rows;
+  } finally {
+    docker(["rm", id]);
+  }
+}
+
+function configOf(image: string): Record<string, unknown> {
+  const c = JSON.parse(docker(["inspect", "--format", "{{json .Config}}", image]));
+  const pick = [
+    "Env",
+    "Cmd",
+    "Entrypoint",
+    "WorkingDir",
+    "User",
+    "ExposedPorts",
+    "Volumes",
+    "Labels",
+    "StopSignal",
+    "Healthcheck",
+    "Shell",
+    "OnBuild",
+    "ArgsEscaped",
+  ];
+  return Object.fromEntries(pick.map((k) => [k, c[k] ?? null]));
+}
+
+function historyOf(image: string): string[] {
+  return docker(["history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", image]).split(
+    "\n",
+  )
+    .map((l) => l.replace(/\|0B$/, "|empty").replace(/\|[^|]*B$/, "|layer"));
+}
+
+describe("stratum build matches Docker BuildKit", { skip: missingPeers("dockerd") }, () => {
+  let root: string;
+  let store: ImageStore;
+  let identical = 0;
+  let casesRun = 0;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), "stratum-bkdiff-"));
+    const base = join(root, "base");
+    await mkdir(base);
+    await copyFile(busyboxPath(), join(base, "busybox"));
+    await writeFile(
+      join(base, "passwd"),
+      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n",
+    );
+    await writeFile(join(base, "group"), "root:x:0:\nnogroup:x:65534:\napp:x:1000:\nstaff:x:50:\n");
+    await writeFile(
+      join(base, "Dockerfile"),
+      'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\nCOPY passwd group /etc/\nONBUILD LABEL trig=1\nONBUILD COPY . /onb/\n',
+    );
+    docker(["build", "--network=host", "-q", "-t", BASE, base]);
+    store = await openStore(join(root, "store"));
+    const saved = execFileSync(DOCKER, ["save", BASE], { maxBuffer: 256 << 20 });
+    await loadArchive(store, new Blob([new Uint8Array(saved)]).stream());
+  });
+
+  after(async () => {
+    console.log(`stratum vs BuildKit: ${identical}/${casesRun} Dockerfiles identical`);
+    try {
+      const images = docker([
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        "--filter",
+        `reference=${PREFIX}/*`,
+      ]);
+      for (const image of images.split("\n").filter(Boolean)) docker(["rmi", "-f", image]);
+    } catch { /* best effort */ }
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const haveExecutor = existsSync(new URL("../builder/run_executor.ts", import.meta.url));
+  const cases = haveExecutor ? [...CASES, ...RUN_CASES] : CASES;
+
+  test("docker runs a stratum-built image and it prints what its CMD says", async () => {
+    const ctx = join(root, "run-ctx");
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, "msg"), "hello from stratum\n");
+    const tag = `${PREFIX}/runs:1`;
+    await build({
+      store,
+      storeRoot: join(root, "store"),
+      contextDir: ctx,
+      dockerfile: `FROM ${BASE}\nCOPY msg /msg\nCMD ["cat", "/msg"]\n`,
+      tags: [tag],
+    });
+    const archive = new Uint8Array(
+      await new Response(saveDockerArchive(store, [tag])).arrayBuffer(),
+    );
+    docker(["load", "-q"], archive);
+    assert.equal(docker(["run", "--rm", "--network=none", tag]), "hello from stratum");
+  });
+
+  if (!haveExecutor) {
+    console.log(`SKIP: ${RUN_CASES.length} RUN cases need builder/run_executor.ts`);
+  }
+
+  for (const [i, [name, dockerfile, files]] of cases.entries()) {
+    test(name, async () => {
+      casesRun++;
+      const ctx = join(root, `ctx${i}`);
+      await mkdir(ctx, { recursive: true });
+      await writeContext(ctx, files);
+      if (name === "hardlinks in the context") {
+        await link(join(ctx, "dir", "a"), join(ctx, "dir", "b"));
+      }
+      if (name.startsWith("add arch")) {
+        await mkdir(join(ctx, "t"));
+        await writeFile(join(ctx, "t", "in.txt"), "in\n");
+        execFileSync("tar", ["-czf", join(ctx, "arch.tgz"), "-C", join(ctx, "t"), "."]);
+        execFileSync("tar", ["-cf", join(ctx, "arch.tar"), "-C", join(ctx, "t"), "."]);
+        await writeFile(join(ctx, "fake.tar.gz"), "garbage");
+        await rm(join(ctx, "t"), { recursive: true });
+      }
+      const text = dockerfile.replace(/^FROM base\b/gm, `FROM ${BASE}`).replaceAll(
+        "BASEIMAGE",
+        BASE,
+      );
+      await writeFile(join(ctx, "Dockerfile"), text);
+      const theirs = `${PREFIX}/docker:${i}`;
+      const ours = `${PREFIX}/stratum:${i}`;
+      docker(["build", "--network=host", "-q", "-t", theirs, ctx]);
+      await build({ store, storeRoot: join(root, "store"), contextDir: ctx, tags: [ours] });
+      const archive = new Uint8Array(
+        await new Response(saveDockerArchive(store, [ours])).arrayBuffer(),
+      );
+      docker(["load", "-q"], archive);
+      assert.deepEqual(configOf(ours), configOf(theirs), "configs");
+      assert.deepEqual(historyOf(ours), historyOf(theirs), "history");
+      assert.deepEqual(await exportTree(ours), await exportTree(theirs), "exported trees");
+      identical++;
+    });
+  }
+});
