@@ -7,6 +7,8 @@
  *
  * @module
  */
+import { type ExecutorKind, runStep } from "./run_executor.ts";
+import { chainIds, SnapshotStore } from "../unionfs/mod.ts";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { type Digest, sha256 } from "../digest/mod.ts";
@@ -117,7 +119,7 @@ export interface BuildOptions {
   /** Fetch for ADD of URLs. Default: the global `fetch`. */
   fetch?: typeof fetch;
   /** Which RUN executor to use. Default `auto`. */
-  executor?: string;
+  executor?: ExecutorKind | "auto";
   /** Cancels the build. */
   signal?: AbortSignal;
 }
@@ -962,43 +964,14 @@ function expandHeredoc(
 
 // ---- RUN ----------------------------------------------------------------------------
 
-/** The RUN executor's API (`run_executor.ts`), loaded when the first RUN step needs it. */
+/** The RUN executor and the snapshots its lowers come from, set up on the first RUN. */
 interface RunBackend {
-  runStep: (req: Record<string, unknown>, options: Record<string, unknown>) => Promise<{
-    exitCode: number;
-    layer: { descriptor: LayerRef["descriptor"]; diffId: Digest };
-    chainId: string;
-    tail: string;
-  }>;
-  snapshots: { prepare(layers: LayerRef[], blobs: unknown): Promise<string[]> };
+  runStep: typeof runStep;
+  snapshots: SnapshotStore;
 }
 
-/** Loads the RUN executor and the snapshot store, or explains that there is none. */
-async function loadRunBackend(engine: Engine): Promise<RunBackend> {
-  // Computed specifiers: the executor lands separately, and a missing one must give a
-  // clear error at the RUN step rather than break every build.
-  const executorUrl = new URL("./run_executor.ts", import.meta.url).href;
-  const unionfsUrl = new URL("../unionfs/mod.ts", import.meta.url).href;
-  let executor: Record<string, unknown>;
-  try {
-    executor = await import(executorUrl);
-  } catch (error) {
-    throw new Error(
-      "no RUN executor: this build of stratum has no builder/run_executor.ts, so RUN steps cannot run",
-      { cause: error },
-    );
-  }
-  const unionfs = await import(unionfsUrl) as Record<string, unknown>;
-  const SnapshotStore = unionfs.SnapshotStore as
-    | (new (root: string) => RunBackend["snapshots"])
-    | undefined;
-  if (typeof executor.runStep !== "function" || SnapshotStore === undefined) {
-    throw new Error("no RUN executor: run_executor.ts or unionfs SnapshotStore is incomplete");
-  }
-  return {
-    runStep: executor.runStep as RunBackend["runStep"],
-    snapshots: new SnapshotStore(join(engine.options.storeRoot, "snapshots")),
-  };
+function loadRunBackend(engine: Engine): Promise<RunBackend> {
+  return Promise.resolve({ runStep, snapshots: new SnapshotStore(engine.options.storeRoot) });
 }
 
 interface RunMountSpec {
@@ -1130,6 +1103,7 @@ function prepareRun(
         }
       }
       const lowers = await backend.snapshots.prepare(st.layers, engine.options.store.blobs);
+      const chain = await chainIds(st.layers.map((l) => l.diffId));
       const result = await backend.runStep({
         lowers,
         args: argv,
@@ -1143,6 +1117,7 @@ function prepareRun(
       }, {
         blobs: engine.options.store.blobs,
         snapshots: backend.snapshots,
+        parentChainId: chain.at(-1),
         workdir: await mkdtemp(join(engine.tmp, "run-")),
         cacheDir: join(engine.options.storeRoot, "build-cache", "mounts"),
         executor: engine.options.executor ?? "auto",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -203,17 +203,6 @@ COPY --from=two /two.txt /from-two.txt
     assert.equal(a.config.created, "2023-11-14T22:13:20.000Z");
     assert.equal(a.config.history?.[0].created, "2024-01-01T00:00:00Z", "base history is kept");
     assert.ok(a.config.history!.slice(1).every((h) => h.created === "2023-11-14T22:13:20.000Z"));
-  });
-
-  test("RUN fails clearly while no RUN executor is installed", {
-    skip: existsSync(new URL("./run_executor.ts", import.meta.url))
-      ? "an executor is installed"
-      : false,
-  }, async () => {
-    await assert.rejects(
-      run({ dockerfile: "FROM test/base:1\nRUN echo hi\n" }),
-      /RUN echo hi.*line 2.*no RUN executor/s,
-    );
   });
 
   test("a base image not in the store needs a pull callback, which is then used", async () => {

@@ -126,3 +126,13 @@ export {
   resolveWorkdir,
   type StageConfig,
 } from "./instructions.ts";
+export {
+  detectExecutor,
+  type ExecutorKind,
+  RunFailedError,
+  type RunMount,
+  type RunRequest,
+  type RunResult,
+  runStep,
+  type RunStepOptions,
+} from "./run_executor.ts";

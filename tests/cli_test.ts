@@ -113,7 +113,7 @@ test("every command answers --help", async () => {
   await withStore(async (root) => {
     const top = await stratum(root, "--help");
     assert.equal(top.code, 0);
-    const listed = [...top.stdout.matchAll(/^  ([a-z]+)  /gm)].map((m) => m[1]);
+    const listed = [...top.stdout.matchAll(/^ {2}([a-z]+) {2}/gm)].map((m) => m[1]);
     for (
       const name of [
         ...[
