@@ -7,7 +7,9 @@
  * @module
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { Readable, Writable } from "node:stream";
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -27,15 +29,26 @@ import {
   saveOciArchive,
 } from "./storage/mod.ts";
 import { parseReference } from "./image/mod.ts";
-import { formatDockerfile, parseDockerfile, toParseJson } from "./builder/mod.ts";
+import {
+  build,
+  BuildCache,
+  type BuildOutput,
+  createProgress,
+  formatDockerfile,
+  parseDockerfile,
+  parseOutputSpec,
+  toParseJson,
+} from "./builder/mod.ts";
 import { createDemoApp, htpasswdAuth, parseAddr, serveRegistry } from "./server/mod.ts";
 import {
   buildMergedTree,
+  chainIds,
   diffTrees,
   flattenToTar,
   type LayerSource,
   type MergedTree,
   scanLayer,
+  SnapshotStore,
   type TreeEntry,
 } from "./unionfs/mod.ts";
 import {
@@ -170,6 +183,52 @@ function modeString(type: string, mode: number): string {
   if (mode & 0o4000) out = out.slice(0, 3) + (out[3] === "x" ? "s" : "S") + out.slice(4);
   if (mode & 0o2000) out = out.slice(0, 6) + (out[6] === "x" ? "s" : "S") + out.slice(7);
   if (mode & 0o1000) out = out.slice(0, 9) + (out[9] === "x" ? "t" : "T");
+  return out;
+}
+
+/** `K=V` flags (--build-arg, --label) as a record; a bare `K` takes `$K` like docker. */
+function keyValues(values: unknown, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of (values as string[] | undefined) ?? []) {
+    const eq = kv.indexOf("=");
+    if (eq === 0) throw new UsageError(`invalid ${flag} "${kv}": expected KEY=VALUE`);
+    if (eq < 0) {
+      const env = process.env[kv];
+      if (env !== undefined) out[kv] = env;
+    } else out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}
+
+/** `--secret id=NAME,src=PATH` (or `env=VAR`) flags as id → file path. */
+async function secretFiles(
+  values: unknown,
+  scratch: () => Promise<string>,
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const spec of (values as string[] | undefined) ?? []) {
+    const fields = new Map(
+      spec.split(",").map((p) => {
+        const eq = p.indexOf("=");
+        return eq < 0 ? [p, ""] : [p.slice(0, eq), p.slice(eq + 1)];
+      }),
+    );
+    const id = fields.get("id");
+    if (!id) throw new UsageError(`invalid --secret "${spec}": needs id=NAME`);
+    const src = fields.get("src") ?? fields.get("source");
+    const env = fields.get("env");
+    if (src) out[id] = src;
+    else if (env !== undefined || process.env[id] !== undefined) {
+      // Docker reads an env secret from the variable; it goes through a private file here.
+      const value = process.env[env || id];
+      if (value === undefined) {
+        throw new UsageError(`--secret ${id}: environment variable ${env || id} is not set`);
+      }
+      const file = join(await scratch(), id);
+      await writeFile(file, value, { mode: 0o600 });
+      out[id] = file;
+    } else throw new UsageError(`invalid --secret "${spec}": needs src=PATH or env=VAR`);
+  }
   return out;
 }
 
@@ -439,13 +498,133 @@ const COMMANDS: Record<string, Command> = {
         throw new UsageError(`invalid --grace "${ctx.values.grace}"`);
       }
       const s = await store(ctx);
-      const r = await s.gc({ graceMs: grace * 1000, age: blobAge(ctx.root) });
+      const roots = await new BuildCache(ctx.root).roots();
+      const r = await s.gc({ graceMs: grace * 1000, age: blobAge(ctx.root), roots });
+      // Unpacked snapshots are kept for the layer chains of named images; a cached step whose
+      // snapshot went is unpacked again from its blobs when a RUN needs it.
+      const live = new Set<string>();
+      for (const rec of await s.tags.list()) {
+        const img = await s.load(rec.descriptor).catch(() => undefined);
+        if (img) { for (const c of await chainIds(img.config.rootfs.diff_ids)) live.add(c); }
+      }
+      const snapshotsRemoved = (await new SnapshotStore(ctx.root).gc(live)).removed;
+      if (snapshotsRemoved.length) {
+        ctx.out(`removed ${snapshotsRemoved.length} unpacked layer snapshots`);
+      }
       // Interrupted writes are kept a day so that resumable uploads can still resume.
       if (s.blobs instanceof FsBlobStore) {
         await s.blobs.cleanIngest(Math.max(grace * 1000, 86_400_000));
       }
       for (const d of r.removed) ctx.out(`deleted: ${d}`);
       ctx.out(`Total reclaimed space: ${humanSize(r.bytes)}`);
+    },
+  },
+  build: {
+    summary: "Build an image from a Dockerfile, like docker build (no daemon)",
+    usage: "[-t NAME:TAG]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--platform P] " +
+      "[--no-cache] [--pull] [--progress auto|plain|tty] [--network host|none] " +
+      "[--secret id=ID,src=PATH]... [--label K=V]... [--output SPEC]... [--iidfile F] " +
+      "[--metadata-file F] [--explain-cache] [--dry-run] [-q] CONTEXT|-",
+    options: {
+      tag: { type: "string", short: "t", multiple: true },
+      file: { type: "string", short: "f" },
+      "build-arg": { type: "string", multiple: true },
+      target: { type: "string" },
+      platform: { type: "string" },
+      "no-cache": { type: "boolean" },
+      pull: { type: "boolean" },
+      progress: { type: "string" },
+      network: { type: "string" },
+      secret: { type: "string", multiple: true },
+      label: { type: "string", multiple: true },
+      output: { type: "string", short: "o", multiple: true },
+      iidfile: { type: "string" },
+      "metadata-file": { type: "string" },
+      "explain-cache": { type: "boolean" },
+      "dry-run": { type: "boolean" },
+      quiet: { type: "boolean", short: "q" },
+      insecure: { type: "string", multiple: true },
+    },
+    async run(ctx) {
+      need(ctx.args, 1, "exactly 1 argument (the context directory, or - for a tar on stdin)");
+      const context = ctx.args[0];
+      const file = str(ctx.values.file);
+      if (context === "-" && file === "-") {
+        throw new UsageError("the context and -f cannot both be stdin");
+      }
+      const network = str(ctx.values.network) ?? "host";
+      if (network !== "host" && network !== "none" && network !== "default") {
+        throw new UsageError(`--network must be host or none, got "${network}"`);
+      }
+      const progressMode = ctx.values.quiet ? "quiet" : str(ctx.values.progress) ?? "auto";
+      if (!["auto", "plain", "tty", "quiet"].includes(progressMode)) {
+        throw new UsageError(`--progress must be auto, plain or tty, got "${progressMode}"`);
+      }
+      const mode = progressMode === "auto"
+        ? (process.stderr.isTTY ? "tty" : "plain")
+        : progressMode;
+      const render = createProgress(
+        mode as "plain" | "tty" | "quiet",
+        (t) => void process.stderr.write(t),
+      );
+      let scratchDir: string | undefined;
+      const scratch = async () => scratchDir ??= await mkdtemp(join(tmpdir(), "stratum-secrets-"));
+      const s = await store(ctx);
+      const insecure = (ctx.values.insecure as string[] | undefined) ?? [];
+      const sde = process.env.SOURCE_DATE_EPOCH;
+      const outputs: BuildOutput[] = ((ctx.values.output as string[] | undefined) ?? []).map(
+        (o) => {
+          try {
+            return parseOutputSpec(o);
+          } catch (e) {
+            throw new UsageError((e as Error).message);
+          }
+        },
+      );
+      try {
+        const result = await build({
+          store: s,
+          storeRoot: ctx.root,
+          contextDir: context === "-" ? undefined : context,
+          contextTar: context === "-" ? inputStream("-") : undefined,
+          dockerfile: file === "-" ? await new Response(inputStream("-")).text() : undefined,
+          dockerfilePath: file === "-" ? undefined : file,
+          tags: (ctx.values.tag as string[] | undefined) ?? [],
+          buildArgs: keyValues(ctx.values["build-arg"], "--build-arg"),
+          labels: keyValues(ctx.values.label, "--label"),
+          target: str(ctx.values.target),
+          platform: str(ctx.values.platform),
+          noCache: Boolean(ctx.values["no-cache"]),
+          alwaysPull: Boolean(ctx.values.pull),
+          pull: async (ref) =>
+            void await pull(s, ref, { insecure, platform: str(ctx.values.platform) }),
+          network: network === "none" ? "none" : "host",
+          secrets: await secretFiles(ctx.values.secret, scratch),
+          sourceDateEpoch: sde === undefined || sde === "" ? undefined : Number(sde),
+          outputs,
+          iidfile: str(ctx.values.iidfile),
+          metadataFile: str(ctx.values["metadata-file"]),
+          dryRun: Boolean(ctx.values["dry-run"]),
+          progress: render,
+        });
+        render.finish();
+        if (ctx.values["explain-cache"] || ctx.values["dry-run"]) {
+          for (const step of result.steps) {
+            const state = step.cached ? "CACHED" : ctx.values["dry-run"] ? "would run" : "ran";
+            const why = step.cached ? "" : step.missReason ? `: ${step.missReason}` : "";
+            ctx.err(
+              `[${step.stage}] ${step.instruction}  ${state}${why}  key ${
+                step.cacheKey.slice(7, 19)
+              }`,
+            );
+          }
+        }
+        if (ctx.values["dry-run"]) return;
+        if (ctx.values.quiet) ctx.out(result.imageId);
+        else ctx.err(`Successfully built ${result.imageId.slice(7, 19)}`);
+      } finally {
+        if (scratchDir) await rm(scratchDir, { recursive: true, force: true });
+      }
     },
   },
   parse: {

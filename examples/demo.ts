@@ -1,77 +1,99 @@
 /**
- * The README's first command: `deno task demo`. Offline, on the bundled example:
- * packs `examples/hello/` into a one-layer image archive, loads it into a fresh store,
- * and shows it the way `docker images`, `docker inspect` and `docker history` would,
- * then saves it back out as a `docker load`-able archive and checks the store.
+ * The README's first command, `deno task demo`: offline builds of the bundled examples
+ * into a fresh store, shown the way docker would show them.
+ *
+ * 1. `examples/hello`: COPY and metadata only, so it needs nothing but stratum; built
+ *    twice to show the second build served from the cache.
+ * 2. `examples/busybox` then `examples/app`: a base image made from Debian's
+ *    busybox-static and an app with a RUN step in a real container. These need
+ *    `/bin/busybox` and root with runc (or unshare+chroot); without them the demo says
+ *    what is missing and skips them.
+ *
+ * Set STRATUM_DEMO_KEEP=1 to keep the store (it is an OCI layout skopeo and umoci read).
  *
  * @module
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { packTar } from "modern-tar";
 import { main } from "../cli.ts";
-import { sha256 } from "../digest/mod.ts";
+import { detectExecutor } from "../builder/mod.ts";
 
-const here = join(dirname(fileURLToPath(import.meta.url)), "hello");
+const examples = dirname(fileURLToPath(import.meta.url));
 const work = await mkdtemp(join(tmpdir(), "stratum-demo-"));
 const root = join(work, "store");
 
-async function step(title: string, ...args: string[]): Promise<void> {
+async function stratum(title: string, ...args: string[]): Promise<void> {
   console.log(`\n$ stratum ${args.join(" ")}    # ${title}`);
   const code = await main(["--root", root, ...args]);
   if (code !== 0) throw new Error(`stratum ${args[0]} exited with ${code}`);
 }
 
 try {
-  const hello = await readFile(join(here, "hello.txt"));
-  const layer = await packTar([
-    {
-      header: { name: "hello.txt", size: hello.length, mode: 0o644, mtime: new Date(0) },
-      body: hello,
-    },
-  ]);
-  const config = new TextEncoder().encode(JSON.stringify({
-    architecture: "amd64",
-    os: "linux",
-    created: "2026-01-01T00:00:00Z",
-    config: { Cmd: ["/hello.txt"] },
-    rootfs: { type: "layers", diff_ids: [await sha256(layer)] },
-    history: [{
-      created: "2026-01-01T00:00:00Z",
-      created_by: "COPY hello.txt /hello.txt # buildkit",
-    }],
-  }));
-  const configName = `${(await sha256(config)).slice(7)}.json`;
-  const manifest = new TextEncoder().encode(
-    JSON.stringify([{ Config: configName, RepoTags: ["example/hello:1"], Layers: ["layer.tar"] }]),
-  );
-  await writeFile(
-    join(work, "hello.tar"),
-    await packTar([
-      { header: { name: "layer.tar", size: layer.length }, body: layer },
-      { header: { name: configName, size: config.length }, body: config },
-      { header: { name: "manifest.json", size: manifest.length }, body: manifest },
-    ]),
-  );
-
-  await step("load a docker-save archive", "load", "-i", join(work, "hello.tar"));
-  await step("list images", "images");
-  await step(
-    "a second name for the same image",
-    "tag",
+  const hello = join(examples, "hello");
+  await stratum(
+    "build without a daemon",
+    "build",
+    "--progress",
+    "plain",
+    "-t",
     "example/hello:1",
-    "localhost:5000/example/hello:latest",
+    hello,
   );
-  await step("both names, one image ID", "images", "--digests");
-  await step("the config, docker-inspect style", "inspect", "example/hello:1");
-  await step("how it was made", "history", "example/hello:1");
-  await step("save it for docker load", "save", "-o", join(work, "out.tar"), "example/hello:1");
-  await step("re-hash every blob", "fsck");
+  await stratum(
+    "again: every step comes from the cache",
+    "build",
+    "--explain-cache",
+    "-q",
+    "-t",
+    "example/hello:1",
+    hello,
+  );
+  await stratum("the image", "images");
+  await stratum("its layers", "layers", "example/hello:1");
+  await stratum("its files, each with the layer it comes from", "ls", "example/hello:1");
+
+  const executor = await detectExecutor();
+  if (!existsSync("/bin/busybox") || !executor) {
+    console.log(
+      `\nSkipping the RUN example: it needs ${
+        existsSync("/bin/busybox") ? "" : "/bin/busybox (Debian busybox-static) and "
+      }root with runc, crun or unshare+chroot to run a container.`,
+    );
+  } else {
+    const base = join(work, "busybox-context");
+    await mkdir(base);
+    await copyFile(join(examples, "busybox", "Dockerfile"), join(base, "Dockerfile"));
+    await copyFile("/bin/busybox", join(base, "busybox"));
+    await stratum(
+      "a base image from busybox-static",
+      "build",
+      "-q",
+      "-t",
+      "example/busybox:1",
+      base,
+    );
+    await stratum(
+      `RUN in a real container (${executor})`,
+      "build",
+      "--progress",
+      "plain",
+      "-t",
+      "example/app:1",
+      join(examples, "app"),
+    );
+    await stratum("layers with what each added and removed", "layers", "example/app:1");
+    await stratum("what RUN and COPY made", "ls", "example/app:1", "/app");
+    await stratum("loadable by docker load", "save", "-o", join(work, "app.tar"), "example/app:1");
+  }
+  await stratum("re-hash every blob", "fsck");
   console.log(
-    `\nThe store is an OCI layout (set STRATUM_DEMO_KEEP=1 to keep ${root} for skopeo/umoci).`,
+    process.env.STRATUM_DEMO_KEEP
+      ? `\nThe store is at ${root}: an OCI layout (skopeo inspect oci:${root}:example/hello:1)`
+      : "\nDone. Set STRATUM_DEMO_KEEP=1 to keep the store, an OCI layout skopeo and umoci read.",
   );
 } catch (e) {
   console.error(`demo failed: ${(e as Error).message}`);
