@@ -144,6 +144,13 @@ writeFileSync(
 
 run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], OUT);
 run(join(OUT, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], OUT);
+// Test fixtures (builder/testdata, ...) sit next to the compiled tests, and the examples
+// the CLI tests build sit where they do in the repository.
+cpSync(SRC, join(OUT, "esm"), { recursive: true, filter: (p) => !p.endsWith(".ts") });
+cpSync(join(ROOT, "examples"), join(OUT, "esm", "examples"), {
+  recursive: true,
+  filter: (p) => !p.endsWith(".ts"),
+});
 console.log(`built npm/ (${modules.length} modules)`);
 
 if (!process.argv.includes("--skip-tests")) {

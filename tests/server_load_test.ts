@@ -1,12 +1,11 @@
 // Load and faults: many concurrent pulls and pushes from an in-test load generator, clients
 // that vanish mid-upload, and a registry process killed with SIGKILL during pushes.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawnTestScript } from "./_child.ts";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { test } from "node:test";
 import { sha256 } from "../digest/mod.ts";
 import { openStore } from "../storage/mod.ts";
@@ -168,9 +167,9 @@ test("a client that disconnects mid-upload leaves no blob under the digest", asy
 
 test("a registry killed with SIGKILL during pushes leaves a store that fsck passes", async () => {
   const dir = await tempDir();
-  const script = new URL("./_registry_child.ts", import.meta.url).pathname;
-  const args = process.versions.deno ? ["run", "-A", script, dir] : [script, dir];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawnTestScript(import.meta.url, "_registry_child", [dir], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   try {
     const port = await new Promise<number>((ok, fail) => {
       let out = "";

@@ -1,21 +1,16 @@
 // The on-disk store under several processes and under kill -9.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawnTestScript } from "./_child.ts";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { loadArchive, openStore } from "../storage/mod.ts";
 import { dockerArchive, layerTar, streamOf } from "./_fixtures.ts";
 
 /** Runs the child script with this runtime (deno run, or node on the npm build). */
 function child(...args: string[]) {
-  const here = fileURLToPath(import.meta.url);
-  const script = here.replace(/store_process_test\.(ts|js)$/, "_store_child.$1");
-  const runtimeArgs = process.versions.deno ? ["run", "-A", script] : [script];
-  return spawn(process.execPath, [...runtimeArgs, ...args], {
+  return spawnTestScript(import.meta.url, "_store_child", args, {
     stdio: ["ignore", "pipe", "inherit"],
   });
 }
