@@ -1,18 +1,29 @@
 /**
- * Flatten benchmark: makes a ~30,000-small-file image and a ~1 GB image as tar.gz layers
- * in a temp dir (plus an OCI layout for umoci), then times, on each:
- *   - stratum `flattenToDirectory` (in a child process, for its own peak RSS),
+ * Flatten benchmark: makes a ~30,000-small-file image, a ~1 GB image and a ~2 GB image
+ * (the same shape with files twice as large, to show memory does not grow with layer
+ * size) as tar.gz layers, then, on each, times in alternating order per round:
+ *   - stratum `flattenToDirectory`, in a child process so its peak RSS is its own,
  *   - `umoci unpack` (if installed),
  *   - plain `tar -xzf` of each layer in turn (applies no whiteouts).
- * Run: `deno run -A bench/flatten_bench.ts [--small-only]`.
+ *
+ * This machine's disk is very noisy for file creation (the same extraction took 1 s or
+ * 20 s by directory and time), so every run writes to a fresh loop-mounted ext4 made for
+ * it, and the contenders take turns within each round. Needs root (mount).
+ * Prints medians, ratios against stratum and peak RSS (VmHWM; for tar, of its gzip).
+ *
+ * Run: `deno run -A bench/flatten_bench.ts [--rounds N] [--images small,1GB,2GB]
+ * [--keep DIR]` (`--keep` reuses the generated layers in DIR across runs).
+ *
+ * @module
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { Writable } from "node:stream";
+import { parseArgs } from "node:util";
 import {
   createLayer,
   fileLayer,
@@ -26,6 +37,12 @@ interface Layer {
   digest: string;
   diffId: string;
   size: number;
+}
+
+/** One timed run: wall seconds and peak resident memory in MiB. */
+interface Run {
+  seconds: number;
+  rssMiB: number;
 }
 
 function source(l: Layer): LayerSource {
@@ -88,35 +105,34 @@ function smallImage(rnd: () => number): Iterable<WriteEntry>[] {
   ];
 }
 
-function bigImage(rnd: () => number): Iterable<WriteEntry>[] {
+/** Two layers of five files of `mib` MiB each; one file of the first is overwritten. */
+function bigImage(rnd: () => number, mib: number): Iterable<WriteEntry>[] {
   // Half-random 1 MiB blocks: gzip has real work to do without taking minutes.
   const block = new Uint8Array(1 << 20);
   for (let i = 0; i < block.length; i += 2) block[i] = (rnd() * 256) | 0;
-  function* file(name: string, mib: number): Generator<WriteEntry> {
+  function file(name: string): WriteEntry {
+    let left = mib;
     const body = new ReadableStream<Uint8Array>({
       pull(c) {
-        if (mib-- === 0) return c.close();
-        block[0] = mib & 0xff;
+        if (left-- === 0) return c.close();
+        block[0] = left & 0xff;
         c.enqueue(block.slice());
       },
     });
-    yield {
-      header: { name, type: "file", size: (mib as number) << 20, mode: 0o644, mtime: 1e9 },
-      body,
-    };
+    return { header: { name, type: "file", size: mib << 20, mode: 0o644, mtime: 1e9 }, body };
   }
-  function* layer(names: string[], mib: number) {
-    for (const n of names) yield* file(n, mib);
+  function* layer(names: string[]) {
+    for (const n of names) yield file(n);
   }
   return [
-    layer(["data/a", "data/b", "data/c", "data/d", "data/e"], 100),
-    layer(["data/a", "data/f", "data/g", "data/h", "data/i"], 100),
+    layer(["data/a", "data/b", "data/c", "data/d", "data/e"]),
+    layer(["data/a", "data/f", "data/g", "data/h", "data/i"]),
   ];
 }
 
 async function ociLayout(dir: string, layers: Layer[]): Promise<void> {
+  const { sha256 } = await import("../digest/mod.ts");
   const put = async (bytes: Uint8Array) => {
-    const { sha256 } = await import("../digest/mod.ts");
     const d = await sha256(bytes);
     await writeFile(join(dir, "blobs", "sha256", d.slice(7)), bytes);
     return { digest: d, size: bytes.length };
@@ -156,93 +172,220 @@ async function ociLayout(dir: string, layers: Layer[]): Promise<void> {
   );
 }
 
-function timed(cmd: string, args: string[]): { seconds: number; rssMiB: number | null } {
-  const useTime = spawnSync("sh", ["-c", "command -v /usr/bin/time"]).status === 0;
+/** Runs a command under GNU time; its peak RSS is the largest of it and its children. */
+function timed(cmd: string, args: string[]): Run {
   const t0 = performance.now();
-  const r = useTime
-    ? spawnSync("/usr/bin/time", ["-f", "RSS %M", cmd, ...args], { encoding: "utf8" })
-    : spawnSync(cmd, args, { encoding: "utf8" });
+  const r = spawnSync("/usr/bin/time", ["-f", "RSS %M", cmd, ...args], { encoding: "utf8" });
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
   const m = /RSS (\d+)/.exec(r.stderr ?? "");
-  return { seconds, rssMiB: m ? Number(m[1]) / 1024 : null };
+  return { seconds, rssMiB: m ? Number(m[1]) / 1024 : NaN };
 }
 
+function vmHwmMiB(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** The flatten itself, in its own process: prints its time and VmHWM as JSON. */
 async function child(layersJson: string, dest: string): Promise<void> {
   const layers: Layer[] = JSON.parse(await readFile(layersJson, "utf8"));
   const t0 = performance.now();
   await flattenToDirectory(layers.map(source), dest);
   const seconds = (performance.now() - t0) / 1000;
-  console.log(JSON.stringify({ seconds, rssMiB: process.resourceUsage().maxRSS / 1024 }));
+  console.log(JSON.stringify({ seconds, rssMiB: vmHwmMiB() }));
 }
 
-async function bench(name: string, work: string, make: Iterable<WriteEntry>[]): Promise<void> {
-  const dir = join(work, name);
+/**
+ * A fresh ext4 on a sparse file, loop-mounted, for one run. Unmounted and deleted after,
+ * also when the run fails or the bench is interrupted.
+ */
+class Scratch {
+  #file: string;
+  #mnt: string;
+  #mounted = false;
+
+  constructor(work: string) {
+    this.#file = join(work, "scratch.ext4");
+    this.#mnt = join(work, "mnt");
+  }
+
+  async run<T>(bytes: number, fn: (dir: string) => T | Promise<T>): Promise<T> {
+    rmSync(this.#file, { force: true });
+    execFileSync("truncate", ["-s", String(bytes), this.#file]);
+    // Tables are written now, not by ext4lazyinit in the background during the run.
+    execFileSync("mkfs.ext4", [
+      "-q",
+      "-F",
+      "-E",
+      "lazy_itable_init=0,lazy_journal_init=0,nodiscard",
+      this.#file,
+    ]);
+    await mkdir(this.#mnt, { recursive: true });
+    execFileSync("mount", ["-o", "loop", this.#file, this.#mnt]);
+    this.#mounted = true;
+    try {
+      return await fn(this.#mnt);
+    } finally {
+      this.cleanup();
+    }
+  }
+
+  /** Synchronous, so it can run from a signal handler. */
+  cleanup(): void {
+    if (this.#mounted) {
+      const r = spawnSync("umount", [this.#mnt]);
+      if (r.status !== 0) spawnSync("umount", ["-l", this.#mnt]);
+      this.#mounted = false;
+    }
+    rmSync(this.#file, { force: true });
+  }
+}
+
+type Contender = (out: string) => Run;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function makeImage(
+  dir: string,
+  make: () => Iterable<WriteEntry>[],
+): Promise<Layer[]> {
+  const listFile = join(dir, "layers.json");
+  if (existsSync(listFile)) return JSON.parse(await readFile(listFile, "utf8"));
   await mkdir(dir, { recursive: true });
   const layers: Layer[] = [];
-  for (const [i, entries] of make.entries()) {
+  for (const [i, entries] of make().entries()) {
     layers.push(await writeLayer(entries, join(dir, `layer${i}.tar.gz`)));
   }
-  const total = (await Promise.all(layers.map((l) => stat(l.file)))).reduce(
-    (n, s) => n + s.size,
-    0,
+  await writeFile(listFile, JSON.stringify(layers));
+  return layers;
+}
+
+async function bench(
+  name: string,
+  dir: string,
+  scratch: Scratch,
+  rounds: number,
+  contentBytes: number,
+  make: () => Iterable<WriteEntry>[],
+): Promise<void> {
+  const layers = await makeImage(dir, make);
+  const compressed = (await Promise.all(layers.map((l) => stat(l.file))))
+    .reduce((n, s) => n + s.size, 0);
+  console.log(
+    `\n${name}: ${layers.length} layers, ${(compressed / 2 ** 20).toFixed(1)} MiB compressed`,
   );
-  await writeFile(join(dir, "layers.json"), JSON.stringify(layers));
-  console.log(`\n${name}: ${layers.length} layers, ${(total / 2 ** 20).toFixed(1)} MiB compressed`);
-
-  const self = process.argv[1];
-  const deno = process.execPath;
-  const oursRun = spawnSync(deno, [
-    "run",
-    "-A",
-    self,
-    "--child",
-    join(dir, "layers.json"),
-    join(dir, "ours"),
-  ], {
-    encoding: "utf8",
-  });
-  if (oursRun.status !== 0) throw new Error(oursRun.stderr);
-  const ours = JSON.parse(oursRun.stdout.trim().split("\n").pop()!);
-  const rows: [string, { seconds: number; rssMiB: number | null }][] = [["stratum flatten", ours]];
-
-  await mkdir(join(dir, "tar"));
-  let tarSeconds = 0;
-  let tarRss = 0;
-  for (const l of layers) {
-    const r = timed("tar", ["-xzf", l.file, "-C", join(dir, "tar")]);
-    tarSeconds += r.seconds;
-    tarRss = Math.max(tarRss, r.rssMiB ?? 0);
-  }
-  rows.push(["tar -xzf per layer", { seconds: tarSeconds, rssMiB: tarRss || null }]);
-
+  const contenders: [string, Contender][] = [[
+    "stratum flatten",
+    (out) => {
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, [
+        "run",
+        "-A",
+        process.argv[1],
+        "--child",
+        join(dir, "layers.json"),
+        join(out, "rootfs"),
+      ], { encoding: "utf8" });
+      const seconds = (performance.now() - t0) / 1000;
+      if (r.status !== 0) throw new Error(`stratum flatten failed: ${r.stderr}`);
+      const reported = JSON.parse(r.stdout.trim().split("\n").pop()!);
+      return { seconds, rssMiB: reported.rssMiB };
+    },
+  ], [
+    "tar -xzf per layer",
+    (out) => {
+      const total: Run = { seconds: 0, rssMiB: 0 };
+      for (const l of layers) {
+        const r = timed("tar", ["-xzf", l.file, "-C", out]);
+        total.seconds += r.seconds;
+        total.rssMiB = Math.max(total.rssMiB, r.rssMiB);
+      }
+      return total;
+    },
+  ]];
   if (spawnSync("sh", ["-c", "command -v umoci"]).status === 0) {
-    await ociLayout(join(dir, "oci"), layers);
-    rows.push([
+    if (!existsSync(join(dir, "oci"))) await ociLayout(join(dir, "oci"), layers);
+    contenders.push([
       "umoci unpack",
-      timed("umoci", ["unpack", "--image", `${join(dir, "oci")}:bench`, join(dir, "bundle")]),
+      (out) =>
+        timed("umoci", ["unpack", "--image", `${join(dir, "oci")}:bench`, join(out, "bundle")]),
     ]);
   }
-  for (const [what, r] of rows) {
-    const ratio = (r.seconds / ours.seconds).toFixed(2);
-    const rss = r.rssMiB === null ? "?" : `${r.rssMiB.toFixed(0)} MiB`;
+  // Room for the tree twice over, and inodes: the file is sparse, so this costs nothing.
+  const fsBytes = Math.ceil(Math.max(1 << 30, contentBytes * 2.5));
+  const runs = new Map<string, Run[]>(contenders.map(([n]) => [n, []]));
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+    for (const [what, run] of order) {
+      const r = await scratch.run(fsBytes, run);
+      runs.get(what)!.push(r);
+    }
+  }
+  const ours = median(runs.get("stratum flatten")!.map((r) => r.seconds));
+  for (const [what, rs] of runs) {
+    const secs = median(rs.map((r) => r.seconds));
+    const rss = Math.max(...rs.map((r) => r.rssMiB));
+    const all = rs.map((r) => r.seconds.toFixed(2)).join(" ");
     console.log(
-      `  ${what.padEnd(20)} ${
-        r.seconds.toFixed(2).padStart(7)
-      } s  x${ratio} of stratum  peak RSS ${rss}`,
+      `  ${what.padEnd(20)} median ${secs.toFixed(2).padStart(6)} s  x${
+        (secs / ours).toFixed(2)
+      } of stratum  peak RSS ${rss.toFixed(0).padStart(4)} MiB  (runs: ${all})`,
     );
   }
-  await rm(dir, { recursive: true, force: true });
 }
 
 if (process.argv[2] === "--child") {
   await child(process.argv[3], process.argv[4]);
 } else {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      rounds: { type: "string", default: "3" },
+      images: { type: "string", default: "small,1GB,2GB" },
+      keep: { type: "string" },
+    },
+  });
   const work = await mkdtemp(join(tmpdir(), "stratum-flatten-bench-"));
+  const images = values.keep ?? join(work, "images");
+  const scratch = new Scratch(work);
+  const onSignal = () => {
+    scratch.cleanup();
+    rmSync(work, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const rounds = Number(values.rounds);
+  const wanted = values.images.split(",");
   try {
-    await bench("30k-small-files", work, smallImage(rng(1)));
-    if (!process.argv.includes("--small-only")) await bench("1GB", work, bigImage(rng(2)));
+    if (wanted.includes("small")) {
+      await bench(
+        "30k-small-files",
+        join(images, "small"),
+        scratch,
+        rounds,
+        200 << 20,
+        () => smallImage(rng(1)),
+      );
+    }
+    for (const [label, mib] of [["1GB", 100], ["2GB", 200]] as const) {
+      if (!wanted.includes(label)) continue;
+      await bench(
+        `${label} (10 files of ${mib} MiB in 2 layers)`,
+        join(images, label),
+        scratch,
+        rounds,
+        10 * mib * 2 ** 20,
+        () => bigImage(rng(2), mib),
+      );
+    }
   } finally {
+    scratch.cleanup();
     await rm(work, { recursive: true, force: true });
   }
 }

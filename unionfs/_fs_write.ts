@@ -2,6 +2,21 @@ import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, writeSync } f
 import { chmod, lchown, link, lutimes, mkdir, open, symlink } from "node:fs/promises";
 import process from "node:process";
 import { mknod } from "./_platform.ts";
+import type { BodyReader } from "./_tar_reader.ts";
+
+/** A file's bytes: a stream, or the tar reader's plain reads (no stream per entry). */
+export type Body = ReadableStream<Uint8Array> | BodyReader;
+
+function readerOf(body: Body): BodyReader {
+  if (!(body instanceof ReadableStream)) return body;
+  const reader = body.getReader();
+  return {
+    async read() {
+      const { done, value } = await reader.read();
+      return done ? null : value;
+    },
+  };
+}
 
 /** Metadata to put on a path once it exists. */
 export interface Meta {
@@ -36,10 +51,10 @@ const umask = process.umask();
 const selfUid = process.getuid?.() ?? -1;
 const selfGid = process.getgid?.() ?? -1;
 
-async function gather(body: ReadableStream<Uint8Array>, size: number): Promise<Uint8Array> {
+async function gather(body: BodyReader, size: number): Promise<Uint8Array> {
   const out = new Uint8Array(size);
   let at = 0;
-  for await (const chunk of body) {
+  for (let chunk; (chunk = await body.read()) !== null;) {
     out.set(chunk.subarray(0, Math.max(0, size - at)), at);
     at += chunk.length;
   }
@@ -54,14 +69,14 @@ async function gather(body: ReadableStream<Uint8Array>, size: number): Promise<U
  */
 export async function writeFile(
   path: string,
-  body: ReadableStream<Uint8Array>,
+  body: Body,
   m: Meta,
   opts: WriteOptions,
 ): Promise<void> {
   const size = m.size;
   if (m.type === "file" && size !== undefined) {
     if (size <= SMALL_FILE) {
-      const bytes = await gather(body, size);
+      const bytes = await gather(readerOf(body), size);
       const fd = openSync(path, "wx", m.mode & 0o777);
       try {
         for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
@@ -77,30 +92,73 @@ export async function writeFile(
       return;
     }
   }
-  await writeLargeFile(path, body, m, opts);
+  await writeLargeFile(path, readerOf(body), m, opts);
 }
 
-/** Writes a regular file from a stream, then its metadata, through one file handle. */
+/** Bytes gathered before one write call: decompressors hand out chunks of a few KiB. */
+const WRITE_BUFFER = 1 << 20;
+/** Writes in flight per file: the disk works while the next bytes are decompressed. */
+const WRITES_IN_FLIGHT = 2;
+
+/**
+ * Writes a regular file from a stream, then its metadata, through one file handle. Chunks
+ * are gathered into a few reused 1 MiB buffers, so memory stays bounded whatever the
+ * file's size and each write call carries a megabyte, not a chunk.
+ */
 async function writeLargeFile(
   path: string,
-  body: ReadableStream<Uint8Array>,
+  body: BodyReader,
   m: Meta,
   opts: WriteOptions,
 ): Promise<void> {
   const fh = await open(path, "wx", 0o600);
+  const pending: Promise<unknown>[] = [];
   try {
-    for await (const chunk of body) {
-      let at = 0;
-      while (at < chunk.length) {
-        const { bytesWritten } = await fh.write(chunk, at, chunk.length - at);
-        at += bytesWritten;
+    const free = Array.from({ length: WRITES_IN_FLIGHT }, () => new Uint8Array(WRITE_BUFFER));
+    let buf = free.pop()!;
+    let fill = 0;
+    let position = 0;
+    const flush = async () => {
+      const out = buf;
+      const length = fill;
+      const at = position;
+      position += length;
+      const done = writeAll(fh, out, length, at).then(() => free.push(out));
+      pending.push(done);
+      while (free.length === 0) await pending.shift();
+      buf = free.pop()!;
+      fill = 0;
+    };
+    for (let chunk; (chunk = await body.read()) !== null;) {
+      for (let at = 0; at < chunk.length;) {
+        const n = Math.min(chunk.length - at, WRITE_BUFFER - fill);
+        buf.set(chunk.subarray(at, at + n), fill);
+        fill += n;
+        at += n;
+        if (fill === WRITE_BUFFER) await flush();
       }
     }
+    if (fill > 0) await flush();
+    await Promise.all(pending.splice(0));
     if (opts.owners) await fh.chown(m.uid, m.gid);
     await fh.chmod(m.mode & 0o7777);
     await fh.utimes(m.mtime, m.mtime);
   } finally {
+    // A failed write must not leave another one running on a closed handle.
+    await Promise.allSettled(pending);
     await fh.close();
+  }
+}
+
+async function writeAll(
+  fh: Awaited<ReturnType<typeof open>>,
+  bytes: Uint8Array,
+  length: number,
+  position: number,
+): Promise<void> {
+  for (let at = 0; at < length;) {
+    const { bytesWritten } = await fh.write(bytes, at, length - at, position + at);
+    at += bytesWritten;
   }
 }
 

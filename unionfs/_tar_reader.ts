@@ -220,6 +220,23 @@ function applyPax(header: TarHeader, pax: Map<string, Uint8Array>, fail: (why: s
 }
 
 /**
+ * An entry's body as plain reads: what {@linkcode readTarEntries} hands out instead of a
+ * `ReadableStream`, whose setup and reader release cost more than a small file's bytes.
+ */
+export interface BodyReader {
+  /** The next piece of the body, or null at its end; throws if the archive ends first. */
+  read(): Promise<Uint8Array | null>;
+}
+
+/** One tar entry whose body is a {@linkcode BodyReader}. */
+export interface RawTarEntry {
+  /** The entry's metadata. */
+  header: TarHeader;
+  /** The entry's bytes; what is left unread is skipped when the next entry is read. */
+  body: BodyReader;
+}
+
+/**
  * Parses a tar byte stream into entries, one at a time, holding at most one input chunk
  * plus a header in memory. `subject` names the archive in errors.
  */
@@ -227,6 +244,33 @@ export async function* readTar(
   stream: ReadableStream<Uint8Array>,
   subject: string,
 ): AsyncGenerator<TarEntry> {
+  for await (const { header, body } of readTarEntries(stream, subject)) {
+    let done = false;
+    const bodyStream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const part = await body.read();
+          if (part) return controller.enqueue(part);
+          controller.close();
+        } catch (e) {
+          controller.error(e);
+        }
+        done = true;
+      },
+      cancel() {
+        done = true;
+      },
+    }, { highWaterMark: 0 });
+    yield { header, body: bodyStream };
+    if (!done) await bodyStream.cancel().catch(() => {});
+  }
+}
+
+/** {@linkcode readTar} with bodies as {@linkcode BodyReader}s: the fast path of flatten. */
+export async function* readTarEntries(
+  stream: ReadableStream<Uint8Array>,
+  subject: string,
+): AsyncGenerator<RawTarEntry> {
   const q = new ByteQueue(stream, subject);
   let ok = false;
   try {
@@ -312,15 +356,10 @@ export async function* readTar(
       if (header.type !== "file") header.size = 0;
       const bodyPadded = bodySize + ((BLOCK - (bodySize % BLOCK)) % BLOCK);
       let remaining = bodySize;
-      let bodyDone = false;
       const bodyStart = q.offset;
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          if (remaining === 0) {
-            bodyDone = true;
-            controller.close();
-            return;
-          }
+      const body: BodyReader = {
+        async read() {
+          if (remaining === 0) return null;
           const part = await q.takeSome(remaining);
           if (!part) {
             const e = new TarFormatError(
@@ -328,20 +367,16 @@ export async function* readTar(
               bodyStart + bodySize - remaining,
               `the archive is truncated inside "${header.name}"`,
             );
-            bodyDone = true;
-            controller.error(e);
-            return;
+            throw e;
           }
           remaining -= part.length;
-          controller.enqueue(part);
+          return part;
         },
-        cancel() {
-          bodyDone = true;
-        },
-      }, { highWaterMark: 0 });
+      };
       yield { header, body };
-      if (!bodyDone && remaining > 0) await body.cancel().catch(() => {});
-      if (!(await q.skip(remaining + bodyPadded - bodySize))) {
+      const left = remaining;
+      remaining = 0;
+      if (!(await q.skip(left + bodyPadded - bodySize))) {
         throw new TarFormatError(subject, q.offset, `the archive is truncated inside "${name}"`);
       }
     }

@@ -1,7 +1,14 @@
-import { mkdir, readdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { buildMergedTree, mapLimit, type MergedTree, type TreeEntry } from "./merged_tree.ts";
-import { type LayerSource, openLayer } from "./open_layer.ts";
+import {
+  buildMergedTree,
+  mapLimit,
+  MergedTree,
+  type ScannedEntry,
+  type TreeEntry,
+} from "./merged_tree.ts";
+import { type LayerSource, openLayer, openLayerEntries } from "./open_layer.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 import { makeSpecial, setMeta, writeFile, type WriteOptions } from "./_fs_write.ts";
 import { isRoot, setXattrs } from "./_platform.ts";
@@ -38,9 +45,52 @@ function primaries(entries: TreeEntry[]): Map<number, TreeEntry> {
 }
 
 /**
+ * Files at least this large are written to a staging directory while the layers are
+ * first read for the tree, then renamed into place or deleted: a layer that holds only
+ * such files is decompressed once instead of twice. Below this, decompressing again costs
+ * less than the rename and the write of a file that may turn out hidden.
+ */
+const STAGE_FROM = 64 * 1024;
+
+/** Where a layer entry's bytes were staged. */
+function stagedName(layer: number, entry: number): string {
+  return `${layer}.${entry}`;
+}
+
+/**
+ * Reads every layer's headers for the tree, writing the bodies of large files into
+ * `staging` as it goes (with their final metadata: it comes from the same header).
+ */
+async function scanAndStage(
+  layers: readonly LayerSource[],
+  staging: string,
+  concurrency: number,
+  opts: WriteOptions,
+): Promise<{ tree: MergedTree; staged: Set<string> }> {
+  const staged = new Set<string>();
+  await mkdir(staging, { mode: 0o700 });
+  const scanned = await mapLimit(layers, concurrency, async (source, layer) => {
+    const out: ScannedEntry[] = [];
+    let index = 0;
+    for await (const { header, body } of openLayerEntries(source)) {
+      if (header.type === "file" && header.size >= STAGE_FROM) {
+        await writeFile(join(staging, stagedName(layer, index)), body, header, opts);
+        staged.add(stagedName(layer, index));
+      }
+      out.push({ header, index: index++ });
+    }
+    return out;
+  });
+  const tree = new MergedTree();
+  scanned.forEach((entries, i) => tree.addLayer(entries, layers[i].digest));
+  return { tree, staged };
+}
+
+/**
  * Writes the merged tree of `layers` into `target` (which must be empty or missing). Each
- * surviving file is written once, straight from the layer that holds it; layers are
- * decompressed in parallel and a layer whose files are all hidden is not read at all.
+ * surviving file is written once from the layer that holds it; layers are decompressed in
+ * parallel, large files are kept from the first read (the one that builds the tree), and a
+ * layer is read a second time only for the small files that survive from it.
  * Paths come from the merged tree, whose parents are all real directories, so nothing
  * can be written outside `target`.
  *
@@ -54,15 +104,44 @@ export async function flattenToDirectory(
   target: string,
   options: FlattenOptions = {},
 ): Promise<FlattenResult> {
-  const tree = options.tree ?? await buildMergedTree(layers, options);
   const opts: WriteOptions = {
     owners: options.owners ?? isRoot(),
     devices: options.devices ?? isRoot(),
   };
-  await mkdir(target, { recursive: true });
+  const concurrency = options.concurrency ?? 2;
+  const made = await mkdir(target, { recursive: true });
   if ((await readdir(target)).length > 0) {
     throw new Error(`Cannot flatten into "${target}": the directory is not empty`);
   }
+  let tree = options.tree;
+  let staged = new Set<string>();
+  const staging = join(target, `.stratum-flatten-${randomBytes(8).toString("hex")}`);
+  try {
+    if (!tree) {
+      try {
+        ({ tree, staged } = await scanAndStage(layers, staging, concurrency, opts));
+      } catch (e) {
+        // Bad layers leave no trace: not even the target, if this call made it.
+        await rm(made ?? staging, { recursive: true, force: true });
+        throw e;
+      }
+    }
+    return await writeTree(layers, tree, target, staging, staged, concurrency, opts, options);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function writeTree(
+  layers: readonly LayerSource[],
+  tree: MergedTree,
+  target: string,
+  staging: string,
+  staged: Set<string>,
+  concurrency: number,
+  opts: WriteOptions,
+  options: FlattenOptions,
+): Promise<FlattenResult> {
   const entries = [...tree.entries()];
   const first = primaries(entries);
   const result: FlattenResult = { paths: entries.length, bytes: 0, skipped: [] };
@@ -72,15 +151,22 @@ export async function flattenToDirectory(
   const wanted = new Map<number, Map<number, TreeEntry>>();
   for (const e of first.values()) {
     if (e.type !== "file") continue;
+    const name = stagedName(e.contentLayer, e.contentEntry);
+    if (staged.has(name)) {
+      await rename(join(staging, name), join(target, e.path));
+      result.bytes += e.size;
+      continue;
+    }
     let m = wanted.get(e.contentLayer);
     if (!m) wanted.set(e.contentLayer, m = new Map());
     m.set(e.contentEntry, e);
   }
-  await mapLimit([...wanted.keys()], options.concurrency ?? 2, async (layer) => {
+  await rm(staging, { recursive: true, force: true });
+  await mapLimit([...wanted.keys()], concurrency, async (layer) => {
     const need = wanted.get(layer)!;
     let index = 0;
     let left = need.size;
-    for await (const { body } of openLayer(layers[layer])) {
+    for await (const { body } of openLayerEntries(layers[layer])) {
       const e = need.get(index++);
       if (!e) continue;
       await writeFile(join(target, e.path), body, e, opts);
