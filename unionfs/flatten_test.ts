@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -304,5 +304,42 @@ test("hostile layers never write outside the target", async () => {
       }
     }
     assert.equal(await readFile(join(outside, "secret"), "utf8"), "keep");
+  });
+});
+
+test("flattenToDirectory() stages large files once and still honours later layers", async () => {
+  // Files of 64 KiB or more are written during the first read of their layer and moved
+  // into place at the end; these cases exercise that path, which small fixtures skip.
+  const big = (seed: number) => "x".repeat(70_000) + String(seed);
+  await withTemp(async (d) => {
+    const layers = [
+      await layer([
+        dir("data"),
+        file("data/kept", big(1)),
+        file("data/replaced", big(2)),
+        file("data/deleted", big(3)),
+        dir("gone"),
+        file("gone/inner", big(4)),
+      ]),
+      await layer([
+        file("data/replaced", big(5)),
+        whiteout("data/deleted"),
+        whiteout("gone"),
+        file("gone2", big(6)),
+      ]),
+    ];
+    const merged = join(d, "merged");
+    const stepwise = join(d, "stepwise");
+    await flattenToDirectory(layers, merged);
+    await applyAll(layers, stepwise);
+    assert.deepEqual(await listDirectory(merged), await listDirectory(stepwise));
+    assert.equal(await readFile(join(merged, "data", "kept"), "utf8"), big(1));
+    assert.equal(await readFile(join(merged, "data", "replaced"), "utf8"), big(5));
+    await assert.rejects(readFile(join(merged, "data", "deleted")), { code: "ENOENT" });
+    await assert.rejects(readFile(join(merged, "gone", "inner")), { code: "ENOENT" });
+    assert.ok(
+      !(await readdir(merged)).some((n) => n.startsWith(".stratum-flatten-")),
+      "no staging left",
+    );
   });
 });
