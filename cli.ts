@@ -39,7 +39,13 @@ import {
   parseOutputSpec,
   toParseJson,
 } from "./builder/mod.ts";
-import { createDemoApp, htpasswdAuth, parseAddr, serveRegistry } from "./server/mod.ts";
+import {
+  createDemoApp,
+  demoBuildEngine,
+  htpasswdAuth,
+  parseAddr,
+  serveRegistry,
+} from "./server/mod.ts";
 import {
   buildMergedTree,
   chainIds,
@@ -928,6 +934,7 @@ const COMMANDS: Record<string, Command> = {
         ? createDemoApp(s, {
           namespace,
           auth,
+          build: demoBuildEngine(ctx.root),
           // Any image already in the store is shown; one from elsewhere is pulled first.
           resolve: async (ref, { signal }) => {
             const name = ref.toString();

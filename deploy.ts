@@ -8,7 +8,14 @@
  *
  * @module
  */
-import { createDemoApp, createRegistryApp, type RegistryApp } from "./server/mod.ts";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  createDemoApp,
+  createRegistryApp,
+  demoBuildEngine,
+  type RegistryApp,
+} from "./server/mod.ts";
 import { memoryStore } from "./storage/mod.ts";
 
 const store = memoryStore();
@@ -18,7 +25,12 @@ const app: RegistryApp = createRegistryApp(store, {
   maxBlobBytes: 256 << 20,
   maxUploads: 16,
   log: (line) => console.log(line),
-  fallback: createDemoApp(store, { maxBuildBytes: 16 << 20 }),
+  // The build engine keeps its cache and scratch files in a temp directory; where the
+  // runtime gives none, /api/build answers with that error and the rest still works.
+  fallback: createDemoApp(store, {
+    maxBuildBytes: 16 << 20,
+    build: demoBuildEngine(join(tmpdir(), "stratum-deploy")),
+  }),
 });
 
 export default { fetch: app.fetch };

@@ -67,3 +67,4 @@ export {
   inspectImage,
   type InspectImageOptions,
 } from "./inspect_image.ts";
+export { demoBuildEngine } from "./demo_build.ts";
