@@ -54,6 +54,7 @@ import { DockerfileSyntaxError } from "./errors.ts";
 import {
   addHistory,
   applyMetadata,
+  cleanAbsolute,
   commandLine,
   copyCreatedBy,
   envRecord,
@@ -516,9 +517,19 @@ async function executeStage(engine: Engine, index: number): Promise<StageResult>
     engine.emit({ type: "start", id, name: `${vertexPrefix(st)} FROM ${baseName}` });
     engine.emit({ type: "done", id, durationMs: 0 });
   }
+  // ARG defaults are expanded against ENV too, which only the running stage knows: these
+  // values replace the ones scoping computed from ARGs alone.
+  const argDefaults: Record<string, string> = {};
   for (const step of steps) {
     options.signal?.throwIfAborted();
-    await runOneStep(st, step.instruction, step.args, step.position);
+    const args = { ...step.args, ...argDefaults };
+    await runOneStep(st, step.instruction, args, step.position);
+    if (step.instruction.keyword !== "arg") continue;
+    for (const { name, default: fallback } of step.instruction.args) {
+      if (fallback === null || Object.hasOwn(options.buildArgs ?? {}, name)) continue;
+      const env = expansionEnv(st.state.image, { ...args, ...argDefaults });
+      argDefaults[name] = expandWord(fallback, env, { escapeToken: engine.escapeToken });
+    }
   }
   return { state: st.state, layers: st.layers, key: st.key, firstMiss: st.firstMiss };
 }
@@ -703,14 +714,15 @@ function prepareWorkdir(st: StepState, dir: string): Prepared {
     predict,
     async execute() {
       const state = predict();
-      if (dir === "/") {
+      const clean = cleanAbsolute(dir);
+      if (clean === "/") {
         addHistory(state.image, `WORKDIR ${dir}`, engine.iso(), true);
         return { state, layers: st.layers };
       }
       const view = viewOf(st);
       const owner = user === "" ? { uid: 0, gid: 0 } : await resolveChown(user, view);
       const entries: PlannedEntry[] = [];
-      const parts = dir.slice(1).split("/");
+      const parts = clean.slice(1).split("/");
       const now = engine.now();
       let created = false;
       for (let i = 1; i <= parts.length; i++) {
