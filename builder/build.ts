@@ -67,6 +67,8 @@ import {
 } from "./instructions.ts";
 import { type Instruction, parseDockerfile, parseHeredocWord } from "./parser.ts";
 import { expandWord, expandWords } from "./word_expansion.ts";
+import { push, type PushResult, type TransferOptions } from "../registry_client/mod.ts";
+import { exportCache, parseCacheSpec, RegistryCache } from "./registry_cache.ts";
 
 /** Options of {@linkcode build}. */
 export interface BuildOptions {
@@ -123,6 +125,17 @@ export interface BuildOptions {
   executor?: ExecutorKind | "auto";
   /** Cancels the build. */
   signal?: AbortSignal;
+  /**
+   * `--cache-from`: registry caches (`type=registry,ref=REF` or a bare `REF`) whose steps
+   * count as cache hits; a hit downloads only the layers the store lacks.
+   */
+  cacheFrom?: string[];
+  /** `--cache-to`: where this build's step records and their layers are exported. */
+  cacheTo?: string[];
+  /** `--push`: push the image to each of `tags` once it is stored. */
+  push?: boolean;
+  /** How `cacheFrom`, `cacheTo` and `push` reach registries (fetch, auth, insecure hosts). */
+  registry?: TransferOptions;
 }
 
 /** One step of the build as it ran (or would run). */
@@ -137,6 +150,8 @@ export interface StepReport {
   cacheKey: string;
   /** Why it missed the cache (when it ran). */
   missReason?: string;
+  /** For a hit found in a `cacheFrom` registry cache: its ref. */
+  cachedFrom?: string;
   /** Time it took; 0 for cache hits and dry runs. */
   durationMs: number;
 }
@@ -155,6 +170,8 @@ export interface BuildResult {
   stages: { label: string; base: string; dependsOn: string[] }[];
   /** Build args nobody used, and other warnings. */
   warnings: string[];
+  /** What `push` wrote, one entry per tag. */
+  pushed: PushResult[];
 }
 
 /** A RUN step failed: the exit code and the end of its output. */
@@ -207,6 +224,8 @@ interface Engine {
   emit: (event: BuildEvent) => void;
   run?: Promise<RunBackend>;
   tmp: string;
+  /** The `cacheFrom` caches, read before the first step. */
+  remoteCaches: RegistryCache[];
 }
 
 /**
@@ -269,6 +288,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       platform: formatPlatform(platform),
     });
     const cache = new BuildCache(options.storeRoot);
+    const cacheTo = (options.cacheTo ?? []).map(parseCacheSpec);
+    if (options.push && (options.tags ?? []).length === 0) {
+      throw new TypeError("--push needs at least one tag (-t) to push to");
+    }
+    const remoteCaches: RegistryCache[] = [];
+    for (const spec of (options.cacheFrom ?? []).map(parseCacheSpec)) {
+      if (options.noCache) break;
+      const done = internal(`importing cache manifest from ${spec.ref}`);
+      remoteCaches.push(await RegistryCache.open(spec.ref, options.registry));
+      done();
+    }
     const runId = `${context.id}\0${dockerfilePath}\0${options.target ?? ""}`;
     const lastRun = new Map((await cache.lastRun(runId)).map((s) => [s.position, s]));
     await mkdir(join(options.storeRoot, "build-cache", "tmp"), { recursive: true });
@@ -295,6 +325,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       iso:
         () => (sde !== undefined ? new Date(sde * 1000).toISOString() : new Date().toISOString()),
       emit,
+      remoteCaches,
       tmp: await mkdtemp(join(options.storeRoot, "build-cache", "tmp", "build-")),
     };
     for (const w of graph.scoped.warnings) emit({ type: "warning", message: w });
@@ -317,6 +348,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           steps: engine.steps,
           stages,
           warnings: graph.scoped.warnings,
+          pushed: [],
         };
       }
       const exporting = internal("exporting to image");
@@ -328,6 +360,23 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         done();
       }
       await writeBuildFiles(stored, options);
+      for (const spec of cacheTo) {
+        const done = internal(`exporting cache to registry ${spec.ref}`);
+        await exportCache(
+          cache,
+          options.store.blobs,
+          engine.runSteps.map((s) => s.key),
+          spec.ref,
+          options.registry,
+        );
+        done();
+      }
+      const pushed: PushResult[] = [];
+      for (const tag of options.push ? options.tags ?? [] : []) {
+        const done = internal(`pushing ${tag}`);
+        pushed.push(await push(options.store, tag, options.registry));
+        done();
+      }
       void started;
       return {
         imageId: stored.imageId,
@@ -336,6 +385,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         steps: engine.steps,
         stages,
         warnings: graph.scoped.warnings,
+        pushed,
       };
     } finally {
       await rm(engine.tmp, { recursive: true, force: true });
@@ -569,8 +619,21 @@ async function runOneStep(
     throw stepError(error, label, instruction);
   }
   const key = await cacheKey(prepared.components);
-  const record = engine.options.noCache ? undefined : await engine.cache.get(key);
-  const hit = record !== undefined && await layersPresent(engine, record);
+  let record = engine.options.noCache ? undefined : await engine.cache.get(key);
+  let hit = record !== undefined && await layersPresent(engine, record);
+  let cachedFrom: string | undefined;
+  if (!hit && !engine.options.noCache) {
+    const remote = engine.remoteCaches.find((c) => c.get(key) !== undefined);
+    if (remote) {
+      record = remote.get(key)!;
+      if (!engine.options.dryRun) {
+        await remote.fetchLayers(record, engine.options.store.blobs);
+        await engine.cache.put(key, record);
+      }
+      hit = true;
+      cachedFrom = remote.ref;
+    }
+  }
   const previous = engine.lastRun.get(position);
   engine.runSteps.push({ position, label, key, components: prepared.components });
   const report: StepReport = {
@@ -579,6 +642,7 @@ async function runOneStep(
     cached: hit,
     cacheKey: key,
     durationMs: 0,
+    ...(cachedFrom ? { cachedFrom } : {}),
   };
   engine.steps.push(report);
   const id = showsVertex ? engine.nextId++ : 0;
