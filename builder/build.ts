@@ -9,8 +9,17 @@
  */
 import { type ExecutorKind, runStep } from "./run_executor.ts";
 import { chainIds, SnapshotStore } from "../unionfs/mod.ts";
+import {
+  chmodSync,
+  lchownSync,
+  linkSync,
+  lutimesSync,
+  mkdirSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { type Digest, sha256 } from "../digest/mod.ts";
 import {
   formatPlatform,
@@ -226,6 +235,8 @@ interface Engine {
   tmp: string;
   /** The `cacheFrom` caches, read before the first step. */
   remoteCaches: RegistryCache[];
+  /** The entries of layers this build wrote (COPY, ADD, WORKDIR), by diff_id. */
+  written: Map<string, PlannedEntry[]>;
 }
 
 /**
@@ -326,6 +337,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         () => (sde !== undefined ? new Date(sde * 1000).toISOString() : new Date().toISOString()),
       emit,
       remoteCaches,
+      written: new Map(),
       tmp: await mkdtemp(join(options.storeRoot, "build-cache", "tmp", "build-")),
     };
     for (const w of graph.scoped.warnings) emit({ type: "warning", message: w });
@@ -835,6 +847,7 @@ async function writeLayer(engine: Engine, entries: PlannedEntry[]): Promise<Laye
   const { store } = engine.options;
   await store.blobs.put(blob.stream);
   const d = await blob.digests;
+  engine.written.set(d.diffId, entries);
   return {
     descriptor: { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size },
     diffId: d.diffId as Digest,
@@ -1178,6 +1191,7 @@ function prepareRun(
           resolvedMounts.push(rest);
         }
       }
+      await seedSnapshots(engine, backend.snapshots, st.layers);
       const lowers = await backend.snapshots.prepare(st.layers, engine.options.store.blobs);
       const chain = await chainIds(st.layers.map((l) => l.diffId));
       const result = await backend.runStep({
@@ -1218,4 +1232,60 @@ function prepareRun(
       };
     },
   };
+}
+
+/**
+ * Writes the RUN snapshots of layers this build made itself straight from their planned
+ * entries, instead of letting the snapshot store unpack the layer blobs just written:
+ * a COPY of a large context is then read once from the context (synchronous writes, a
+ * fraction of the cost of unpacking the tar through streams). The snapshot holds what
+ * unpacking would give: the layer's own entries, missing parents made 0755, times in whole
+ * seconds as the tar has them. A layer with a streamed body is left to the store.
+ */
+async function seedSnapshots(
+  engine: Engine,
+  snapshots: SnapshotStore,
+  layers: LayerRef[],
+): Promise<void> {
+  const chain = await chainIds(layers.map((l) => l.diffId));
+  for (const [i, layer] of layers.entries()) {
+    const entries = engine.written.get(layer.diffId);
+    if (!entries || await snapshots.has(chain[i])) continue;
+    const dir = await mkdtemp(join(engine.tmp, "snapshot-"));
+    if (await writeSnapshot(dir, entries)) await snapshots.adopt(chain[i], dir);
+    else await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function writeSnapshot(dir: string, entries: PlannedEntry[]): Promise<boolean> {
+  const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const bodies = new Map<string, Uint8Array>();
+  for (const e of sorted) {
+    if (e.type !== "file" || !e.body) continue;
+    const body = await e.body();
+    if (!(body instanceof Uint8Array)) {
+      await body.cancel();
+      return false;
+    }
+    bodies.set(e.path, body);
+  }
+  for (const e of sorted) {
+    const path = join(dir, e.path);
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    if (e.type === "directory") mkdirSync(path, { recursive: true });
+    else if (e.type === "file") writeFileSync(path, bodies.get(e.path) ?? new Uint8Array());
+    else if (e.type === "symlink") symlinkSync(e.linkTarget, path);
+    else linkSync(join(dir, e.linkTarget), path);
+  }
+  // Owners before modes (chown clears setuid bits); children before their directories'
+  // times, which writing the children changed.
+  for (const e of sorted.toReversed()) {
+    if (e.type === "hardlink") continue;
+    const path = join(dir, e.path);
+    lchownSync(path, e.uid, e.gid);
+    if (e.type !== "symlink") chmodSync(path, e.mode);
+    const t = Math.floor(e.mtime);
+    lutimesSync(path, t, t);
+  }
+  return true;
 }

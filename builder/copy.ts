@@ -76,7 +76,13 @@ export function contextFs(context: BuildContext): SourceFs {
       return { ...st, type: st.type, uid: 0, gid: 0 };
     },
     readdir: (path) => Promise.resolve(context.readdir(path)),
-    body: (path) => Promise.resolve(context.open(path)),
+    body: (path) => {
+      try {
+        return Promise.resolve(context.body(path));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
   };
 }
 
@@ -809,7 +815,8 @@ export async function contextInputs(
   matched: string[],
 ): Promise<Record<string, string>> {
   const inputs: Record<string, string> = {};
-  const visit = async (path: string, follow: boolean) => {
+  const files: [key: string, path: string, mode: number][] = [];
+  const visit = async (path: string, follow: boolean): Promise<void> => {
     const resolved = follow ? await resolvePath(contextFs(context), path, true) : undefined;
     const real = resolved?.path ?? path;
     const st = await context.lstat(real);
@@ -819,18 +826,31 @@ export async function contextInputs(
     }
     if (st.type === "directory") {
       inputs[`ctx:${path}`] = `dir:${st.mode.toString(8)}`;
-      for (const name of context.readdir(real)) {
-        await visit(real ? `${real}/${name}` : name, false);
-      }
+      await Promise.all(
+        context.readdir(real).map((name) => visit(real ? `${real}/${name}` : name, false)),
+      );
     } else if (st.type === "symlink") {
       inputs[`ctx:${path}`] = `link:${st.linkTarget}`;
     } else if (st.type === "file") {
-      inputs[`ctx:${path}`] = `${st.mode.toString(8)}:${await context.digest(real)}`;
+      files.push([`ctx:${path}`, real, st.mode]);
     }
   };
   for (const m of matched) await visit(m, true);
+  // Hashing is I/O bound: a bounded number of reads in flight keeps the disk busy
+  // without running out of file descriptors.
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const [key, real, mode] = files[next++];
+      inputs[key] = `${mode.toString(8)}:${await context.digest(real)}`;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, files.length) }, worker));
   return inputs;
 }
+
+/** Context files read at once while hashing. */
+const HASH_CONCURRENCY = 32;
 
 /**
  * Resolves a `--chown` value (`user`, `user:group`, ids or names) against the image's
