@@ -237,7 +237,12 @@ interface Engine {
   remoteCaches: RegistryCache[];
   /** The entries of layers this build wrote (COPY, ADD, WORKDIR), by diff_id. */
   written: Map<string, PlannedEntry[]>;
+  /** Bytes of file bodies `written` keeps in memory. */
+  keptBytes: number;
 }
+
+/** At most this many bytes of layer file bodies are kept for RUN snapshots. */
+const KEPT_BYTES_LIMIT = 256 << 20;
 
 /**
  * Builds an image from a Dockerfile, the way `docker build` (BuildKit) does.
@@ -338,6 +343,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       emit,
       remoteCaches,
       written: new Map(),
+      keptBytes: 0,
       tmp: await mkdtemp(join(options.storeRoot, "build-cache", "tmp", "build-")),
     };
     for (const w of graph.scoped.warnings) emit({ type: "warning", message: w });
@@ -843,11 +849,30 @@ function prepareWorkdir(st: StepState, dir: string): Prepared {
 }
 
 async function writeLayer(engine: Engine, entries: PlannedEntry[]): Promise<LayerRef> {
-  const blob = createLayer(planEntries(entries));
+  // The bytes read for the layer are kept (up to a budget) for the RUN snapshot of it, so
+  // a RUN after a large COPY does not read the context again.
+  const kept = entries.map((e) => {
+    const body = e.body;
+    if (!body) return e;
+    let bytes: Uint8Array | undefined;
+    return {
+      ...e,
+      body: async () => {
+        if (bytes) return bytes;
+        const read = await body();
+        if (read instanceof Uint8Array && engine.keptBytes + read.length <= KEPT_BYTES_LIMIT) {
+          engine.keptBytes += read.length;
+          bytes = read;
+        }
+        return read;
+      },
+    };
+  });
+  const blob = createLayer(planEntries(kept));
   const { store } = engine.options;
   await store.blobs.put(blob.stream);
   const d = await blob.digests;
-  engine.written.set(d.diffId, entries);
+  engine.written.set(d.diffId, kept);
   return {
     descriptor: { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size },
     diffId: d.diffId as Digest,
@@ -1258,9 +1283,8 @@ async function seedSnapshots(
 }
 
 async function writeSnapshot(dir: string, entries: PlannedEntry[]): Promise<boolean> {
-  const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const bodies = new Map<string, Uint8Array>();
-  for (const e of sorted) {
+  for (const e of entries) {
     if (e.type !== "file" || !e.body) continue;
     const body = await e.body();
     if (!(body instanceof Uint8Array)) {
@@ -1269,23 +1293,38 @@ async function writeSnapshot(dir: string, entries: PlannedEntry[]): Promise<bool
     }
     bodies.set(e.path, body);
   }
-  for (const e of sorted) {
-    const path = join(dir, e.path);
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-    if (e.type === "directory") mkdirSync(path, { recursive: true });
-    else if (e.type === "file") writeFileSync(path, bodies.get(e.path) ?? new Uint8Array());
-    else if (e.type === "symlink") symlinkSync(e.linkTarget, path);
-    else linkSync(join(dir, e.linkTarget), path);
+  try {
+    const made = new Set<string>();
+    const parent = (path: string) => {
+      const d = dirname(path);
+      if (!made.has(d)) mkdirSync(d, { recursive: true, mode: 0o755 });
+      made.add(d);
+    };
+    // Hardlinks last: their target may come later in the layer's order.
+    for (const e of entries) {
+      const path = join(dir, e.path);
+      parent(path);
+      if (e.type === "directory") mkdirSync(path, { recursive: true });
+      else if (e.type === "file") writeFileSync(path, bodies.get(e.path) ?? new Uint8Array());
+      else if (e.type === "symlink") symlinkSync(e.linkTarget, path);
+    }
+    for (const e of entries) {
+      if (e.type === "hardlink") linkSync(join(dir, e.linkTarget), join(dir, e.path));
+    }
+    // Owners before modes (chown clears setuid bits); children before their directories'
+    // times, which writing the children changed.
+    const deepestFirst = entries.filter((e) => e.type !== "hardlink")
+      .sort((a, b) => b.path.length - a.path.length);
+    for (const e of deepestFirst) {
+      const path = join(dir, e.path);
+      lchownSync(path, e.uid, e.gid);
+      if (e.type !== "symlink") chmodSync(path, e.mode);
+      const t = Math.floor(e.mtime);
+      lutimesSync(path, t, t);
+    }
+    return true;
+  } catch {
+    // Whatever this could not write, unpacking the blob will.
+    return false;
   }
-  // Owners before modes (chown clears setuid bits); children before their directories'
-  // times, which writing the children changed.
-  for (const e of sorted.toReversed()) {
-    if (e.type === "hardlink") continue;
-    const path = join(dir, e.path);
-    lchownSync(path, e.uid, e.gid);
-    if (e.type !== "symlink") chmodSync(path, e.mode);
-    const t = Math.floor(e.mtime);
-    lutimesSync(path, t, t);
-  }
-  return true;
 }

@@ -24,7 +24,7 @@ import {
   type WriteEntry,
 } from "../unionfs/mod.ts";
 import type { BlobStore } from "../storage/mod.ts";
-import type { BuildContext } from "./build_context.ts";
+import type { BuildContext, ContextStat } from "./build_context.ts";
 import type { LayerRef } from "./build_cache.ts";
 import { contextPath } from "./build_context.ts";
 import { DockerignoreMatcher } from "./dockerignore.ts";
@@ -816,26 +816,30 @@ export async function contextInputs(
 ): Promise<Record<string, string>> {
   const inputs: Record<string, string> = {};
   const files: [key: string, path: string, mode: number][] = [];
-  const visit = async (path: string, follow: boolean): Promise<void> => {
-    const resolved = follow ? await resolvePath(contextFs(context), path, true) : undefined;
-    const real = resolved?.path ?? path;
-    const st = await context.lstat(real);
+  // Below a matched source nothing is followed, so the walk needs no awaits: on a warm
+  // build of a large context, a promise per file costs as much as the stat.
+  const walk = (path: string, st: ContextStat | undefined, real: string) => {
     if (!st) {
       inputs[`ctx:${path}`] = "missing";
-      return;
-    }
-    if (st.type === "directory") {
+    } else if (st.type === "directory") {
       inputs[`ctx:${path}`] = `dir:${st.mode.toString(8)}`;
-      await Promise.all(
-        context.readdir(real).map((name) => visit(real ? `${real}/${name}` : name, false)),
-      );
+      for (const name of context.readdir(real)) {
+        const child = real ? `${real}/${name}` : name;
+        walk(child, context.statSync(child), child);
+      }
     } else if (st.type === "symlink") {
       inputs[`ctx:${path}`] = `link:${st.linkTarget}`;
     } else if (st.type === "file") {
-      files.push([`ctx:${path}`, real, st.mode]);
+      const known = context.knownDigest(real);
+      if (known) inputs[`ctx:${path}`] = `${st.mode.toString(8)}:${known}`;
+      else files.push([`ctx:${path}`, real, st.mode]);
     }
   };
-  for (const m of matched) await visit(m, true);
+  for (const m of matched) {
+    const resolved = await resolvePath(contextFs(context), m, true);
+    const real = resolved?.path ?? m;
+    walk(m, context.statSync(real), real);
+  }
   // Hashing is I/O bound: a bounded number of reads in flight keeps the disk busy
   // without running out of file descriptors.
   let next = 0;

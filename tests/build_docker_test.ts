@@ -425,6 +425,20 @@ RUN --mount=type=bind,target=/ctx,rw echo scribble > /ctx/f1.txt && cat /ctx/f1.
     { dockerStubs: ["ctx", "m", "mnt"] },
   ],
   [
+    "RUN over a copied directory with hardlinks, setuid and a read-only directory",
+    `FROM base
+COPY d /d
+RUN stat -c '%n %h %a %u:%g' /d/a /d/b /d/s /d/ro /d/ro/x > /stat && cat /d/b /d/ro/x > /cat && touch /d/a
+`,
+    { "d/a": "same", "d/s": { body: "s", mode: 0o4755 }, "d/ro/x": "x" },
+    {
+      async setup(ctx) {
+        await link(join(ctx, "d", "a"), join(ctx, "d", "b"));
+        await chmod(join(ctx, "d", "ro"), 0o555);
+      },
+    },
+  ],
+  [
     "RUN replaces a symlink with a directory and removes a base file",
     "FROM base\nRUN rm /bin/ls && rm /etc/group && mkdir -p /etc/group/d && ln -s /etc /e\n",
     {},
