@@ -1279,6 +1279,7 @@ async function seedSnapshots(
     const dir = await mkdtemp(join(engine.tmp, "snapshot-"));
     if (await writeSnapshot(dir, entries)) await snapshots.adopt(chain[i], dir);
     else await rm(dir, { recursive: true, force: true });
+    engine.written.delete(layer.diffId);
   }
 }
 

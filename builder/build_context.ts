@@ -178,7 +178,8 @@ export class BuildContext {
 
   /** Like {@linkcode BuildContext.lstat}, synchronously. */
   statSync(path: string): ContextStat | undefined {
-    const clean = contextPath(path);
+    // Paths built from readdir() names are clean already; cleaning costs a split per file.
+    const clean = isClean(path) ? path : contextPath(path);
     return this.#entries.has(clean) ? this.#stat(clean).stat : undefined;
   }
 
@@ -187,7 +188,7 @@ export class BuildContext {
    * size, mtime and inode, without reading the file; else undefined.
    */
   knownDigest(path: string): Digest | undefined {
-    const p = contextPath(path);
+    const p = isClean(path) ? path : contextPath(path);
     const { stat, mtimeNs, ino } = this.#stat(p);
     const cached = this.#meta[p];
     if (cached && cached[0] === stat.size && cached[1] === mtimeNs && cached[2] === ino) {
@@ -319,6 +320,12 @@ export class BuildContext {
     await rename(tmp, this.#metaPath);
     this.#metaDirty = false;
   }
+}
+
+const UNCLEAN = /(^|\/)\.{0,2}(\/|$)|^\//;
+
+function isClean(path: string): boolean {
+  return !UNCLEAN.test(path);
 }
 
 /** A path inside the context: relative, `/`-separated, `..` stopped at the root. */
