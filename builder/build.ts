@@ -9,8 +9,17 @@
  */
 import { type ExecutorKind, runStep } from "./run_executor.ts";
 import { chainIds, SnapshotStore } from "../unionfs/mod.ts";
+import {
+  chmodSync,
+  lchownSync,
+  linkSync,
+  lutimesSync,
+  mkdirSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { type Digest, sha256 } from "../digest/mod.ts";
 import {
   formatPlatform,
@@ -54,6 +63,7 @@ import { DockerfileSyntaxError } from "./errors.ts";
 import {
   addHistory,
   applyMetadata,
+  cleanAbsolute,
   commandLine,
   copyCreatedBy,
   envRecord,
@@ -66,6 +76,8 @@ import {
 } from "./instructions.ts";
 import { type Instruction, parseDockerfile, parseHeredocWord } from "./parser.ts";
 import { expandWord, expandWords } from "./word_expansion.ts";
+import { push, type PushResult, type TransferOptions } from "../registry_client/mod.ts";
+import { exportCache, parseCacheSpec, RegistryCache } from "./registry_cache.ts";
 
 /** Options of {@linkcode build}. */
 export interface BuildOptions {
@@ -122,6 +134,17 @@ export interface BuildOptions {
   executor?: ExecutorKind | "auto";
   /** Cancels the build. */
   signal?: AbortSignal;
+  /**
+   * `--cache-from`: registry caches (`type=registry,ref=REF` or a bare `REF`) whose steps
+   * count as cache hits; a hit downloads only the layers the store lacks.
+   */
+  cacheFrom?: string[];
+  /** `--cache-to`: where this build's step records and their layers are exported. */
+  cacheTo?: string[];
+  /** `--push`: push the image to each of `tags` once it is stored. */
+  push?: boolean;
+  /** How `cacheFrom`, `cacheTo` and `push` reach registries (fetch, auth, insecure hosts). */
+  registry?: TransferOptions;
 }
 
 /** One step of the build as it ran (or would run). */
@@ -136,6 +159,8 @@ export interface StepReport {
   cacheKey: string;
   /** Why it missed the cache (when it ran). */
   missReason?: string;
+  /** For a hit found in a `cacheFrom` registry cache: its ref. */
+  cachedFrom?: string;
   /** Time it took; 0 for cache hits and dry runs. */
   durationMs: number;
 }
@@ -154,6 +179,8 @@ export interface BuildResult {
   stages: { label: string; base: string; dependsOn: string[] }[];
   /** Build args nobody used, and other warnings. */
   warnings: string[];
+  /** What `push` wrote, one entry per tag. */
+  pushed: PushResult[];
 }
 
 /** A RUN step failed: the exit code and the end of its output. */
@@ -206,7 +233,16 @@ interface Engine {
   emit: (event: BuildEvent) => void;
   run?: Promise<RunBackend>;
   tmp: string;
+  /** The `cacheFrom` caches, read before the first step. */
+  remoteCaches: RegistryCache[];
+  /** The entries of layers this build wrote (COPY, ADD, WORKDIR), by diff_id. */
+  written: Map<string, PlannedEntry[]>;
+  /** Bytes of file bodies `written` keeps in memory. */
+  keptBytes: number;
 }
+
+/** At most this many bytes of layer file bodies are kept for RUN snapshots. */
+const KEPT_BYTES_LIMIT = 256 << 20;
 
 /**
  * Builds an image from a Dockerfile, the way `docker build` (BuildKit) does.
@@ -268,6 +304,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       platform: formatPlatform(platform),
     });
     const cache = new BuildCache(options.storeRoot);
+    const cacheTo = (options.cacheTo ?? []).map(parseCacheSpec);
+    if (options.push && (options.tags ?? []).length === 0) {
+      throw new TypeError("--push needs at least one tag (-t) to push to");
+    }
+    const remoteCaches: RegistryCache[] = [];
+    for (const spec of (options.cacheFrom ?? []).map(parseCacheSpec)) {
+      if (options.noCache) break;
+      const done = internal(`importing cache manifest from ${spec.ref}`);
+      remoteCaches.push(await RegistryCache.open(spec.ref, options.registry));
+      done();
+    }
     const runId = `${context.id}\0${dockerfilePath}\0${options.target ?? ""}`;
     const lastRun = new Map((await cache.lastRun(runId)).map((s) => [s.position, s]));
     await mkdir(join(options.storeRoot, "build-cache", "tmp"), { recursive: true });
@@ -294,6 +341,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       iso:
         () => (sde !== undefined ? new Date(sde * 1000).toISOString() : new Date().toISOString()),
       emit,
+      remoteCaches,
+      written: new Map(),
+      keptBytes: 0,
       tmp: await mkdtemp(join(options.storeRoot, "build-cache", "tmp", "build-")),
     };
     for (const w of graph.scoped.warnings) emit({ type: "warning", message: w });
@@ -316,6 +366,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           steps: engine.steps,
           stages,
           warnings: graph.scoped.warnings,
+          pushed: [],
         };
       }
       const exporting = internal("exporting to image");
@@ -327,6 +378,23 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         done();
       }
       await writeBuildFiles(stored, options);
+      for (const spec of cacheTo) {
+        const done = internal(`exporting cache to registry ${spec.ref}`);
+        await exportCache(
+          cache,
+          options.store.blobs,
+          engine.runSteps.map((s) => s.key),
+          spec.ref,
+          options.registry,
+        );
+        done();
+      }
+      const pushed: PushResult[] = [];
+      for (const tag of options.push ? options.tags ?? [] : []) {
+        const done = internal(`pushing ${tag}`);
+        pushed.push(await push(options.store, tag, options.registry));
+        done();
+      }
       void started;
       return {
         imageId: stored.imageId,
@@ -335,6 +403,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         steps: engine.steps,
         stages,
         warnings: graph.scoped.warnings,
+        pushed,
       };
     } finally {
       await rm(engine.tmp, { recursive: true, force: true });
@@ -516,9 +585,19 @@ async function executeStage(engine: Engine, index: number): Promise<StageResult>
     engine.emit({ type: "start", id, name: `${vertexPrefix(st)} FROM ${baseName}` });
     engine.emit({ type: "done", id, durationMs: 0 });
   }
+  // ARG defaults are expanded against ENV too, which only the running stage knows: these
+  // values replace the ones scoping computed from ARGs alone.
+  const argDefaults: Record<string, string> = {};
   for (const step of steps) {
     options.signal?.throwIfAborted();
-    await runOneStep(st, step.instruction, step.args, step.position);
+    const args = { ...step.args, ...argDefaults };
+    await runOneStep(st, step.instruction, args, step.position);
+    if (step.instruction.keyword !== "arg") continue;
+    for (const { name, default: fallback } of step.instruction.args) {
+      if (fallback === null || Object.hasOwn(options.buildArgs ?? {}, name)) continue;
+      const env = expansionEnv(st.state.image, { ...args, ...argDefaults });
+      argDefaults[name] = expandWord(fallback, env, { escapeToken: engine.escapeToken });
+    }
   }
   return { state: st.state, layers: st.layers, key: st.key, firstMiss: st.firstMiss };
 }
@@ -558,8 +637,21 @@ async function runOneStep(
     throw stepError(error, label, instruction);
   }
   const key = await cacheKey(prepared.components);
-  const record = engine.options.noCache ? undefined : await engine.cache.get(key);
-  const hit = record !== undefined && await layersPresent(engine, record);
+  let record = engine.options.noCache ? undefined : await engine.cache.get(key);
+  let hit = record !== undefined && await layersPresent(engine, record);
+  let cachedFrom: string | undefined;
+  if (!hit && !engine.options.noCache) {
+    const remote = engine.remoteCaches.find((c) => c.get(key) !== undefined);
+    if (remote) {
+      record = remote.get(key)!;
+      if (!engine.options.dryRun) {
+        await remote.fetchLayers(record, engine.options.store.blobs);
+        await engine.cache.put(key, record);
+      }
+      hit = true;
+      cachedFrom = remote.ref;
+    }
+  }
   const previous = engine.lastRun.get(position);
   engine.runSteps.push({ position, label, key, components: prepared.components });
   const report: StepReport = {
@@ -568,6 +660,7 @@ async function runOneStep(
     cached: hit,
     cacheKey: key,
     durationMs: 0,
+    ...(cachedFrom ? { cachedFrom } : {}),
   };
   engine.steps.push(report);
   const id = showsVertex ? engine.nextId++ : 0;
@@ -703,14 +796,15 @@ function prepareWorkdir(st: StepState, dir: string): Prepared {
     predict,
     async execute() {
       const state = predict();
-      if (dir === "/") {
+      const clean = cleanAbsolute(dir);
+      if (clean === "/") {
         addHistory(state.image, `WORKDIR ${dir}`, engine.iso(), true);
         return { state, layers: st.layers };
       }
       const view = viewOf(st);
       const owner = user === "" ? { uid: 0, gid: 0 } : await resolveChown(user, view);
       const entries: PlannedEntry[] = [];
-      const parts = dir.slice(1).split("/");
+      const parts = clean.slice(1).split("/");
       const now = engine.now();
       let created = false;
       for (let i = 1; i <= parts.length; i++) {
@@ -755,10 +849,30 @@ function prepareWorkdir(st: StepState, dir: string): Prepared {
 }
 
 async function writeLayer(engine: Engine, entries: PlannedEntry[]): Promise<LayerRef> {
-  const blob = createLayer(planEntries(entries));
+  // The bytes read for the layer are kept (up to a budget) for the RUN snapshot of it, so
+  // a RUN after a large COPY does not read the context again.
+  const kept = entries.map((e) => {
+    const body = e.body;
+    if (!body) return e;
+    let bytes: Uint8Array | undefined;
+    return {
+      ...e,
+      body: async () => {
+        if (bytes) return bytes;
+        const read = await body();
+        if (read instanceof Uint8Array && engine.keptBytes + read.length <= KEPT_BYTES_LIMIT) {
+          engine.keptBytes += read.length;
+          bytes = read;
+        }
+        return read;
+      },
+    };
+  });
+  const blob = createLayer(planEntries(kept));
   const { store } = engine.options;
   await store.blobs.put(blob.stream);
   const d = await blob.digests;
+  engine.written.set(d.diffId, kept);
   return {
     descriptor: { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size },
     diffId: d.diffId as Digest,
@@ -1102,6 +1216,7 @@ function prepareRun(
           resolvedMounts.push(rest);
         }
       }
+      await seedSnapshots(engine, backend.snapshots, st.layers);
       const lowers = await backend.snapshots.prepare(st.layers, engine.options.store.blobs);
       const chain = await chainIds(st.layers.map((l) => l.diffId));
       const result = await backend.runStep({
@@ -1142,4 +1257,75 @@ function prepareRun(
       };
     },
   };
+}
+
+/**
+ * Writes the RUN snapshots of layers this build made itself straight from their planned
+ * entries, instead of letting the snapshot store unpack the layer blobs just written:
+ * a COPY of a large context is then read once from the context (synchronous writes, a
+ * fraction of the cost of unpacking the tar through streams). The snapshot holds what
+ * unpacking would give: the layer's own entries, missing parents made 0755, times in whole
+ * seconds as the tar has them. A layer with a streamed body is left to the store.
+ */
+async function seedSnapshots(
+  engine: Engine,
+  snapshots: SnapshotStore,
+  layers: LayerRef[],
+): Promise<void> {
+  const chain = await chainIds(layers.map((l) => l.diffId));
+  for (const [i, layer] of layers.entries()) {
+    const entries = engine.written.get(layer.diffId);
+    if (!entries || await snapshots.has(chain[i])) continue;
+    const dir = await mkdtemp(join(engine.tmp, "snapshot-"));
+    if (await writeSnapshot(dir, entries)) await snapshots.adopt(chain[i], dir);
+    else await rm(dir, { recursive: true, force: true });
+    engine.written.delete(layer.diffId);
+  }
+}
+
+async function writeSnapshot(dir: string, entries: PlannedEntry[]): Promise<boolean> {
+  const bodies = new Map<string, Uint8Array>();
+  for (const e of entries) {
+    if (e.type !== "file" || !e.body) continue;
+    const body = await e.body();
+    if (!(body instanceof Uint8Array)) {
+      await body.cancel();
+      return false;
+    }
+    bodies.set(e.path, body);
+  }
+  try {
+    const made = new Set<string>();
+    const parent = (path: string) => {
+      const d = dirname(path);
+      if (!made.has(d)) mkdirSync(d, { recursive: true, mode: 0o755 });
+      made.add(d);
+    };
+    // Hardlinks last: their target may come later in the layer's order.
+    for (const e of entries) {
+      const path = join(dir, e.path);
+      parent(path);
+      if (e.type === "directory") mkdirSync(path, { recursive: true });
+      else if (e.type === "file") writeFileSync(path, bodies.get(e.path) ?? new Uint8Array());
+      else if (e.type === "symlink") symlinkSync(e.linkTarget, path);
+    }
+    for (const e of entries) {
+      if (e.type === "hardlink") linkSync(join(dir, e.linkTarget), join(dir, e.path));
+    }
+    // Owners before modes (chown clears setuid bits); children before their directories'
+    // times, which writing the children changed.
+    const deepestFirst = entries.filter((e) => e.type !== "hardlink")
+      .sort((a, b) => b.path.length - a.path.length);
+    for (const e of deepestFirst) {
+      const path = join(dir, e.path);
+      lchownSync(path, e.uid, e.gid);
+      if (e.type !== "symlink") chmodSync(path, e.mode);
+      const t = Math.floor(e.mtime);
+      lutimesSync(path, t, t);
+    }
+    return true;
+  } catch {
+    // Whatever this could not write, unpacking the blob will.
+    return false;
+  }
 }

@@ -79,6 +79,19 @@ describe("the build cache", () => {
     assert.equal(tree["b.txt"].content, "b changed");
   });
 
+  test("--no-cache runs every step even when the cache holds them all", async () => {
+    const warm = await run();
+    assert.ok(warm.steps.every((s) => s.cached));
+    const fresh = await run({ noCache: true });
+    assert.deepEqual(
+      fresh.steps.filter((s) => !s.cached).map((s) => s.instruction),
+      warm.steps.map((s) => s.instruction),
+    );
+    assert.ok(fresh.steps.every((s) => s.missReason === "--no-cache"));
+    const after = await run();
+    assert.ok(after.steps.every((s) => s.cached), "the cache still answers after --no-cache");
+  });
+
   test("a changed build arg reruns the steps whose expansion uses it and says which", async () => {
     await run();
     const result = await run({ buildArgs: { MODE: "prod" } });

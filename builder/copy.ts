@@ -24,7 +24,7 @@ import {
   type WriteEntry,
 } from "../unionfs/mod.ts";
 import type { BlobStore } from "../storage/mod.ts";
-import type { BuildContext } from "./build_context.ts";
+import type { BuildContext, ContextStat } from "./build_context.ts";
 import type { LayerRef } from "./build_cache.ts";
 import { contextPath } from "./build_context.ts";
 import { DockerignoreMatcher } from "./dockerignore.ts";
@@ -76,7 +76,13 @@ export function contextFs(context: BuildContext): SourceFs {
       return { ...st, type: st.type, uid: 0, gid: 0 };
     },
     readdir: (path) => Promise.resolve(context.readdir(path)),
-    body: (path) => Promise.resolve(context.open(path)),
+    body: (path) => {
+      try {
+        return Promise.resolve(context.body(path));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
   };
 }
 
@@ -809,28 +815,46 @@ export async function contextInputs(
   matched: string[],
 ): Promise<Record<string, string>> {
   const inputs: Record<string, string> = {};
-  const visit = async (path: string, follow: boolean) => {
-    const resolved = follow ? await resolvePath(contextFs(context), path, true) : undefined;
-    const real = resolved?.path ?? path;
-    const st = await context.lstat(real);
+  const files: [key: string, path: string, mode: number][] = [];
+  // Below a matched source nothing is followed, so the walk needs no awaits: on a warm
+  // build of a large context, a promise per file costs as much as the stat.
+  const walk = (path: string, st: ContextStat | undefined, real: string) => {
     if (!st) {
       inputs[`ctx:${path}`] = "missing";
-      return;
-    }
-    if (st.type === "directory") {
+    } else if (st.type === "directory") {
       inputs[`ctx:${path}`] = `dir:${st.mode.toString(8)}`;
       for (const name of context.readdir(real)) {
-        await visit(real ? `${real}/${name}` : name, false);
+        const child = real ? `${real}/${name}` : name;
+        walk(child, context.statSync(child), child);
       }
     } else if (st.type === "symlink") {
       inputs[`ctx:${path}`] = `link:${st.linkTarget}`;
     } else if (st.type === "file") {
-      inputs[`ctx:${path}`] = `${st.mode.toString(8)}:${await context.digest(real)}`;
+      const known = context.knownDigest(real);
+      if (known) inputs[`ctx:${path}`] = `${st.mode.toString(8)}:${known}`;
+      else files.push([`ctx:${path}`, real, st.mode]);
     }
   };
-  for (const m of matched) await visit(m, true);
+  for (const m of matched) {
+    const resolved = await resolvePath(contextFs(context), m, true);
+    const real = resolved?.path ?? m;
+    walk(m, context.statSync(real), real);
+  }
+  // Hashing is I/O bound: a bounded number of reads in flight keeps the disk busy
+  // without running out of file descriptors.
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const [key, real, mode] = files[next++];
+      inputs[key] = `${mode.toString(8)}:${await context.digest(real)}`;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, files.length) }, worker));
   return inputs;
 }
+
+/** Context files read at once while hashing. */
+const HASH_CONCURRENCY = 32;
 
 /**
  * Resolves a `--chown` value (`user`, `user:group`, ids or names) against the image's

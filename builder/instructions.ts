@@ -149,9 +149,7 @@ export function applyMetadata(
       // BuildKit records the default as written (expanded), not a --build-arg override.
       const parts = instruction.args.map((a) => {
         if (a.default === null) return a.name;
-        return `${a.name}=${
-          expandAt(instruction, () => expandWord(a.default!, args, { escapeToken }))
-        }`;
+        return `${a.name}=${word(a.default)}`;
       });
       return { state: next, createdBy: `ARG ${parts.join(" ")}` };
     }
@@ -421,11 +419,19 @@ export function copyCreatedBy(keyword: "COPY" | "ADD", sourcesAndDest: readonly 
   return `${keyword} ${sourcesAndDest.join(" ")} # buildkit`;
 }
 
-/** Resolves a WORKDIR argument against the current one, like path.Join in Go. */
+/**
+ * Resolves a WORKDIR argument against the current one as BuildKit's NormalizeWorkdir does:
+ * a relative one is joined on and cleaned (Go's path.Join), an absolute one is kept as
+ * written, so the config can say `/a/./b` while the filesystem gets `/a/b`.
+ */
 export function resolveWorkdir(current: string | undefined, dir: string): string {
-  const joined = dir.startsWith("/") ? dir : `${current || "/"}/${dir}`;
+  return dir.startsWith("/") ? dir : cleanAbsolute(`${current || "/"}/${dir}`);
+}
+
+/** An absolute path cleaned like Go's path.Clean: no `.`, `..` or doubled slashes. */
+export function cleanAbsolute(path: string): string {
   const parts: string[] = [];
-  for (const part of joined.split("/")) {
+  for (const part of path.split("/")) {
     if (part === "" || part === ".") continue;
     if (part === "..") parts.pop();
     else parts.push(part);

@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import { DockerfileSyntaxError } from "./errors.ts";
 import {
   applyMetadata,
+  cleanAbsolute,
   goDuration,
   goQuote,
   goQuoteRune,
@@ -210,5 +211,10 @@ describe("Go formatting helpers", () => {
     assert.equal(resolveWorkdir(undefined, "rel"), "/rel");
     assert.equal(resolveWorkdir("/a/b", "../c/./d/"), "/a/c/d");
     assert.equal(resolveWorkdir("/a", "/"), "/");
+  });
+
+  test("resolveWorkdir() keeps an absolute path as written, as BuildKit's config does", () => {
+    assert.equal(resolveWorkdir("/a", "/abs/./x/.."), "/abs/./x/..");
+    assert.equal(cleanAbsolute("/abs/./x/.."), "/abs");
   });
 });

@@ -88,6 +88,13 @@ export {
 } from "./build_cache.ts";
 export { BuildContext, type ContextStat, type OpenContextOptions } from "./build_context.ts";
 export {
+  CACHE_CONFIG_MEDIA_TYPE,
+  type CacheSpec,
+  exportCache,
+  parseCacheSpec,
+  RegistryCache,
+} from "./registry_cache.ts";
+export {
   buildMetadata,
   type BuildOutput,
   parseOutputSpec,
