@@ -530,7 +530,8 @@ const COMMANDS: Record<string, Command> = {
     usage: "[-t NAME:TAG]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--platform P] " +
       "[--no-cache] [--pull] [--progress auto|plain|tty] [--network host|none] " +
       "[--secret id=ID,src=PATH]... [--label K=V]... [--output SPEC]... [--iidfile F] " +
-      "[--metadata-file F] [--explain-cache] [--dry-run] [-q] CONTEXT|-",
+      "[--metadata-file F] [--cache-to|--cache-from type=registry,ref=REF] [--push] " +
+      "[--explain-cache] [--dry-run] [-q] CONTEXT|-",
     options: {
       tag: { type: "string", short: "t", multiple: true },
       file: { type: "string", short: "f" },
@@ -548,6 +549,9 @@ const COMMANDS: Record<string, Command> = {
       "metadata-file": { type: "string" },
       "explain-cache": { type: "boolean" },
       "dry-run": { type: "boolean" },
+      "cache-to": { type: "string", multiple: true },
+      "cache-from": { type: "string", multiple: true },
+      push: { type: "boolean" },
       quiet: { type: "boolean", short: "q" },
       insecure: { type: "string", multiple: true },
     },
@@ -611,6 +615,10 @@ const COMMANDS: Record<string, Command> = {
           iidfile: str(ctx.values.iidfile),
           metadataFile: str(ctx.values["metadata-file"]),
           dryRun: Boolean(ctx.values["dry-run"]),
+          cacheTo: ctx.values["cache-to"] as string[] | undefined,
+          cacheFrom: ctx.values["cache-from"] as string[] | undefined,
+          push: Boolean(ctx.values.push),
+          registry: { insecure, platform: str(ctx.values.platform) },
           progress: render,
         });
         render.finish();
