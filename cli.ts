@@ -245,6 +245,11 @@ const REGISTRY_OPTIONS = {
   quiet: { type: "boolean", short: "q" },
 } as const;
 
+/** The `--insecure HOST` flags: registries reached over plain HTTP. */
+function insecureHosts(ctx: CommandContext): string[] {
+  return (ctx.values.insecure as string[] | undefined) ?? [];
+}
+
 /** Transfer options from the shared flags, with progress drawn on stderr. */
 function transferOptions(ctx: CommandContext): TransferOptions & { done(): void } {
   const renderer = createProgressRenderer((text) => void process.stderr.write(text), {
@@ -252,7 +257,7 @@ function transferOptions(ctx: CommandContext): TransferOptions & { done(): void 
     quiet: Boolean(ctx.values.quiet),
   });
   return {
-    insecure: (ctx.values.insecure as string[] | undefined) ?? [],
+    insecure: insecureHosts(ctx),
     platform: str(ctx.values.platform),
     onProgress: (e) => renderer.update(e),
     onWarning: (m) => ctx.err(`warning: ${m}`),
@@ -580,7 +585,7 @@ const COMMANDS: Record<string, Command> = {
       let scratchDir: string | undefined;
       const scratch = async () => scratchDir ??= await mkdtemp(join(tmpdir(), "stratum-secrets-"));
       const s = await store(ctx);
-      const insecure = (ctx.values.insecure as string[] | undefined) ?? [];
+      const insecure = insecureHosts(ctx);
       const sde = process.env.SOURCE_DATE_EPOCH;
       const outputs: BuildOutput[] = ((ctx.values.output as string[] | undefined) ?? []).map(
         (o) => {
@@ -748,7 +753,7 @@ const COMMANDS: Record<string, Command> = {
         ctx.err("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
       }
       await login(ctx.args[0], { username, password }, {
-        insecure: (ctx.values.insecure as string[] | undefined) ?? [],
+        insecure: insecureHosts(ctx),
       });
       ctx.out("Login Succeeded");
     },
@@ -774,7 +779,7 @@ const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       need(ctx.args, 1, "exactly 1 argument");
       const tags = await listTags(ctx.args[0], {
-        insecure: (ctx.values.insecure as string[] | undefined) ?? [],
+        insecure: insecureHosts(ctx),
       });
       for (const t of tags) ctx.out(t);
     },
@@ -786,7 +791,7 @@ const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       need(ctx.args, 1, "exactly 1 argument");
       const m = await fetchManifest(ctx.args[0], {
-        insecure: (ctx.values.insecure as string[] | undefined) ?? [],
+        insecure: insecureHosts(ctx),
       });
       ctx.write(m.bytes);
     },
@@ -937,7 +942,7 @@ const COMMANDS: Record<string, Command> = {
       // Images pushed as HOST:PORT/NAME show in `stratum images` under that same name.
       const namespace = str(ctx.values.namespace) ?? `localhost:${port || 5000}`;
       const auth = htpasswd ? await htpasswdAuth(htpasswd, Boolean(ctx.values.token)) : undefined;
-      const insecure = (ctx.values.insecure as string[] | undefined) ?? [];
+      const insecure = insecureHosts(ctx);
       const ui = ctx.values.ui
         ? createDemoApp(s, {
           namespace,

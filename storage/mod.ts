@@ -44,3 +44,4 @@ export {
 export { familiarTag, loadArchive, type LoadedImage, saveDockerArchive } from "./docker_archive.ts";
 export { exportOciLayout, importOciLayout, saveOciArchive } from "./oci_layout.ts";
 export { blobAge, memoryStore, openStore, type StoreOptions } from "./open_store.ts";
+export { withLock } from "./_lock.ts";
