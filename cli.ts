@@ -128,6 +128,8 @@ async function writeTar(path: string, tar: ReadableStream<Uint8Array>): Promise<
  */
 const gone = { stdout: false, stderr: false };
 let stdioGuarded = false;
+/** The last write to stdout, settled once written or failed: writes end in order. */
+let lastStdoutWrite = Promise.resolve();
 
 /** The status of a command whose standard output was closed: 128 + SIGPIPE, as a shell shows. */
 const EXIT_BROKEN_PIPE = 141;
@@ -161,9 +163,16 @@ function writeStdio(
     if (isBrokenPipe(error)) gone[name] = true;
     done(error);
   };
+  let settle = () => {};
+  if (name === "stdout") lastStdoutWrite = new Promise<void>((resolve) => settle = resolve);
   try {
-    process[name].write(data, (error) => error ? failed(error) : done());
+    process[name].write(data, (error) => {
+      settle();
+      if (error) failed(error);
+      else done();
+    });
   } catch (error) {
+    settle();
     failed(error as Error);
   }
 }
@@ -1159,6 +1168,8 @@ const STDIO: CliOutput = {
 export async function main(argv: string[], io: CliOutput = STDIO): Promise<number> {
   guardStdio();
   const code = await dispatch(argv, io);
+  // A write fails after it returns: wait for the last one to know whether the reader left.
+  await lastStdoutWrite;
   return gone.stdout ? EXIT_BROKEN_PIPE : code;
 }
 
