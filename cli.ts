@@ -725,7 +725,7 @@ const COMMANDS: Record<string, Command> = {
       );
       const iidfile = str(ctx.values.iidfile);
       // Like docker and buildx: a failed build must not leave the last build's ID behind.
-      if (iidfile) await rm(iidfile, { force: true });
+      if (iidfile && !ctx.values["dry-run"]) await rm(iidfile, { force: true });
       try {
         const result = await build({
           store: s,

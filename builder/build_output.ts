@@ -192,7 +192,10 @@ export async function writeFileAtomic(
   const dir = dirname(dest);
   const disk = <T>(p: Promise<T>): Promise<T> =>
     p.catch((cause: Error) => {
-      throw new Error(`Cannot write ${JSON.stringify(dest)}: ${cause.message}`, { cause });
+      // "ENOENT: no such file or directory, open '/x/.stratum-1f2e.tmp'" names the temporary
+      // file, which the user never asked for: keep the reason, name the target.
+      const why = /^E[A-Z]+: (.+?), \w+ '/.exec(cause.message)?.[1] ?? cause.message;
+      throw new Error(`Cannot write ${JSON.stringify(dest)}: ${why}`, { cause });
     });
   if (options.mkdirs) await disk(mkdir(dir, { recursive: true }));
   const suffix = Array.from(
