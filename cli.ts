@@ -578,14 +578,14 @@ const COMMANDS: Record<string, Command> = {
       const dest = str(ctx.values.output) ?? "-";
       const format = str(ctx.values.format) ?? "docker";
       const s = await store(ctx);
+      if (format !== "docker" && format !== "oci" && format !== "oci-dir") {
+        throw new UsageError(`unknown --format "${format}"`);
+      }
       // Every name is resolved before anything is created, so a typo costs nothing.
       for (const a of ctx.args) await s.resolve(a);
       if (format === "oci-dir") {
         if (dest === "-") throw new UsageError("--format oci-dir needs -o DIR");
         return void await exportOciLayout(s, ctx.args, dest);
-      }
-      if (format !== "docker" && format !== "oci") {
-        throw new UsageError(`unknown --format "${format}"`);
       }
       if (dest === "-" && process.stdout.isTTY) {
         throw new UsageError("refusing to write an archive to a terminal; use -o FILE");
