@@ -6,12 +6,12 @@
  *
  * @module
  */
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { Readable, Writable } from "node:stream";
+import { Readable } from "node:stream";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
   blobAge,
@@ -38,6 +38,7 @@ import {
   parseDockerfile,
   parseOutputSpec,
   toParseJson,
+  writeFileAtomic,
 } from "./builder/mod.ts";
 import {
   createDemoApp,
@@ -107,10 +108,105 @@ function inputStream(path: string): ReadableStream<Uint8Array> {
   return Readable.toWeb(node) as unknown as ReadableStream<Uint8Array>;
 }
 
-/** A byte sink to a file path, or standard output for `-`. */
-function outputStream(path: string): WritableStream<Uint8Array> {
-  const node = path === "-" ? process.stdout : createWriteStream(path);
-  return Writable.toWeb(node) as unknown as WritableStream<Uint8Array>;
+/**
+ * Writes a tar to standard output for `-`, else to the file `path` with writeFileAtomic:
+ * an existing file is replaced only once the whole tar is written, and kept as it was when
+ * anything fails.
+ */
+async function writeTar(path: string, tar: ReadableStream<Uint8Array>): Promise<void> {
+  if (path === "-") await tar.pipeTo(stdoutSink());
+  else await writeFileAtomic(path, tar);
+}
+
+/*
+ * A closed standard output (`stratum ls IMAGE / | head -2`). docker and coreutils are killed
+ * by SIGPIPE there, which a shell reports as status 141; Node and Deno ignore SIGPIPE, so the
+ * write fails with EPIPE instead (its callback and an `error` event on the stream) and,
+ * unhandled, crashed with a stack trace. Here the first EPIPE marks the stream gone, later
+ * output is dropped, a pipe being written stops, and main() returns 141 without a word, so a
+ * script with `set -o pipefail` sees what it sees with docker.
+ */
+const gone = { stdout: false, stderr: false };
+let stdioGuarded = false;
+/** The last write to stdout, settled once written or failed: writes end in order. */
+let lastStdoutWrite = Promise.resolve();
+
+/** The status of a command whose standard output was closed: 128 + SIGPIPE, as a shell shows. */
+const EXIT_BROKEN_PIPE = 141;
+
+/** Whether `error` is a write to a closed pipe (or to the stream it destroyed), on Node or Deno. */
+function isBrokenPipe(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "EPIPE" || code === "ERR_STREAM_DESTROYED";
+}
+
+/** Listens for EPIPE on stdout and stderr once, so that it is never an uncaught error. */
+function guardStdio(): void {
+  if (stdioGuarded) return;
+  stdioGuarded = true;
+  for (const name of ["stdout", "stderr"] as const) {
+    process[name].on("error", (error: Error) => {
+      if (!isBrokenPipe(error)) throw error;
+      gone[name] = true;
+    });
+  }
+}
+
+/** Writes to stdout or stderr; calls `done` when written, with the error when it failed. */
+function writeStdio(
+  name: "stdout" | "stderr",
+  data: string | Uint8Array,
+  done: (error?: Error) => void = () => {},
+): void {
+  if (gone[name]) return done(new BrokenPipeError(name));
+  const failed = (error: Error) => {
+    if (isBrokenPipe(error)) gone[name] = true;
+    done(error);
+  };
+  let settle = () => {};
+  if (name === "stdout") lastStdoutWrite = new Promise<void>((resolve) => settle = resolve);
+  try {
+    process[name].write(data, (error) => {
+      settle();
+      if (error) failed(error);
+      else done();
+    });
+  } catch (error) {
+    settle();
+    failed(error as Error);
+  }
+}
+
+/** Output to a closed stdout or stderr. */
+class BrokenPipeError extends Error {
+  /** Always `EPIPE`, like the runtime's own error. */
+  readonly code = "EPIPE";
+  constructor(name: string) {
+    super(`${name} is closed`);
+    this.name = "BrokenPipeError";
+  }
+}
+
+/** Standard output as a byte sink with backpressure: each write waits for the last. */
+function stdoutSink(): WritableStream<Uint8Array> {
+  return new WritableStream({
+    write: (chunk) =>
+      new Promise<void>((resolve, reject) =>
+        writeStdio("stdout", chunk, (error) => error ? reject(error) : resolve())
+      ),
+  });
+}
+
+/**
+ * Control characters (C0, DEL, C1) as JSON escapes (`\n`, `\u001b`), so that a name with a
+ * newline or a terminal escape in it, quoted in a message, is shown rather than obeyed.
+ */
+function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
+    const short: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+    return short[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  });
 }
 
 /** Docker's `units.HumanSize`: three significant digits, decimal units. */
@@ -223,8 +319,10 @@ async function secretFiles(
     if (!id) throw new UsageError(`invalid --secret "${spec}": needs id=NAME`);
     const src = fields.get("src") ?? fields.get("source");
     const env = fields.get("env");
-    if (src) out[id] = src;
-    else if (env !== undefined || process.env[id] !== undefined) {
+    if (src) {
+      await checkSecretFile(id, src);
+      out[id] = src;
+    } else if (env !== undefined || process.env[id] !== undefined) {
       // Docker reads an env secret from the variable; it goes through a private file here.
       const value = process.env[env || id];
       if (value === undefined) {
@@ -236,6 +334,27 @@ async function secretFiles(
     } else throw new UsageError(`invalid --secret "${spec}": needs src=PATH or env=VAR`);
   }
   return out;
+}
+
+/** BuildKit's cap on one secret (`secretsprovider.MaxSecretSize`). */
+const MAX_SECRET_SIZE = 500 * 1024;
+
+/**
+ * Fails, naming the file, when a `--secret` source cannot be used, before the build starts,
+ * as buildx does (`failed to stat /missing`); otherwise a RUN would get no secret mounted.
+ */
+async function checkSecretFile(id: string, src: string): Promise<void> {
+  const what = `--secret id=${id}: ${JSON.stringify(src)}`;
+  let info;
+  try {
+    info = await stat(src);
+  } catch (cause) {
+    const code = (cause as { code?: string }).code;
+    const why = code === "ENOENT" ? "no such file or directory" : (cause as Error).message;
+    throw new Error(`${what}: ${why}`, { cause });
+  }
+  if (info.isDirectory()) throw new Error(`${what}: is a directory`);
+  if (info.size > MAX_SECRET_SIZE) throw new Error(`${what}: too big, the most is 500KB`);
 }
 
 /** Registry options every network command shares. */
@@ -252,7 +371,7 @@ function insecureHosts(ctx: CommandContext): string[] {
 
 /** Transfer options from the shared flags, with progress drawn on stderr. */
 function transferOptions(ctx: CommandContext): TransferOptions & { done(): void } {
-  const renderer = createProgressRenderer((text) => void process.stderr.write(text), {
+  const renderer = createProgressRenderer((text) => writeStdio("stderr", text), {
     tty: Boolean(process.stderr.isTTY),
     quiet: Boolean(ctx.values.quiet),
   });
@@ -364,7 +483,7 @@ const COMMANDS: Record<string, Command> = {
           for (const d of r.deleted) ctx.out(`Deleted: ${d}`);
         } catch (e) {
           failed++;
-          ctx.err(`Error response: ${(e as Error).message}`);
+          ctx.err(`Error response: ${printable((e as Error).message)}`);
         }
       }
       return failed ? 1 : 0;
@@ -459,18 +578,20 @@ const COMMANDS: Record<string, Command> = {
       const dest = str(ctx.values.output) ?? "-";
       const format = str(ctx.values.format) ?? "docker";
       const s = await store(ctx);
+      if (format !== "docker" && format !== "oci" && format !== "oci-dir") {
+        throw new UsageError(`unknown --format "${format}"`);
+      }
+      // Every name is resolved before anything is created, so a typo costs nothing.
+      for (const a of ctx.args) await s.resolve(a);
       if (format === "oci-dir") {
         if (dest === "-") throw new UsageError("--format oci-dir needs -o DIR");
         return void await exportOciLayout(s, ctx.args, dest);
-      }
-      if (format !== "docker" && format !== "oci") {
-        throw new UsageError(`unknown --format "${format}"`);
       }
       if (dest === "-" && process.stdout.isTTY) {
         throw new UsageError("refusing to write an archive to a terminal; use -o FILE");
       }
       const tar = format === "oci" ? saveOciArchive(s, ctx.args) : saveDockerArchive(s, ctx.args);
-      await tar.pipeTo(outputStream(dest));
+      await writeTar(dest, tar);
     },
   },
   load: {
@@ -504,10 +625,13 @@ const COMMANDS: Record<string, Command> = {
     usage: "[--grace SECONDS]",
     options: { grace: { type: "string" } },
     async run(ctx) {
-      const grace = Number(str(ctx.values.grace) ?? "0");
-      if (!Number.isFinite(grace) || grace < 0) {
-        throw new UsageError(`invalid --grace "${ctx.values.grace}"`);
+      const graceText = str(ctx.values.grace) ?? "0";
+      if (!/^\d+(\.\d+)?$/.test(graceText)) {
+        throw new UsageError(
+          `invalid --grace ${JSON.stringify(graceText)}: expected a number of seconds, 0 or more`,
+        );
       }
+      const grace = Number(graceText);
       const s = await store(ctx);
       const roots = await new BuildCache(ctx.root).roots();
       const r = await s.gc({ graceMs: grace * 1000, age: blobAge(ctx.root), roots });
@@ -580,13 +704,16 @@ const COMMANDS: Record<string, Command> = {
         : progressMode;
       const render = createProgress(
         mode as "plain" | "tty" | "quiet",
-        (t) => void process.stderr.write(t),
+        (t) => writeStdio("stderr", t),
       );
       let scratchDir: string | undefined;
       const scratch = async () => scratchDir ??= await mkdtemp(join(tmpdir(), "stratum-secrets-"));
       const s = await store(ctx);
       const insecure = insecureHosts(ctx);
       const sde = process.env.SOURCE_DATE_EPOCH;
+      const tags = (ctx.values.tag as string[] | undefined) ?? [];
+      // A bad -t fails now, not after the whole build.
+      for (const t of tags) parseReference(t);
       const outputs: BuildOutput[] = ((ctx.values.output as string[] | undefined) ?? []).map(
         (o) => {
           try {
@@ -596,6 +723,9 @@ const COMMANDS: Record<string, Command> = {
           }
         },
       );
+      const iidfile = str(ctx.values.iidfile);
+      // Like docker and buildx: a failed build must not leave the last build's ID behind.
+      if (iidfile && !ctx.values["dry-run"]) await rm(iidfile, { force: true });
       try {
         const result = await build({
           store: s,
@@ -604,7 +734,7 @@ const COMMANDS: Record<string, Command> = {
           contextTar: context === "-" ? inputStream("-") : undefined,
           dockerfile: file === "-" ? await new Response(inputStream("-")).text() : undefined,
           dockerfilePath: file === "-" ? undefined : file,
-          tags: (ctx.values.tag as string[] | undefined) ?? [],
+          tags,
           buildArgs: keyValues(ctx.values["build-arg"], "--build-arg"),
           labels: keyValues(ctx.values.label, "--label"),
           target: str(ctx.values.target),
@@ -617,7 +747,7 @@ const COMMANDS: Record<string, Command> = {
           secrets: await secretFiles(ctx.values.secret, scratch),
           sourceDateEpoch: sde === undefined || sde === "" ? undefined : Number(sde),
           outputs,
-          iidfile: str(ctx.values.iidfile),
+          iidfile,
           metadataFile: str(ctx.values["metadata-file"]),
           dryRun: Boolean(ctx.values["dry-run"]),
           cacheTo: ctx.values["cache-to"] as string[] | undefined,
@@ -765,11 +895,8 @@ const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       need(ctx.args, 1, "exactly 1 argument");
       const removed = await logout(ctx.args[0]);
-      ctx.out(
-        removed
-          ? `Removing login credentials for ${ctx.args[0]}`
-          : `Not logged in to ${ctx.args[0]}`,
-      );
+      const server = printable(ctx.args[0]);
+      ctx.out(removed ? `Removing login credentials for ${server}` : `Not logged in to ${server}`);
     },
   },
   tags: {
@@ -807,7 +934,7 @@ const COMMANDS: Record<string, Command> = {
         throw new UsageError("refusing to write a tar to a terminal; use -o FILE");
       }
       const s = await store(ctx);
-      await flattenToTar(layerSources(s, await s.resolve(ctx.args[0]))).pipeTo(outputStream(dest));
+      await writeTar(dest, flattenToTar(layerSources(s, await s.resolve(ctx.args[0]))));
     },
   },
   layers: {
@@ -1029,13 +1156,51 @@ export interface CliOutput {
 }
 
 const STDIO: CliOutput = {
-  out: (s) => void process.stdout.write(s + "\n"),
-  err: (s) => void process.stderr.write(s + "\n"),
-  write: (d) => void process.stdout.write(d),
+  out: (s) => writeStdio("stdout", s + "\n"),
+  err: (s) => writeStdio("stderr", s + "\n"),
+  write: (d) => writeStdio("stdout", d),
 };
 
-/** Runs the CLI on `argv` (without the runtime and script) and returns the exit code. */
+/**
+ * Runs the CLI on `argv` (without the runtime and script) and returns the exit code: 141
+ * when standard output was closed under it (`stratum ls IMAGE | head`), as for docker.
+ */
 export async function main(argv: string[], io: CliOutput = STDIO): Promise<number> {
+  guardStdio();
+  const code = await dispatch(argv, io);
+  // A write fails after it returns: wait for the last one to know whether the reader left.
+  await lastStdoutWrite;
+  return gone.stdout ? EXIT_BROKEN_PIPE : code;
+}
+
+/**
+ * docker's flag parser (pflag) takes the word after a flag that needs a value as that value
+ * even when it starts with `-` (`--grace -5`, `-o -`); node's parseArgs calls that ambiguous
+ * and fails with three lines of advice. The pair is joined as `--flag=value` first.
+ */
+function joinDashValues(
+  args: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") return [...out, ...args.slice(i)];
+    const long = a.startsWith("--")
+      ? a.slice(2)
+      : Object.keys(options).find((k) => a === `-${options[k].short}`);
+    const next = args[i + 1];
+    if (
+      long !== undefined && options[long]?.type === "string" && next?.startsWith("-")
+    ) {
+      out.push(`--${long}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+async function dispatch(argv: string[], io: CliOutput): Promise<number> {
   const { out, err, write } = io;
   let root = defaultRoot();
   let i = 0;
@@ -1047,7 +1212,7 @@ export async function main(argv: string[], io: CliOutput = STDIO): Promise<numbe
       help(out);
       return 0;
     } else {
-      err(`stratum: unknown global option "${a}"`);
+      err(`stratum: unknown global option ${printable(JSON.stringify(a))}`);
       return 2;
     }
   }
@@ -1058,12 +1223,12 @@ export async function main(argv: string[], io: CliOutput = STDIO): Promise<numbe
   }
   const command = COMMANDS[name];
   if (!command) {
-    err(`stratum: unknown command "${name}"; see 'stratum --help'`);
+    err(`stratum: unknown command ${printable(JSON.stringify(name))}; see 'stratum --help'`);
     return 2;
   }
   try {
     const { values, positionals } = parseArgs({
-      args: argv.slice(i + 1),
+      args: joinDashValues(argv.slice(i + 1), command.options),
       options: { ...command.options, help: { type: "boolean", short: "h" } },
       allowPositionals: true,
       strict: true,
@@ -1076,12 +1241,14 @@ export async function main(argv: string[], io: CliOutput = STDIO): Promise<numbe
     }
     return (await command.run({ root, args: positionals, values, out, err, write })) ?? 0;
   } catch (e) {
+    // The reader went away: nothing to say, and no one to say it to.
+    if (gone.stdout && isBrokenPipe(e)) return EXIT_BROKEN_PIPE;
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      err(`stratum ${name}: ${(e as Error).message}`);
+      err(`stratum ${name}: ${printable((e as Error).message)}`);
       err(`Usage: stratum ${name} ${command.usage}`);
       return 2;
     }
-    err(`stratum ${name}: ${e instanceof Error ? e.message : String(e)}`);
+    err(`stratum ${name}: ${printable(e instanceof Error ? e.message : String(e))}`);
     if (process.env.STRATUM_DEBUG) err(String((e as Error).stack));
     return 1;
   }

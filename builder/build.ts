@@ -474,6 +474,26 @@ function resolveImage(engine: Engine, ref: string): Promise<ResolvedImage | null
   return promise;
 }
 
+/**
+ * Runs what a stage's FROM needs (its platform, its base image); a failure names the
+ * Dockerfile's line as BuildKit does (`Dockerfile:3`), with the FROM as written.
+ */
+async function atFrom<T>(engine: Engine, stage: StageNode, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof BuildStepError) throw error;
+    const text = engine.lines[stage.line - 1]?.replace(/\r$/, "").trim() ?? "FROM";
+    const file = engine.options.dockerfilePath ?? "Dockerfile";
+    throw new BuildStepError(
+      `${file}:${stage.line}: ${text}: ${(error as Error).message}`,
+      text,
+      stage.line,
+      { cause: error },
+    );
+  }
+}
+
 function layersOf(image: ResolvedImage): LayerRef[] {
   const diffIds = image.config.rootfs.diff_ids;
   if (diffIds.length !== image.manifest.layers.length) {
@@ -503,7 +523,11 @@ interface StepState {
 async function executeStage(engine: Engine, index: number): Promise<StageResult> {
   const stage = engine.graph.stages[index];
   const { options } = engine;
-  const stagePlatform = stage.platform ? parsePlatform(stage.platform) : engine.platform;
+  const stagePlatform = await atFrom(
+    engine,
+    stage,
+    () => stage.platform ? parsePlatform(stage.platform) : engine.platform,
+  );
   let base: StageResult;
   let baseName = stage.baseName;
   let fromVertex = false;
@@ -534,8 +558,8 @@ async function executeStage(engine: Engine, index: number): Promise<StageResult>
     };
   } else {
     fromVertex = true;
-    baseName = parseReference(stage.baseName).toString();
-    const image = await resolveImage(engine, stage.baseName);
+    baseName = await atFrom(engine, stage, () => parseReference(stage.baseName).toString());
+    const image = await atFrom(engine, stage, () => resolveImage(engine, stage.baseName));
     const components: KeyComponents = {
       parent: "",
       instruction: `FROM ${baseName}`,

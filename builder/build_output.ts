@@ -2,13 +2,13 @@
  * Where a build's image goes: into the store (config and manifest blobs, one name per
  * `-t`), and the `--output` kinds — an OCI archive (`type=oci`), a `docker load` archive
  * (`type=docker`), the flattened root filesystem (`type=local`) or as one tar
- * (`type=tar`) — plus `--iidfile` and `--metadata-file`.
+ * (`type=tar`) — plus `--iidfile` and `--metadata-file`. Every file is written with
+ * {@linkcode writeFileAtomic}, so a failed or interrupted build never leaves a torn one.
  *
  * @module
  */
-import { createWriteStream } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { Digest } from "../digest/mod.ts";
 import {
   type Descriptor,
@@ -151,36 +151,126 @@ export async function writeOutput(
   }));
   switch (output.type) {
     case "oci":
-      await streamToFile(saveOciArchive(store, inputs), output.dest);
+      await writeFileAtomic(output.dest, saveOciArchive(store, inputs), { mkdirs: true });
       return;
     case "docker":
-      await streamToFile(saveDockerArchive(store, inputs), output.dest);
+      await writeFileAtomic(output.dest, saveDockerArchive(store, inputs), { mkdirs: true });
       return;
     case "local":
       await flattenToDirectory(sources, output.dest);
       return;
     case "tar":
-      await streamToFile(flattenToTar(sources), output.dest);
+      await writeFileAtomic(output.dest, flattenToTar(sources), { mkdirs: true });
   }
 }
 
-async function streamToFile(stream: ReadableStream<Uint8Array>, dest: string): Promise<void> {
-  await mkdir(dirname(dest), { recursive: true });
-  const out = createWriteStream(dest);
-  const done = new Promise<void>((resolve, reject) => {
-    out.on("finish", resolve);
-    out.on("error", reject);
-  });
+/** Options of {@linkcode writeFileAtomic}. */
+export interface WriteFileAtomicOptions {
+  /** Create missing parent directories first, as buildx does for its outputs. Default: false. */
+  mkdirs?: boolean;
+}
+
+/** Bytes gathered before one write: a tar stream arrives in 512-byte headers and bodies. */
+const WRITE_BATCH = 1 << 20;
+
+/**
+ * Writes `data` (a byte stream, bytes or text) to the file `dest` so that `dest` is either
+ * left as it was or holds all of `data`, never a part: the bytes go to a new file with a
+ * unique name in the same directory (so the rename cannot cross file systems), which is
+ * fsynced and then renamed over `dest`. On any failure, of `data` or of the disk, the
+ * temporary file is removed and `dest` is untouched; docker's `CopyToFile` (`save -o`) and
+ * buildx's metadata file do the same. A symlink at `dest` is replaced, not written through.
+ *
+ * @throws whatever `data` errors with, unchanged; a file system failure as an `Error`
+ *   naming `dest`.
+ */
+export async function writeFileAtomic(
+  dest: string,
+  data: ReadableStream<Uint8Array> | Uint8Array | string,
+  options: WriteFileAtomicOptions = {},
+): Promise<void> {
+  const dir = dirname(dest);
+  const disk = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((cause: Error) => {
+      // "ENOENT: no such file or directory, open '/x/.stratum-1f2e.tmp'" names the temporary
+      // file, which the user never asked for: keep the reason, name the target.
+      const why = /^E[A-Z]+: (.+?), \w+ '/.exec(cause.message)?.[1] ?? cause.message;
+      throw new Error(`Cannot write ${JSON.stringify(dest)}: ${why}`, { cause });
+    });
+  if (options.mkdirs) await disk(mkdir(dir, { recursive: true }));
+  const suffix = Array.from(
+    crypto.getRandomValues(new Uint8Array(6)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const tmp = join(dir, `.stratum-${suffix}.tmp`);
+  // "wx": O_CREAT|O_EXCL, so neither another writer's file nor a planted symlink is opened.
+  const fh = await disk(open(tmp, "wx"));
+  let renamed = false;
   try {
-    for await (const chunk of stream) {
-      if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", () => r()));
+    try {
+      if (data instanceof ReadableStream) await copyStream(data, (b) => disk(writeAll(fh, b)));
+      else await disk(fh.writeFile(data));
+      await disk(fh.sync());
+    } finally {
+      await fh.close();
     }
-  } catch (error) {
-    out.destroy();
-    throw error;
+    await disk(rename(tmp, dest));
+    renamed = true;
+  } finally {
+    if (!renamed) await rm(tmp, { force: true });
   }
-  out.end();
-  await done;
+  // The rename itself is durable only once the directory is flushed.
+  const dh = await disk(open(dir, "r"));
+  try {
+    await disk(dh.sync());
+  } finally {
+    await dh.close();
+  }
+}
+
+/** Feeds a stream to `write` in batches; a failed write cancels the stream. */
+async function copyStream(
+  stream: ReadableStream<Uint8Array>,
+  write: (bytes: Uint8Array) => Promise<void>,
+): Promise<void> {
+  const reader = stream.getReader();
+  let batch: Uint8Array[] = [];
+  let size = 0;
+  const flush = async () => {
+    const bytes = batch.length === 1 ? batch[0] : new Uint8Array(size);
+    if (batch.length > 1) {
+      let off = 0;
+      for (const b of batch) {
+        bytes.set(b, off);
+        off += b.length;
+      }
+    }
+    batch = [];
+    size = 0;
+    await write(bytes);
+  };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      batch.push(value);
+      size += value.length;
+      if (size >= WRITE_BATCH) await flush();
+    }
+    if (size > 0) await flush();
+  } catch (error) {
+    await reader.cancel(error).catch(() => {});
+    throw error;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Writes all of `bytes`: one write to a file may be partial. */
+async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) {
+    off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
+  }
 }
 
 /** The `--metadata-file` JSON docker buildx writes, for the fields stratum knows. */
@@ -193,17 +283,17 @@ export function buildMetadata(image: StoredImage): Record<string, unknown> {
   };
 }
 
-/** Writes `--iidfile` (the image ID) and `--metadata-file` when asked. */
+/**
+ * Writes `--iidfile` (the image ID) and `--metadata-file` when asked, each with
+ * {@linkcode writeFileAtomic}: a reader never sees half a file.
+ */
 export async function writeBuildFiles(
   image: StoredImage,
   files: { iidfile?: string; metadataFile?: string },
 ): Promise<void> {
-  if (files.iidfile) {
-    await mkdir(dirname(files.iidfile), { recursive: true });
-    await writeFile(files.iidfile, image.imageId);
-  }
+  if (files.iidfile) await writeFileAtomic(files.iidfile, image.imageId, { mkdirs: true });
   if (files.metadataFile) {
-    await mkdir(dirname(files.metadataFile), { recursive: true });
-    await writeFile(files.metadataFile, JSON.stringify(buildMetadata(image), null, 2) + "\n");
+    const json = JSON.stringify(buildMetadata(image), null, 2) + "\n";
+    await writeFileAtomic(files.metadataFile, json, { mkdirs: true });
   }
 }

@@ -101,6 +101,8 @@ export {
   type StoredImage,
   storeImage,
   writeBuildFiles,
+  writeFileAtomic,
+  type WriteFileAtomicOptions,
   writeOutput,
 } from "./build_output.ts";
 export {
