@@ -18,7 +18,6 @@ import {
   exportOciLayout,
   familiarTag,
   FsBlobStore,
-  ImageNotFoundError,
   imageSize,
   type ImageStore,
   importOciLayout,
@@ -44,6 +43,7 @@ import {
   demoBuildEngine,
   htpasswdAuth,
   parseAddr,
+  pullingResolver,
   serveRegistry,
 } from "./server/mod.ts";
 import {
@@ -60,6 +60,7 @@ import {
 import {
   copy,
   createProgressRenderer,
+  dockerConfigProvider,
   fetchManifest,
   listTags,
   login,
@@ -921,9 +922,16 @@ const COMMANDS: Record<string, Command> = {
   },
   serve: {
     summary:
-      "Serve the store as an OCI distribution registry (docker, skopeo, crane push and pull)",
-    usage:
-      "[--addr 127.0.0.1:5000] [--htpasswd FILE [--token]] [--read-only] [--namespace HOST] [--ui] [--insecure HOST]",
+      "Serve the store as an OCI distribution registry (docker, skopeo, crane push and pull)\n" +
+      "\n" +
+      "  --ui                    also serve the web view at / and its /api/*, under the same\n" +
+      "                          --htpasswd login and per-repository access as /v2/\n" +
+      "  --ui-remote             let the web view inspect images of other registries: it\n" +
+      "                          pulls them into this store, anonymously\n" +
+      "  --ui-remote-credentials pull those with your own logins (stratum login,\n" +
+      "                          ~/.docker/config.json): every web view user sees what you can",
+    usage: "[--addr 127.0.0.1:5000] [--htpasswd FILE [--token]] [--read-only] " +
+      "[--namespace HOST] [--ui [--ui-remote [--ui-remote-credentials]]] [--insecure HOST]",
     options: {
       addr: { type: "string" },
       htpasswd: { type: "string" },
@@ -931,6 +939,8 @@ const COMMANDS: Record<string, Command> = {
       "read-only": { type: "boolean" },
       namespace: { type: "string" },
       ui: { type: "boolean" },
+      "ui-remote": { type: "boolean" },
+      "ui-remote-credentials": { type: "boolean" },
       insecure: { type: "string", multiple: true },
     },
     async run(ctx) {
@@ -943,22 +953,21 @@ const COMMANDS: Record<string, Command> = {
       const namespace = str(ctx.values.namespace) ?? `localhost:${port || 5000}`;
       const auth = htpasswd ? await htpasswdAuth(htpasswd, Boolean(ctx.values.token)) : undefined;
       const insecure = insecureHosts(ctx);
+      if (ctx.values["ui-remote"] && !ctx.values.ui) throw new UsageError("--ui-remote needs --ui");
+      if (ctx.values["ui-remote-credentials"] && !ctx.values["ui-remote"]) {
+        throw new UsageError("--ui-remote-credentials needs --ui-remote");
+      }
       const ui = ctx.values.ui
         ? createDemoApp(s, {
           namespace,
           auth,
           build: demoBuildEngine(ctx.root),
-          // Any image already in the store is shown; one from elsewhere is pulled first.
-          resolve: async (ref, { signal }) => {
-            const name = ref.toString();
-            try {
-              return await s.resolve(name);
-            } catch (e) {
-              if (!(e instanceof ImageNotFoundError)) throw e;
-            }
-            await pull(s, name, { insecure, signal });
-            return await s.resolve(name);
-          },
+          resolve: ctx.values["ui-remote"]
+            ? pullingResolver(s, {
+              insecure,
+              auth: ctx.values["ui-remote-credentials"] ? dockerConfigProvider() : undefined,
+            })
+            : undefined,
         })
         : undefined;
       const server = await serveRegistry({
