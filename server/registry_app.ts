@@ -274,8 +274,13 @@ export function createRegistryApp(
       if (out.has(d)) return;
       out.add(d);
       const s = await summary(d, type);
+      if (!s) {
+        // Not a manifest (a cache index lists layers) is a leaf; not stored may come later.
+        if (!(await store.blobs.has(d))) complete = false;
+        return;
+      }
       // Content addressing rules out cycles; the depth bound is for hostile nesting.
-      if (!s || depth > 8) {
+      if (depth > 8) {
         complete = false;
         return;
       }
