@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import bcrypt from "bcryptjs";
-import type { Digest } from "../digest/mod.ts";
+import { type Digest, sha256 } from "../digest/mod.ts";
+import { MediaType } from "../image/mod.ts";
 import { type AccessPolicy, type Action, basicAuth, Htpasswd } from "../server/mod.ts";
 import { type ImageStore, memoryStore, putBytes } from "../storage/mod.ts";
 import {
@@ -210,5 +211,28 @@ test("images put in the store locally are served through the repositories that n
       404,
     );
     assert.equal(await store.blobs.has(loose.digest), true);
+  });
+});
+
+test("an index that lists layers, as a build cache does, serves them through its repository", async () => {
+  const store = memoryStore();
+  const layers = [await randomBlob(700), await randomBlob(800)];
+  for (const l of layers) await putBytes(store.blobs, l.bytes, { digest: l.digest });
+  const bytes = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_INDEX,
+    manifests: layers.map((l) => ({
+      mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+      digest: l.digest,
+      size: l.bytes.length,
+    })),
+  }));
+  const index = { bytes, digest: await sha256(bytes), mediaType: MediaType.OCI_INDEX, blobs: [] };
+  await storeImage(store, "localhost/cache/app:buildcache", index);
+  await withRegistry({ store }, async ({ req }) => {
+    for (const l of layers) {
+      assert.equal(await status(req(`/v2/cache/app/blobs/${l.digest}`)), 200);
+      assert.equal(await status(req(`/v2/other/app/blobs/${l.digest}`)), 404);
+    }
   });
 });
