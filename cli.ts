@@ -947,16 +947,16 @@ const COMMANDS: Record<string, Command> = {
       const addr = str(ctx.values.addr) ?? "127.0.0.1:5000";
       const htpasswd = str(ctx.values.htpasswd);
       if (ctx.values.token && !htpasswd) throw new UsageError("--token needs --htpasswd FILE");
+      if (ctx.values["ui-remote"] && !ctx.values.ui) throw new UsageError("--ui-remote needs --ui");
+      if (ctx.values["ui-remote-credentials"] && !ctx.values["ui-remote"]) {
+        throw new UsageError("--ui-remote-credentials needs --ui-remote");
+      }
       const { port } = parseAddr(addr);
       const s = await store(ctx);
       // Images pushed as HOST:PORT/NAME show in `stratum images` under that same name.
       const namespace = str(ctx.values.namespace) ?? `localhost:${port || 5000}`;
       const auth = htpasswd ? await htpasswdAuth(htpasswd, Boolean(ctx.values.token)) : undefined;
       const insecure = insecureHosts(ctx);
-      if (ctx.values["ui-remote"] && !ctx.values.ui) throw new UsageError("--ui-remote needs --ui");
-      if (ctx.values["ui-remote-credentials"] && !ctx.values["ui-remote"]) {
-        throw new UsageError("--ui-remote-credentials needs --ui-remote");
-      }
       const ui = ctx.values.ui
         ? createDemoApp(s, {
           namespace,
