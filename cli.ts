@@ -18,7 +18,6 @@ import {
   exportOciLayout,
   familiarTag,
   FsBlobStore,
-  ImageNotFoundError,
   imageSize,
   type ImageStore,
   importOciLayout,
@@ -45,6 +44,7 @@ import {
   demoBuildEngine,
   htpasswdAuth,
   parseAddr,
+  pullingResolver,
   serveRegistry,
 } from "./server/mod.ts";
 import {
@@ -61,6 +61,7 @@ import {
 import {
   copy,
   createProgressRenderer,
+  dockerConfigProvider,
   fetchManifest,
   listTags,
   login,
@@ -1048,9 +1049,16 @@ const COMMANDS: Record<string, Command> = {
   },
   serve: {
     summary:
-      "Serve the store as an OCI distribution registry (docker, skopeo, crane push and pull)",
-    usage:
-      "[--addr 127.0.0.1:5000] [--htpasswd FILE [--token]] [--read-only] [--namespace HOST] [--ui] [--insecure HOST]",
+      "Serve the store as an OCI distribution registry (docker, skopeo, crane push and pull)\n" +
+      "\n" +
+      "  --ui                    also serve the web view at / and its /api/*, under the same\n" +
+      "                          --htpasswd login and per-repository access as /v2/\n" +
+      "  --ui-remote             let the web view inspect images of other registries: it\n" +
+      "                          pulls them into this store, anonymously\n" +
+      "  --ui-remote-credentials pull those with your own logins (stratum login,\n" +
+      "                          ~/.docker/config.json): every web view user sees what you can",
+    usage: "[--addr 127.0.0.1:5000] [--htpasswd FILE [--token]] [--read-only] " +
+      "[--namespace HOST] [--ui [--ui-remote [--ui-remote-credentials]]] [--insecure HOST]",
     options: {
       addr: { type: "string" },
       htpasswd: { type: "string" },
@@ -1058,12 +1066,18 @@ const COMMANDS: Record<string, Command> = {
       "read-only": { type: "boolean" },
       namespace: { type: "string" },
       ui: { type: "boolean" },
+      "ui-remote": { type: "boolean" },
+      "ui-remote-credentials": { type: "boolean" },
       insecure: { type: "string", multiple: true },
     },
     async run(ctx) {
       const addr = str(ctx.values.addr) ?? "127.0.0.1:5000";
       const htpasswd = str(ctx.values.htpasswd);
       if (ctx.values.token && !htpasswd) throw new UsageError("--token needs --htpasswd FILE");
+      if (ctx.values["ui-remote"] && !ctx.values.ui) throw new UsageError("--ui-remote needs --ui");
+      if (ctx.values["ui-remote-credentials"] && !ctx.values["ui-remote"]) {
+        throw new UsageError("--ui-remote-credentials needs --ui-remote");
+      }
       const { port } = parseAddr(addr);
       const s = await store(ctx);
       // Images pushed as HOST:PORT/NAME show in `stratum images` under that same name.
@@ -1075,17 +1089,12 @@ const COMMANDS: Record<string, Command> = {
           namespace,
           auth,
           build: demoBuildEngine(ctx.root),
-          // Any image already in the store is shown; one from elsewhere is pulled first.
-          resolve: async (ref, { signal }) => {
-            const name = ref.toString();
-            try {
-              return await s.resolve(name);
-            } catch (e) {
-              if (!(e instanceof ImageNotFoundError)) throw e;
-            }
-            await pull(s, name, { insecure, signal });
-            return await s.resolve(name);
-          },
+          resolve: ctx.values["ui-remote"]
+            ? pullingResolver(s, {
+              insecure,
+              auth: ctx.values["ui-remote-credentials"] ? dockerConfigProvider() : undefined,
+            })
+            : undefined,
         })
         : undefined;
       const server = await serveRegistry({

@@ -50,11 +50,20 @@ export interface DemoAppOptions {
   /** The registry's namespace, so names match what it serves. @default {"localhost"} */
   namespace?: string;
   /**
-   * The registry's authenticator: inspecting needs pull access to the repository and
-   * building push access. Without it the demo is open, like the registry without auth.
+   * The registry's authenticator, applied as the registry applies it: inspecting needs pull
+   * access to the repository (what a user may not pull is neither shown nor said to
+   * exist), building needs push access, and everything else under `/api/` (parsing,
+   * images from elsewhere) passes the registry's `/v2/` check, so where the registry asks
+   * anonymous users to log in, the API answers them with the same 401 and challenge.
+   * Without it the demo is open, like the registry without auth.
    */
   auth?: Authenticator;
-  /** Inspects images from other registries; without it only this registry's are shown. */
+  /**
+   * Inspects images from other registries; without it nothing is pulled from elsewhere and
+   * only this registry's images are shown. {@linkcode pullingResolver} is one (anonymous
+   * pulls unless given credentials). Turn it on on purpose: it lets users of the UI make
+   * this server fetch and store other registries' images.
+   */
   resolve?: DemoResolveFunction;
   /** The build engine; without it `/api/build` answers 501. */
   build?: DemoBuildFunction;
@@ -161,8 +170,32 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
     };
   }
 
+  /** Throws the registry's 401/403 unless `request` may act within `scope`. */
   async function authorize(request: Request, scope: Scope): Promise<void> {
     await options.auth?.authorize(request, scope);
+  }
+
+  /** The registry's `/v2/` check: with auth, who may use the registry at all. */
+  async function admit(request: Request): Promise<void> {
+    await options.auth?.authorize(request, undefined);
+  }
+
+  /** True when `request` may pull `repo`: the same question, without the refusal. */
+  async function mayPull(request: Request, repo: string): Promise<boolean> {
+    try {
+      await authorize(request, { type: "repository", name: repo, actions: ["pull"] });
+      return true;
+    } catch (e) {
+      if (e instanceof RegistryHttpError) return false;
+      throw e;
+    }
+  }
+
+  async function findLocal(record: string): Promise<ResolvedImage | undefined> {
+    return await store.resolve(record).catch((e) => {
+      if (e instanceof ImageNotFoundError) return undefined;
+      throw e;
+    });
   }
 
   async function inspect(request: Request, url: URL): Promise<Response> {
@@ -184,15 +217,19 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
     const local = localName(input, ref, url.host, ns.prefix);
     const suffix = ref.digest ? `@${ref.digest}` : `:${ref.tag}`;
     let image: ResolvedImage | undefined;
+    // Here only (a name of this host, or nothing is pulled from elsewhere): exactly what
+    // `/v2/<repo>/manifests/<ref>` would answer. Here first (a bare name, which may also be
+    // Docker Hub's): only where this user may pull, so a refusal tells nothing about what
+    // is stored here.
+    const hereOnly = local !== undefined && (local.explicit || !options.resolve);
     if (local) {
-      if (local.explicit) ns.check(local.repo);
       const record = ref.digest ? ns.digest(local.repo, ref.digest) : ns.tag(local.repo, ref.tag!);
-      if (local.explicit || await hasRepo(local.repo)) {
+      if (hereOnly) {
+        ns.check(local.repo);
         await authorize(request, { type: "repository", name: local.repo, actions: ["pull"] });
-        image = await store.resolve(record).catch((e) => {
-          if (e instanceof ImageNotFoundError) return undefined;
-          throw e;
-        });
+        image = await findLocal(record);
+      } else if (await mayPull(request, local.repo) && await hasRepo(local.repo)) {
+        image = await findLocal(record);
       }
       if (!image && local.explicit) {
         throw new ApiError(404, "IMAGE_UNKNOWN", `No image "${input}" in this registry`);
@@ -200,7 +237,10 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
     }
     const source = image ? "local" : "remote";
     const shown = image ? `${url.host}/${local!.repo}${suffix}` : ref.toString();
-    image ??= await resolveRemote(input, ref, request.signal, local && local.repo + suffix);
+    if (!image) {
+      if (!hereOnly) await admit(request);
+      image = await resolveRemote(input, ref, request.signal, local && local.repo + suffix);
+    }
     let inspection = cache.get(image.manifestDigest);
     if (!inspection) {
       inspection = await inspectImage(store.blobs, image, {
@@ -246,6 +286,7 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
   }
 
   async function parse(request: Request): Promise<Response> {
+    await admit(request);
     const bytes = await readAll(
       request.body,
       limits(options.maxDockerfileBytes ?? 1 << 20, "the Dockerfile"),
@@ -256,6 +297,8 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
   }
 
   async function build(request: Request, url: URL): Promise<Response> {
+    // Before reading a body of up to 64 MiB: the push check needs the tag from inside it.
+    await admit(request);
     if (!options.build) {
       await request.body?.cancel().catch(() => {});
       throw new ApiError(

@@ -7,12 +7,16 @@
  * timeouts. Authentication plugs in as an {@linkcode Authenticator}: {@linkcode basicAuth}
  * over an {@linkcode Htpasswd} file, or {@linkcode tokenAuth} with its own token endpoint.
  * Requests outside `/v2/` go to the `fallback`: {@linkcode createDemoApp} is the demo UI
- * there (a page plus `/api/inspect`, `/api/parse`, `/api/build`), and {@linkcode inspectImage}
- * is its view of an image: layers as a stack and the merged tree with provenance.
+ * there (a page plus `/api/inspect`, `/api/parse`, `/api/build`, under the registry's own
+ * authentication and access policy), and {@linkcode inspectImage} is its view of an image:
+ * layers as a stack and the merged tree with provenance. It shows images of other
+ * registries only when given a `resolve` hook such as {@linkcode pullingResolver}.
  *
  * Store names: repository `NAME` with tag `T` is the store record `<namespace>/NAME:T`
  * (namespace `localhost` by default), and each pushed manifest is also recorded as
  * `<namespace>/NAME@<digest>`, so `stratum images` shows what was pushed and GC keeps it.
+ * Blobs are stored once but reachable only through repositories that link them (a
+ * manifest there names them, or they were uploaded or mounted there), as in distribution.
  *
  * @module
  */
@@ -68,3 +72,4 @@ export {
   type InspectImageOptions,
 } from "./inspect_image.ts";
 export { demoBuildEngine } from "./demo_build.ts";
+export { pullingResolver, type PullingResolverOptions } from "./pulling_resolver.ts";

@@ -13,6 +13,7 @@ import { type AccessLogEntry, formatAccessLog } from "./access_log.ts";
 import type { Authenticator, Scope } from "./auth.ts";
 import { type BodyLimits, readAll, readBody } from "./_body.ts";
 import { RegistryHttpError } from "./errors.ts";
+import { BlobLinks } from "./_links.ts";
 import { Namespace } from "./_names.ts";
 import { rangeError, uploadHeaders, type UploadSession, UploadSessions } from "./_uploads.ts";
 
@@ -166,7 +167,12 @@ function accepts(request: Request, mediaType: string): boolean {
  *
  * Repository `NAME` maps to store records `<namespace>/NAME:TAG`; every pushed manifest is
  * also recorded as `<namespace>/NAME@<digest>`. Manifests are stored with the exact bytes
- * received. Blobs are shared by every repository, as in the store.
+ * received. The store holds each blob once, but a blob is reachable through a repository
+ * only when the repository links it, as in the distribution registry: a manifest recorded
+ * there names it (so images loaded or built into the store and tagged under the namespace
+ * are served as they are), or it was uploaded or mounted there. Mounting needs pull access
+ * to the source repository and a blob linked there; a manifest pushed to a repository may
+ * name only blobs and manifests linked in that repository.
  *
  * @example
  * ```ts
@@ -195,6 +201,9 @@ export function createRegistryApp(
     now,
   });
   const summaries = new Map<string, ManifestSummary>();
+  const links = new BlobLinks();
+  /** Every digest a manifest reaches (itself, its blobs, its children's), once complete. */
+  const closures = new Map<string, Set<Digest>>();
   let tagQueue: Promise<void> = Promise.resolve();
 
   const blobLimits = (already: number): BodyLimits => ({
@@ -249,6 +258,62 @@ export function createRegistryApp(
       const n = ns.parse(r.name);
       return n && n.repo === repo ? [{ ...n, descriptor: r.descriptor, name: r.name }] : [];
     });
+  }
+
+  /**
+   * Every digest the manifest `digest` reaches: itself, its config and layers, and its
+   * children's, recursively. Kept only when every manifest was there to read, since one
+   * missing now may be pushed later.
+   */
+  async function closure(digest: Digest, mediaType?: string): Promise<Set<Digest>> {
+    const hit = closures.get(digest);
+    if (hit) return hit;
+    const out = new Set<Digest>();
+    let complete = true;
+    const walk = async (d: Digest, type: string | undefined, depth: number): Promise<void> => {
+      if (out.has(d)) return;
+      out.add(d);
+      const s = await summary(d, type);
+      if (!s) {
+        // Not a manifest (a cache index lists layers) is a leaf; not stored may come later.
+        if (!(await store.blobs.has(d))) complete = false;
+        return;
+      }
+      // Content addressing rules out cycles; the depth bound is for hostile nesting.
+      if (depth > 8) {
+        complete = false;
+        return;
+      }
+      for (const b of s.blobs) out.add(b);
+      for (const c of s.children) await walk(c, undefined, depth + 1);
+    };
+    await walk(digest, mediaType, 0);
+    if (complete) {
+      if (closures.size > 10_000) closures.clear();
+      closures.set(digest, out);
+    }
+    return out;
+  }
+
+  /** The record of `repo` whose manifests reach `digest`, if any. */
+  async function recordReaching(
+    repo: string,
+    digest: Digest,
+  ): Promise<{ name: string } | undefined> {
+    for (const r of await repoRecords(repo)) {
+      if ((await closure(r.descriptor.digest, r.descriptor.mediaType)).has(digest)) return r;
+    }
+    return undefined;
+  }
+
+  /**
+   * True when `repo` links `digest`: uploaded or mounted there, or reached by one of its
+   * manifests. The in-memory links are read first: a manifest PUT records its manifest
+   * before anything could forget a link, so this order never misses both.
+   */
+  async function linked(repo: string, digest: Digest): Promise<boolean> {
+    if (links.has(repo, digest)) return true;
+    return (await recordReaching(repo, digest)) !== undefined;
   }
 
   /** The manifest `reference` (tag or digest) names in `repo`, or MANIFEST_UNKNOWN. */
@@ -328,7 +393,8 @@ export function createRegistryApp(
   async function getBlob(ctx: Ctx, repo: string, digestText: string): Promise<Response> {
     await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
     const digest = checkDigest(digestText);
-    const info = await store.blobs.stat(digest);
+    // A blob of another repository answers as unknown: its existence is not this user's to know.
+    const info = await linked(repo, digest) ? await store.blobs.stat(digest) : undefined;
     if (!info) {
       throw new RegistryHttpError("BLOB_UNKNOWN", `blob ${digest} is unknown`, {
         detail: { digest },
@@ -382,19 +448,19 @@ export function createRegistryApp(
     await authorize(ctx, { type: "repository", name: repo, actions: ["pull", "push"] });
     const q = ctx.url.searchParams;
     const mount = q.get("mount");
-    if (mount !== null) {
+    const from = q.get("from");
+    // Without `from` there is nothing to mount from (distribution starts an upload too).
+    if (mount !== null && from !== null) {
       const digest = checkDigest(mount);
-      const from = q.get("from");
       let readable = true;
-      if (from !== null) {
-        try {
-          ns.check(from);
-          await authorize(ctx, { type: "repository", name: from, actions: ["pull"] });
-        } catch {
-          readable = false; // the spec: a failed mount falls back to an upload
-        }
+      try {
+        ns.check(from);
+        await authorize(ctx, { type: "repository", name: from, actions: ["pull"] });
+      } catch {
+        readable = false; // the spec: a failed mount falls back to an upload
       }
-      if (readable && await store.blobs.has(digest)) {
+      if (readable && await linked(from, digest) && await store.blobs.has(digest)) {
+        links.link(repo, digest);
         await ctx.request.body?.cancel();
         return new Response(null, {
           status: 201,
@@ -406,6 +472,7 @@ export function createRegistryApp(
     if (digestParam !== null) {
       const digest = checkDigest(digestParam);
       const result = await uploads.single(readBody(ctx.request.body, blobLimits(0)), digest);
+      links.link(repo, result.digest);
       return new Response(null, {
         status: 201,
         headers: {
@@ -483,6 +550,7 @@ export function createRegistryApp(
           digest,
         ),
     );
+    links.link(repo, result.digest);
     return new Response(null, {
       status: 201,
       headers: { location: `/v2/${repo}/blobs/${result.digest}`, "docker-content-digest": digest },
@@ -535,7 +603,7 @@ export function createRegistryApp(
         { detail: { expected, actual: parsed.digest } },
       );
     }
-    await checkReferences(parsed);
+    await checkReferences(repo, parsed);
     await putBytes(store.blobs, parsed.bytes, { digest: parsed.digest });
     const descriptor: Descriptor = {
       mediaType: parsed.mediaType,
@@ -559,24 +627,39 @@ export function createRegistryApp(
   }
 
   /**
-   * Every blob a manifest names must be stored, and every manifest an index names; only a
-   * `subject` may be missing, since the spec lets referrers be pushed before their subject.
-   * Layers with `urls` (foreign layers) live elsewhere by design.
+   * Every blob a manifest names must be stored and linked in `repo`, and every manifest an
+   * index names; only a `subject` may be missing, since the spec lets referrers be pushed
+   * before their subject. Layers with `urls` (foreign layers) live elsewhere by design.
+   * A blob of another repository is reported as unknown here, as distribution does, or a
+   * manifest naming it would make it readable through this one.
    */
-  async function checkReferences(parsed: ParsedManifest): Promise<void> {
+  async function checkReferences(repo: string, parsed: ParsedManifest): Promise<void> {
     const wanted: { d: Descriptor; field: string }[] = parsed.kind === "index"
       ? parsed.index.manifests.map((d, i) => ({ d, field: `manifests[${i}]` }))
       : [
         { d: parsed.manifest.config, field: "config" },
         ...parsed.manifest.layers.map((d, i) => ({ d, field: `layers[${i}]` })),
       ];
+    let reached: Set<Digest> | undefined;
+    const isLinked = async (digest: Digest): Promise<boolean> => {
+      if (links.has(repo, digest)) return true;
+      if (!reached) {
+        reached = new Set();
+        for (const r of await repoRecords(repo)) {
+          for (const x of await closure(r.descriptor.digest, r.descriptor.mediaType)) {
+            reached.add(x);
+          }
+        }
+      }
+      return reached.has(digest);
+    };
     for (const { d, field } of wanted) {
       if (d.urls?.length) continue;
-      const info = await store.blobs.stat(d.digest);
+      const info = await isLinked(d.digest) ? await store.blobs.stat(d.digest) : undefined;
       if (!info) {
         throw new RegistryHttpError(
           "MANIFEST_BLOB_UNKNOWN",
-          `${field} names ${d.digest}, which is not in the registry`,
+          `${field} names ${d.digest}, which is not in repository ${repo}`,
           { detail: { digest: d.digest, field } },
         );
       }
@@ -674,45 +757,46 @@ export function createRegistryApp(
     return new Response(null, { status: 202 });
   }
 
+  /**
+   * Removes `repo`'s link to a blob, as distribution does; the bytes go too once nothing
+   * else links them (no other repository's upload, no manifest anywhere in the store).
+   * A blob a manifest of `repo` still names stays: delete the manifest first.
+   */
   async function deleteBlob(ctx: Ctx, repo: string, digestText: string): Promise<Response> {
     writable();
     await authorize(ctx, { type: "repository", name: repo, actions: ["delete"] });
     const digest = checkDigest(digestText);
-    if (!(await store.blobs.has(digest))) {
-      throw new RegistryHttpError("BLOB_UNKNOWN", `blob ${digest} is unknown`, {
+    const unknown = () =>
+      new RegistryHttpError("BLOB_UNKNOWN", `blob ${digest} is unknown`, {
         detail: { digest },
       });
-    }
-    const user = await usedBy(digest);
-    if (user) {
+    const record = await recordReaching(repo, digest);
+    if (record) {
+      const name = record.name; // a record of this repository, so no one else's to hide
       throw new RegistryHttpError(
         "DENIED",
-        `blob ${digest} is used by ${user}; delete the manifest first`,
-        { detail: { digest, usedBy: user } },
+        `blob ${digest} is used by ${name}; delete the manifest first`,
+        { detail: { digest, usedBy: name } },
       );
     }
-    await store.blobs.delete(digest);
-    summaries.delete(digest);
+    if (!links.unlink(repo, digest) || !(await store.blobs.has(digest))) throw unknown();
+    if (!links.linkedAnywhere(digest) && !(await usedByAnyRecord(digest))) {
+      await store.blobs.delete(digest);
+      summaries.delete(digest);
+      closures.delete(digest);
+    }
     return new Response(null, { status: 202 });
   }
 
-  /** The name of a stored image whose manifests reach `digest`, if any. */
-  async function usedBy(digest: Digest): Promise<string | undefined> {
+  /** True when a manifest named by any store record reaches `digest`. */
+  async function usedByAnyRecord(digest: Digest): Promise<boolean> {
     const seen = new Set<string>();
-    const reaches = async (d: Digest, mediaType?: string): Promise<boolean> => {
-      if (d === digest) return true;
-      if (seen.has(d)) return false;
-      seen.add(d);
-      const s = await summary(d, mediaType);
-      if (!s) return false;
-      if (s.blobs.includes(digest)) return true;
-      for (const c of s.children) if (await reaches(c)) return true;
-      return false;
-    };
     for (const r of await store.tags.list()) {
-      if (await reaches(r.descriptor.digest, r.descriptor.mediaType)) return r.name;
+      if (seen.has(r.descriptor.digest)) continue;
+      seen.add(r.descriptor.digest);
+      if ((await closure(r.descriptor.digest, r.descriptor.mediaType)).has(digest)) return true;
     }
-    return undefined;
+    return false;
   }
 
   // ---- routing -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import { BUSYBOX_BASE, docker, dockerBuild } from "./_docker.ts";
 import { imageConfig, layerTar } from "./_fixtures.ts";
 import { missingPeers } from "./_peers.ts";
 import { startRegistry, type TestRegistry } from "./_served_registry.ts";
+import { type AccessPolicy, Htpasswd, tokenAuth } from "../server/mod.ts";
 
 const run = promisify(execFile);
 
@@ -254,3 +255,68 @@ test("skopeo pushes and pulls with token auth through the registry's token endpo
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  "skopeo copies between repositories under a per-repository policy, and not out of a denied one",
+  {
+    skip: missingPeers("skopeo"),
+  },
+  async () => {
+    const dir = await mkdtemp(join(tmpdir(), "stratum-srv-"));
+    try {
+      const htpasswd = join(dir, "htpasswd");
+      const hash = bcrypt.hashSync("pw", 4);
+      await writeFile(htpasswd, `alice:${hash}\nbob:${hash}\n`);
+      const src = join(dir, "src");
+      const want = await multiPlatformLayout(src, "localhost/scoped:v1");
+      // Each user owns `<user>/*`; anyone may pull `public/*`, only bob may push there.
+      const policy: AccessPolicy = (user, repo) => {
+        if (repo === undefined) return user ? ["pull"] : [];
+        if (repo.startsWith("public/")) return user === "bob" ? ["pull", "push"] : ["pull"];
+        return user && repo.startsWith(`${user}/`) ? ["pull", "push", "delete"] : [];
+      };
+      const auth = tokenAuth(Htpasswd.parse(await readFile(htpasswd, "utf8")), { policy });
+      await withServer({ auth }, async (r, host) => {
+        const copy = ["copy", "--all", "--preserve-digests", "--src-tls-verify=false"];
+        const push = [...copy, "--dest-tls-verify=false", "--dest-creds", "bob:pw"];
+        await skopeo(...push, `oci:${src}:localhost/scoped:v1`, `docker://${host}/public/app:v1`);
+        await skopeo(...push, `oci:${src}:localhost/scoped:v1`, `docker://${host}/bob/private:v1`);
+        const asAlice = [
+          ...copy,
+          "--dest-tls-verify=false",
+          "--src-creds",
+          "alice:pw",
+          "--dest-creds",
+          "alice:pw",
+        ];
+        await skopeo(...asAlice, `docker://${host}/public/app:v1`, `docker://${host}/alice/app:v1`);
+        assert.equal(
+          await rawDigest(`docker://${host}/alice/app:v1`, "--creds", "alice:pw"),
+          want.index,
+        );
+        await assert.rejects(
+          skopeo(...asAlice, `docker://${host}/bob/private:v1`, `docker://${host}/alice/x:v1`),
+          /denied|unauthorized|authentication required/i,
+        );
+        // Every blob alice could have taken from bob/private is unknown through her repositories.
+        const tokenRes = await fetch(`${r.url}/token?scope=repository:alice/x:pull`, {
+          headers: { authorization: `Basic ${btoa("alice:pw")}` },
+        });
+        const { token } = await tokenRes.json();
+        const layout = await openStore(src);
+        let blobs = 0;
+        for await (const b of layout.blobs.list()) {
+          const res = await fetch(`${r.url}/v2/alice/x/blobs/${b}`, {
+            method: "HEAD",
+            headers: { authorization: `Bearer ${token}` },
+          });
+          assert.equal(res.status, 404, b);
+          blobs++;
+        }
+        assert.ok(blobs > 6);
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+);
