@@ -14,7 +14,9 @@ import {
 } from "../image/mod.ts";
 import { type BlobStore, readBlob } from "./blob_store.ts";
 import { ConflictError, ImageNotFoundError } from "./errors.ts";
+import { type Lease, type LeaseManager, MemoryLeaseManager } from "./lease.ts";
 import type { TagRecord, TagStore } from "./tag_store.ts";
+import { LeasedBlobStore } from "./_leased_blob_store.ts";
 
 /** An image resolved from a name or ID: its manifest, config and where it was found. */
 export interface ResolvedImage {
@@ -86,9 +88,21 @@ export interface GcOptions {
   age?: (digest: Digest) => Promise<number | undefined>;
   /**
    * More roots besides the names: content other parts keep (the build cache's layers and
-   * configs). Manifests among them are followed like named ones.
+   * configs). Manifests among them are followed like named ones. A function is called
+   * once no lease can change, so roots recorded by an operation that just ended count.
    */
-  roots?: Descriptor[];
+  roots?: Descriptor[] | (() => Promise<Descriptor[]>);
+}
+
+/** Options for the {@linkcode ImageStore} constructor. */
+export interface ImageStoreOptions {
+  /** The platform chosen when a name points at an index. @default {the host's} */
+  platform?: Platform;
+  /**
+   * Where leases live; gc and remove keep what they hold. Stores shared by processes
+   * need a shared manager ({@linkcode FsLeaseManager}). @default {in this process}
+   */
+  leases?: LeaseManager;
 }
 
 const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{1,64})$/;
@@ -104,12 +118,46 @@ export class ImageStore {
   readonly tags: TagStore;
   /** The platform chosen when a name points at an index. */
   readonly platform: Platform;
+  /** The leases gc and remove respect. */
+  readonly leases: LeaseManager;
+  #lease: Lease | undefined;
 
   /** Wraps a blob store and a tag store. */
-  constructor(blobs: BlobStore, tags: TagStore, options: { platform?: Platform } = {}) {
+  constructor(blobs: BlobStore, tags: TagStore, options: ImageStoreOptions = {}) {
     this.blobs = blobs;
     this.tags = tags;
     this.platform = options.platform ?? hostPlatform();
+    this.leases = options.leases ?? new MemoryLeaseManager();
+  }
+
+  /**
+   * Runs `fn` holding a lease (containerd's model): `fn` gets a view of this store whose
+   * blobs hold every digest it asks about, reads or writes, so a gc (in this process or
+   * another) keeps them until `fn` has named them and returned. Pulls, pushes, loads and
+   * builds run inside one. Inside a leased view this just calls `fn` with it.
+   *
+   * @example
+   * ```ts
+   * import { memoryStore, putBytes } from "./mod.ts";
+   * const store = memoryStore();
+   * const { digest } = await store.withLease((s) =>
+   *   putBytes(s.blobs, new TextEncoder().encode("{}"))
+   * );
+   * ```
+   */
+  async withLease<T>(fn: (store: ImageStore) => Promise<T>): Promise<T> {
+    if (this.#lease) return await fn(this);
+    const lease = await this.leases.create();
+    try {
+      const view = new ImageStore(new LeasedBlobStore(this.blobs, lease), this.tags, {
+        platform: this.platform,
+        leases: this.leases,
+      });
+      view.#lease = lease;
+      return await fn(view);
+    } finally {
+      await lease.release();
+    }
   }
 
   /** Reads and parses a manifest or index blob. */
@@ -265,7 +313,17 @@ export class ImageStore {
    * that takes `force`. Blobs still used by another image are kept.
    */
   async remove(input: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
-    const img = await this.resolve(input);
+    let img: ResolvedImage;
+    try {
+      img = await this.resolve(input);
+    } catch (e) {
+      // A name whose content is not an image for this platform (an index of other
+      // platforms, say) is still a name: docker (containerd store) removes it all the same.
+      const name = safeName(input);
+      const record = name && (await this.tags.list()).find((r) => r.name === name);
+      if (!record || !(e instanceof ImageNotFoundError || e instanceof SyntaxError)) throw e;
+      return await this.#removeRecord(record);
+    }
     const records = await this.tags.list();
     const sameImage: TagRecord[] = [];
     for (const r of records) {
@@ -313,17 +371,54 @@ export class ImageStore {
       r.descriptor.digest === img.manifestDigest || r.descriptor.digest === img.indexDigest
     );
     if (!stillNamed) {
-      const live = await this.#mark(remaining);
       const candidates = [
         img.indexDigest,
         img.manifestDigest,
         img.id,
         ...img.manifest.layers.map((l) => l.digest),
       ];
-      for (const d of candidates) if (d && !live.has(d)) await this.blobs.delete(d);
+      await this.#deleteUnused(candidates);
       result.deleted.push(img.id);
     }
     return result;
+  }
+
+  /** Removes one name that resolves to no image here, and its content if nothing else uses it. */
+  async #removeRecord(record: TagRecord): Promise<RemoveResult> {
+    const untagged: string[] = [];
+    let remaining: TagRecord[] = [];
+    await this.tags.update((rs) => {
+      remaining = rs.filter((r) => r.name !== record.name);
+      // Its digest-only twin (`name@sha256:`) goes with its last tag, as for images.
+      if (
+        !remaining.some((r) =>
+          r.descriptor.digest === record.descriptor.digest && !r.name.includes("@")
+        )
+      ) {
+        remaining = remaining.filter((r) => r.descriptor.digest !== record.descriptor.digest);
+      }
+      for (const r of rs) if (!remaining.includes(r)) untagged.push(r.name);
+      return remaining;
+    });
+    const result: RemoveResult = {
+      untagged: untagged.filter((n) => !n.startsWith("@")),
+      deleted: [],
+    };
+    if (!remaining.some((r) => r.descriptor.digest === record.descriptor.digest)) {
+      await this.#deleteUnused([...(await this.#mark([record]))]);
+      result.deleted.push(record.descriptor.digest);
+    }
+    return result;
+  }
+
+  /** Deletes those of `candidates` that no name reaches and no lease holds. */
+  async #deleteUnused(candidates: (string | undefined)[]): Promise<void> {
+    await this.leases.collect(async (held) => {
+      const live = await this.#mark(await this.tags.list());
+      for (const d of candidates) {
+        if (d && isDigest(d) && !live.has(d) && !held.has(d)) await this.blobs.delete(d);
+      }
+    });
   }
 
   async #mark(records: TagRecord[]): Promise<Set<string>> {
@@ -348,14 +443,23 @@ export class ImageStore {
     return live;
   }
 
-  /** Mark and sweep: deletes every blob no name reaches. */
-  async gc(options: GcOptions = {}): Promise<GcResult> {
-    const extra = (options.roots ?? []).map((descriptor) => ({ name: "", descriptor }));
+  /**
+   * Mark and sweep: deletes every blob no name reaches and no lease holds. Leases are
+   * read first and held still while it runs, so content an operation in flight holds
+   * (or names before it lets go) is never deleted.
+   */
+  gc(options: GcOptions = {}): Promise<GcResult> {
+    return this.leases.collect((held) => this.#sweep(held, options));
+  }
+
+  async #sweep(held: ReadonlySet<string>, options: GcOptions): Promise<GcResult> {
+    const roots = typeof options.roots === "function" ? await options.roots() : options.roots;
+    const extra = (roots ?? []).map((descriptor) => ({ name: "", descriptor }));
     const live = await this.#mark([...(await this.tags.list()), ...extra]);
     const result: GcResult = { removed: [], bytes: 0 };
     const grace = options.graceMs ?? 0;
     for await (const d of this.blobs.list()) {
-      if (live.has(d)) continue;
+      if (live.has(d) || held.has(d)) continue;
       if (grace > 0 && options.age) {
         const age = await options.age(d);
         if (age !== undefined && age < grace) continue;
