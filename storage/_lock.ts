@@ -1,5 +1,5 @@
 import { open, readFile, stat, unlink } from "node:fs/promises";
-import { currentOwner, formatOwner, ownerAlive, parseOwner } from "./_owner.ts";
+import { currentOwner, formatOwner, ownerAlive, parseOwner } from "./owner.ts";
 
 /**
  * Runs `fn` holding an exclusive lock file at `path` (created with O_EXCL, holding the

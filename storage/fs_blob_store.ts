@@ -21,7 +21,7 @@ import { checkRange } from "./memory_blob_store.ts";
 import { VerifyingWriter, writeAndCommit } from "./_writer.ts";
 import { fsyncDir, readFileStream, writeAll, writeFileAtomic } from "./_fs.ts";
 import { acquireLock, isStale } from "./_lock.ts";
-import { currentOwner, ownerAlive, ownerTag, parseOwner } from "./_owner.ts";
+import { currentOwner, ownerAlive, ownerTag, parseOwner } from "./owner.ts";
 
 /** The suffix of an ingest ref's owner lock. */
 const LOCK = ".lock";

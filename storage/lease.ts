@@ -12,7 +12,7 @@ import { appendFile, mkdir, open, readdir, readFile, stat, unlink } from "node:f
 import { join } from "node:path";
 import { isDigest } from "../digest/mod.ts";
 import { withLock } from "./_lock.ts";
-import { currentOwner, formatOwner, ownerAlive, ownerTag, parseOwner } from "./_owner.ts";
+import { currentOwner, formatOwner, ownerAlive, ownerTag, parseOwner } from "./owner.ts";
 
 /** Content one operation holds against gc until it releases the lease. */
 export interface Lease {
@@ -98,6 +98,7 @@ export class FsLeaseManager implements LeaseManager {
 
   /** Removes the leases of owners that are gone; returns how many. */
   async sweep(): Promise<number> {
+    if ((await readdir(this.#dir).catch(() => [])).length === 0) return 0;
     return await withLock(this.#lock, async () => {
       const before = (await readdir(this.#dir).catch(() => [] as string[])).length;
       return before - (await this.#read()).length;

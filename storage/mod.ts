@@ -47,4 +47,13 @@ export { familiarTag, loadArchive, type LoadedImage, saveDockerArchive } from ".
 export { exportOciLayout, importOciLayout, saveOciArchive } from "./oci_layout.ts";
 export { blobAge, memoryStore, openStore, type StoreOptions } from "./open_store.ts";
 export { FsLeaseManager, type Lease, type LeaseManager, MemoryLeaseManager } from "./lease.ts";
+export {
+  currentOwner,
+  formatOwner,
+  type Owner,
+  ownerAlive,
+  ownerTag,
+  parseOwner,
+} from "./owner.ts";
+export { sweepStore, type SweepStoreOptions, type SweepStoreResult } from "./sweep.ts";
 export { withLock } from "./_lock.ts";
