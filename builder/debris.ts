@@ -135,13 +135,20 @@ async function findStateRoots(dir: string, depth: number): Promise<string[]> {
   return out;
 }
 
-/** Kills processes whose root directory is inside `dir` (the chroot executor's steps). */
+/**
+ * Kills processes left working inside `dir`: chroot-executor steps (their root directory
+ * is there) and runtime processes (`runc run` of a container deleted above) whose
+ * arguments name a path there.
+ */
 async function killRootedProcesses(dir: string): Promise<number> {
   let killed = 0;
   for (const pid of await readdir("/proc").catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
     const root = await readlink(`/proc/${pid}/root`).catch(() => undefined);
-    if (root === undefined || !root.startsWith(`${dir}/`)) continue;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    const runtime = /(^|\/)(runc|crun)$/.test(argv[0]) &&
+      argv.some((a) => a.startsWith(`${dir}/`));
+    if (!runtime && (root === undefined || !root.startsWith(`${dir}/`))) continue;
     try {
       process.kill(Number(pid), "SIGKILL");
       killed++;
