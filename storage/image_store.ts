@@ -121,6 +121,9 @@ export class ImageStore {
   /** The leases gc and remove respect. */
   readonly leases: LeaseManager;
   #lease: Lease | undefined;
+  // In a leased view, the store it views: gc and deletions read through it, since reading
+  // through the lease would wait for the very lock they hold.
+  #base: ImageStore | undefined;
 
   /** Wraps a blob store and a tag store. */
   constructor(blobs: BlobStore, tags: TagStore, options: ImageStoreOptions = {}) {
@@ -154,6 +157,7 @@ export class ImageStore {
         leases: this.leases,
       });
       view.#lease = lease;
+      view.#base = this;
       return await fn(view);
     } finally {
       await lease.release();
@@ -413,6 +417,7 @@ export class ImageStore {
 
   /** Deletes those of `candidates` that no name reaches and no lease holds. */
   async #deleteUnused(candidates: (string | undefined)[]): Promise<void> {
+    if (this.#base) return await this.#base.#deleteUnused(candidates);
     await this.leases.collect(async (held) => {
       const live = await this.#mark(await this.tags.list());
       for (const d of candidates) {
@@ -449,6 +454,7 @@ export class ImageStore {
    * (or names before it lets go) is never deleted.
    */
   gc(options: GcOptions = {}): Promise<GcResult> {
+    if (this.#base) return this.#base.gc(options);
     return this.leases.collect((held) => this.#sweep(held, options));
   }
 

@@ -144,3 +144,20 @@ test("a lease of another live process holds its blobs against this process's gc"
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("gc and rmi called on a leased view run (they read past the lease they would wait on)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-lease-"));
+  try {
+    const store = await openStore(dir);
+    const layer = await layerTar([{ name: "f", body: "x" }]);
+    await loadArchive(store, streamOf((await dockerArchive([layer], { repoTags: ["v:1"] })).tar));
+    const unnamed = await putBytes(store.blobs, enc.encode("unnamed"));
+    await store.withLease(async (leased) => {
+      assert.deepEqual((await leased.gc()).removed, [unnamed.digest]);
+      assert.deepEqual((await leased.remove("v:1")).untagged, ["docker.io/library/v:1"]);
+    });
+    assert.deepEqual(await store.tags.list(), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
