@@ -18,7 +18,7 @@ import type {
 } from "./blob_store.ts";
 import { BlobNotFoundError } from "./errors.ts";
 import { checkRange } from "./memory_blob_store.ts";
-import { VerifyingWriter, writeAndCommit } from "./_writer.ts";
+import { VerifyingWriter, writeAndCommit, type WriteSink } from "./_writer.ts";
 import { fsyncDir, readFileStream, writeAll, writeFileAtomic } from "./_fs.ts";
 import { acquireLock, isStale } from "./_lock.ts";
 import { currentOwner, ownerAlive, ownerTag, parseOwner } from "./owner.ts";
@@ -137,67 +137,70 @@ export class FsBlobStore implements BlobStore {
         await fh.close();
       }
     };
-    return await VerifyingWriter.create(
-      {
-        write: (chunk) => writeAll(fh, chunk),
-        async flush() {
+    const sink: WriteSink = {
+      write: (chunk) => writeAll(fh, chunk),
+      async flush() {
+        await fh.sync();
+        await closeOnce();
+      },
+      async suspend(saved) {
+        try {
           await fh.sync();
           await closeOnce();
-        },
-        async suspend(saved) {
-          try {
-            await fh.sync();
-            await closeOnce();
-            if (saved) await writeFileAtomic(statePath, saved);
-          } finally {
-            await release();
-          }
-        },
-        async verify() {
-          const hasher = await createHasher();
-          let size = 0;
-          const file = await open(data, "r");
-          for await (const c of readFileStream(file, 0, (await file.stat()).size)) {
-            hasher.update(c);
-            size += c.length;
-          }
-          return { digest: hasher.digest(), size };
-        },
-        async publish({ digest }) {
-          try {
-            await mkdir(blobs, { recursive: true });
-            const target = join(blobs, parseDigest(digest).hex);
-            // Same content under the same name: keeping the existing file is equivalent.
-            await rename(data, target);
-            await fsyncDir(blobs);
-            await rm(statePath, { force: true });
-          } finally {
-            await release();
-          }
-        },
-        async discard() {
-          try {
-            await closeOnce();
-            await rm(data, { force: true });
-            await rm(statePath, { force: true });
-          } finally {
-            await release();
-          }
-        },
-      },
-      ref
-        ? {
-          offset,
-          state,
-          rehash: async function* () {
-            const stream = readFileStream(await open(data, "r"), 0, offset);
-            for await (const c of stream) yield c;
-          },
+          if (saved) await writeFileAtomic(statePath, saved);
+        } finally {
+          await release();
         }
-        : undefined,
-      ref !== undefined,
-      options.beforeCommit,
-    );
+      },
+      async verify() {
+        const hasher = await createHasher();
+        let size = 0;
+        const file = await open(data, "r");
+        for await (const c of readFileStream(file, 0, (await file.stat()).size)) {
+          hasher.update(c);
+          size += c.length;
+        }
+        return { digest: hasher.digest(), size };
+      },
+      async publish({ digest }) {
+        try {
+          await mkdir(blobs, { recursive: true });
+          const target = join(blobs, parseDigest(digest).hex);
+          // Same content under the same name: keeping the existing file is equivalent.
+          await rename(data, target);
+          await fsyncDir(blobs);
+          await rm(statePath, { force: true });
+        } finally {
+          await release();
+        }
+      },
+      async discard() {
+        try {
+          await closeOnce();
+          await rm(data, { force: true });
+          await rm(statePath, { force: true });
+        } finally {
+          await release();
+        }
+      },
+    };
+    const resume = ref
+      ? {
+        offset,
+        state,
+        rehash: async function* () {
+          const stream = readFileStream(await open(data, "r"), 0, offset);
+          for await (const c of stream) yield c;
+        },
+      }
+      : undefined;
+    try {
+      return await VerifyingWriter.create(sink, resume, ref !== undefined, options.beforeCommit);
+    } catch (e) {
+      await closeOnce();
+      await release();
+      throw e;
+    }
   }
 
   /** Removes a blob. */
