@@ -31,7 +31,7 @@ async function runtimesUnder(root: string): Promise<number[]> {
 
 /** Starts a build of `ctx` as its own process and kills it (-9) once its RUN container runs. */
 async function killedDuringRun(root: string, ctx: string): Promise<void> {
-  const p = spawnTestScript(import.meta.url, "../cli", ["--root", root, "build", "-q", ctx], {
+  const p = spawnTestScript(import.meta.url, "_cli_child", ["--root", root, "build", "-q", ctx], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";

@@ -23,7 +23,7 @@ interface Run {
 
 /** `stratum --root ROOT ...args` as its own process. */
 function cli(root: string, ...args: string[]): Promise<Run> {
-  const p = spawnTestScript(import.meta.url, "../cli", ["--root", root, ...args], {
+  const p = spawnTestScript(import.meta.url, "_cli_child", ["--root", root, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
