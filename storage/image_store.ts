@@ -275,12 +275,25 @@ export class ImageStore {
     const rows: ImageSummary[] = [];
     for (const r of await this.tags.list()) {
       let img: ResolvedImage;
+      const tagged = !r.name.startsWith("@") && !r.name.includes("@");
       try {
         img = await this.load(r.descriptor, [r.name]);
       } catch {
-        continue; // content missing or foreign: fsck reports it, listing does not fail
+        // An index with no image for this platform is listed as docker's containerd store
+        // lists it, by its digest, so that what load reported is there to see and remove.
+        if (await this.#isForeign(r.descriptor)) {
+          let size = 0;
+          for (const d of await this.#mark([r])) size += (await this.blobs.stat(d))?.size ?? 0;
+          rows.push({
+            id: r.descriptor.digest,
+            digest: r.descriptor.digest,
+            name: tagged ? r.name : undefined,
+            reference: tagged ? parseReference(r.name) : undefined,
+            size,
+          });
+        }
+        continue; // content missing: fsck reports it, listing does not fail
       }
-      const tagged = !r.name.startsWith("@") && !r.name.includes("@");
       rows.push({
         id: img.id,
         digest: r.descriptor.digest,
@@ -321,12 +334,23 @@ export class ImageStore {
     try {
       img = await this.resolve(input);
     } catch (e) {
+      if (!(e instanceof ImageNotFoundError || e instanceof SyntaxError)) throw e;
       // A name whose content is not an image for this platform (an index of other
-      // platforms, say) is still a name: docker (containerd store) removes it all the same.
-      const name = safeName(input);
-      const record = name && (await this.tags.list()).find((r) => r.name === name);
-      if (!record || !(e instanceof ImageNotFoundError || e instanceof SyntaxError)) throw e;
-      return await this.#removeRecord(record);
+      // platforms, say) is still a name, listed by images(): docker's containerd store
+      // removes such names too, by name or by the index digest it shows as their ID.
+      const foreign = await this.#foreignRecords(input);
+      if (!foreign.length) throw e;
+      const repos = new Set(
+        foreign.filter((r) => !r.name.includes("@")).map((r) => nameRepo(r.name)),
+      );
+      if (foreign.length > 1 && repos.size > 1 && !options.force) {
+        throw new ConflictError(
+          `conflict: unable to delete ${
+            foreign[0].descriptor.digest.slice(7, 19)
+          } (must be forced) - image is referenced in multiple repositories`,
+        );
+      }
+      return await this.#removeRecords(foreign);
     }
     const records = await this.tags.list();
     const sameImage: TagRecord[] = [];
@@ -387,19 +411,43 @@ export class ImageStore {
     return result;
   }
 
-  /** Removes one name that resolves to no image here, and its content if nothing else uses it. */
-  async #removeRecord(record: TagRecord): Promise<RemoveResult> {
+  /**
+   * The records `input` names that hold no image for this platform: the record of that
+   * name, or by ID (a prefix of the index digest) every record of that index.
+   */
+  async #foreignRecords(input: string): Promise<TagRecord[]> {
+    const records = await this.tags.list();
+    const name = safeName(input);
+    const exact = records.filter((r) => r.name === name);
+    if (exact.length) return exact;
+    const m = ID_PREFIX.exec(input);
+    if (!m) return [];
+    const digests = new Set(
+      records.map((r) => r.descriptor.digest).filter((d) => d.slice(7).startsWith(m[1])),
+    );
+    if (digests.size !== 1) return [];
+    const [digest] = digests;
+    const hits = records.filter((r) => r.descriptor.digest === digest);
+    return (await this.#isForeign(hits[0].descriptor)) ? hits : [];
+  }
+
+  /** True for an index in the store that has no image for this platform. */
+  async #isForeign(descriptor: Descriptor): Promise<boolean> {
+    const parsed = await this.manifest(descriptor.digest, descriptor.mediaType).catch(() => null);
+    return parsed?.kind === "index" && !selectManifest(parsed.index, this.platform);
+  }
+
+  /** Removes names that resolve to no image here (one content), and it if nothing else uses it. */
+  async #removeRecords(records: TagRecord[]): Promise<RemoveResult> {
+    const digest = records[0].descriptor.digest;
+    const names = new Set(records.map((r) => r.name));
     const untagged: string[] = [];
     let remaining: TagRecord[] = [];
     await this.tags.update((rs) => {
-      remaining = rs.filter((r) => r.name !== record.name);
+      remaining = rs.filter((r) => !names.has(r.name));
       // Its digest-only twin (`name@sha256:`) goes with its last tag, as for images.
-      if (
-        !remaining.some((r) =>
-          r.descriptor.digest === record.descriptor.digest && !r.name.includes("@")
-        )
-      ) {
-        remaining = remaining.filter((r) => r.descriptor.digest !== record.descriptor.digest);
+      if (!remaining.some((r) => r.descriptor.digest === digest && !r.name.includes("@"))) {
+        remaining = remaining.filter((r) => r.descriptor.digest !== digest);
       }
       for (const r of rs) if (!remaining.includes(r)) untagged.push(r.name);
       return remaining;
@@ -408,9 +456,9 @@ export class ImageStore {
       untagged: untagged.filter((n) => !n.startsWith("@")),
       deleted: [],
     };
-    if (!remaining.some((r) => r.descriptor.digest === record.descriptor.digest)) {
-      await this.#deleteUnused([...(await this.#mark([record]))]);
-      result.deleted.push(record.descriptor.digest);
+    if (!remaining.some((r) => r.descriptor.digest === digest)) {
+      await this.#deleteUnused([...(await this.#mark(records.slice(0, 1)))]);
+      result.deleted.push(digest);
     }
     return result;
   }

@@ -188,12 +188,22 @@ test("an OCI archive with no image for this platform loads, and rmi removes its 
   const loaded = await loadArchive(store, streamOf(tar));
   assert.deepEqual(loaded[0].names, ["docker.io/library/riscv:1"]);
   await assert.rejects(store.resolve("riscv:1"), /for platform linux\/amd64/);
+  // Listed by its index digest, as docker's containerd store lists it.
+  const [row] = await store.images();
+  assert.equal(row.id, index.digest);
+  assert.equal(row.name, "docker.io/library/riscv:1");
+  assert.equal(row.size, config.length + layer.length + manifest.bytes.length + index.bytes.length);
   const r = await store.remove("riscv:1");
   assert.deepEqual(r.untagged, ["docker.io/library/riscv:1"]);
   assert.deepEqual(r.deleted, [index.digest]);
   assert.deepEqual(await store.tags.list(), []);
   assert.equal(await blobCount(store), 0);
   await assert.rejects(store.remove("riscv:1"), ImageNotFoundError);
+  // By the ID images() shows, too.
+  await loadArchive(store, streamOf(tar));
+  const byId = await store.remove(index.digest.slice(7, 19));
+  assert.deepEqual(byId.untagged, ["docker.io/library/riscv:1"]);
+  assert.equal(await blobCount(store), 0);
 });
 
 function enc(s: string): Uint8Array {
