@@ -8,7 +8,7 @@
  * after gc is done, when `has()` tells the truth again.
  */
 import { randomUUID } from "node:crypto";
-import { appendFile, mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
+import { constants, mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { isDigest } from "../digest/mod.ts";
 import { withLock } from "./_lock.ts";
@@ -73,11 +73,15 @@ export class FsLeaseManager implements LeaseManager {
         const fresh = [...new Set(digests)].filter((d) => isDigest(d) && !held.has(d));
         if (fresh.length === 0) return;
         // Readers see whole lines: appends happen only under the lock gc reads under.
-        await withLock(
-          lock,
-          () => appendFile(path, fresh.map((d) => `${d}\n`).join("")),
-          LEASE_LOCK_TIMEOUT_MS,
-        );
+        await withLock(lock, async () => {
+          // Without O_CREAT: a lease released meanwhile must not come back ownerless.
+          const fh = await open(path, constants.O_WRONLY | constants.O_APPEND);
+          try {
+            await fh.writeFile(fresh.map((d) => `${d}\n`).join(""));
+          } finally {
+            await fh.close();
+          }
+        }, LEASE_LOCK_TIMEOUT_MS);
         for (const d of fresh) held.add(d);
       },
       async release() {

@@ -161,3 +161,18 @@ test("gc and rmi called on a leased view run (they read past the lease they woul
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a released lease takes nothing more and leaves no file behind", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-lease-"));
+  try {
+    const store = await openStore(dir);
+    const lease = await store.leases.create();
+    await lease.add([await sha256("a")]);
+    assert.equal((await readdir(join(dir, "leases"))).length, 1);
+    await lease.release();
+    await assert.rejects(lease.add([await sha256("b")]), /already released/);
+    assert.deepEqual(await readdir(join(dir, "leases")), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
