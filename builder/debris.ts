@@ -14,6 +14,7 @@ import { join } from "node:path";
 import process from "node:process";
 import {
   currentOwner,
+  type Owner,
   ownerAlive,
   ownerTag,
   parseOwner,
@@ -53,6 +54,21 @@ export async function ownedTempDir(parent: string, prefix: string): Promise<stri
   return await mkdtemp(join(parent, `${prefix}${ownerTag(await currentOwner())}-`));
 }
 
+/** How many builds with a live process work on the store at `storeRoot` now. */
+export async function liveBuilds(storeRoot: string): Promise<number> {
+  let n = 0;
+  for (const name of await readdir(buildTempRoot(storeRoot)).catch(() => [] as string[])) {
+    const owner = ownerOf(name);
+    if (owner && await ownerAlive(owner)) n++;
+  }
+  return n;
+}
+
+function ownerOf(name: string): Owner | undefined {
+  const m = /^[a-z]+-(\d+(?:\.\d+)?)-[A-Za-z0-9]+$/.exec(name);
+  return m ? parseOwner(m[1]) : undefined;
+}
+
 /** Cleans up after builds (and store writes) whose process died. */
 export async function sweepDebris(
   storeRoot: string,
@@ -69,8 +85,7 @@ export async function sweepDebris(
   const unownedMaxAge = options.unownedMaxAgeMs ?? 86_400_000;
   for (const name of names) {
     const dir = join(parent, name);
-    const m = /^[a-z]+-(\d+(?:\.\d+)?)-[A-Za-z0-9]+$/.exec(name);
-    const owner = m ? parseOwner(m[1]) : undefined;
+    const owner = ownerOf(name);
     if (owner) {
       if (await ownerAlive(owner)) continue;
     } else {

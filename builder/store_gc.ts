@@ -4,7 +4,7 @@ import type { Digest } from "../digest/mod.ts";
 import { blobAge, type ImageStore } from "../storage/mod.ts";
 import { chainIds, SnapshotStore } from "../unionfs/mod.ts";
 import { BuildCache } from "./build_cache.ts";
-import { type DebrisResult, sweepDebris } from "./debris.ts";
+import { type DebrisResult, liveBuilds, sweepDebris } from "./debris.ts";
 
 /**
  * How long `gc` keeps blobs and snapshots that nothing names or leases, by default. Every
@@ -36,8 +36,9 @@ export interface CollectGarbageResult {
  * `stratum gc` on the store at `root`: cleans up after processes that died (build
  * scratch directories with their mounts and containers, abandoned writes, expired
  * leases), deletes blobs no name, build-cache record or live lease reaches, and removes
- * unpacked snapshots that no named image's layer chain uses and no mount has as a lower
- * directory. Safe beside pulls, loads, builds and pushes in other processes.
+ * unpacked snapshots that no named image's layer chain uses, no mount has as a lower
+ * directory and no running build may use. Safe beside pulls, loads, builds and pushes in
+ * other processes.
  */
 export async function collectGarbage(
   store: ImageStore,
@@ -56,10 +57,12 @@ export async function collectGarbage(
     const img = await store.load(rec.descriptor).catch(() => undefined);
     if (img) { for (const c of await chainIds(img.config.rootfs.diff_ids)) live.add(c); }
   }
-  // A build in flight unpacks or adopts snapshots before it names its image.
+  // A build in flight unpacks and adopts snapshots before it names its image, and
+  // snapshots hold no lease: while a build runs, none of them goes.
+  const building = await liveBuilds(root) > 0;
   for (const id of await snapshots.list()) {
     const s = await stat(snapshots.path(id)).catch(() => undefined);
-    if (s && Date.now() - s.mtimeMs < graceMs) live.add(id);
+    if (building || (s && Date.now() - s.mtimeMs < graceMs)) live.add(id);
   }
   const removed = (await snapshots.gc(live)).removed;
   return { removed: r.removed, bytes: r.bytes, snapshots: removed, debris };
