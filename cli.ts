@@ -14,10 +14,8 @@ import process from "node:process";
 import { Readable } from "node:stream";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
-  blobAge,
   exportOciLayout,
   familiarTag,
-  FsBlobStore,
   imageSize,
   type ImageStore,
   importOciLayout,
@@ -30,9 +28,10 @@ import {
 import { parseReference } from "./image/mod.ts";
 import {
   build,
-  BuildCache,
   type BuildOutput,
+  collectGarbage,
   createProgress,
+  DEFAULT_GC_GRACE_MS,
   formatDockerfile,
   parseDockerfile,
   parseOutputSpec,
@@ -49,13 +48,11 @@ import {
 } from "./server/mod.ts";
 import {
   buildMergedTree,
-  chainIds,
   diffTrees,
   flattenToTar,
   type LayerSource,
   type MergedTree,
   scanLayer,
-  SnapshotStore,
   type TreeEntry,
 } from "./unionfs/mod.ts";
 import {
@@ -622,11 +619,11 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   gc: {
-    summary: "Delete blobs that no image name reaches",
-    usage: "[--grace SECONDS]",
+    summary: "Delete blobs that no image name reaches, and what killed processes left",
+    usage: "[--grace SECONDS (default 600)]",
     options: { grace: { type: "string" } },
     async run(ctx) {
-      const graceText = str(ctx.values.grace) ?? "0";
+      const graceText = str(ctx.values.grace) ?? String(DEFAULT_GC_GRACE_MS / 1000);
       if (!/^\d+(\.\d+)?$/.test(graceText)) {
         throw new UsageError(
           `invalid --grace ${JSON.stringify(graceText)}: expected a number of seconds, 0 or more`,
@@ -634,23 +631,8 @@ const COMMANDS: Record<string, Command> = {
       }
       const grace = Number(graceText);
       const s = await store(ctx);
-      const roots = await new BuildCache(ctx.root).roots();
-      const r = await s.gc({ graceMs: grace * 1000, age: blobAge(ctx.root), roots });
-      // Unpacked snapshots are kept for the layer chains of named images; a cached step whose
-      // snapshot went is unpacked again from its blobs when a RUN needs it.
-      const live = new Set<string>();
-      for (const rec of await s.tags.list()) {
-        const img = await s.load(rec.descriptor).catch(() => undefined);
-        if (img) { for (const c of await chainIds(img.config.rootfs.diff_ids)) live.add(c); }
-      }
-      const snapshotsRemoved = (await new SnapshotStore(ctx.root).gc(live)).removed;
-      if (snapshotsRemoved.length) {
-        ctx.out(`removed ${snapshotsRemoved.length} unpacked layer snapshots`);
-      }
-      // Interrupted writes are kept a day so that resumable uploads can still resume.
-      if (s.blobs instanceof FsBlobStore) {
-        await s.blobs.cleanIngest(Math.max(grace * 1000, 86_400_000));
-      }
+      const r = await collectGarbage(s, ctx.root, { graceMs: grace * 1000 });
+      if (r.snapshots.length) ctx.out(`removed ${r.snapshots.length} unpacked layer snapshots`);
       for (const d of r.removed) ctx.out(`deleted: ${d}`);
       ctx.out(`Total reclaimed space: ${humanSize(r.bytes)}`);
     },

@@ -9,6 +9,7 @@
  */
 import { type ExecutorKind, runStep } from "./run_executor.ts";
 import { chainIds, SnapshotStore } from "../unionfs/mod.ts";
+import { buildTempRoot, ownedTempDir, sweepDebris } from "./debris.ts";
 import {
   chmodSync,
   lchownSync,
@@ -253,6 +254,13 @@ const KEPT_BYTES_LIMIT = 256 << 20;
  * @throws {Error} when a base image is not in the store and no `pull` is given.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  // Mounts, containers and scratch of builds killed earlier go first; this build's content
+  // is held by a lease until its image is named, whatever gc runs meanwhile.
+  await sweepDebris(options.storeRoot);
+  return await options.store.withLease((store) => buildLeased({ ...options, store }));
+}
+
+async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const dockerfilePath = options.dockerfilePath ?? "Dockerfile";
   const inContext = !isAbsolute(dockerfilePath);
   const emit = options.progress ?? (() => {});
@@ -344,7 +352,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       remoteCaches,
       written: new Map(),
       keptBytes: 0,
-      tmp: await mkdtemp(join(options.storeRoot, "build-cache", "tmp", "build-")),
+      tmp: await ownedTempDir(buildTempRoot(options.storeRoot), "build-"),
     };
     for (const w of graph.scoped.warnings) emit({ type: "warning", message: w });
     try {

@@ -145,3 +145,16 @@ export {
   runStep,
   type RunStepOptions,
 } from "./run_executor.ts";
+export {
+  buildTempRoot,
+  type DebrisResult,
+  ownedTempDir,
+  sweepDebris,
+  type SweepDebrisOptions,
+} from "./debris.ts";
+export {
+  collectGarbage,
+  type CollectGarbageOptions,
+  type CollectGarbageResult,
+  DEFAULT_GC_GRACE_MS,
+} from "./store_gc.ts";

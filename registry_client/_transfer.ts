@@ -268,6 +268,11 @@ export async function fetchBlobInto(
   const ref = `pull-${d.digest.slice(7)}`;
   for (let attempt = 0;; attempt++) {
     const writer = await blobs.writer({ ref });
+    // Another pull owned the ref until now and may have committed the blob meanwhile.
+    if (writer.offset === 0 && await blobs.has(d.digest)) {
+      await writer.abort();
+      return progress("Already exists", d.size);
+    }
     let held = writer.offset;
     if (held > d.size) {
       await writer.abort();

@@ -25,10 +25,19 @@ export interface PullResult {
  * the store (resuming cut downloads), then names the image with its tag and a
  * `name@digest` record (docker's RepoDigests). Nothing is named until every blob is in.
  */
-export async function pull(
+export function pull(
   store: ImageStore,
   image: string,
   options: TransferOptions = {},
+): Promise<PullResult> {
+  // The lease holds every blob found or fetched until the name is written (gc beside it).
+  return store.withLease((store) => pullLeased(store, image, options));
+}
+
+async function pullLeased(
+  store: ImageStore,
+  image: string,
+  options: TransferOptions,
 ): Promise<PullResult> {
   const ref = parseReference(image);
   const client = new Clients(options).get(ref.registry);

@@ -28,10 +28,19 @@ export interface PushResult {
  * rest uploaded (one PUT when small, resumable chunks when large), manifests last. An
  * index in the store is pushed whole, with every platform.
  */
-export async function push(
+export function push(
   store: ImageStore,
   image: string,
   options: PushOptions = {},
+): Promise<PushResult> {
+  // The lease keeps the blobs being sent from a gc that runs while the image is untagged.
+  return store.withLease((store) => pushLeased(store, image, options));
+}
+
+async function pushLeased(
+  store: ImageStore,
+  image: string,
+  options: PushOptions,
 ): Promise<PushResult> {
   const src = parseReference(image);
   const dest = parseReference(options.destination ?? image);

@@ -22,7 +22,15 @@ export interface WriteSink {
   publish(result: DigestResult): Promise<void> | void;
   /** Throw the content away. */
   discard(): Promise<void> | void;
+  /**
+   * What the flushed content really is, read back from where it lies: commit compares it
+   * with what this writer sent, so bytes anyone else put there are never published.
+   */
+  verify?(): Promise<DigestResult>;
 }
+
+/** Called with the checked digest and size just before the content becomes visible. */
+export type BeforeCommit = (result: DigestResult) => Promise<void> | void;
 
 /**
  * The commit/abort state machine every backend's writer shares: hashing as bytes pass,
@@ -37,9 +45,17 @@ export class VerifyingWriter {
   #size: number;
   #closed = false;
   #done = false;
+  #beforeCommit: BeforeCommit | undefined;
 
-  private constructor(sink: WriteSink, hasher: Hasher, offset: number, resumable: boolean) {
+  private constructor(
+    sink: WriteSink,
+    hasher: Hasher,
+    offset: number,
+    resumable: boolean,
+    beforeCommit: BeforeCommit | undefined,
+  ) {
     this.#sink = sink;
+    this.#beforeCommit = beforeCommit;
     this.#hasher = hasher;
     this.#size = offset;
     this.offset = offset;
@@ -67,14 +83,18 @@ export class VerifyingWriter {
 
   /**
    * Creates a writer over `sink`. `resume` carries what a suspended write already holds:
-   * its size and either a saved hasher state or the bytes to re-hash.
+   * its size and either a saved hasher state or the bytes to re-hash. `beforeCommit` runs
+   * once the content checked out and before it is published (a lease records the digest).
    */
   static async create(
     sink: WriteSink,
     resume?: { state?: Uint8Array; offset: number; rehash?: () => AsyncIterable<Uint8Array> },
     resumable = false,
+    beforeCommit?: BeforeCommit,
   ): Promise<VerifyingWriter> {
-    if (!resumable) return new VerifyingWriter(sink, await createHasher(), 0, false);
+    if (!resumable) {
+      return new VerifyingWriter(sink, await createHasher(), 0, false, beforeCommit);
+    }
     // Where node:crypto exists it hashes ~7x faster than WASM, which is what a pull of a
     // large layer spends its time on; a resumed write then re-reads what it holds (rare)
     // instead of restoring a saved WASM state. Elsewhere the WASM state is saved on suspend.
@@ -87,7 +107,7 @@ export class VerifyingWriter {
           offset += chunk.length;
         }
       }
-      return new VerifyingWriter(sink, native, offset, true);
+      return new VerifyingWriter(sink, native, offset, true, beforeCommit);
     }
     let hasher: ResumableHasher | undefined;
     if (resume?.state) {
@@ -98,7 +118,7 @@ export class VerifyingWriter {
       hasher = await createResumableHasher();
       if (resume?.rehash) { for await (const chunk of resume.rehash()) hasher.update(chunk); }
     }
-    return new VerifyingWriter(sink, hasher, hasher.size, true);
+    return new VerifyingWriter(sink, hasher, hasher.size, true, beforeCommit);
   }
 
   async commit(expected: ExpectedBlob = {}): Promise<DigestResult> {
@@ -118,6 +138,14 @@ export class VerifyingWriter {
       if (expected.digest !== undefined && expected.digest !== result.digest) {
         throw new DigestMismatchError(expected.digest, result.digest, "blob");
       }
+      const held = await this.#sink.verify?.();
+      if (held && held.size !== result.size) {
+        throw new SizeMismatchError(result.size, held.size, `the ingest file of ${result.digest}`);
+      }
+      if (held && held.digest !== result.digest) {
+        throw new DigestMismatchError(result.digest, held.digest, "the ingest file");
+      }
+      await this.#beforeCommit?.(result);
       await this.#sink.publish(result);
       return result;
     } catch (e) {

@@ -40,9 +40,17 @@ export interface BlobWriter {
 export interface BlobWriterOptions {
   /**
    * Names a resumable write: a later `writer({ ref })` continues where this one stopped.
-   * Registry uploads use the upload session ID.
+   * Registry uploads use the upload session ID. A ref has one writer at a time, across
+   * processes: opening one that another writer holds waits until it commits, aborts or
+   * suspends (or its process dies).
    */
   ref?: string;
+  /**
+   * Called with the checked digest and size after the content checked out and before it
+   * becomes visible; a rejection fails the commit. Leases use it to hold the blob from
+   * the instant it exists.
+   */
+  beforeCommit?: (result: DigestResult) => Promise<void> | void;
 }
 
 /** Options for {@linkcode BlobStore.get}. */

@@ -49,10 +49,19 @@ export interface LoadOptions {
  * committed (digest-named files against their names, layer diff_ids against the config,
  * every referenced blob present), so a truncated or tampered archive changes nothing.
  */
-export async function loadArchive(
+export function loadArchive(
   store: ImageStore,
   archive: ReadableStream<Uint8Array>,
   options: LoadOptions = {},
+): Promise<LoadedImage[]> {
+  // A lease keeps a concurrent gc off the blobs between their commit and their naming.
+  return store.withLease((store) => load(store, archive, options));
+}
+
+async function load(
+  store: ImageStore,
+  archive: ReadableStream<Uint8Array>,
+  options: LoadOptions,
 ): Promise<LoadedImage[]> {
   const label = options.label ?? "archive";
   const staged = await stageArchive(store.blobs, archive, label);

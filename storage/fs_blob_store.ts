@@ -1,7 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { type Digest, type DigestResult, isDigest, parseDigest } from "../digest/mod.ts";
+import {
+  createHasher,
+  type Digest,
+  type DigestResult,
+  isDigest,
+  parseDigest,
+} from "../digest/mod.ts";
 import type {
   BlobInfo,
   BlobReadOptions,
@@ -12,8 +18,13 @@ import type {
 } from "./blob_store.ts";
 import { BlobNotFoundError } from "./errors.ts";
 import { checkRange } from "./memory_blob_store.ts";
-import { VerifyingWriter, writeAndCommit } from "./_writer.ts";
+import { VerifyingWriter, writeAndCommit, type WriteSink } from "./_writer.ts";
 import { fsyncDir, readFileStream, writeAll, writeFileAtomic } from "./_fs.ts";
+import { acquireLock, isStale } from "./_lock.ts";
+import { currentOwner, ownerAlive, ownerTag, parseOwner } from "./owner.ts";
+
+/** The suffix of an ingest ref's owner lock. */
+const LOCK = ".lock";
 
 /**
  * A {@linkcode BlobStore} on disk in OCI image layout form: `blobs/sha256/<hex>`.
@@ -85,20 +96,38 @@ export class FsBlobStore implements BlobStore {
     return await writeAndCommit(await this.writer(), stream, expected);
   }
 
-  /** Opens a writer; with a `ref`, resumes a suspended one. */
+  /**
+   * Opens a writer; with a `ref`, resumes a suspended one. A ref has one owner at a time
+   * (a lock file beside it holding the owner's pid, as containerd's ingest locks): a
+   * second writer waits until the first commits, aborts or suspends, and the lock of a
+   * process that died is taken over. Commit re-reads the ingest file and publishes it
+   * only when what it holds is what this writer sent and what was expected.
+   */
   async writer(options: BlobWriterOptions = {}): Promise<BlobWriter> {
     await mkdir(this.#ingest, { recursive: true });
     const ref = options.ref;
     if (ref !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(ref)) {
       throw new TypeError(`Invalid writer ref "${ref}": use letters, digits, "_", "." and "-"`);
     }
-    const data = join(this.#ingest, ref ? `ref-${ref}` : `tmp-${randomUUID()}`);
+    // An unnamed write carries its owner in its name, so a sweep knows when it is debris.
+    const data = join(
+      this.#ingest,
+      ref ? `ref-${ref}` : `tmp-${ownerTag(await currentOwner())}-${randomUUID()}`,
+    );
     const statePath = `${data}.state`;
-    const fh = await open(data, ref ? "a+" : "wx");
-    const offset = (await fh.stat()).size;
+    const release = ref
+      ? await acquireLock(`${data}${LOCK}`, { timeoutMs: Infinity, maxWaitMs: 200 })
+      : () => Promise.resolve();
+    let fh: FileHandle;
+    let offset: number;
     let state: Uint8Array | undefined;
-    if (ref && offset > 0) {
-      state = await readOptional(statePath);
+    try {
+      fh = await open(data, ref ? "a+" : "wx");
+      offset = (await fh.stat()).size;
+      if (ref && offset > 0) state = await readOptional(statePath);
+    } catch (e) {
+      await release();
+      throw e;
     }
     const blobs = this.#blobs;
     let closed = false;
@@ -108,44 +137,70 @@ export class FsBlobStore implements BlobStore {
         await fh.close();
       }
     };
-    return await VerifyingWriter.create(
-      {
-        write: (chunk) => writeAll(fh, chunk),
-        async flush() {
-          await fh.sync();
-          await closeOnce();
-        },
-        async suspend(saved) {
+    const sink: WriteSink = {
+      write: (chunk) => writeAll(fh, chunk),
+      async flush() {
+        await fh.sync();
+        await closeOnce();
+      },
+      async suspend(saved) {
+        try {
           await fh.sync();
           await closeOnce();
           if (saved) await writeFileAtomic(statePath, saved);
-        },
-        async publish({ digest }) {
+        } finally {
+          await release();
+        }
+      },
+      async verify() {
+        const hasher = await createHasher();
+        let size = 0;
+        const file = await open(data, "r");
+        for await (const c of readFileStream(file, 0, (await file.stat()).size)) {
+          hasher.update(c);
+          size += c.length;
+        }
+        return { digest: hasher.digest(), size };
+      },
+      async publish({ digest }) {
+        try {
           await mkdir(blobs, { recursive: true });
           const target = join(blobs, parseDigest(digest).hex);
           // Same content under the same name: keeping the existing file is equivalent.
           await rename(data, target);
           await fsyncDir(blobs);
           await rm(statePath, { force: true });
-        },
-        async discard() {
+        } finally {
+          await release();
+        }
+      },
+      async discard() {
+        try {
           await closeOnce();
           await rm(data, { force: true });
           await rm(statePath, { force: true });
-        },
-      },
-      ref
-        ? {
-          offset,
-          state,
-          rehash: async function* () {
-            const stream = readFileStream(await open(data, "r"), 0, offset);
-            for await (const c of stream) yield c;
-          },
+        } finally {
+          await release();
         }
-        : undefined,
-      ref !== undefined,
-    );
+      },
+    };
+    const resume = ref
+      ? {
+        offset,
+        state,
+        rehash: async function* () {
+          const stream = readFileStream(await open(data, "r"), 0, offset);
+          for await (const c of stream) yield c;
+        },
+      }
+      : undefined;
+    try {
+      return await VerifyingWriter.create(sink, resume, ref !== undefined, options.beforeCommit);
+    } catch (e) {
+      await closeOnce();
+      await release();
+      throw e;
+    }
   }
 
   /** Removes a blob. */
@@ -174,20 +229,60 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  /** Removes abandoned temporary writes older than `maxAgeMs` (resumable ones included). */
+  /**
+   * Removes the debris of writes: unnamed ones whose owner process is gone (at once),
+   * resumable ones whose writer died mid-write (at once) or that nobody resumed for
+   * `maxAgeMs`, and locks left by dead owners. Writes with a live owner are never touched.
+   * Returns how many writes were removed.
+   */
   async cleanIngest(maxAgeMs: number): Promise<number> {
-    let removed = 0;
     let names: string[] = [];
     try {
       names = await readdir(this.#ingest);
     } catch { /* no ingest dir: nothing to clean */ }
     const cutoff = Date.now() - maxAgeMs;
+    const old = async (n: string) => {
+      const s = await stat(join(this.#ingest, n)).catch(() => undefined);
+      return s !== undefined && s.mtimeMs < cutoff;
+    };
+    let removed = 0;
+    const refs = new Set<string>();
     for (const n of names) {
       const p = join(this.#ingest, n);
-      const s = await stat(p).catch(() => undefined);
-      if (s && s.mtimeMs < cutoff) {
-        await rm(p, { force: true });
+      const tmp = /^tmp-(\d+(?:\.\d+)?)-/.exec(n);
+      if (tmp) {
+        const owner = parseOwner(tmp[1])!;
+        if (!(await ownerAlive(owner))) {
+          await rm(p, { force: true });
+          removed++;
+        }
+      } else if (n.startsWith("ref-")) {
+        refs.add(/^(ref-.*?)(?:\.state.*|\.lock.*)?$/.exec(n)![1]);
+      } else if (await old(n)) {
+        await rm(p, { force: true }); // an unnamed write from before owners were recorded
         removed++;
+      }
+    }
+    for (const ref of refs) {
+      const data = join(this.#ingest, ref);
+      const died = await isStale(`${data}${LOCK}`);
+      let release: () => Promise<void>;
+      try {
+        // Held by a live writer: not ours to judge. Taking the lock also keeps a writer
+        // from resuming the ref while it is being removed.
+        release = await acquireLock(`${data}${LOCK}`, { timeoutMs: 0 });
+      } catch {
+        continue;
+      }
+      try {
+        const there = await stat(data).then(() => true, () => false);
+        if (there && (died || await old(ref))) {
+          await rm(data, { force: true });
+          removed++;
+        }
+        if (!there || died || await old(ref)) await rm(`${data}.state`, { force: true });
+      } finally {
+        await release();
       }
     }
     return removed;

@@ -14,7 +14,9 @@ import {
 } from "../image/mod.ts";
 import { type BlobStore, readBlob } from "./blob_store.ts";
 import { ConflictError, ImageNotFoundError } from "./errors.ts";
+import { type Lease, type LeaseManager, MemoryLeaseManager } from "./lease.ts";
 import type { TagRecord, TagStore } from "./tag_store.ts";
+import { LeasedBlobStore } from "./_leased_blob_store.ts";
 
 /** An image resolved from a name or ID: its manifest, config and where it was found. */
 export interface ResolvedImage {
@@ -86,9 +88,21 @@ export interface GcOptions {
   age?: (digest: Digest) => Promise<number | undefined>;
   /**
    * More roots besides the names: content other parts keep (the build cache's layers and
-   * configs). Manifests among them are followed like named ones.
+   * configs). Manifests among them are followed like named ones. A function is called
+   * once no lease can change, so roots recorded by an operation that just ended count.
    */
-  roots?: Descriptor[];
+  roots?: Descriptor[] | (() => Promise<Descriptor[]>);
+}
+
+/** Options for the {@linkcode ImageStore} constructor. */
+export interface ImageStoreOptions {
+  /** The platform chosen when a name points at an index. @default {the host's} */
+  platform?: Platform;
+  /**
+   * Where leases live; gc and remove keep what they hold. Stores shared by processes
+   * need a shared manager ({@linkcode FsLeaseManager}). @default {in this process}
+   */
+  leases?: LeaseManager;
 }
 
 const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{1,64})$/;
@@ -104,12 +118,50 @@ export class ImageStore {
   readonly tags: TagStore;
   /** The platform chosen when a name points at an index. */
   readonly platform: Platform;
+  /** The leases gc and remove respect. */
+  readonly leases: LeaseManager;
+  #lease: Lease | undefined;
+  // In a leased view, the store it views: gc and deletions read through it, since reading
+  // through the lease would wait for the very lock they hold.
+  #base: ImageStore | undefined;
 
   /** Wraps a blob store and a tag store. */
-  constructor(blobs: BlobStore, tags: TagStore, options: { platform?: Platform } = {}) {
+  constructor(blobs: BlobStore, tags: TagStore, options: ImageStoreOptions = {}) {
     this.blobs = blobs;
     this.tags = tags;
     this.platform = options.platform ?? hostPlatform();
+    this.leases = options.leases ?? new MemoryLeaseManager();
+  }
+
+  /**
+   * Runs `fn` holding a lease (containerd's model): `fn` gets a view of this store whose
+   * blobs hold every digest it asks about, reads or writes, so a gc (in this process or
+   * another) keeps them until `fn` has named them and returned. Pulls, pushes, loads and
+   * builds run inside one. Inside a leased view this just calls `fn` with it.
+   *
+   * @example
+   * ```ts
+   * import { memoryStore, putBytes } from "./mod.ts";
+   * const store = memoryStore();
+   * const { digest } = await store.withLease((s) =>
+   *   putBytes(s.blobs, new TextEncoder().encode("{}"))
+   * );
+   * ```
+   */
+  async withLease<T>(fn: (store: ImageStore) => Promise<T>): Promise<T> {
+    if (this.#lease) return await fn(this);
+    const lease = await this.leases.create();
+    try {
+      const view = new ImageStore(new LeasedBlobStore(this.blobs, lease), this.tags, {
+        platform: this.platform,
+        leases: this.leases,
+      });
+      view.#lease = lease;
+      view.#base = this;
+      return await fn(view);
+    } finally {
+      await lease.release();
+    }
   }
 
   /** Reads and parses a manifest or index blob. */
@@ -223,12 +275,25 @@ export class ImageStore {
     const rows: ImageSummary[] = [];
     for (const r of await this.tags.list()) {
       let img: ResolvedImage;
+      const tagged = !r.name.startsWith("@") && !r.name.includes("@");
       try {
         img = await this.load(r.descriptor, [r.name]);
       } catch {
-        continue; // content missing or foreign: fsck reports it, listing does not fail
+        // An index with no image for this platform is listed as docker's containerd store
+        // lists it, by its digest, so that what load reported is there to see and remove.
+        if (await this.#isForeign(r.descriptor)) {
+          let size = 0;
+          for (const d of await this.#mark([r])) size += (await this.blobs.stat(d))?.size ?? 0;
+          rows.push({
+            id: r.descriptor.digest,
+            digest: r.descriptor.digest,
+            name: tagged ? r.name : undefined,
+            reference: tagged ? parseReference(r.name) : undefined,
+            size,
+          });
+        }
+        continue; // content missing: fsck reports it, listing does not fail
       }
-      const tagged = !r.name.startsWith("@") && !r.name.includes("@");
       rows.push({
         id: img.id,
         digest: r.descriptor.digest,
@@ -265,7 +330,28 @@ export class ImageStore {
    * that takes `force`. Blobs still used by another image are kept.
    */
   async remove(input: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
-    const img = await this.resolve(input);
+    let img: ResolvedImage;
+    try {
+      img = await this.resolve(input);
+    } catch (e) {
+      if (!(e instanceof ImageNotFoundError || e instanceof SyntaxError)) throw e;
+      // A name whose content is not an image for this platform (an index of other
+      // platforms, say) is still a name, listed by images(): docker's containerd store
+      // removes such names too, by name or by the index digest it shows as their ID.
+      const foreign = await this.#foreignRecords(input);
+      if (!foreign.length) throw e;
+      const repos = new Set(
+        foreign.filter((r) => !r.name.includes("@")).map((r) => nameRepo(r.name)),
+      );
+      if (foreign.length > 1 && repos.size > 1 && !options.force) {
+        throw new ConflictError(
+          `conflict: unable to delete ${
+            foreign[0].descriptor.digest.slice(7, 19)
+          } (must be forced) - image is referenced in multiple repositories`,
+        );
+      }
+      return await this.#removeRecords(foreign);
+    }
     const records = await this.tags.list();
     const sameImage: TagRecord[] = [];
     for (const r of records) {
@@ -313,17 +399,79 @@ export class ImageStore {
       r.descriptor.digest === img.manifestDigest || r.descriptor.digest === img.indexDigest
     );
     if (!stillNamed) {
-      const live = await this.#mark(remaining);
       const candidates = [
         img.indexDigest,
         img.manifestDigest,
         img.id,
         ...img.manifest.layers.map((l) => l.digest),
       ];
-      for (const d of candidates) if (d && !live.has(d)) await this.blobs.delete(d);
+      await this.#deleteUnused(candidates);
       result.deleted.push(img.id);
     }
     return result;
+  }
+
+  /**
+   * The records `input` names that hold no image for this platform: the record of that
+   * name, or by ID (a prefix of the index digest) every record of that index.
+   */
+  async #foreignRecords(input: string): Promise<TagRecord[]> {
+    const records = await this.tags.list();
+    const name = safeName(input);
+    const exact = records.filter((r) => r.name === name);
+    if (exact.length) return exact;
+    const m = ID_PREFIX.exec(input);
+    if (!m) return [];
+    const digests = new Set(
+      records.map((r) => r.descriptor.digest).filter((d) => d.slice(7).startsWith(m[1])),
+    );
+    if (digests.size !== 1) return [];
+    const [digest] = digests;
+    const hits = records.filter((r) => r.descriptor.digest === digest);
+    return (await this.#isForeign(hits[0].descriptor)) ? hits : [];
+  }
+
+  /** True for an index in the store that has no image for this platform. */
+  async #isForeign(descriptor: Descriptor): Promise<boolean> {
+    const parsed = await this.manifest(descriptor.digest, descriptor.mediaType).catch(() => null);
+    return parsed?.kind === "index" && !selectManifest(parsed.index, this.platform);
+  }
+
+  /** Removes names that resolve to no image here (one content), and it if nothing else uses it. */
+  async #removeRecords(records: TagRecord[]): Promise<RemoveResult> {
+    const digest = records[0].descriptor.digest;
+    const names = new Set(records.map((r) => r.name));
+    const untagged: string[] = [];
+    let remaining: TagRecord[] = [];
+    await this.tags.update((rs) => {
+      remaining = rs.filter((r) => !names.has(r.name));
+      // Its digest-only twin (`name@sha256:`) goes with its last tag, as for images.
+      if (!remaining.some((r) => r.descriptor.digest === digest && !r.name.includes("@"))) {
+        remaining = remaining.filter((r) => r.descriptor.digest !== digest);
+      }
+      for (const r of rs) if (!remaining.includes(r)) untagged.push(r.name);
+      return remaining;
+    });
+    const result: RemoveResult = {
+      untagged: untagged.filter((n) => !n.startsWith("@")),
+      deleted: [],
+    };
+    if (!remaining.some((r) => r.descriptor.digest === digest)) {
+      await this.#deleteUnused([...(await this.#mark(records.slice(0, 1)))]);
+      result.deleted.push(digest);
+    }
+    return result;
+  }
+
+  /** Deletes those of `candidates` that no name reaches and no lease holds. */
+  async #deleteUnused(candidates: (string | undefined)[]): Promise<void> {
+    if (this.#base) return await this.#base.#deleteUnused(candidates);
+    await this.leases.collect(async (held) => {
+      const live = await this.#mark(await this.tags.list());
+      for (const d of candidates) {
+        if (d && isDigest(d) && !live.has(d) && !held.has(d)) await this.blobs.delete(d);
+      }
+    });
   }
 
   async #mark(records: TagRecord[]): Promise<Set<string>> {
@@ -348,14 +496,24 @@ export class ImageStore {
     return live;
   }
 
-  /** Mark and sweep: deletes every blob no name reaches. */
-  async gc(options: GcOptions = {}): Promise<GcResult> {
-    const extra = (options.roots ?? []).map((descriptor) => ({ name: "", descriptor }));
+  /**
+   * Mark and sweep: deletes every blob no name reaches and no lease holds. Leases are
+   * read first and held still while it runs, so content an operation in flight holds
+   * (or names before it lets go) is never deleted.
+   */
+  gc(options: GcOptions = {}): Promise<GcResult> {
+    if (this.#base) return this.#base.gc(options);
+    return this.leases.collect((held) => this.#sweep(held, options));
+  }
+
+  async #sweep(held: ReadonlySet<string>, options: GcOptions): Promise<GcResult> {
+    const roots = typeof options.roots === "function" ? await options.roots() : options.roots;
+    const extra = (roots ?? []).map((descriptor) => ({ name: "", descriptor }));
     const live = await this.#mark([...(await this.tags.list()), ...extra]);
     const result: GcResult = { removed: [], bytes: 0 };
     const grace = options.graceMs ?? 0;
     for await (const d of this.blobs.list()) {
-      if (live.has(d)) continue;
+      if (live.has(d) || held.has(d)) continue;
       if (grace > 0 && options.age) {
         const age = await options.age(d);
         if (age !== undefined && age < grace) continue;

@@ -3,7 +3,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { dockerArchive, layerTar, streamOf } from "../tests/_fixtures.ts";
+import { packTar } from "modern-tar";
+import { sha256 } from "../digest/mod.ts";
+import { MediaType, serializeManifest } from "../image/mod.ts";
+import { dockerArchive, imageConfig, layerTar, streamOf } from "../tests/_fixtures.ts";
 import { loadArchive } from "./docker_archive.ts";
 import { ConflictError, ImageNotFoundError } from "./errors.ts";
 import type { ImageStore } from "./image_store.ts";
@@ -134,3 +137,75 @@ test("gc() keeps blobs named as extra roots", async () => {
   assert.deepEqual(r.removed, []);
   assert.ok(await store.blobs.has(kept.digest));
 });
+
+test("an OCI archive with no image for this platform loads, and rmi removes its name and blobs", async () => {
+  const store = memoryStore({ platform: { os: "linux", architecture: "amd64" } });
+  const layer = await layerTar([{ name: "f", body: "riscv only" }]);
+  const config = await imageConfig([layer]);
+  const blob = (bytes: Uint8Array, mediaType: string) => ({ bytes, mediaType });
+  const cfg = blob(config, MediaType.OCI_CONFIG);
+  const lay = blob(layer, MediaType.OCI_LAYER);
+  const desc = async (b: { bytes: Uint8Array; mediaType: string }) => ({
+    mediaType: b.mediaType,
+    digest: await sha256(b.bytes),
+    size: b.bytes.length,
+  });
+  const manifest = await serializeManifest({
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_MANIFEST,
+    config: await desc(cfg),
+    layers: [await desc(lay)],
+  });
+  const index = await serializeManifest({
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_INDEX,
+    manifests: [{
+      mediaType: manifest.mediaType,
+      digest: manifest.digest,
+      size: manifest.bytes.length,
+      platform: { os: "linux", architecture: "riscv64" },
+    }],
+  });
+  const top = {
+    schemaVersion: 2,
+    manifests: [{
+      mediaType: index.mediaType,
+      digest: index.digest,
+      size: index.bytes.length,
+      annotations: { "io.containerd.image.name": "docker.io/library/riscv:1" },
+    }],
+  };
+  const files = [["oci-layout", enc('{"imageLayoutVersion":"1.0.0"}')], [
+    "index.json",
+    enc(JSON.stringify(top)),
+  ]] as [string, Uint8Array][];
+  for (const b of [config, layer, manifest.bytes, index.bytes]) {
+    files.push([`blobs/sha256/${(await sha256(b)).slice(7)}`, b]);
+  }
+  const tar = await packTar(
+    files.map(([name, body]) => ({ header: { name, size: body.length }, body })),
+  );
+  const loaded = await loadArchive(store, streamOf(tar));
+  assert.deepEqual(loaded[0].names, ["docker.io/library/riscv:1"]);
+  await assert.rejects(store.resolve("riscv:1"), /for platform linux\/amd64/);
+  // Listed by its index digest, as docker's containerd store lists it.
+  const [row] = await store.images();
+  assert.equal(row.id, index.digest);
+  assert.equal(row.name, "docker.io/library/riscv:1");
+  assert.equal(row.size, config.length + layer.length + manifest.bytes.length + index.bytes.length);
+  const r = await store.remove("riscv:1");
+  assert.deepEqual(r.untagged, ["docker.io/library/riscv:1"]);
+  assert.deepEqual(r.deleted, [index.digest]);
+  assert.deepEqual(await store.tags.list(), []);
+  assert.equal(await blobCount(store), 0);
+  await assert.rejects(store.remove("riscv:1"), ImageNotFoundError);
+  // By the ID images() shows, too.
+  await loadArchive(store, streamOf(tar));
+  const byId = await store.remove(index.digest.slice(7, 19));
+  assert.deepEqual(byId.untagged, ["docker.io/library/riscv:1"]);
+  assert.equal(await blobCount(store), 0);
+});
+
+function enc(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}

@@ -19,6 +19,7 @@ interface Partial {
 export class MemoryBlobStore implements BlobStore {
   #blobs = new Map<string, Uint8Array>();
   #partials = new Map<string, Partial>();
+  #owners = new Map<string, Promise<void>>();
 
   /** True when the blob is stored. */
   has(digest: string): Promise<boolean> {
@@ -57,6 +58,19 @@ export class MemoryBlobStore implements BlobStore {
   /** Opens a writer; with a `ref`, resumes a suspended one. */
   async writer(options: BlobWriterOptions = {}): Promise<BlobWriter> {
     const ref = options.ref;
+    // One writer per ref at a time: a second waits for the first to finish or suspend.
+    let release = () => {};
+    if (ref !== undefined) {
+      while (this.#owners.has(ref)) await this.#owners.get(ref);
+      const owners = this.#owners;
+      const done = new Promise<void>((r) => {
+        release = () => {
+          if (owners.get(ref) === done) owners.delete(ref);
+          r();
+        };
+      });
+      owners.set(ref, done);
+    }
     const partial: Partial = (ref && this.#partials.get(ref)) || { chunks: [] };
     const blobs = this.#blobs;
     const partials = this.#partials;
@@ -68,18 +82,22 @@ export class MemoryBlobStore implements BlobStore {
         suspend: (state) => {
           partial.state = state;
           if (ref) partials.set(ref, partial);
+          release();
         },
         publish: ({ digest }) => {
           if (ref) partials.delete(ref);
           if (!blobs.has(digest)) blobs.set(digest, concat(partial.chunks));
+          release();
         },
         discard: () => {
           if (ref) partials.delete(ref);
           partial.chunks = [];
+          release();
         },
       },
       ref ? { offset, state: partial.state, rehash: () => iterate(partial.chunks) } : undefined,
       ref !== undefined,
+      options.beforeCommit,
     );
   }
 

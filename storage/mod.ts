@@ -6,9 +6,10 @@
  * committed. A {@linkcode TagStore} holds names apart from the blobs. On disk the two
  * together are an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/`).
  * {@linkcode ImageStore} resolves names and IDs like docker and does tag, remove, gc and
- * fsck; {@linkcode loadArchive} (docker and OCI archives), {@linkcode saveDockerArchive},
- * {@linkcode saveOciArchive}, {@linkcode exportOciLayout} and {@linkcode importOciLayout}
- * move images in and out.
+ * fsck; {@linkcode ImageStore.withLease} holds what an operation in flight writes
+ * against gc in any process (containerd's leases). {@linkcode loadArchive} (docker and
+ * OCI archives), {@linkcode saveDockerArchive}, {@linkcode saveOciArchive},
+ * {@linkcode exportOciLayout} and {@linkcode importOciLayout} move images in and out.
  *
  * @module
  */
@@ -37,6 +38,7 @@ export {
   type GcResult,
   imageSize,
   ImageStore,
+  type ImageStoreOptions,
   type ImageSummary,
   type RemoveResult,
   type ResolvedImage,
@@ -44,4 +46,14 @@ export {
 export { familiarTag, loadArchive, type LoadedImage, saveDockerArchive } from "./docker_archive.ts";
 export { exportOciLayout, importOciLayout, saveOciArchive } from "./oci_layout.ts";
 export { blobAge, memoryStore, openStore, type StoreOptions } from "./open_store.ts";
+export { FsLeaseManager, type Lease, type LeaseManager, MemoryLeaseManager } from "./lease.ts";
+export {
+  currentOwner,
+  formatOwner,
+  type Owner,
+  ownerAlive,
+  ownerTag,
+  parseOwner,
+} from "./owner.ts";
+export { sweepStore, type SweepStoreOptions, type SweepStoreResult } from "./sweep.ts";
 export { withLock } from "./_lock.ts";

@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import type { Platform } from "../image/mod.ts";
 import { FsBlobStore } from "./fs_blob_store.ts";
 import { ImageStore } from "./image_store.ts";
+import { FsLeaseManager } from "./lease.ts";
 import { MemoryBlobStore } from "./memory_blob_store.ts";
 import { OciIndexTagStore } from "./oci_index_tag_store.ts";
 import { MemoryTagStore } from "./tag_store.ts";
@@ -21,7 +22,10 @@ export interface StoreOptions {
 export async function openStore(root: string, options: StoreOptions = {}): Promise<ImageStore> {
   const tags = new OciIndexTagStore(root);
   await tags.init();
-  return new ImageStore(new FsBlobStore(root), tags, options);
+  return new ImageStore(new FsBlobStore(root), tags, {
+    ...options,
+    leases: new FsLeaseManager(root),
+  });
 }
 
 /** A store in memory, for tests and edge runtimes. */
