@@ -20,7 +20,12 @@
  * @module
  */
 export { type Challenge, parseChallenges } from "./challenge.ts";
-export { AuthenticationError, RegistryError, type RegistryErrorDetail } from "./errors.ts";
+export {
+  AuthenticationError,
+  ConnectionError,
+  RegistryError,
+  type RegistryErrorDetail,
+} from "./errors.ts";
 export {
   configKey,
   type CredentialProvider,
