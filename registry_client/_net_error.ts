@@ -192,7 +192,10 @@ export function describeNetworkError(e: unknown, url: URL): NetworkFailure {
     return make("EPROTO", notTls(hp), false);
   }
   if (/connection refused/i.test(text)) return system("ECONNREFUSED")!;
-  if (/connection reset|connection closed|broken pipe|unexpected eof/i.test(text)) {
+  if (
+    /connection reset|connection closed|broken pipe|unexpected eof|error reading a body|terminated/i
+      .test(text)
+  ) {
     return system("ECONNRESET")!;
   }
   if (/timed out/i.test(text)) return system("ETIMEDOUT")!;

@@ -138,6 +138,18 @@ test("certificate errors are named and not retried", () => {
   }
 });
 
+test("a body cut mid-way reads as a reset on both runtimes", () => {
+  const deno = new TypeError("error reading a body from connection");
+  const node = new TypeError("terminated", {
+    cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }),
+  });
+  for (const e of [deno, node]) {
+    const f = describeNetworkError(e, url);
+    assert.match(f.text, /^read tcp 127\.0\.0\.1:5399: connection reset by peer/);
+    assert.equal(f.retryable, true);
+  }
+});
+
 test("a connection closed before the answer is a reset, and retryable", () => {
   const deno = fetchFailed(
     new Error(

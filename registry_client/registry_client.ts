@@ -31,7 +31,7 @@ export interface RegistryClientOptions {
    * and `[::1]` always are. @default {[]}
    */
   insecure?: string[];
-  /** Retries after a 5xx, a 429 or a connection error. @default {4} */
+  /** Retries after a 5xx, a 429 or a connection error, the ping included. @default {4} */
   retries?: number;
   /** The first backoff delay; each retry doubles it, with jitter. @default {500} */
   retryDelayMs?: number;
@@ -427,8 +427,9 @@ export class RegistryClient {
     url: URL,
   ): Response {
     const ms = this.#idleTimeout;
-    if (!res.body || ms <= 0 || !Number.isFinite(ms) || NULL_BODY_STATUS.has(res.status)) {
-      if (!res.body) release();
+    const signal = this.#signal;
+    if (!res.body || NULL_BODY_STATUS.has(res.status)) {
+      release();
       return res;
     }
     const reader = res.body.getReader();
@@ -446,7 +447,7 @@ export class RegistryClient {
       async pull(controller) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         const idle = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(stalled()), ms);
+          if (ms > 0 && Number.isFinite(ms)) timer = setTimeout(() => reject(stalled()), ms);
         });
         try {
           const r = await Promise.race([reader.read(), idle]);
@@ -461,7 +462,14 @@ export class RegistryClient {
           release();
           ctl.abort(e); // closes the connection instead of leaving it to linger
           reader.cancel(e).catch(() => {});
-          controller.error(e);
+          // A connection cut mid-body reads like one cut before the answer (not our abort).
+          controller.error(
+            e instanceof ConnectionError || signal?.aborted ? e : new ConnectionError(
+              what,
+              { ...describeNetworkError(e, url), retryable: true },
+              { cause: e },
+            ),
+          );
         } finally {
           clearTimeout(timer);
         }
@@ -726,7 +734,11 @@ export class RegistryClient {
     return location ? new URL(location, session.location).href : session.location;
   }
 
-  /** Closes an upload with its digest (PUT), with an optional final body. */
+  /**
+   * Closes an upload with its digest (PUT), with an optional final body. A connection
+   * failure is not retried here, since the registry may have committed the blob and
+   * consumed the session: the caller asks {@linkcode RegistryClient.headBlob} instead.
+   */
   async completeUpload(
     session: UploadSession,
     repository: string,
