@@ -224,13 +224,18 @@ export class RegistryClient {
    */
   ping(): Promise<void> {
     this.#pinged ??= (async () => {
-      // Retried like any request: one 500 or reset here must not fail a whole pull.
+      // Retried like any request: one 500 or reset here must not fail a whole pull. Except
+      // a refused first contact: nothing listens there (a typo, a registry not started),
+      // and docker says so at once instead of after a round of backoff.
       for (let attempt = 0;; attempt++) {
         let res: Response;
         try {
           res = await this.#send("GET", `${this.baseUrl}/v2/`, {}, false);
         } catch (e) {
-          if (!this.#retryable(e) || attempt >= this.#retries) throw e;
+          const refused = e instanceof ConnectionError && e.code === "ECONNREFUSED";
+          if (!this.#retryable(e) || (refused && attempt === 0) || attempt >= this.#retries) {
+            throw e;
+          }
           await sleep(this.#backoff(attempt), this.#signal);
           continue;
         }

@@ -227,6 +227,21 @@ test("faults between stratum and docker-registry are recovered from", {
       assert.equal(check?.digest, pushed.digest);
     });
 
+    await t.test("a connection reset on the ping is retried", async () => {
+      let dropped = false;
+      proxy.fault = (_req, path) => {
+        if (path !== "/v2/" || dropped) return undefined;
+        dropped = true;
+        return { dropRequest: true };
+      };
+      const before = proxy.seen.length;
+      const store = memoryStore();
+      await pull(store, `${proxy.host}/fault/ping:v1`, fast);
+      const pings = proxy.seen.slice(before).filter((s) => s.path === "/v2/");
+      assert.deepEqual(pings.map((s) => s.status), [0, 200]);
+      await assertClean(store);
+    });
+
     /**
      * Fails every final PUT of `digest`'s first upload session with `fault`. Every one, not
      * the first: Deno's HTTP client re-sends an idempotent PUT on its own when a reused
@@ -332,10 +347,15 @@ async function readAll(store: ImageStore, digest: string): Promise<Uint8Array> {
   return new Uint8Array(await new Response(await store.blobs.get(digest)).arrayBuffer());
 }
 
-test("a closed port is reported with host, port and errno, like docker's dial error", async () => {
+// An hour of backoff: these fail at once or hang until the guard's timeout.
+const noRetry = { retryDelayMs: 3_600_000, maxRetryDelayMs: 3_600_000 };
+
+test("a closed port is reported with host, port and errno at once, like docker's dial error", {
+  timeout: 60_000,
+}, async () => {
   const port = await freePort();
   await assert.rejects(
-    pull(memoryStore(), `127.0.0.1:${port}/nothing/here:1`, { ...fast, retries: 1 }),
+    pull(memoryStore(), `127.0.0.1:${port}/nothing/here:1`, noRetry),
     (e: Error) => {
       assert.ok(e instanceof ConnectionError, String(e));
       assert.match(
@@ -352,10 +372,12 @@ test("a closed port is reported with host, port and errno, like docker's dial er
   );
 });
 
-test("a name that does not resolve is reported as 'no such host', without retries", async () => {
+test("a name that does not resolve is reported as 'no such host', without retries", {
+  timeout: 60_000,
+}, async () => {
   const host = "stratum-fault-test.invalid:5000";
   await assert.rejects(
-    pull(memoryStore(), `${host}/x:1`, { insecure: [host], retryDelayMs: 3_600_000 }),
+    pull(memoryStore(), `${host}/x:1`, { insecure: [host], ...noRetry }),
     (e: Error) => {
       assert.ok(e instanceof ConnectionError, String(e));
       assert.match(e.message, /lookup stratum-fault-test\.invalid: no such host/);
@@ -365,8 +387,9 @@ test("a name that does not resolve is reported as 'no such host', without retrie
   );
 });
 
-test("a certificate that does not verify is named as such", {
+test("a certificate that does not verify is named as such, without retries", {
   skip: missingPeers("openssl"),
+  timeout: 60_000,
 }, async () => {
   await withDir(async (dir) => {
     execFileSync("openssl", [
@@ -396,7 +419,7 @@ test("a certificate that does not verify is named as such", {
       const toLocal: typeof fetch = (input, init) =>
         fetch(String(input).replace("tls-test.example", "127.0.0.1"), init);
       await assert.rejects(
-        pull(memoryStore(), `${host}/x:1`, { fetch: toLocal, retryDelayMs: 3_600_000 }),
+        pull(memoryStore(), `${host}/x:1`, { fetch: toLocal, ...noRetry }),
         (e: Error) => {
           assert.ok(e instanceof ConnectionError, String(e));
           assert.match(
