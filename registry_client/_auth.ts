@@ -34,6 +34,8 @@ export class Authenticator {
   #credentials?: Promise<Credentials | undefined>;
   #tokens = new Map<string, CachedToken>();
   #pending = new Map<string, Promise<CachedToken>>();
+  /** Whether refusals suggest `stratum login` (off while logging in). */
+  loginHint = true;
 
   constructor(host: string, provider: CredentialProvider, fetch: RawFetch) {
     this.#host = host;
@@ -49,6 +51,17 @@ export class Authenticator {
   #creds(): Promise<Credentials | undefined> {
     this.#credentials ??= this.#provider(this.#host);
     return this.#credentials;
+  }
+
+  /**
+   * What to tell a user the registry refused: to log in, or to log in again when the
+   * credentials found were refused. Names the host, never the credential.
+   */
+  async loginAdvice(): Promise<string> {
+    const found = await this.#creds().catch(() => undefined);
+    return found
+      ? `the credentials for ${this.#host} were refused; log in again with "stratum login ${this.#host}"`
+      : `no credentials for ${this.#host}; log in with "stratum login ${this.#host}"`;
   }
 
   /** The Authorization header value for a request needing `scopes`, if any is known. */
@@ -144,10 +157,11 @@ export class Authenticator {
     }
     if (!res.ok) {
       await res.body?.cancel();
+      const advice = res.status === 401 && this.loginHint ? `; ${await this.loginAdvice()}` : "";
       throw new AuthenticationError(
         this.#host,
         `the token server ${url.origin}${url.pathname} answered HTTP ${res.status}` +
-          (res.status === 401 ? " (credentials refused)" : ""),
+          (res.status === 401 && creds ? " (credentials refused)" : "") + advice,
       );
     }
     let body: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };

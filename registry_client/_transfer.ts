@@ -1,4 +1,4 @@
-import { type Digest, SizeMismatchError } from "../digest/mod.ts";
+import { type Digest, DigestMismatchError, SizeMismatchError } from "../digest/mod.ts";
 import {
   type Descriptor,
   formatPlatform,
@@ -11,9 +11,14 @@ import {
   serializeManifest,
 } from "../image/mod.ts";
 import { type BlobStore, type ImageStore, putBytes } from "../storage/mod.ts";
-import { RegistryError } from "./errors.ts";
+import { ConnectionError, RegistryError } from "./errors.ts";
 import type { BlobState, ProgressEvent } from "./progress.ts";
-import { readCapped, referrersTag, type RegistryClient } from "./registry_client.ts";
+import {
+  readCapped,
+  referrersTag,
+  type RegistryClient,
+  type UploadSession,
+} from "./registry_client.ts";
 
 /** Where an image's manifests and blobs are read from. */
 export interface ImageSource {
@@ -228,6 +233,7 @@ async function openAt(
 /** True for failures worth resuming: the connection, not the content. */
 export function isTransient(e: unknown): boolean {
   if (e instanceof SizeMismatchError || (e as Error)?.name === "DigestMismatchError") return false;
+  if (e instanceof ConnectionError) return e.retryable;
   if (e instanceof RegistryError) return e.status === 0 || e.status >= 500 || e.status === 429;
   return e instanceof TypeError || /reset|terminated|closed|aborted|socket|EPIPE|ECONN/i.test(
     String((e as Error)?.message),
@@ -252,10 +258,17 @@ export interface StoreSinkOptions {
   rangeSize: number;
 }
 
+/** True when the bytes that arrived are not the blob: a corrupted transfer. */
+function isCorrupt(e: unknown): e is DigestMismatchError | SizeMismatchError {
+  return e instanceof DigestMismatchError || e instanceof SizeMismatchError;
+}
+
 /**
  * Writes blobs into a {@linkcode BlobStore} through resumable writers: a cut connection
  * keeps what arrived and the next attempt asks for the rest with `Range`. The writer
- * verifies digest and size before the blob becomes visible.
+ * verifies digest and size before the blob becomes visible. Bytes that fail verification
+ * are thrown away and the blob is fetched once more from its start (a transfer can be
+ * corrupted on the way, or a resumed partial be stale); a second failure is final.
  */
 export async function fetchBlobInto(
   blobs: BlobStore,
@@ -266,6 +279,7 @@ export async function fetchBlobInto(
 ): Promise<void> {
   if (await blobs.has(d.digest)) return progress("Already exists", d.size);
   const ref = `pull-${d.digest.slice(7)}`;
+  let refetched = false;
   for (let attempt = 0;; attempt++) {
     const writer = await blobs.writer({ ref });
     // Another pull owned the ref until now and may have committed the blob meanwhile.
@@ -313,11 +327,33 @@ export async function fetchBlobInto(
         await sleep(options.retryDelayMs * 2 ** attempt);
         continue;
       }
-      if (isTransient(e)) await w.close().catch(() => {});
-      else await w.abort(e).catch(() => writer.abort());
+      if (isTransient(e)) {
+        await w.close().catch(() => {});
+        throw e;
+      }
+      await w.abort(e).catch(() => writer.abort());
+      if (isCorrupt(e) && !refetched) {
+        refetched = true;
+        progress("Retrying", 0);
+        continue;
+      }
+      if (isCorrupt(e)) throw corruptTwice(e, d, source);
       throw e;
     }
   }
+}
+
+/** The error for a blob whose bytes failed verification on two fetches. */
+function corruptTwice(
+  e: DigestMismatchError | SizeMismatchError,
+  d: Descriptor,
+  source: ImageSource,
+): Error {
+  const subject = `blob ${d.digest} of ${source.name} (fetched twice)`;
+  const twice = e instanceof DigestMismatchError
+    ? new DigestMismatchError(d.digest, e.actual, subject)
+    : new SizeMismatchError(d.size, e.actual, subject);
+  return Object.assign(twice, { cause: e });
 }
 
 /** Pumps `body` into `w`, refusing bytes past the declared size. Returns the bytes held. */
@@ -439,6 +475,14 @@ export function storeSource(
   };
 }
 
+/** The answer to an upload's final PUT was lost: the blob may or may not be committed. */
+class CompletionLost extends Error {
+  constructor(cause: unknown) {
+    super("The answer to an upload's final PUT was lost", { cause });
+    this.name = "CompletionLost";
+  }
+}
+
 /** Options of the registry sink. */
 export interface RegistrySinkOptions {
   /** Bytes per PATCH; at least the registry's `OCI-Chunk-Min-Length`. */
@@ -459,62 +503,97 @@ export function registrySink(
   repository: string,
   options: RegistrySinkOptions,
 ): ImageSink {
+  /** Closes `session` with `digest`; a lost answer becomes CompletionLost for putBlob. */
+  const complete = async (session: UploadSession, digest: string, body?: Uint8Array) => {
+    try {
+      await client.completeUpload(session, repository, digest, body);
+    } catch (e) {
+      // 404 (BLOB_UPLOAD_UNKNOWN): a runtime may have re-sent the PUT on its own after the
+      // registry had already consumed the session.
+      if (isTransient(e) || (e instanceof RegistryError && e.status === 404)) {
+        throw new CompletionLost(e);
+      }
+      throw e;
+    }
+  };
+  /** Sends `d` through `session`: one PUT when small, resumable chunks when large. */
+  const upload = async (
+    session: UploadSession,
+    d: Descriptor,
+    source: ImageSource,
+    progress: (state: BlobState, current: number) => void,
+  ): Promise<void> => {
+    const chunk = Math.max(options.chunkSize, session.minChunkLength ?? 0);
+    progress("Pushing", 0);
+    if (d.size <= chunk) {
+      const reader = await openAt(source, d, 0);
+      const bytes = await reader.read(d.size + 1);
+      await reader.cancel();
+      if (bytes.length !== d.size) throw new SizeMismatchError(d.size, bytes.length, d.digest);
+      return await complete(session, d.digest, bytes);
+    }
+    let offset = 0;
+    let reader = await openAt(source, d, 0);
+    for (let failures = 0; offset < d.size;) {
+      const bytes = await reader.read(Math.min(chunk, d.size - offset));
+      if (bytes.length === 0) throw new SizeMismatchError(d.size, offset, d.digest);
+      try {
+        session.location = await client.uploadChunk(
+          session,
+          repository,
+          bytes,
+          offset,
+          bytes.length,
+        );
+        offset += bytes.length;
+        progress("Pushing", offset);
+      } catch (e) {
+        // 416: the registry holds other bytes than we assumed (a runtime may have re-sent
+        // a cut request on its own). Either way its upload status says where to go on.
+        const outOfStep = e instanceof RegistryError && e.status === 416;
+        if (!(isTransient(e) || outOfStep) || failures >= options.retries) throw e;
+        await sleep(options.retryDelayMs * 2 ** failures++);
+        // Ask the registry how much it kept and send only the rest.
+        const status = await client.uploadStatus(session, repository);
+        session.location = status.location;
+        offset = status.offset;
+        await reader.cancel();
+        reader = await openAt(source, d, offset);
+        progress("Retrying", offset);
+      }
+    }
+    await reader.cancel();
+    await complete(session, d.digest);
+  };
   const sink: ImageSink = {
     async putBlob(d, source, progress) {
       if ((await client.headBlob(repository, d.digest)) !== undefined) {
         return progress("Already exists", d.size);
       }
-      let session;
+      let session: UploadSession | undefined;
       const from = source.registry;
       if (from && from.client.host === client.host && from.repository !== repository) {
         const mounted = await client.mountBlob(repository, d.digest, from.repository);
         if (mounted === true) return progress("Mounted", d.size);
         session = mounted;
       }
-      session ??= await client.startUpload(repository);
-      const chunk = Math.max(options.chunkSize, session.minChunkLength ?? 0);
-      progress("Pushing", 0);
-      if (d.size <= chunk) {
-        const reader = await openAt(source, d, 0);
-        const bytes = await reader.read(d.size + 1);
-        await reader.cancel();
-        if (bytes.length !== d.size) throw new SizeMismatchError(d.size, bytes.length, d.digest);
-        await client.completeUpload(session, repository, d.digest, bytes);
-        return progress("Pushed", d.size);
-      }
-      let offset = 0;
-      let reader = await openAt(source, d, 0);
-      for (let failures = 0; offset < d.size;) {
-        const bytes = await reader.read(Math.min(chunk, d.size - offset));
-        if (bytes.length === 0) throw new SizeMismatchError(d.size, offset, d.digest);
+      for (let lost = 0;; lost++) {
+        session ??= await client.startUpload(repository);
         try {
-          session.location = await client.uploadChunk(
-            session,
-            repository,
-            bytes,
-            offset,
-            bytes.length,
-          );
-          offset += bytes.length;
-          progress("Pushing", offset);
+          await upload(session, d, source, progress);
+          return progress("Pushed", d.size);
         } catch (e) {
-          // 416: the registry holds other bytes than we assumed (a runtime may have re-sent
-          // a cut request on its own). Either way its upload status says where to go on.
-          const outOfStep = e instanceof RegistryError && e.status === 416;
-          if (!(isTransient(e) || outOfStep) || failures >= options.retries) throw e;
-          await sleep(options.retryDelayMs * 2 ** failures++);
-          // Ask the registry how much it kept and send only the rest.
-          const status = await client.uploadStatus(session, repository);
-          session.location = status.location;
-          offset = status.offset;
-          await reader.cancel();
-          reader = await openAt(source, d, offset);
-          progress("Retrying", offset);
+          if (!(e instanceof CompletionLost)) throw e;
+          // The final PUT may have committed the blob before its answer was lost; the
+          // session is then gone, so ask for the blob rather than re-send to the session.
+          const size = await client.headBlob(repository, d.digest);
+          if (size === d.size) return progress("Pushed", d.size);
+          if (lost >= options.retries) throw e.cause;
+          session = undefined;
+          progress("Retrying", 0);
+          await sleep(options.retryDelayMs * 2 ** lost);
         }
       }
-      await reader.cancel();
-      await client.completeUpload(session, repository, d.digest);
-      progress("Pushed", d.size);
     },
     async putManifest(parsed, tag) {
       await client.putManifest(repository, tag ?? parsed.digest, parsed.bytes, parsed.mediaType);

@@ -44,3 +44,38 @@ export class AuthenticationError extends Error {
     this.host = host;
   }
 }
+
+/**
+ * A registry could not be reached or the connection broke before an answer: refused,
+ * reset, timed out, stalled, a name that does not resolve, a certificate that does not
+ * verify. `status` is 0. The message reads like Go's net errors, which registry users know
+ * from docker: `GET http://127.0.0.1:5399/v2/: dial tcp 127.0.0.1:5399: connect: connection
+ * refused (ECONNREFUSED)`. URLs in it carry no query string (upload URLs hold state tokens).
+ */
+export class ConnectionError extends RegistryError {
+  /** The host name or address that was dialled. */
+  readonly hostname: string;
+  /** The port that was dialled. */
+  readonly port: number;
+  /**
+   * What went wrong: an errno name (`ECONNREFUSED`, `ENOTFOUND`, `ETIMEDOUT`, `ECONNRESET`),
+   * a TLS verification code (`DEPTH_ZERO_SELF_SIGNED_CERT`, `UnknownIssuer`), or `""`.
+   */
+  readonly code: string;
+  /** False when trying again cannot help: no such host, a certificate refused, a blocked port. */
+  readonly retryable: boolean;
+  /** Builds the error; `what` names the request, `detail` what the network said. */
+  constructor(
+    what: string,
+    detail: { hostname: string; port: number; code: string; text: string; retryable: boolean },
+    options?: ErrorOptions,
+  ) {
+    super(what, 0, [], options);
+    this.name = "ConnectionError";
+    this.message = `${what}: ${detail.text}`;
+    this.hostname = detail.hostname;
+    this.port = detail.port;
+    this.code = detail.code;
+    this.retryable = detail.retryable;
+  }
+}

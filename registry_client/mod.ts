@@ -5,14 +5,19 @@
  * `WWW-Authenticate` challenges with Basic credentials or bearer tokens (cached per scope,
  * refreshed when refused), retries 5xx/429/resets with backoff and `Retry-After`, and
  * follows redirects itself so credentials never reach another host. Credentials come from
- * the docker config file (`auths`, `credsStore`, `credHelpers`) or the caller.
+ * the docker config file (`auths`, `credsStore`, `credHelpers`) or the caller. A body
+ * that sends nothing for `idleTimeoutMs` is dropped like a cut connection. A connection
+ * that fails is a {@linkcode ConnectionError} worded like Go's (`dial tcp HOST:PORT:
+ * connect: connection refused`); a 401 says how to log in.
  *
  * {@linkcode pull}, {@linkcode push} and {@linkcode copy} are one copy engine over an
  * image source and sink: a registry repository, an {@linkcode ImageStore}, an OCI layout
  * (`oci:DIR[:NAME]`) or a docker archive (`docker-archive:FILE[:NAME]`). Downloads go
- * through the store's verifying, resumable writers (a cut connection resumes with `Range`);
- * uploads skip what the registry has, mount across repositories and resume a cut chunk
- * from the upload's status. {@linkcode createProgressRenderer} draws the progress events.
+ * through the store's verifying, resumable writers (a cut or stalled connection resumes
+ * with `Range`; a blob that fails verification is fetched once more from scratch);
+ * uploads skip what the registry has, mount across repositories, resume a cut chunk
+ * from the upload's status, and check with `HEAD` when the answer to the final `PUT` is
+ * lost. {@linkcode createProgressRenderer} draws the progress events.
  *
  * Written by hand over `fetch`: no maintained npm client does the token flow, resumable
  * chunked uploads and store-verified streaming together on Web-standard APIs.
@@ -20,7 +25,12 @@
  * @module
  */
 export { type Challenge, parseChallenges } from "./challenge.ts";
-export { AuthenticationError, RegistryError, type RegistryErrorDetail } from "./errors.ts";
+export {
+  AuthenticationError,
+  ConnectionError,
+  RegistryError,
+  type RegistryErrorDetail,
+} from "./errors.ts";
 export {
   configKey,
   type CredentialProvider,

@@ -12,7 +12,8 @@ import {
   type Credentials,
   dockerConfigProvider,
 } from "./docker_config.ts";
-import { RegistryError, type RegistryErrorDetail } from "./errors.ts";
+import { ConnectionError, RegistryError, type RegistryErrorDetail } from "./errors.ts";
+import { describeNetworkError, endpoint } from "./_net_error.ts";
 
 /** How a client reaches and authenticates to a registry. Every field is optional. */
 export interface RegistryClientOptions {
@@ -30,7 +31,7 @@ export interface RegistryClientOptions {
    * and `[::1]` always are. @default {[]}
    */
   insecure?: string[];
-  /** Retries after a 5xx, a 429 or a connection error. @default {4} */
+  /** Retries after a 5xx, a 429 or a connection error, the ping included. @default {4} */
   retries?: number;
   /** The first backoff delay; each retry doubles it, with jitter. @default {500} */
   retryDelayMs?: number;
@@ -38,6 +39,11 @@ export interface RegistryClientOptions {
   maxRetryDelayMs?: number;
   /** How long to wait for a response's headers. @default {60000} */
   timeoutMs?: number;
+  /**
+   * How long a response body may go without sending a byte before the connection is
+   * dropped (a download then resumes with `Range`). `0` waits forever. @default {30000}
+   */
+  idleTimeoutMs?: number;
   /** Called with a warning (e.g. Docker Hub's pull rate limit running low). */
   onWarning?: (message: string) => void;
   /** Aborts every request of this client. */
@@ -164,11 +170,8 @@ export async function readCapped(
   return out;
 }
 
-/** True for the errors fetch raises when a connection fails or is reset. */
-function isNetworkError(e: unknown): boolean {
-  return e instanceof TypeError || (e as { name?: string })?.name === "TimeoutError" ||
-    /ECONNRESET|ECONNREFUSED|EPIPE|socket|network|connection/i.test(String((e as Error)?.message));
-}
+// Statuses whose responses carry no body: `new Response` refuses one for them.
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
 /**
  * A client for one registry host, speaking the OCI distribution API. It pings once,
@@ -188,6 +191,7 @@ export class RegistryClient {
   readonly #delay: number;
   readonly #maxDelay: number;
   readonly #timeout: number;
+  readonly #idleTimeout: number;
   readonly #signal?: AbortSignal;
   readonly #warn?: (message: string) => void;
   #pinged?: Promise<void>;
@@ -209,6 +213,7 @@ export class RegistryClient {
     this.#delay = options.retryDelayMs ?? 500;
     this.#maxDelay = options.maxRetryDelayMs ?? 30_000;
     this.#timeout = options.timeoutMs ?? 60_000;
+    this.#idleTimeout = options.idleTimeoutMs ?? 30_000;
     this.#signal = options.signal;
     this.#warn = options.onWarning;
   }
@@ -219,14 +224,35 @@ export class RegistryClient {
    */
   ping(): Promise<void> {
     this.#pinged ??= (async () => {
-      const res = await this.#send("GET", `${this.baseUrl}/v2/`, {}, false);
-      await res.body?.cancel();
-      if (res.status === 401) {
-        this.#auth.learn(res.headers.get("www-authenticate"));
+      // Retried like any request: one 500 or reset here must not fail a whole pull. Except
+      // a refused first contact: nothing listens there (a typo, a registry not started),
+      // and docker says so at once instead of after a round of backoff.
+      for (let attempt = 0;; attempt++) {
+        let res: Response;
+        try {
+          res = await this.#send("GET", `${this.baseUrl}/v2/`, {}, false);
+        } catch (e) {
+          const refused = e instanceof ConnectionError && e.code === "ECONNREFUSED";
+          if (!this.#retryable(e) || (refused && attempt === 0) || attempt >= this.#retries) {
+            throw e;
+          }
+          await sleep(this.#backoff(attempt), this.#signal);
+          continue;
+        }
+        await res.body?.cancel();
+        if (res.status === 401) {
+          this.#auth.learn(res.headers.get("www-authenticate"));
+          return;
+        }
+        if (RETRY_STATUS.has(res.status) && attempt < this.#retries) {
+          const wait = retryAfterMs(res.headers.get("retry-after")) ?? this.#backoff(attempt);
+          await sleep(Math.min(wait, this.#maxDelay), this.#signal);
+          continue;
+        }
+        if (!res.ok) {
+          throw new RegistryError(`Registry ${this.host} did not answer GET /v2/`, res.status);
+        }
         return;
-      }
-      if (!res.ok) {
-        throw new RegistryError(`Registry ${this.host} did not answer GET /v2/`, res.status);
       }
     })();
     this.#pinged.catch(() => this.#pinged = undefined);
@@ -235,6 +261,7 @@ export class RegistryClient {
 
   /** Checks that the credentials are accepted: authenticates against the ping endpoint. */
   async checkLogin(): Promise<void> {
+    this.#auth.loginHint = false; // the user is logging in: "run stratum login" would be noise
     await this.ping();
     const res = await this.request("GET", "/v2/");
     await res.body?.cancel();
@@ -262,10 +289,10 @@ export class RegistryClient {
         res = await this.#send(method, url, { headers, body: options.body }, true);
       } catch (e) {
         if (
-          this.#signal?.aborted || !isNetworkError(e) || !replayable ||
-          options.retryOnNetworkError === false || attempt >= this.#retries
+          !this.#retryable(e) || !replayable || options.retryOnNetworkError === false ||
+          attempt >= this.#retries
         ) {
-          throw new RegistryError(`${method} ${show(url)} failed`, 0, [], { cause: e });
+          throw e;
         }
         await sleep(this.#backoff(attempt), this.#signal);
         continue;
@@ -287,6 +314,11 @@ export class RegistryClient {
       this.#rateLimit(res);
       return res;
     }
+  }
+
+  /** True for a connection failure another try may get past (not our own abort). */
+  #retryable(e: unknown): boolean {
+    return !this.#signal?.aborted && e instanceof ConnectionError && e.retryable;
   }
 
   #backoff(attempt: number): number {
@@ -330,12 +362,16 @@ export class RegistryClient {
     headers.set("user-agent", "stratum/0.1");
     for (let hops = 0;; hops++) {
       const ctl = new AbortController();
-      const timer = setTimeout(
-        () => ctl.abort(new DOMException("timed out", "TimeoutError")),
-        this.#timeout,
-      );
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        ctl.abort(new DOMException("timed out", "TimeoutError"));
+      }, this.#timeout);
+      // The caller's signal stays wired to this exchange until its body is read.
       const onAbort = () => ctl.abort(this.#signal?.reason);
       this.#signal?.addEventListener("abort", onAbort, { once: true });
+      const release = () => this.#signal?.removeEventListener("abort", onAbort);
+      const what = `${method} ${show(current.href)}`;
       let res: Response;
       try {
         res = await this.#fetch(current.href, {
@@ -346,14 +382,27 @@ export class RegistryClient {
           signal: ctl.signal,
           ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
         } as RequestInit);
+      } catch (e) {
+        release();
+        if (this.#signal?.aborted) throw e;
+        const failure = describeNetworkError(e, current);
+        if (timedOut) {
+          failure.code = "ETIMEDOUT";
+          failure.text = `timeout awaiting response headers from ${
+            endpoint(current).hostPort
+          } after ${this.#timeout} ms`;
+          failure.retryable = true;
+        }
+        throw new ConnectionError(what, failure, { cause: e });
       } finally {
         clearTimeout(timer);
-        this.#signal?.removeEventListener("abort", onAbort);
       }
-      if (!follow || !REDIRECT_STATUS.has(res.status)) return res;
-      const location = res.headers.get("location");
-      if (!location) return res;
+      if (!follow || !REDIRECT_STATUS.has(res.status) || !res.headers.get("location")) {
+        return this.#watchBody(res, ctl, release, what, current);
+      }
+      const location = res.headers.get("location")!;
       await res.body?.cancel();
+      release();
       if (hops >= 10) throw new RegistryError(`Too many redirects from ${show(url)}`, res.status);
       const next = new URL(location, current);
       if (current.protocol === "https:" && next.protocol !== "https:") {
@@ -369,8 +418,85 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * Gives `res` a body that fails with a retryable ConnectionError when no byte arrives
+   * for the idle timeout, and drops the connection: the header timeout alone would let a
+   * registry that stalls mid-blob hang a pull forever. The timer runs only while a read
+   * is pending (no read-ahead), so a slow consumer never trips it.
+   */
+  #watchBody(
+    res: Response,
+    ctl: AbortController,
+    release: () => void,
+    what: string,
+    url: URL,
+  ): Response {
+    const ms = this.#idleTimeout;
+    const signal = this.#signal;
+    if (!res.body || NULL_BODY_STATUS.has(res.status)) {
+      release();
+      return res;
+    }
+    const reader = res.body.getReader();
+    let received = 0;
+    const { hostname, port, hostPort } = endpoint(url);
+    const stalled = () =>
+      new ConnectionError(what, {
+        hostname,
+        port,
+        code: "ETIMEDOUT",
+        text: `read tcp ${hostPort}: no data for ${ms} ms after ${received} bytes of the body`,
+        retryable: true,
+      });
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const idle = new Promise<never>((_, reject) => {
+          if (ms > 0 && Number.isFinite(ms)) timer = setTimeout(() => reject(stalled()), ms);
+        });
+        try {
+          const r = await Promise.race([reader.read(), idle]);
+          if (r.done) {
+            release();
+            controller.close();
+            return;
+          }
+          received += r.value.length;
+          controller.enqueue(r.value);
+        } catch (e) {
+          release();
+          ctl.abort(e); // closes the connection instead of leaving it to linger
+          reader.cancel(e).catch(() => {});
+          // A connection cut mid-body reads like one cut before the answer (not our abort).
+          controller.error(
+            e instanceof ConnectionError || signal?.aborted ? e : new ConnectionError(
+              what,
+              { ...describeNetworkError(e, url), retryable: true },
+              { cause: e },
+            ),
+          );
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      cancel(reason) {
+        release();
+        return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+    return new Response(body, {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
+  }
+
   async #fail(what: string, res: Response): Promise<never> {
-    throw new RegistryError(what, res.status, await errorDetails(res));
+    const e = new RegistryError(what, res.status, await errorDetails(res));
+    if (res.status === 401 && this.#auth.loginHint) {
+      e.message += `; ${await this.#auth.loginAdvice()}`;
+    }
+    throw e;
   }
 
   /**
@@ -613,7 +739,11 @@ export class RegistryClient {
     return location ? new URL(location, session.location).href : session.location;
   }
 
-  /** Closes an upload with its digest (PUT), with an optional final body. */
+  /**
+   * Closes an upload with its digest (PUT), with an optional final body. A connection
+   * failure is not retried here, since the registry may have committed the blob and
+   * consumed the session: the caller asks {@linkcode RegistryClient.headBlob} instead.
+   */
   async completeUpload(
     session: UploadSession,
     repository: string,
@@ -629,6 +759,9 @@ export class RegistryClient {
         "content-length": String(body?.length ?? 0),
       },
       body: body ?? new Uint8Array(),
+      // A lost answer may mean the registry committed and closed the session: re-sending
+      // would get a 404. The caller checks the blob with HEAD instead.
+      retryOnNetworkError: false,
     });
     await res.body?.cancel().catch(() => {});
     if (res.status !== 201) {
