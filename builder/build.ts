@@ -66,7 +66,6 @@ import {
   cleanAbsolute,
   commandLine,
   copyCreatedBy,
-  envRecord,
   expansionEnv,
   initialStageConfig,
   isMetadataInstruction,
@@ -75,7 +74,7 @@ import {
   type StageConfig,
 } from "./instructions.ts";
 import { type Instruction, parseDockerfile, parseHeredocWord } from "./parser.ts";
-import { expandWord, expandWords } from "./word_expansion.ts";
+import { expandWord } from "./word_expansion.ts";
 import { push, type PushResult, type TransferOptions } from "../registry_client/mod.ts";
 import { exportCache, parseCacheSpec, RegistryCache } from "./registry_cache.ts";
 
@@ -498,6 +497,8 @@ interface StepState {
   /** 1-based number of the next progress vertex of this stage. */
   vertex: number;
   totalVertices: number;
+  /** ARG names that win over ENV at the current step (build_args.ts ScopedStep). */
+  argsOverEnv?: readonly string[];
 }
 
 async function executeStage(engine: Engine, index: number): Promise<StageResult> {
@@ -558,7 +559,12 @@ async function executeStage(engine: Engine, index: number): Promise<StageResult>
     engine.runSteps.push({ position, label: `FROM ${baseName}`, key: base.key, components });
   }
   // ONBUILD triggers of the base run first, then the stage's own steps.
-  const steps: { instruction: Instruction; args: Record<string, string>; position: string }[] = [];
+  const steps: {
+    instruction: Instruction;
+    args: Record<string, string>;
+    argsOverEnv?: string[];
+    position: string;
+  }[] = [];
   for (const [i, trigger] of triggers.entries()) {
     const parsed = parseDockerfile(`FROM scratch\n${trigger}\n`, {
       file: `ONBUILD of ${baseName}`,
@@ -591,11 +597,12 @@ async function executeStage(engine: Engine, index: number): Promise<StageResult>
   for (const step of steps) {
     options.signal?.throwIfAborted();
     const args = { ...step.args, ...argDefaults };
+    st.argsOverEnv = step.argsOverEnv;
     await runOneStep(st, step.instruction, args, step.position);
     if (step.instruction.keyword !== "arg") continue;
     for (const { name, default: fallback } of step.instruction.args) {
       if (fallback === null || Object.hasOwn(options.buildArgs ?? {}, name)) continue;
-      const env = expansionEnv(st.state.image, { ...args, ...argDefaults });
+      const env = expansionEnv(st.state.image, { ...args, ...argDefaults }, st.argsOverEnv);
       argDefaults[name] = expandWord(fallback, env, { escapeToken: engine.escapeToken });
     }
   }
@@ -743,7 +750,7 @@ async function prepareStep(
   const parent = st.key;
   const escapeToken = engine.escapeToken;
   if (isMetadataInstruction(instruction)) {
-    const result = applyMetadata(st.state, instruction, args, escapeToken);
+    const result = applyMetadata(st.state, instruction, args, escapeToken, st.argsOverEnv);
     return {
       components: {
         parent,
@@ -758,7 +765,7 @@ async function prepareStep(
       },
     };
   }
-  const env = expansionEnv(st.state.image, args);
+  const env = expansionEnv(st.state.image, args, st.argsOverEnv);
   const word = (w: string) => expandWord(w, env, { escapeToken });
   switch (instruction.keyword) {
     case "workdir":
@@ -935,7 +942,7 @@ async function prepareCopy(
   const raw = instruction.args as string[];
   const expanded = instruction.json ? raw.map(word) : raw.flatMap((w) => {
     if (parseHeredocWord(w)) return [w];
-    return expandWords(w, env, { escapeToken });
+    return [word(w)]; // one word each, empty or with blanks, as BuildKit's ProcessWord gives
   });
   if (expanded.length < 2) {
     throw new DockerfileSyntaxError(
@@ -1175,8 +1182,7 @@ function prepareRun(
   }
   const envMap: Record<string, string> = {
     ...engine.graph.scoped.proxyArgs,
-    ...args,
-    ...envRecord(image),
+    ...expansionEnv(image, args, st.argsOverEnv),
   };
   const env = Object.entries(envMap).map(([k, v]) => `${k}=${v}`);
   const flagText = instruction.flags.filter((f) => !f.startsWith("--mount=type=secret")).join(" ");

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DockerfileSyntaxError } from "./errors.ts";
+import type { ImageConfig } from "../image/mod.ts";
 import {
   applyMetadata,
   cleanAbsolute,
+  expansionEnv,
   goDuration,
   goQuote,
   goQuoteRune,
@@ -216,5 +218,16 @@ describe("Go formatting helpers", () => {
   test("resolveWorkdir() keeps an absolute path as written, as BuildKit's config does", () => {
     assert.equal(resolveWorkdir("/a", "/abs/./x/.."), "/abs/./x/..");
     assert.equal(cleanAbsolute("/abs/./x/.."), "/abs");
+  });
+});
+
+describe("expansionEnv()", () => {
+  const image = { config: { Env: ["E=env", "PATH=/bin"] } } as unknown as ImageConfig;
+  test("lets ENV override an ARG of the same name", () => {
+    assert.deepEqual(expansionEnv(image, { E: "arg", A: "a" }), { E: "env", A: "a", PATH: "/bin" });
+  });
+  test("lets an ARG declared after the ENV win, if it has a value", () => {
+    assert.equal(expansionEnv(image, { E: "arg" }, ["E"]).E, "arg");
+    assert.equal(expansionEnv(image, {}, ["E"]).E, "env");
   });
 });

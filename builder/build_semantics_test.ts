@@ -1,0 +1,99 @@
+/**
+ * Build-level checks of BuildKit's argument, environment and source rules (issue 13):
+ * what a step's expansion sees, where a COPY lands. RUN's environment is the same
+ * expansionEnv(); tests/build_docker_test.ts runs these against Docker BuildKit.
+ */
+import assert from "node:assert/strict";
+import { rm } from "node:fs/promises";
+import { after, before, describe, test } from "node:test";
+import { build, type BuildOptions } from "./build.ts";
+import { contextDir, storeWithBase, treeOf } from "./_build_test_util.ts";
+
+let base: Awaited<ReturnType<typeof storeWithBase>>;
+let ctx: string;
+
+before(async () => {
+  base = await storeWithBase();
+  ctx = await contextDir([
+    { path: "testfile", body: "contents0" },
+    { path: "a b", body: "spaced" },
+  ]);
+});
+
+after(async () => {
+  await base.cleanup();
+  await rm(ctx, { recursive: true, force: true });
+});
+
+function run(dockerfile: string, extra: Partial<BuildOptions> = {}) {
+  return build({
+    store: base.store,
+    storeRoot: base.root,
+    contextDir: ctx,
+    dockerfile,
+    noCache: true,
+    ...extra,
+  });
+}
+
+describe("ARG values across stages", () => {
+  test("a stage built FROM another starts with its ARG values", async () => {
+    const result = await run(
+      [
+        "FROM test/base:1 AS parent",
+        "ARG NAME=parent",
+        "ARG TARGETARCH",
+        "FROM parent",
+        "LABEL before=$NAME arch=$TARGETARCH",
+        'ARG NAME="$NAME-dev"',
+        "LABEL after=$NAME",
+      ].join("\n") + "\n",
+      { platform: "linux/arm64" },
+    );
+    assert.deepEqual(result.config.config?.Labels, {
+      before: "parent",
+      arch: "arm64",
+      after: "parent-dev",
+    });
+    // ARGs stay out of the config, inherited or not.
+    assert.ok(!result.config.config?.Env?.some((e) => e.startsWith("NAME=")));
+  });
+});
+
+describe("ARG and ENV of the same name", () => {
+  test("an ARG after the ENV wins for expansion; the config keeps the ENV", async () => {
+    const result = await run("FROM test/base:1\nENV E=E\nARG E\nLABEL e=$E\n", {
+      buildArgs: { E: "cli" },
+    });
+    assert.equal(result.config.config?.Labels?.e, "cli");
+    assert.ok(result.config.config?.Env?.includes("E=E"));
+  });
+
+  test("an ARG default after the ENV wins too, and a later ENV wins back", async () => {
+    const result = await run(
+      "FROM test/base:1\nENV E=env\nARG E=arg\nLABEL one=$E\nENV E=again\nLABEL two=$E\n",
+    );
+    assert.deepEqual(result.config.config?.Labels, { one: "arg", two: "again" });
+  });
+
+  test("an ENV after the ARG wins, and a bare ARG after it changes nothing", async () => {
+    const result = await run("FROM test/base:1\nARG E=arg\nENV E=env\nARG E\nLABEL e=$E\n");
+    assert.equal(result.config.config?.Labels?.e, "env");
+  });
+});
+
+describe("COPY arguments that expand to nothing or to blanks", () => {
+  test("an empty destination copies into the WORKDIR", async () => {
+    const result = await run(
+      'FROM test/base:1\nWORKDIR /work\nENV empty=""\nCOPY testfile $empty\n',
+    );
+    const tree = await treeOf(base.store, result.imageId, "work");
+    assert.equal(tree["work/testfile"]?.content, "contents0");
+  });
+
+  test("a variable with a blank in it stays one source path", async () => {
+    const result = await run('FROM test/base:1\nENV f="a b"\nCOPY $f /dst\n');
+    const tree = await treeOf(base.store, result.imageId, "dst");
+    assert.equal(tree["dst"]?.content, "spaced");
+  });
+});
