@@ -75,6 +75,7 @@ import {
 } from "./instructions.ts";
 import { type Instruction, parseDockerfile, parseHeredocWord } from "./parser.ts";
 import { expandWord } from "./word_expansion.ts";
+import { parseChmod } from "./chmod_mode.ts";
 import { push, type PushResult, type TransferOptions } from "../registry_client/mod.ts";
 import { exportCache, parseCacheSpec, RegistryCache } from "./registry_cache.ts";
 
@@ -1038,15 +1039,7 @@ async function prepareCopy(
     }`,
     inputs,
   };
-  let chmod: number | undefined;
-  if (flags.chmod !== undefined) {
-    if (!/^[0-7]{1,4}$/.test(flags.chmod)) {
-      throw new CopyError(
-        `${keyword} failed: invalid --chmod=${flags.chmod}: expected octal bits like 755`,
-      );
-    }
-    chmod = parseInt(flags.chmod, 8);
-  }
+  const chmod = flags.chmod === undefined ? undefined : parseChmod(flags.chmod);
   return {
     components,
     predict: () => nextState(st),

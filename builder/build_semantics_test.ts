@@ -4,7 +4,8 @@
  * expansionEnv(); tests/build_docker_test.ts runs these against Docker BuildKit.
  */
 import assert from "node:assert/strict";
-import { rm } from "node:fs/promises";
+import { chmod, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { build, type BuildOptions } from "./build.ts";
 import { contextDir, storeWithBase, treeOf } from "./_build_test_util.ts";
@@ -95,5 +96,57 @@ describe("COPY arguments that expand to nothing or to blanks", () => {
     const result = await run('FROM test/base:1\nENV f="a b"\nCOPY $f /dst\n');
     const tree = await treeOf(base.store, result.imageId, "dst");
     assert.equal(tree["dst"]?.content, "spaced");
+  });
+});
+
+describe("symbolic --chmod (current BuildKit; Docker 20.10 ignored it)", () => {
+  test("applies to each file and directory copied, X only where it fits", async () => {
+    const dir = await contextDir([{ path: "d/f", body: "f" }, { path: "d/x", body: "x" }]);
+    try {
+      // Set after writing, past the umask.
+      await chmod(join(dir, "d"), 0o755);
+      await chmod(join(dir, "d", "f"), 0o664);
+      await chmod(join(dir, "d", "x"), 0o775);
+      const result = await build({
+        store: base.store,
+        storeRoot: base.root,
+        contextDir: dir,
+        noCache: true,
+        dockerfile: [
+          "FROM test/base:1",
+          "COPY --chmod=go-w d /a",
+          "COPY --chmod=u=rw,g=r,o=r d /b",
+          "COPY --chmod=a+X d /c",
+          "COPY --chmod=+x d/f /e",
+        ].join("\n") + "\n",
+      });
+      const tree = await treeOf(base.store, result.imageId);
+      const modes = Object.fromEntries(
+        ["a", "a/f", "a/x", "b", "b/f", "b/x", "c", "c/f", "c/x", "e"].map((
+          p,
+        ) => [p, tree[p]?.mode]),
+      );
+      assert.deepEqual(modes, {
+        a: "755",
+        "a/f": "644",
+        "a/x": "755",
+        b: "644",
+        "b/f": "644",
+        "b/x": "644",
+        c: "755",
+        "c/f": "664",
+        "c/x": "775",
+        e: "775",
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("refuses a value that is neither octal nor symbolic, in BuildKit's words", async () => {
+    await assert.rejects(
+      run("FROM test/base:1\nCOPY --chmod=999 testfile /t\n"),
+      /invalid chmod parameter: '999'\. it should be octal string and between 0 and 07777/,
+    );
   });
 });

@@ -28,6 +28,7 @@ import type { BuildContext, ContextStat } from "./build_context.ts";
 import type { LayerRef } from "./build_cache.ts";
 import { contextPath } from "./build_context.ts";
 import { DockerignoreMatcher } from "./dockerignore.ts";
+import { applyChmod, type ChmodMode } from "./chmod_mode.ts";
 
 /** A path's metadata in a copy source or the image being built. */
 export interface SourceStat {
@@ -279,8 +280,8 @@ export interface CopyOptions {
   workdir: string;
   /** `--chown`, resolved to ids. */
   chown?: { uid: number; gid: number };
-  /** `--chmod`, as bits. */
-  chmod?: number;
+  /** `--chmod`, parsed (octal or symbolic). */
+  chmod?: ChmodMode;
   /** `--parents`: keep the source paths under the destination. */
   parents?: boolean;
   /** `--exclude` patterns. */
@@ -411,7 +412,9 @@ export async function planCopy(
   const owner = (st: SourceStat) =>
     options.chown ?? (from.keepOwners ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
   const mode = (st: SourceStat) =>
-    options.chmod !== undefined && st.type !== "symlink" ? options.chmod : st.mode;
+    options.chmod && st.type !== "symlink"
+      ? applyChmod(options.chmod, st.mode, st.type === "directory")
+      : st.mode;
   const exclude = options.exclude?.length ? new DockerignoreMatcher(options.exclude) : undefined;
   const links = new Map<number, string>();
 
@@ -530,7 +533,7 @@ export async function planCopy(
     plan.set(destPath, {
       path: destPath,
       type: "file",
-      mode: options.chmod ?? inline.mode,
+      mode: options.chmod ? applyChmod(options.chmod, inline.mode, false) : inline.mode,
       ...id,
       mtime: clamp(inline.mtime),
       size: inline.bytes.length,
