@@ -1002,20 +1002,13 @@ async function prepareCopy(
       inputs[`image:${ref}`] = image?.manifestDigest ?? "not in the store";
       from = new TreeFs(engine.options.store.blobs, image ? layersOf(image) : [], `image "${ref}"`);
     }
-    for (const s of sources) {
-      if ((await matchSource(from, s)).length === 0 && !engine.options.dryRun) {
-        throw new CopyError(`${keyword} failed: "/${s}" not found in the ${from.label}`);
-      }
-    }
   } else {
     from = contextFs(engine.context);
     const matched: string[] = [];
     for (const s of sources) {
       const m = await matchSource(from, s);
-      if (
-        m.length === 0 ||
-        (m.length === 1 && !(await from.lstat(m[0])) && !(await resolvePath(from, m[0], true)))
-      ) {
+      // A wildcard that matches nothing is skipped (BuildKit's AllowEmptyWildcard).
+      if (m.length === 1 && !(await from.lstat(m[0])) && !(await resolvePath(from, m[0], true))) {
         throw new CopyError(
           `${keyword} failed: file not found in build context or excluded by .dockerignore: "${s}"`,
         );

@@ -150,3 +150,28 @@ describe("symbolic --chmod (current BuildKit; Docker 20.10 ignored it)", () => {
     );
   });
 });
+
+describe("wildcards that match nothing (BuildKit's empty-wildcard rule)", () => {
+  test("are skipped while the other sources are copied", async () => {
+    const result = await run("FROM test/base:1\nCOPY testfile nomatch* missing?/* /e/\n");
+    const tree = await treeOf(base.store, result.imageId, "e");
+    assert.deepEqual(Object.keys(tree).sort(), ["e", "e/testfile"]);
+  });
+
+  test("alone copy nothing and create no destination", async () => {
+    const result = await run(
+      "FROM test/base:1 AS s\nFROM test/base:1\nCOPY nomatch* /d/\n" +
+        "COPY --from=s /nomatch* /f/\n",
+    );
+    const tree = await treeOf(base.store, result.imageId);
+    assert.equal(tree.d, undefined);
+    assert.equal(tree.f, undefined);
+  });
+
+  test("do not excuse a plain source that is missing", async () => {
+    await assert.rejects(
+      run("FROM test/base:1\nCOPY testfile nosuchfile /e/\n"),
+      /not found in build context or excluded by \.dockerignore: "nosuchfile"/,
+    );
+  });
+});

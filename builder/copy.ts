@@ -380,12 +380,8 @@ export async function planCopy(
   const matched: string[] = [];
   const roots: { path: string; stat: SourceStat; match: string }[] = [];
   for (const source of options.sources) {
+    // A wildcard that matches nothing is skipped (BuildKit's AllowEmptyWildcard).
     const matches = await matchSource(from, source);
-    if (matches.length === 0) {
-      throw new CopyError(
-        `${options.keyword} failed: no source files were specified: "${source}" matches nothing in the ${from.label}`,
-      );
-    }
     for (const m of matches) {
       const resolved = await resolvePath(from, m, true);
       if (!resolved) {
