@@ -9,7 +9,7 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import process from "node:process";
 import { Readable, Writable } from "node:stream";
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -603,7 +603,7 @@ const COMMANDS: Record<string, Command> = {
           contextDir: context === "-" ? undefined : context,
           contextTar: context === "-" ? inputStream("-") : undefined,
           dockerfile: file === "-" ? await new Response(inputStream("-")).text() : undefined,
-          dockerfilePath: file === "-" ? undefined : file,
+          dockerfilePath: file === "-" || file === undefined ? undefined : resolve(file), // -f is relative to the current directory, as in docker build
           tags: (ctx.values.tag as string[] | undefined) ?? [],
           buildArgs: keyValues(ctx.values["build-arg"], "--build-arg"),
           labels: keyValues(ctx.values.label, "--label"),

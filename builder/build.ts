@@ -269,7 +269,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const context = await BuildContext.open({
     contextDir: options.contextDir,
     contextTar: options.contextTar,
-    dockerfilePath: inContext ? dockerfilePath : undefined,
+    dockerfilePath, // for <Dockerfile>.dockerignore beside it, wherever it is
     storeRoot: options.storeRoot,
   });
   loadContext();
