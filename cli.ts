@@ -19,7 +19,6 @@ import {
   familiarTag,
   FsBlobStore,
   ImageNotFoundError,
-  imageSize,
   type ImageStore,
   importOciLayout,
   loadArchive,
@@ -28,7 +27,7 @@ import {
   saveDockerArchive,
   saveOciArchive,
 } from "./storage/mod.ts";
-import { parseReference } from "./image/mod.ts";
+import { dockerInspectComment, dockerInspectConfig, parseReference } from "./image/mod.ts";
 import {
   build,
   BuildCache,
@@ -166,6 +165,19 @@ function need(args: string[], count: number, what: string): void {
 }
 
 /** The layers of an image in the store, as unionfs reads them. */
+/**
+ * `docker inspect`'s Size: the daemon sums what unpacking each layer tar reports, the sizes
+ * in the tar headers, so regular files count and symlinks, hardlinks, directories and
+ * whiteouts do not.
+ */
+async function unpackedSize(s: ImageStore, img: ResolvedImage): Promise<number> {
+  let total = 0;
+  for (const source of layerSources(s, img)) {
+    for (const { header: h } of await scanLayer(source)) if (h.type === "file") total += h.size;
+  }
+  return total;
+}
+
 function layerSources(s: ImageStore, img: ResolvedImage): LayerSource[] {
   return img.manifest.layers.map((l) => ({
     digest: l.digest,
@@ -395,15 +407,15 @@ const COMMANDS: Record<string, Command> = {
             },
           ),
           Parent: "",
-          Comment: "",
+          Comment: dockerInspectComment(c),
           Created: c.created ?? "",
           DockerVersion: str((c as unknown as Record<string, unknown>).docker_version) ?? "",
           Author: c.author ?? "",
-          Config: c.config ?? {},
+          Config: dockerInspectConfig(c.config),
           Architecture: c.architecture,
           ...(c.variant ? { Variant: c.variant } : {}),
           Os: c.os,
-          Size: imageSize(img),
+          Size: await unpackedSize(s, img),
           RootFS: { Type: c.rootfs.type, Layers: c.rootfs.diff_ids },
           Descriptor: {
             mediaType: img.descriptor.mediaType,

@@ -49,6 +49,7 @@ export {
   type RootFS,
   serializeImageConfig,
 } from "./image_config.ts";
+export { dockerInspectComment, dockerInspectConfig } from "./docker_inspect.ts";
 export { IMAGE_LAYOUT_VERSION, type ImageLayout, parseImageLayout } from "./image_layout.ts";
 export { parseReference, Reference, type ReferenceParts } from "./reference.ts";
 export {
