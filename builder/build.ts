@@ -1239,7 +1239,7 @@ function prepareRun(
           { exitCode: result.exitCode },
         );
       }
-      addHistory(state.image, runCreatedBy(argv, args), engine.iso(), false);
+      addHistory(state.image, runCreatedBy(argv, args, envMap), engine.iso(), false);
       return {
         state,
         layers: [...st.layers, {

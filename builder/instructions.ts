@@ -412,15 +412,19 @@ function healthcheck(instruction: Instruction): { config: HealthConfig; describe
 /**
  * `created_by` of a RUN: `RUN |2 A=1 B=2 /bin/sh -c cmd # buildkit`; the `|N` part lists
  * the stage's ARGs with values, in declaration order, and is left out when there are none.
+ * Each value is the one RUN sees when `env` (the step's environment) is given: an ENV set
+ * after the ARG shows, as in BuildKit's runCommandString.
  */
 export function runCreatedBy(
   argv: readonly string[],
   args: Readonly<Record<string, string>>,
+  env?: Readonly<Record<string, string>>,
 ): string {
   const names = Object.keys(args);
+  const value = (n: string) => env && Object.hasOwn(env, n) ? env[n] : args[n];
   const prefix = names.length === 0
     ? ""
-    : `|${names.length} ${names.map((n) => `${n}=${args[n]}`).join(" ")} `;
+    : `|${names.length} ${names.map((n) => `${n}=${value(n)}`).join(" ")} `;
   return `RUN ${prefix}${argv.join(" ")} # buildkit`;
 }
 

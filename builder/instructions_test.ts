@@ -189,6 +189,13 @@ describe("applyMetadata() writes config and history like Docker BuildKit", () =>
       "RUN /bin/busybox --install # buildkit",
     );
   });
+
+  test("RUN history gives each ARG the value RUN sees, an ENV set after it included", () => {
+    assert.equal(
+      runCreatedBy(["true"], { E: "arg", X: "x" }, { E: "again", X: "x", PATH: "/bin" }),
+      "RUN |2 E=again X=x true # buildkit",
+    );
+  });
 });
 
 describe("Go formatting helpers", () => {
