@@ -175,3 +175,22 @@ describe("wildcards that match nothing (BuildKit's empty-wildcard rule)", () => 
     );
   });
 });
+
+describe("ARG names", () => {
+  // Current BuildKit expands an ARG's value only (dispatch skips ARG's Expand since
+  // 2024-04); Docker 20.10 expanded the name as well and would declare `file3` here.
+  test("are taken as written, not expanded", async () => {
+    const result = await run("FROM test/base:1\nENV src=file3\nARG ${src}=x\nLABEL l=$file3\n");
+    assert.equal(result.config.config?.Labels?.l, "");
+    assert.equal(result.config.history?.at(-2)?.created_by, "ARG ${src}=x");
+  });
+});
+
+describe("--target", () => {
+  test("suggests the stage name closest to a mistyped one, as BuildKit does", async () => {
+    await assert.rejects(
+      run("FROM test/base:1 AS builder\nFROM test/base:1 AS final\n", { target: "buidler" }),
+      /target stage "buidler" could not be found \(did you mean builder\?\)/,
+    );
+  });
+});
