@@ -9,14 +9,13 @@
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import process from "node:process";
 import { Readable } from "node:stream";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
   exportOciLayout,
   familiarTag,
-  imageSize,
   type ImageStore,
   importOciLayout,
   loadArchive,
@@ -25,7 +24,7 @@ import {
   saveDockerArchive,
   saveOciArchive,
 } from "./storage/mod.ts";
-import { parseReference } from "./image/mod.ts";
+import { dockerInspectComment, dockerInspectConfig, parseReference } from "./image/mod.ts";
 import {
   build,
   type BuildOutput,
@@ -260,6 +259,19 @@ function need(args: string[], count: number, what: string): void {
 }
 
 /** The layers of an image in the store, as unionfs reads them. */
+/**
+ * `docker inspect`'s Size: the daemon sums what unpacking each layer tar reports, the sizes
+ * in the tar headers, so regular files count and symlinks, hardlinks, directories and
+ * whiteouts do not.
+ */
+async function unpackedSize(s: ImageStore, img: ResolvedImage): Promise<number> {
+  let total = 0;
+  for (const source of layerSources(s, img)) {
+    for (const { header: h } of await scanLayer(source)) if (h.type === "file") total += h.size;
+  }
+  return total;
+}
+
 function layerSources(s: ImageStore, img: ResolvedImage): LayerSource[] {
   return img.manifest.layers.map((l) => ({
     digest: l.digest,
@@ -512,15 +524,15 @@ const COMMANDS: Record<string, Command> = {
             },
           ),
           Parent: "",
-          Comment: "",
+          Comment: dockerInspectComment(c),
           Created: c.created ?? "",
           DockerVersion: str((c as unknown as Record<string, unknown>).docker_version) ?? "",
           Author: c.author ?? "",
-          Config: c.config ?? {},
+          Config: dockerInspectConfig(c.config),
           Architecture: c.architecture,
           ...(c.variant ? { Variant: c.variant } : {}),
           Os: c.os,
-          Size: imageSize(img),
+          Size: await unpackedSize(s, img),
           RootFS: { Type: c.rootfs.type, Layers: c.rootfs.diff_ids },
           Descriptor: {
             mediaType: img.descriptor.mediaType,
@@ -716,7 +728,8 @@ const COMMANDS: Record<string, Command> = {
           contextDir: context === "-" ? undefined : context,
           contextTar: context === "-" ? inputStream("-") : undefined,
           dockerfile: file === "-" ? await new Response(inputStream("-")).text() : undefined,
-          dockerfilePath: file === "-" ? undefined : file,
+          // -f is relative to the current directory, as in docker build.
+          dockerfilePath: file === "-" || file === undefined ? undefined : resolve(file),
           tags,
           buildArgs: keyValues(ctx.values["build-arg"], "--build-arg"),
           labels: keyValues(ctx.values.label, "--label"),

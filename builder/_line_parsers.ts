@@ -150,45 +150,25 @@ export class NotStringArrayError extends Error {
 }
 
 /**
- * Reads `rest` as a JSON array of strings, or returns `undefined` when it is not JSON (so it
- * is shell form). Like Go's json.Decoder, only the first JSON value counts; text after the
- * closing `]` is ignored.
+ * Reads `rest` as a JSON array of strings, or returns `undefined` when it is not one (so it is
+ * shell form). Like BuildKit's parseJSON (Go's json.Unmarshal into a slice), the whole text
+ * must be the array: anything after the closing `]` makes it shell form (dockerfile/1.9.0 and
+ * later; older frontends ignored the rest).
  *
- * @throws {NotStringArrayError} for valid JSON with non-string elements.
+ * @throws {NotStringArrayError} for a valid JSON array with non-string elements.
  */
 export function parseJsonArray(rest: string): string[] | undefined {
-  const text = rest.trimStart();
+  let start = 0;
+  while (start < rest.length && isSpace(rest[start])) start++;
+  const text = rest.slice(start);
   if (!text.startsWith("[")) return undefined;
-  const end = endOfJsonValue(text);
-  if (end < 0) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(text.slice(0, end));
+    value = JSON.parse(text);
   } catch {
     return undefined;
   }
   if (!Array.isArray(value)) return undefined;
   if (!value.every((item) => typeof item === "string")) throw new NotStringArrayError();
   return value as string[];
-}
-
-/** The index just past the bracket that closes the value opened at 0, or -1. */
-function endOfJsonValue(text: string): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (inString) {
-      if (ch === "\\") i++;
-      else if (ch === '"') inString = false;
-    } else if (ch === '"') {
-      inString = true;
-    } else if (ch === "[" || ch === "{") {
-      depth++;
-    } else if (ch === "]" || ch === "}") {
-      depth--;
-      if (depth === 0) return i + 1;
-    }
-  }
-  return -1;
 }

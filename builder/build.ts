@@ -67,7 +67,6 @@ import {
   cleanAbsolute,
   commandLine,
   copyCreatedBy,
-  envRecord,
   expansionEnv,
   initialStageConfig,
   isMetadataInstruction,
@@ -76,7 +75,8 @@ import {
   type StageConfig,
 } from "./instructions.ts";
 import { type Instruction, parseDockerfile, parseHeredocWord } from "./parser.ts";
-import { expandWord, expandWords } from "./word_expansion.ts";
+import { expandWord } from "./word_expansion.ts";
+import { parseChmod } from "./chmod_mode.ts";
 import { push, type PushResult, type TransferOptions } from "../registry_client/mod.ts";
 import { exportCache, parseCacheSpec, RegistryCache } from "./registry_cache.ts";
 
@@ -277,7 +277,7 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const context = await BuildContext.open({
     contextDir: options.contextDir,
     contextTar: options.contextTar,
-    dockerfilePath: inContext ? dockerfilePath : undefined,
+    dockerfilePath, // for <Dockerfile>.dockerignore beside it, wherever it is
     storeRoot: options.storeRoot,
   });
   loadContext();
@@ -526,6 +526,8 @@ interface StepState {
   /** 1-based number of the next progress vertex of this stage. */
   vertex: number;
   totalVertices: number;
+  /** ARG names that win over ENV at the current step (build_args.ts ScopedStep). */
+  argsOverEnv?: readonly string[];
 }
 
 async function executeStage(engine: Engine, index: number): Promise<StageResult> {
@@ -590,7 +592,12 @@ async function executeStage(engine: Engine, index: number): Promise<StageResult>
     engine.runSteps.push({ position, label: `FROM ${baseName}`, key: base.key, components });
   }
   // ONBUILD triggers of the base run first, then the stage's own steps.
-  const steps: { instruction: Instruction; args: Record<string, string>; position: string }[] = [];
+  const steps: {
+    instruction: Instruction;
+    args: Record<string, string>;
+    argsOverEnv?: string[];
+    position: string;
+  }[] = [];
   for (const [i, trigger] of triggers.entries()) {
     const parsed = parseDockerfile(`FROM scratch\n${trigger}\n`, {
       file: `ONBUILD of ${baseName}`,
@@ -623,11 +630,12 @@ async function executeStage(engine: Engine, index: number): Promise<StageResult>
   for (const step of steps) {
     options.signal?.throwIfAborted();
     const args = { ...step.args, ...argDefaults };
+    st.argsOverEnv = step.argsOverEnv;
     await runOneStep(st, step.instruction, args, step.position);
     if (step.instruction.keyword !== "arg") continue;
     for (const { name, default: fallback } of step.instruction.args) {
       if (fallback === null || Object.hasOwn(options.buildArgs ?? {}, name)) continue;
-      const env = expansionEnv(st.state.image, { ...args, ...argDefaults });
+      const env = expansionEnv(st.state.image, { ...args, ...argDefaults }, st.argsOverEnv);
       argDefaults[name] = expandWord(fallback, env, { escapeToken: engine.escapeToken });
     }
   }
@@ -775,7 +783,7 @@ async function prepareStep(
   const parent = st.key;
   const escapeToken = engine.escapeToken;
   if (isMetadataInstruction(instruction)) {
-    const result = applyMetadata(st.state, instruction, args, escapeToken);
+    const result = applyMetadata(st.state, instruction, args, escapeToken, st.argsOverEnv);
     return {
       components: {
         parent,
@@ -790,7 +798,7 @@ async function prepareStep(
       },
     };
   }
-  const env = expansionEnv(st.state.image, args);
+  const env = expansionEnv(st.state.image, args, st.argsOverEnv);
   const word = (w: string) => expandWord(w, env, { escapeToken });
   switch (instruction.keyword) {
     case "workdir":
@@ -967,7 +975,7 @@ async function prepareCopy(
   const raw = instruction.args as string[];
   const expanded = instruction.json ? raw.map(word) : raw.flatMap((w) => {
     if (parseHeredocWord(w)) return [w];
-    return expandWords(w, env, { escapeToken });
+    return [word(w)]; // one word each, empty or with blanks, as BuildKit's ProcessWord gives
   });
   if (expanded.length < 2) {
     throw new DockerfileSyntaxError(
@@ -1026,20 +1034,13 @@ async function prepareCopy(
       inputs[`image:${ref}`] = image?.manifestDigest ?? "not in the store";
       from = new TreeFs(engine.options.store.blobs, image ? layersOf(image) : [], `image "${ref}"`);
     }
-    for (const s of sources) {
-      if ((await matchSource(from, s)).length === 0 && !engine.options.dryRun) {
-        throw new CopyError(`${keyword} failed: "/${s}" not found in the ${from.label}`);
-      }
-    }
   } else {
     from = contextFs(engine.context);
     const matched: string[] = [];
     for (const s of sources) {
       const m = await matchSource(from, s);
-      if (
-        m.length === 0 ||
-        (m.length === 1 && !(await from.lstat(m[0])) && !(await resolvePath(from, m[0], true)))
-      ) {
+      // A wildcard that matches nothing is skipped (BuildKit's AllowEmptyWildcard).
+      if (m.length === 1 && !(await from.lstat(m[0])) && !(await resolvePath(from, m[0], true))) {
         throw new CopyError(
           `${keyword} failed: file not found in build context or excluded by .dockerignore: "${s}"`,
         );
@@ -1063,15 +1064,7 @@ async function prepareCopy(
     }`,
     inputs,
   };
-  let chmod: number | undefined;
-  if (flags.chmod !== undefined) {
-    if (!/^[0-7]{1,4}$/.test(flags.chmod)) {
-      throw new CopyError(
-        `${keyword} failed: invalid --chmod=${flags.chmod}: expected octal bits like 755`,
-      );
-    }
-    chmod = parseInt(flags.chmod, 8);
-  }
+  const chmod = flags.chmod === undefined ? undefined : parseChmod(flags.chmod);
   return {
     components,
     predict: () => nextState(st),
@@ -1207,8 +1200,7 @@ function prepareRun(
   }
   const envMap: Record<string, string> = {
     ...engine.graph.scoped.proxyArgs,
-    ...args,
-    ...envRecord(image),
+    ...expansionEnv(image, args, st.argsOverEnv),
   };
   const env = Object.entries(envMap).map(([k, v]) => `${k}=${v}`);
   const flagText = instruction.flags.filter((f) => !f.startsWith("--mount=type=secret")).join(" ");
@@ -1279,7 +1271,7 @@ function prepareRun(
           { exitCode: result.exitCode },
         );
       }
-      addHistory(state.image, runCreatedBy(argv, args), engine.iso(), false);
+      addHistory(state.image, runCreatedBy(argv, args, envMap), engine.iso(), false);
       return {
         state,
         layers: [...st.layers, {

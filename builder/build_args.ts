@@ -2,8 +2,9 @@
  * ARG scoping as BuildKit applies it. ARGs before the first FROM (meta args) are visible only
  * to FROM lines, unless a stage declares the name again (`ARG NAME` without a value then takes
  * the meta value); `--build-arg` values override defaults; the automatic platform args are in
- * the global scope and, like meta args, enter a stage only when declared there; proxy args
- * pass to RUN without a declaration; build args no ARG declares are reported.
+ * the global scope and, like meta args, enter a stage only when declared there; a stage
+ * built `FROM` another stage starts with that stage's ARG values; proxy args pass to RUN
+ * without a declaration, in both spellings; build args no ARG declares are reported.
  *
  * @module
  */
@@ -68,6 +69,12 @@ export interface ScopedStep {
   instruction: Instruction;
   /** ARGs declared in the stage so far that have a value (unset ones are absent). */
   args: Record<string, string>;
+  /**
+   * Names in `args` whose ARG came after the last ENV of the same name, so the ARG value is
+   * the one RUN and expansion see. BuildKit keeps ARG and ENV values in one environment
+   * where the later one wins; ENV stays in the image config either way.
+   */
+  argsOverEnv: string[];
 }
 
 /** One build stage with its FROM expanded. */
@@ -125,8 +132,11 @@ export function scopeBuildArgs(
   const escapeToken = parsed.escapeToken;
   const declared = new Set<string>();
   const stages: StageArgs[] = [];
+  // Each named stage's ARG values at its end: a stage built FROM it starts with them.
+  const finalScopes = new Map<string, { scope: Record<string, string>; over: Set<string> }>();
   let stage: StageArgs | undefined;
   let scope: Record<string, string> = {};
+  let over = new Set<string>();
 
   const expand = (word: string, env: Record<string, string>, instruction: Instruction) => {
     try {
@@ -162,10 +172,21 @@ export function scopeBuildArgs(
         steps: [],
       };
       stages.push(stage);
-      scope = {};
+      // BuildKit's stage init copies the parent stage's state, ARG values included, so they
+      // reach RUN and expansion in the child (dockerfile2llb dispatchState.init).
+      const parent = finalScopes.get(baseName.toLowerCase());
+      scope = { ...parent?.scope };
+      over = new Set(parent?.over);
+      if (stage.name !== null) finalScopes.set(stage.name, { scope, over });
       continue;
     }
-    if (stage) stage.steps.push({ instruction, args: { ...scope } });
+    if (stage) {
+      stage.steps.push({ instruction, args: { ...scope }, argsOverEnv: [...over] });
+    }
+    if (instruction.keyword === "env") {
+      for (const { key } of instruction.args) over.delete(key);
+      continue;
+    }
     if (instruction.keyword !== "arg") continue;
     const target = stage ? scope : global;
     for (const { name, default: fallback } of instruction.args) {
@@ -174,15 +195,29 @@ export function scopeBuildArgs(
       if (Object.hasOwn(buildArgs, name)) value = buildArgs[name];
       else if (fallback !== null) value = expand(fallback, target, instruction);
       else if (stage && Object.hasOwn(global, name)) value = global[name];
-      if (value !== undefined) target[name] = value;
+      if (value !== undefined) {
+        target[name] = value;
+        if (stage) over.add(name);
+      }
     }
   }
 
   const proxyArgs: Record<string, string> = {};
   const unusedBuildArgs: string[] = [];
+  // BuildKit matches proxy names in any case and sets both spellings for RUN (its ProxyEnv);
+  // in sorted order, so `http_proxy` wins over `HTTP_PROXY` when both are given.
+  for (const name of Object.keys(buildArgs).sort()) {
+    const proxy = PROXY_ARGS.find((p) => p.toLowerCase() === name.toLowerCase());
+    if (proxy !== undefined) {
+      proxyArgs[proxy.toUpperCase()] = buildArgs[name];
+      proxyArgs[proxy.toLowerCase()] = buildArgs[name];
+    }
+  }
+  // An empty value sets nothing (BuildKit's proxyEnvList).
+  for (const [name, value] of Object.entries(proxyArgs)) if (value === "") delete proxyArgs[name];
   for (const name of Object.keys(buildArgs)) {
-    if (PROXY_ARGS.includes(name)) proxyArgs[name] = buildArgs[name];
-    else if (!declared.has(name) && !name.startsWith("BUILDKIT_")) unusedBuildArgs.push(name);
+    if (PROXY_ARGS.some((p) => p.toLowerCase() === name.toLowerCase())) continue;
+    if (!declared.has(name) && !name.startsWith("BUILDKIT_")) unusedBuildArgs.push(name);
   }
   const warnings = unusedBuildArgs.length === 0
     ? []

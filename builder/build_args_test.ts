@@ -37,9 +37,53 @@ describe("scopeBuildArgs()", () => {
     assert.deepEqual(scoped.stages[0].steps[1].args, {});
   });
 
-  test("starts each stage with an empty scope", () => {
+  test("starts a stage from an image with an empty scope", () => {
     const scoped = scope("FROM a\nARG X=1\nFROM b\nRUN x\n");
     assert.deepEqual(scoped.stages[1].steps[0].args, {});
+  });
+
+  test("starts a stage built FROM another stage with that stage's ARG values", () => {
+    const scoped = scope(
+      [
+        "ARG NAME=meta",
+        "FROM a AS parent",
+        "ARG NAME=parent",
+        "ARG KEEP=kept",
+        "ARG TARGETARCH",
+        "FROM parent AS child",
+        "RUN first",
+        'ARG NAME="$NAME-dev"',
+        "ARG KEEP",
+        "RUN second",
+        "FROM parent",
+        "ARG NAME",
+        "RUN third",
+        "FROM child",
+        "RUN fourth",
+      ].join("\n") + "\n",
+      { targetPlatform: "linux/arm64" },
+    );
+    const parent = { NAME: "parent", KEEP: "kept", TARGETARCH: "arm64" };
+    assert.deepEqual(scoped.stages[1].steps[0].args, parent);
+    // A default sees the parent's value; a bare ARG keeps it.
+    assert.deepEqual(scoped.stages[1].steps[3].args, { ...parent, NAME: "parent-dev" });
+    // A bare ARG of a name the meta scope has takes the meta value, as BuildKit does.
+    assert.deepEqual(scoped.stages[2].steps[1].args, { ...parent, NAME: "meta" });
+    // Inheritance goes on down a chain of stages.
+    assert.deepEqual(scoped.stages[3].steps[0].args, { ...parent, NAME: "parent-dev" });
+  });
+
+  test("matches proxy names in any case; the lower-case name wins a tie; empty sets none", () => {
+    const scoped = scope("FROM a\nRUN x\n", {
+      buildArgs: { Https_Proxy: "h", FTP_PROXY: "upper", ftp_proxy: "lower", ALL_PROXY: "" },
+    });
+    assert.deepEqual(scoped.proxyArgs, {
+      HTTPS_PROXY: "h",
+      https_proxy: "h",
+      FTP_PROXY: "lower",
+      ftp_proxy: "lower",
+    });
+    assert.deepEqual(scoped.unusedBuildArgs, []);
   });
 
   test("expands ARG defaults with the ARGs declared before them", () => {
@@ -63,7 +107,13 @@ describe("scopeBuildArgs()", () => {
     const scoped = scope("FROM a\nRUN x\n", {
       buildArgs: { HTTP_PROXY: "http://p:3128", no_proxy: "localhost", UNUSED: "1" },
     });
-    assert.deepEqual(scoped.proxyArgs, { HTTP_PROXY: "http://p:3128", no_proxy: "localhost" });
+    // Both spellings, whichever was given (BuildKit's ProxyEnv).
+    assert.deepEqual(scoped.proxyArgs, {
+      HTTP_PROXY: "http://p:3128",
+      http_proxy: "http://p:3128",
+      NO_PROXY: "localhost",
+      no_proxy: "localhost",
+    });
     assert.deepEqual(scoped.unusedBuildArgs, ["UNUSED"]);
     assert.deepEqual(scoped.warnings, [
       "[Warning] One or more build-args [UNUSED] were not consumed",

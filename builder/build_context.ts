@@ -38,7 +38,10 @@ export interface OpenContextOptions {
   contextDir?: string;
   /** A tar of the context (what `docker build -` reads from stdin). */
   contextTar?: ReadableStream<Uint8Array>;
-  /** The Dockerfile's path relative to the context root. Default `"Dockerfile"`. */
+  /**
+   * The Dockerfile: relative to the context root, or absolute. Its `<name>.dockerignore`
+   * beside it is the ignore file when present. Default `"Dockerfile"`.
+   */
   dockerfilePath?: string;
   /** Where the metadata cache and temporary directories live (the store root). */
   storeRoot: string;

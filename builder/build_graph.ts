@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { withSuggestion } from "./_suggest.ts";
 import { scopeBuildArgs, type ScopedBuildArgs, type StageArgs } from "./build_args.ts";
 import type { ParsedDockerfile } from "./parser.ts";
 import { expandWord } from "./word_expansion.ts";
@@ -107,7 +108,15 @@ export function planBuildGraph(
   if (options.target !== undefined) {
     const found = stages.findIndex((s) => s.name === options.target!.toLowerCase());
     if (found < 0) {
-      throw new RangeError(`target stage "${options.target}" could not be found`);
+      const names = stages.flatMap((s) => s.name === null ? [] : [s.name]);
+      throw new RangeError(
+        withSuggestion(
+          `target stage "${options.target}" could not be found`,
+          options.target,
+          names,
+          true,
+        ),
+      );
     }
     target = found;
   }

@@ -6,7 +6,7 @@
  */
 import { readdirSync } from "node:fs";
 import { access, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import {
   cleanPath,
   createContextFilter,
@@ -32,15 +32,19 @@ export interface BuildContextListing {
 
 /** Options of {@linkcode walkBuildContext}. */
 export interface WalkBuildContextOptions {
-  /** The Dockerfile's path relative to the context root. Default `"Dockerfile"`. */
+  /**
+   * The Dockerfile: a path relative to the context root, or an absolute path (which may lie
+   * outside the context). Default `"Dockerfile"`.
+   */
   dockerfilePath?: string;
 }
 
 /**
- * Lists a build context: every entry that the ignore file does not exclude, plus the
- * Dockerfile and the ignore file. Symbolic links are listed, not followed. Ignored
- * directories are not descended into unless an exception (`!pattern`) could re-include
- * something inside them.
+ * Lists a build context: every entry that the ignore file does not exclude (the Dockerfile
+ * and the ignore file too, as BuildKit sends them). The ignore file is
+ * `<Dockerfile>.dockerignore` beside the Dockerfile, wherever that is, else `.dockerignore`
+ * at the context root. Symbolic links are listed, not followed. Ignored directories are not
+ * descended into unless an exception (`!pattern`) could re-include something inside them.
  *
  * @throws {SyntaxError} when the ignore file holds a malformed pattern.
  */
@@ -48,11 +52,13 @@ export async function walkBuildContext(
   root: string,
   options: WalkBuildContextOptions = {},
 ): Promise<BuildContextListing> {
-  const dockerfilePath = cleanPath(options.dockerfilePath ?? "Dockerfile");
+  const given = options.dockerfilePath ?? "Dockerfile";
+  const dockerfilePath = cleanPath(given);
+  const onDisk = (path: string) => isAbsolute(path) ? path : join(root, path);
   const present: string[] = [];
   for (const candidate of [dockerfilePath + ".dockerignore", ".dockerignore"]) {
     try {
-      await access(join(root, candidate));
+      await access(onDisk(candidate));
       present.push(candidate);
     } catch {
       // Absent: the next candidate, or no ignore file at all.
@@ -61,7 +67,7 @@ export async function walkBuildContext(
   const dockerignorePath = dockerignorePathFor(present, dockerfilePath);
   const dockerignoreText = dockerignorePath === null
     ? null
-    : await readFile(join(root, dockerignorePath), "utf8");
+    : await readFile(onDisk(dockerignorePath), "utf8");
   const include = createContextFilter({ dockerfilePath, dockerignorePath, dockerignoreText });
   const matcher = new DockerignoreMatcher(parseDockerignore(dockerignoreText ?? ""));
 
@@ -79,8 +85,7 @@ export async function walkBuildContext(
         ? "file"
         : "other";
       found.push({ path, type });
-      const pruned = !matcher.hasExclusions && matcher.matches(path) &&
-        !dockerfilePath.startsWith(path + "/");
+      const pruned = !matcher.hasExclusions && matcher.matches(path);
       if (type === "directory" && !pruned) await walk(path);
     }
   }

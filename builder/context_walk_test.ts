@@ -14,7 +14,7 @@ async function context(files: Record<string, string>): Promise<string> {
   return root;
 }
 
-test("walkBuildContext() lists what .dockerignore leaves, with the Dockerfile and ignore file", async () => {
+test("walkBuildContext() lists what .dockerignore leaves, the Dockerfile and ignore file too", async () => {
   const root = await context({
     "Dockerfile": "FROM scratch\n",
     ".dockerignore": "*\n!src\nsrc/**/*.log\n",
@@ -26,9 +26,8 @@ test("walkBuildContext() lists what .dockerignore leaves, with the Dockerfile an
     await symlink("src/main.ts", join(root, "link"));
     const listing = await walkBuildContext(root);
     assert.equal(listing.dockerignorePath, ".dockerignore");
+    // `*` leaves out the Dockerfile and .dockerignore as well, as in BuildKit.
     assert.deepEqual(listing.entries, [
-      { path: ".dockerignore", type: "file" },
-      { path: "Dockerfile", type: "file" },
       { path: "src", type: "directory" },
       { path: "src/deep", type: "directory" },
       { path: "src/main.ts", type: "file" },
@@ -58,6 +57,58 @@ test("walkBuildContext() uses <Dockerfile>.dockerignore and keeps parents of sen
       "file ci/Dockerfile.dockerignore",
       "symlink link",
       "file link-target",
+    ]);
+  } finally {
+    await rm(root, { recursive: true });
+  }
+});
+
+test("walkBuildContext() uses <Dockerfile>.dockerignore beside an absolute Dockerfile outside the context", async () => {
+  const root = await context({ ".dockerignore": "a\n", "a": "", "b": "", "c": "" });
+  const outside = await context({
+    "my.Dockerfile": "FROM scratch\n",
+    "my.Dockerfile.dockerignore": "b\n",
+  });
+  try {
+    const dockerfilePath = join(outside, "my.Dockerfile");
+    const listing = await walkBuildContext(root, { dockerfilePath });
+    assert.equal(listing.dockerignorePath, `${dockerfilePath}.dockerignore`);
+    assert.deepEqual(listing.entries.map((e) => e.path), [".dockerignore", "a", "c"]);
+    // Without one beside it, the context's .dockerignore applies.
+    await rm(`${dockerfilePath}.dockerignore`);
+    const fallback = await walkBuildContext(root, { dockerfilePath });
+    assert.equal(fallback.dockerignorePath, ".dockerignore");
+    assert.deepEqual(fallback.entries.map((e) => e.path), [".dockerignore", "b", "c"]);
+  } finally {
+    await rm(root, { recursive: true });
+    await rm(outside, { recursive: true });
+  }
+});
+
+// Current BuildKit (fsutil's filter): when an exception holds a wildcard, it walks into
+// excluded directories and matches every path, so `!sub/*/x.txt` and `!*/y.txt` re-include
+// files there. Docker 20.10 descended only where an exception began with the directory's
+// literal path, and sent the empty directory `sub` instead.
+test("walkBuildContext() re-includes through wildcard exceptions inside excluded directories", async () => {
+  const root = await context({
+    ".dockerignore": "Dockerfile\n.dockerignore\nsub\n!sub/*/x.txt\nkeep\n!*/y.txt\n",
+    "Dockerfile": "FROM scratch\n",
+    "sub/deep/x.txt": "",
+    "sub/deep/other.txt": "",
+    "sub/z.txt": "",
+    "keep/y.txt": "",
+    "keep/n.txt": "",
+    "a.txt": "",
+  });
+  try {
+    const listing = await walkBuildContext(root);
+    assert.deepEqual(listing.entries.map((e) => `${e.type} ${e.path}`), [
+      "file a.txt",
+      "directory keep",
+      "file keep/y.txt",
+      "directory sub",
+      "directory sub/deep",
+      "file sub/deep/x.txt",
     ]);
   } finally {
     await rm(root, { recursive: true });

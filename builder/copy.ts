@@ -28,6 +28,7 @@ import type { BuildContext, ContextStat } from "./build_context.ts";
 import type { LayerRef } from "./build_cache.ts";
 import { contextPath } from "./build_context.ts";
 import { DockerignoreMatcher } from "./dockerignore.ts";
+import { applyChmod, type ChmodMode } from "./chmod_mode.ts";
 
 /** A path's metadata in a copy source or the image being built. */
 export interface SourceStat {
@@ -279,8 +280,8 @@ export interface CopyOptions {
   workdir: string;
   /** `--chown`, resolved to ids. */
   chown?: { uid: number; gid: number };
-  /** `--chmod`, as bits. */
-  chmod?: number;
+  /** `--chmod`, parsed (octal or symbolic). */
+  chmod?: ChmodMode;
   /** `--parents`: keep the source paths under the destination. */
   parents?: boolean;
   /** `--exclude` patterns. */
@@ -379,12 +380,8 @@ export async function planCopy(
   const matched: string[] = [];
   const roots: { path: string; stat: SourceStat; match: string }[] = [];
   for (const source of options.sources) {
+    // A wildcard that matches nothing is skipped (BuildKit's AllowEmptyWildcard).
     const matches = await matchSource(from, source);
-    if (matches.length === 0) {
-      throw new CopyError(
-        `${options.keyword} failed: no source files were specified: "${source}" matches nothing in the ${from.label}`,
-      );
-    }
     for (const m of matches) {
       const resolved = await resolvePath(from, m, true);
       if (!resolved) {
@@ -411,7 +408,9 @@ export async function planCopy(
   const owner = (st: SourceStat) =>
     options.chown ?? (from.keepOwners ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
   const mode = (st: SourceStat) =>
-    options.chmod !== undefined && st.type !== "symlink" ? options.chmod : st.mode;
+    options.chmod && st.type !== "symlink"
+      ? applyChmod(options.chmod, st.mode, st.type === "directory")
+      : st.mode;
   const exclude = options.exclude?.length ? new DockerignoreMatcher(options.exclude) : undefined;
   const links = new Map<number, string>();
 
@@ -530,7 +529,7 @@ export async function planCopy(
     plan.set(destPath, {
       path: destPath,
       type: "file",
-      mode: options.chmod ?? inline.mode,
+      mode: options.chmod ? applyChmod(options.chmod, inline.mode, false) : inline.mode,
       ...id,
       mtime: clamp(inline.mtime),
       size: inline.bytes.length,

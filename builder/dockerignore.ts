@@ -274,25 +274,25 @@ export function dockerignorePathFor(
 
 /** Options of {@linkcode createContextFilter}. */
 export interface ContextFilterOptions {
-  /** The Dockerfile's path relative to the context root; always sent. */
+  /** The Dockerfile's path relative to the context root; no longer treated specially. */
   dockerfilePath: string;
-  /** The ignore file in use (see {@linkcode dockerignorePathFor}); always sent. Default none. */
+  /** The ignore file in use (see {@linkcode dockerignorePathFor}). Default none. */
   dockerignorePath?: string | null;
   /** Its text. Default: no patterns. */
   dockerignoreText?: string | null;
 }
 
 /**
- * Decides, for each path of the context, whether it is sent to the build: not ignored, or
- * the Dockerfile, or the ignore file in use.
+ * Decides, for each path of the context, whether it is sent to the build: whether the
+ * ignore file leaves it in. As with BuildKit, which reads the Dockerfile and the ignore file
+ * on their own, an ignore file that matches them (`*`, or their names) keeps them out of
+ * `COPY .`; the classic builder always sent them.
  *
  * @throws {SyntaxError} when the ignore file holds a malformed pattern.
  */
 export function createContextFilter(options: ContextFilterOptions): (path: string) => boolean {
   const matcher = new DockerignoreMatcher(parseDockerignore(options.dockerignoreText ?? ""));
-  const always = new Set([cleanPath(options.dockerfilePath)]);
-  if (options.dockerignorePath) always.add(cleanPath(options.dockerignorePath));
-  return (path) => always.has(cleanPath(path)) || !matcher.matches(path);
+  return (path) => !matcher.matches(path);
 }
 
 /**

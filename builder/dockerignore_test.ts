@@ -271,14 +271,19 @@ describe("context selection", () => {
     );
   });
 
-  test("always sends the Dockerfile and the ignore file, even when ignored", () => {
-    const include = createContextFilter({
-      dockerfilePath: "./Dockerfile",
-      dockerignorePath: ".dockerignore",
-      dockerignoreText: "*\n",
-    });
-    assert.equal(include("Dockerfile"), true);
-    assert.equal(include(".dockerignore"), true);
-    assert.equal(include("src"), false);
+  // BuildKit reads the Dockerfile and the ignore file apart from the context, so COPY . sees
+  // them only when the ignore file lets them through (the classic builder always sent them).
+  test("leaves out the Dockerfile and the ignore file when the ignore file matches them", () => {
+    for (const text of ["*\n", "Dockerfile\n.dockerignore\n"]) {
+      const include = createContextFilter({
+        dockerfilePath: "./Dockerfile",
+        dockerignorePath: ".dockerignore",
+        dockerignoreText: text,
+      });
+      assert.equal(include("Dockerfile"), false, text);
+      assert.equal(include(".dockerignore"), false, text);
+    }
+    const none = createContextFilter({ dockerfilePath: "Dockerfile", dockerignoreText: "x\n" });
+    assert.equal(none("Dockerfile"), true);
   });
 });

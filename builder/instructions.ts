@@ -74,12 +74,20 @@ export function envRecord(image: ImageConfig): Record<string, string> {
   return out;
 }
 
-/** Variables for word expansion in a step: ARG values, overridden by ENV (Docker's rule). */
+/**
+ * Variables for word expansion and RUN in a step: ARG values, overridden by ENV, except the
+ * ARGs named in `argsOverEnv`, declared after the ENV of the same name. BuildKit keeps both
+ * in one environment where the later one wins (`ENV E=E` then `ARG E` with
+ * `--build-arg E=cli` gives RUN `E=cli`).
+ */
 export function expansionEnv(
   image: ImageConfig,
   args: Readonly<Record<string, string>>,
+  argsOverEnv: Iterable<string> = [],
 ): Record<string, string> {
-  return { ...args, ...envRecord(image) };
+  const env = { ...args, ...envRecord(image) };
+  for (const name of argsOverEnv) if (Object.hasOwn(args, name)) env[name] = args[name];
+  return env;
 }
 
 /** The shell for shell-form instructions. */
@@ -113,6 +121,7 @@ export function isMetadataInstruction(instruction: Instruction): boolean {
  *
  * @param args ARG values in scope at this instruction (before it, for ARG itself).
  * @param escapeToken The Dockerfile's escape character.
+ * @param argsOverEnv ARG names that win over ENV here; see {@linkcode expansionEnv}.
  * @throws {DockerfileSyntaxError} when a word cannot be expanded or a value is invalid,
  *   with the instruction's line.
  */
@@ -121,10 +130,11 @@ export function applyMetadata(
   instruction: Instruction,
   args: Readonly<Record<string, string>>,
   escapeToken: "\\" | "`" = "\\",
+  argsOverEnv: Iterable<string> = [],
 ): MetadataResult {
   const next: StageConfig = { image: structuredClone(state.image), cmdSet: state.cmdSet };
   const config = next.image.config ??= {};
-  const env = expansionEnv(state.image, args);
+  const env = expansionEnv(state.image, args, argsOverEnv);
   const word = (w: string) => expandAt(instruction, () => expandWord(w, env, { escapeToken }));
   const words = (w: string) => expandAt(instruction, () => expandWords(w, env, { escapeToken }));
   switch (instruction.keyword) {
@@ -402,15 +412,19 @@ function healthcheck(instruction: Instruction): { config: HealthConfig; describe
 /**
  * `created_by` of a RUN: `RUN |2 A=1 B=2 /bin/sh -c cmd # buildkit`; the `|N` part lists
  * the stage's ARGs with values, in declaration order, and is left out when there are none.
+ * Each value is the one RUN sees when `env` (the step's environment) is given: an ENV set
+ * after the ARG shows, as in BuildKit's runCommandString.
  */
 export function runCreatedBy(
   argv: readonly string[],
   args: Readonly<Record<string, string>>,
+  env?: Readonly<Record<string, string>>,
 ): string {
   const names = Object.keys(args);
+  const value = (n: string) => env && Object.hasOwn(env, n) ? env[n] : args[n];
   const prefix = names.length === 0
     ? ""
-    : `|${names.length} ${names.map((n) => `${n}=${args[n]}`).join(" ")} `;
+    : `|${names.length} ${names.map((n) => `${n}=${value(n)}`).join(" ")} `;
   return `RUN ${prefix}${argv.join(" ")} # buildkit`;
 }
 

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DockerfileSyntaxError } from "./errors.ts";
+import type { ImageConfig } from "../image/mod.ts";
 import {
   applyMetadata,
   cleanAbsolute,
+  expansionEnv,
   goDuration,
   goQuote,
   goQuoteRune,
@@ -187,6 +189,13 @@ describe("applyMetadata() writes config and history like Docker BuildKit", () =>
       "RUN /bin/busybox --install # buildkit",
     );
   });
+
+  test("RUN history gives each ARG the value RUN sees, an ENV set after it included", () => {
+    assert.equal(
+      runCreatedBy(["true"], { E: "arg", X: "x" }, { E: "again", X: "x", PATH: "/bin" }),
+      "RUN |2 E=again X=x true # buildkit",
+    );
+  });
 });
 
 describe("Go formatting helpers", () => {
@@ -216,5 +225,16 @@ describe("Go formatting helpers", () => {
   test("resolveWorkdir() keeps an absolute path as written, as BuildKit's config does", () => {
     assert.equal(resolveWorkdir("/a", "/abs/./x/.."), "/abs/./x/..");
     assert.equal(cleanAbsolute("/abs/./x/.."), "/abs");
+  });
+});
+
+describe("expansionEnv()", () => {
+  const image = { config: { Env: ["E=env", "PATH=/bin"] } } as unknown as ImageConfig;
+  test("lets ENV override an ARG of the same name", () => {
+    assert.deepEqual(expansionEnv(image, { E: "arg", A: "a" }), { E: "env", A: "a", PATH: "/bin" });
+  });
+  test("lets an ARG declared after the ENV win, if it has a value", () => {
+    assert.equal(expansionEnv(image, { E: "arg" }, ["E"]).E, "arg");
+    assert.equal(expansionEnv(image, {}, ["E"]).E, "env");
   });
 });

@@ -15,6 +15,7 @@ import {
   splitWhitespace,
 } from "./_line_parsers.ts";
 import { expandWords } from "./word_expansion.ts";
+import { withSuggestion } from "./_suggest.ts";
 
 /** A lower-case instruction keyword. */
 export type Keyword =
@@ -151,7 +152,8 @@ export interface ParseOptions {
 }
 
 const DIRECTIVE = /^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$/;
-const HEREDOC = /^(\d*)<<(-?)([^<]*)$/;
+// Blanks may follow `<<` (dockerfile/1.16.0); Go's `\s` is these five characters.
+const HEREDOC = /^(\d*)<<(-?)[\t\n\f\r ]*([^<]*)$/;
 const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
 const KEYWORDS = new Set<string>([
   "add",
@@ -209,6 +211,12 @@ const ALLOWED_FLAGS: Partial<Record<Keyword, Record<string, FlagKind>>> = {
 class LineProblem extends Error {}
 
 /**
+ * An instruction keyword BuildKit does not know. Its parser keeps such lines and the
+ * instruction checks reject them in file order, so an earlier line's error comes first.
+ */
+class UnknownInstruction extends LineProblem {}
+
+/**
  * Parses a Dockerfile.
  *
  * @example
@@ -259,6 +267,7 @@ function parse(source: string): ParsedDockerfile {
   const directives: Directive[] = [];
   const instructions: Instruction[] = [];
   const warnings: ParseWarning[] = [];
+  const unknown: UnknownLine[] = [];
   let escapeToken: "\\" | "`" = "\\";
   let continuation = continuationRegExp(escapeToken);
   let lookingForDirectives = true;
@@ -331,7 +340,14 @@ function parse(source: string): ParsedDockerfile {
 
     let instruction: Instruction;
     try {
-      instruction = parseLine(logical, escapeToken);
+      try {
+        instruction = parseLine(logical, escapeToken);
+      } catch (error) {
+        if (!(error instanceof UnknownInstruction)) throw error;
+        unknown.push({ before: instructions.length, startLine, endLine, message: error.message });
+        comments = [];
+        continue;
+      }
       const target = instruction.keyword === "onbuild" ? instruction.instruction : instruction;
       if (canContainHeredoc(target)) {
         for (const heredoc of heredocsFromLine(logical)) {
@@ -362,10 +378,10 @@ function parse(source: string): ParsedDockerfile {
     instructions.push(instruction);
   }
 
-  if (instructions.length === 0) {
+  if (instructions.length === 0 && unknown.length === 0) {
     throw new DockerfileSyntaxError("file with no instructions", Math.max(1, lines.length));
   }
-  checkInstructions(instructions);
+  checkInstructions(instructions, unknown);
   return { directives, escapeToken, instructions, warnings, trailingComments: comments };
 }
 
@@ -430,7 +446,10 @@ function parseLine(line: string, escapeToken: string): Instruction {
   const { keyword: written, flags, rest } = splitCommand(line);
   const keyword = written.toLowerCase();
   if (!KEYWORDS.has(keyword)) {
-    throw new LineProblem(`unknown instruction: ${written.toUpperCase()}`);
+    const names = [...KEYWORDS].map((k) => k.toUpperCase());
+    throw new UnknownInstruction(
+      withSuggestion(`unknown instruction: ${written}`, written, names, false),
+    );
   }
   try {
     return parseArguments(keyword as Keyword, flags, rest, escapeToken);
@@ -523,11 +542,25 @@ function parseKeyValues(keyword: string, rest: string, escapeToken: string): Key
   });
 }
 
+/** A line with an unknown keyword, kept to be reported in file order. */
+interface UnknownLine {
+  /** How many instructions came before it. */
+  before: number;
+  startLine: number;
+  endLine: number;
+  message: string;
+}
+
 /** BuildKit's instruction-level checks (instructions/parse.go), in file order. */
-function checkInstructions(instructions: Instruction[]): void {
+function checkInstructions(instructions: Instruction[], unknown: UnknownLine[]): void {
   const stageNames = new Set<string>();
   let seenFrom = false;
-  for (const instruction of instructions) {
+  for (const [index, instruction] of [...instructions, undefined].entries()) {
+    const bad = unknown.find((u) => u.before === index);
+    if (bad) {
+      throw new DockerfileSyntaxError(bad.message, bad.startLine, { endLine: bad.endLine });
+    }
+    if (instruction === undefined) return;
     try {
       checkInstruction(instruction, stageNames);
       if (instruction.keyword === "from") seenFrom = true;
@@ -566,7 +599,7 @@ function checkInstruction(instruction: Instruction, stageNames: Set<string>): vo
     case "copy": {
       if (instruction.args.length < 2) {
         throw new LineProblem(
-          `${upper} requires at least two arguments, but only one was provided. Destination could not be determined.`,
+          `${upper} requires at least two arguments, but only one was provided. Destination could not be determined`,
         );
       }
       checkFlags(instruction);
@@ -663,21 +696,27 @@ function checkFlags(
   const values = new Map<string, string>();
   for (const flag of instruction.flags) {
     const eq = flag.indexOf("=");
-    const name = flag.slice(2, eq < 0 ? undefined : eq);
+    // Messages name the flag as written, dashes included (`unknown flag: --boo`).
+    const written = flag.slice(0, eq < 0 ? undefined : eq);
+    const name = written.slice(2);
     const value = eq < 0 ? "" : flag.slice(eq + 1);
     const kind = Object.hasOwn(allowed, name) ? allowed[name] : undefined;
-    if (kind === undefined) throw new LineProblem(`unknown flag: ${name}`);
+    if (kind === undefined) {
+      throw new LineProblem(
+        withSuggestion(`unknown flag: ${written}`, name, Object.keys(allowed), true),
+      );
+    }
     if (values.has(name) && kind !== "strings") {
-      throw new LineProblem(`duplicate flag specified: ${name}`);
+      throw new LineProblem(`duplicate flag specified: ${written}`);
     }
     if (kind === "bool") {
-      if (eq >= 0 && value === "") throw new LineProblem(`missing a value on flag: ${name}`);
+      if (eq >= 0 && value === "") throw new LineProblem(`missing a value on flag: ${written}`);
       const lower = value.toLowerCase();
       if (lower !== "" && lower !== "true" && lower !== "false") {
-        throw new LineProblem(`expecting boolean value for flag ${name}, not: ${value}`);
+        throw new LineProblem(`expecting boolean value for flag ${written}, not: ${value}`);
       }
     } else if (eq < 0) {
-      throw new LineProblem(`missing a value on flag: ${name}`);
+      throw new LineProblem(`missing a value on flag: ${written}`);
     }
     values.set(name, value);
   }

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseDockerfile, toParseJson } from "./parser.ts";
+import { parseDockerfile, parseHeredocWord, toParseJson } from "./parser.ts";
 import { DockerfileSyntaxError } from "./errors.ts";
 
 const testdata = fileURLToPath(new URL("./testdata/", import.meta.url));
@@ -96,4 +96,211 @@ describe("parseDockerfile()", () => {
     assert.equal(parsed.instructions.length, 5001);
     assert.equal(parsed.instructions[5000].endLine, 10001);
   });
+});
+
+// BuildKit's own parser tables (frontend/dockerfile/parser: json_test.go, the
+// jeztah-invalid-json-* and json test files, testfiles-negative, parser_heredoc_test.go).
+describe("parseDockerfile() on BuildKit's JSON tables", () => {
+  const cmd = (line: string) => parseDockerfile(`FROM a\n${line}\n`).instructions[1];
+
+  const valid: Array<[string, string[]]> = [
+    [`[]`, []],
+    [`[""]`, [""]],
+    [`["a"]`, ["a"]],
+    [`["a","b"]`, ["a", "b"]],
+    [`[ "a", "b" ]`, ["a", "b"]],
+    [`[\t"a",\t"b"\t]`, ["a", "b"]],
+    [`\t[\t"a",\t"b"\t]\t`, ["a", "b"]],
+    [
+      `["abc 123", "♥", "☃", "\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u0000"]`,
+      ["abc 123", "♥", "☃", '" \\ / \b \f \n \r \t \u0000'],
+    ],
+  ];
+  for (const [json, args] of valid) {
+    test(`reads CMD ${JSON.stringify(json)} as exec form`, () => {
+      const instruction = cmd(`CMD ${json}`);
+      assert.equal(instruction.json, true);
+      assert.deepEqual(instruction.args, args);
+    });
+  }
+
+  const notStrings = [
+    `["a",42,"b"]`,
+    `["a",123.456,"b"]`,
+    `["a",{},"b"]`,
+    `["a",{"c": "d"},"b"]`,
+    `["a",["c"],"b"]`,
+    `["a",true,"b"]`,
+    `["a",false,"b"]`,
+    `["a",null,"b"]`,
+    `[ "echo", [ "nested json" ] ]`,
+  ];
+  for (const json of notStrings) {
+    test(`rejects CMD ${json}: an array of more than strings`, () => {
+      assert.throws(() => cmd(`CMD ${json}`), {
+        name: "DockerfileSyntaxError",
+        message:
+          "dockerfile parse error on line 2: when using JSON array syntax, arrays must be comprised of strings only",
+      });
+    });
+  }
+
+  // Not JSON at all: the text is a shell-form command, kept as written.
+  const shellForm = [
+    `"[\\"echo\\", \\"Phew, I just managed to escaped those double quotes\\"]"`,
+    `'["echo", "Well, JSON in a string is JSON too?"]'`,
+    `['echo','single quotes are invalid JSON']`,
+    `["echo", "Please, close the brackets when you're done"`,
+    `["echo", "look ma, no quote!]`,
+    // Text after the array makes it shell form (BuildKit since dockerfile/1.9.0; the
+    // frontend in Docker 20.10 ignored the text and ran the array).
+    `["nginx", "-g", "daemon off;"] # run nginx`,
+    `[1]x`,
+    `["a"] ["b"]`,
+    `{"a": "b"}`,
+  ];
+  for (const text of shellForm) {
+    test(`reads CMD ${text} as shell form`, () => {
+      const instruction = cmd(`CMD ${text}`);
+      assert.equal(instruction.json, false);
+      assert.deepEqual(instruction.args, [text]);
+    });
+  }
+
+  test("applies the trailing-text rule to every instruction with an exec form", () => {
+    for (const keyword of ["RUN", "ENTRYPOINT"]) {
+      const instruction = cmd(`${keyword} ["a", "b"] c`);
+      assert.equal(instruction.json, false, keyword);
+      assert.deepEqual(instruction.args, [`["a", "b"] c`], keyword);
+    }
+    for (const keyword of ["COPY", "ADD", "VOLUME"]) {
+      const instruction = cmd(`${keyword} ["a", "b"] c`);
+      assert.equal(instruction.json, false, keyword);
+      assert.deepEqual(instruction.args, [`["a",`, `"b"]`, "c"], keyword);
+    }
+    const health = cmd(`HEALTHCHECK CMD ["a", "b"] c`);
+    assert.equal(health.json, false);
+    assert.deepEqual(health.args, ["CMD", `["a", "b"] c`]);
+    assert.equal(cmd(`HEALTHCHECK CMD ["a", "b"]`).json, true);
+  });
+
+  test("rejects the SHELL whose array is followed by text: it is no longer JSON form", () => {
+    assert.throws(() => cmd(`SHELL ["/bin/sh", "-c"] x`), {
+      message: /line 2: SHELL requires the arguments to be in JSON form$/,
+    });
+  });
+
+  test("rejects files of only comments, or empty, and ENV without a value", () => {
+    assert.throws(() => parseDockerfile("# Hello\n# These are just comments\n\n"), {
+      message: /file with no instructions/,
+    });
+    assert.throws(() => parseDockerfile(""), { message: /file with no instructions/ });
+    assert.throws(() => parseDockerfile("FROM busybox\n\nENV PATH\n"), {
+      message: "dockerfile parse error on line 3: ENV must have two arguments",
+    });
+  });
+});
+
+describe("heredoc words, BuildKit's parser_heredoc_test.go tables", () => {
+  const valid = [
+    "<<EOF",
+    "<<'EOF'",
+    `<<"EOF"`,
+    "<<-EOF",
+    "<<-'EOF'",
+    `<<-"EOF"`,
+    `<<EO"F"`,
+    "<< EOF",
+    "<<- EOF",
+  ];
+  for (const word of valid) {
+    test(`parseHeredocWord() reads ${word} as the heredoc EOF`, () => {
+      assert.equal(parseHeredocWord(word)?.name, "EOF");
+    });
+  }
+  for (const word of ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh"]) {
+    test(`parseHeredocWord() reads ${JSON.stringify(word)} as no heredoc`, () => {
+      assert.equal(parseHeredocWord(word), undefined);
+    });
+  }
+  for (const word of ["<<'EOF", '<<"EOF', "<<EOF'", '<<EOF"']) {
+    test(`parseHeredocWord() rejects ${word}: an unterminated quote`, () => {
+      assert.throws(() => parseHeredocWord(word), /unexpected end of statement/);
+    });
+  }
+
+  // [line, heredoc names]; blanks after `<<` are allowed since dockerfile/1.16.0 (the
+  // frontend in Docker 20.10 saw no heredoc in `RUN << EOF`).
+  const lines: Array<[string, string[]]> = [
+    ["RUN <<EOF", ["EOF"]],
+    ["RUN <<-EOF", ["EOF"]],
+    // BuildKit's table lists EOF here, but its loop checks nothing when no heredoc is found,
+    // and none is: the lexer glues only blanks to `<<`, so the line's words are `<<-`, `EOF`.
+    ["RUN <<- EOF", []],
+    ["RUN << -EOF", ["-EOF"]],
+    ["RUN <<  EOF", ["EOF"]],
+    ["RUN <<  EOF  > foo", ["EOF"]],
+    ["RUN <<'EOF'", ["EOF"]],
+    ["RUN 4<<EOF", ["EOF"]],
+    ["RUN <<EOF <<EOF2", ["EOF", "EOF2"]],
+    ["RUN '<<EOF'", []],
+    [`RUN "<<EOF"`, []],
+  ];
+  for (const [line, names] of lines) {
+    test(`finds the heredocs ${JSON.stringify(names)} in ${line}`, () => {
+      const bodies = names.map((name) => `body of ${name}\n${name}\n`).join("");
+      const parsed = parseDockerfile(`FROM a\n${line}\n${bodies}`);
+      const heredocs = parsed.instructions[1].heredocs;
+      assert.deepEqual(heredocs.map((h) => h.name), names);
+      assert.deepEqual(heredocs.map((h) => h.content), names.map((n) => `body of ${n}\n`));
+      assert.equal(parsed.instructions.length, 2);
+    });
+  }
+});
+
+describe("parse errors in BuildKit's words", () => {
+  const cases: Array<[string, string, number]> = [
+    // [Dockerfile, reason, line] — instructions/parse_test.go's TestErrorCases and more.
+    ["FROM a\nMAINTAINER --boo joe@example.com\n", "unknown flag: --boo", 2],
+    ["FROM a\nCOPY --chmodd=755 a b\n", "unknown flag: --chmodd (did you mean chmod?)", 2],
+    ["FROM a\nCOPY --form=x a b\n", "unknown flag: --form (did you mean from?)", 2],
+    ["FROM a\nRUN --mout=type=cache true\n", "unknown flag: --mout (did you mean mount?)", 2],
+    ["FROM a\nFOO bar\n", "unknown instruction: FOO (did you mean FROM?)", 2],
+    ["FROM a\nfoo bar\n", "unknown instruction: foo (did you mean from?)", 2],
+    ["FROM a\nFROBNICATE bar\n", "unknown instruction: FROBNICATE", 2],
+    ["FROM a\nRUNN true\n", "unknown instruction: RUNN (did you mean RUN?)", 2],
+    ["FROM a\nrunn true\n", "unknown instruction: runn (did you mean run?)", 2],
+    ["FROM a\nCopyy a b\n", "unknown instruction: Copyy (did you mean copy?)", 2],
+    [
+      "FROM a\nONBUILD ONBUILD RUN touch foobar\n",
+      "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+      2,
+    ],
+    ["FROM a\nonbuild from scratch\n", "FROM isn't allowed as an ONBUILD trigger", 2],
+    [
+      "FROM a\nCOPY\ta\n",
+      "COPY requires at least two arguments, but only one was provided. Destination could not be determined",
+      2,
+    ],
+    // The first error in file order wins: the parser keeps unknown instructions and the
+    // instruction checks report them in turn.
+    [
+      "FROM a\nCOPY onlyone\nBOGUS x\n",
+      "COPY requires at least two arguments, but only one was provided. Destination could not be determined",
+      2,
+    ],
+    ["FROM a\nBOGUS x\nCOPY onlyone\n", "unknown instruction: BOGUS", 2],
+    ["BOGUS x\nRUN true\n", "unknown instruction: BOGUS", 1],
+    ["RUN true\nBOGUS x\n", "no build stage in current context", 1],
+  ];
+  for (const [source, reason, line] of cases) {
+    test(`reports ${JSON.stringify(reason)} on line ${line}`, () => {
+      assert.throws(() => parseDockerfile(source), (error: unknown) => {
+        assert.ok(error instanceof DockerfileSyntaxError);
+        assert.equal(error.reason, reason);
+        assert.equal(error.line, line);
+        return true;
+      });
+    });
+  }
 });

@@ -165,6 +165,12 @@ class Lexer {
         words.addString(value);
         continue;
       }
+      if (ch === "<") {
+        const value = this.#possibleHeredoc();
+        text += value;
+        words.addRaw(value);
+        continue;
+      }
       if (ch === "'" || ch === '"') {
         const value = ch === "'" ? this.#singleQuoted() : this.#doubleQuoted();
         text += value;
@@ -191,6 +197,21 @@ class Lexer {
       throw new Reason(`unexpected end of statement while looking for matching ${stops.at(-1)}`);
     }
     return { text, words: words.finish(), stop: undefined };
+  }
+
+  /**
+   * `<<` and the blanks after it stay glued to the next word, as in BuildKit since
+   * dockerfile/1.16.0, so `<< EOF` is one heredoc word.
+   */
+  #possibleHeredoc(): string {
+    this.#next();
+    if (this.#peek() !== "<") return "<";
+    this.#next();
+    let text = "<<";
+    for (let ch = this.#peek(); ch === " " || ch === "\t" || ch === "\r"; ch = this.#peek()) {
+      text += this.#next();
+    }
+    return text;
   }
 
   #singleQuoted(): string {
@@ -331,13 +352,21 @@ class Lexer {
     if (op === "/" && !nullIsUnset) {
       const all = this.#peek() === "/";
       if (all) this.#next();
-      const pattern = this.#operand("/}", true);
-      const replacement = pattern.stop === "/" ? this.#operand("}", true).text : "";
-      const value = this.#lookup(name);
-      if (value === undefined && this.#skipUnset) {
-        return `\${${name}/${all ? "/" : ""}${pattern.text}/${replacement}}`;
+      // The pattern ends only at `/`, as in BuildKit: `${x/a}` lacks it and is an error.
+      let pattern: string;
+      try {
+        pattern = this.processStopOn("/", true).text;
+      } catch (error) {
+        if (error instanceof Reason && this.#peek() === undefined) {
+          throw new Reason("syntax error: missing '/' in ${}");
+        }
+        throw error;
       }
-      return replace(value ?? "", pattern.text, replacement, all);
+      const replacement = this.#operand("}", true).text;
+      const value = this.#lookup(name);
+      // BuildKit writes an unset variable back with one slash, even for `//`.
+      if (value === undefined && this.#skipUnset) return `\${${name}/${pattern}/${replacement}}`;
+      return replace(value ?? "", pattern, replacement, all);
     }
     throw new Reason(`unsupported modifier (${modifier}) in substitution`);
   }

@@ -84,7 +84,8 @@ const words: Array<[string, string]> = [
   ["${F/tar/zip}", "file.zip.gz"],
   ["${F//./_}", "file_tar_gz"],
   ["${F/./}", "filetar.gz"],
-  ["${F/.}", "filetar.gz"],
+  // Only `/` ends the pattern, so `}` is part of it here (it matches nothing).
+  ["${F/.}gz/X}", "file.tar.gz"],
   ["${P//\\//:}", ":usr:local:bin"],
   ["${F/*./X}", "Xgz"],
   ["${F/nomatch/X}", "file.tar.gz"],
@@ -110,6 +111,10 @@ const failures: Array<[string, string]> = [
   ["${PWD:#x}", "unsupported modifier (:#) in substitution"],
   ["${PWD^x}", "unsupported modifier (^) in substitution"],
   ["${F#\\a}", "invalid pattern (\\a) in substitution: invalid escape '\\a'"],
+  // A replacement needs both slashes, as in BuildKit's lexer.
+  ["${F/.}", "syntax error: missing '/' in ${}"],
+  ["${F//x}", "syntax error: missing '/' in ${}"],
+  ["${F/x/y", "syntax error: missing '}'"],
 ];
 
 describe("expandWord()", () => {
@@ -146,6 +151,8 @@ describe("expandWord()", () => {
       expandWord("$UNSET ${UNSET} ${UNSET:-x} ${PWD}", env, { skipUnsetEnv: true }),
       "$UNSET ${UNSET} ${UNSET:-x} /home",
     );
+    // BuildKit writes a replacement back with one slash, `//` included.
+    assert.equal(expandWord("${UNSET//a/b}", env, { skipUnsetEnv: true }), "${UNSET/a/b}");
   });
 
   test("keeps quotes and escapes with rawQuotes and rawEscapes", () => {
@@ -168,6 +175,12 @@ describe("expandWords()", () => {
     ["${UNSET:-one two}", ["one", "two"]],
     ['a "" b', ["a", "b"]],
     ["", []],
+    // `<<` keeps the blanks after it and the next word (BuildKit since dockerfile/1.16.0).
+    ["RUN << EOF", ["RUN", "<< EOF"]],
+    ["<<  EOF  > foo", ["<<  EOF", ">", "foo"]],
+    ["<<-\tEOF", ["<<-", "EOF"]],
+    ["a < b <c", ["a", "<", "b", "<c"]],
+    ['"<< x"', ["<< x"]],
   ];
   for (const [input, expected] of cases) {
     test(`splits ${JSON.stringify(input)} into ${JSON.stringify(expected)}`, () => {

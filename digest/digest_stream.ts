@@ -1,5 +1,5 @@
 import { createHasher, type HashEngine } from "./hasher.ts";
-import type { Digest } from "./parse_digest.ts";
+import type { Digest, HashAlgorithm } from "./parse_digest.ts";
 
 /** What one pass over a stream yields: its digest and its size in bytes. */
 export interface DigestResult {
@@ -13,6 +13,8 @@ export interface DigestResult {
 export interface DigestStreamOptions {
   /** Hash engine; see {@linkcode createHasher}. @default {"auto"} */
   engine?: HashEngine;
+  /** `sha256` or `sha512`. @default {"sha256"} */
+  algorithm?: HashAlgorithm;
 }
 
 /**
@@ -47,7 +49,7 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
     // `cancel` is in the Streams standard (Deno, Node 20+) but not yet in every lib typing.
     const transformer: Transformer<Uint8Array, Uint8Array> & { cancel(reason: unknown): void } = {
       async start() {
-        hasher = await createHasher({ engine: options.engine });
+        hasher = await createHasher(options);
       },
       transform(chunk, controller) {
         hasher.update(chunk);
@@ -74,7 +76,7 @@ export async function digestOf(
   stream: ReadableStream<Uint8Array>,
   options: DigestStreamOptions = {},
 ): Promise<DigestResult> {
-  const hasher = await createHasher({ engine: options.engine });
+  const hasher = await createHasher(options);
   let size = 0;
   for await (const chunk of stream) {
     hasher.update(chunk);

@@ -32,13 +32,18 @@ export class SizeMismatchError extends Error {
   }
 }
 
-/** A well-formed digest whose algorithm stratum knows but does not compute (e.g. `sha512:`). */
+/**
+ * A well-formed digest in an algorithm this operation cannot use: stores and image IDs are
+ * sha256 only (`sha512:` is verified by VerifyStream but not stored).
+ */
 export class UnsupportedDigestError extends Error {
   /** The algorithm named in the digest. */
   readonly algorithm: string;
   /** Builds the error for `digest`. */
   constructor(digest: string, algorithm: string) {
-    super(`Unsupported digest algorithm "${algorithm}" in "${digest}": only sha256 is supported`);
+    super(
+      `Unsupported digest algorithm "${algorithm}" in "${digest}": only sha256 is supported here`,
+    );
     this.name = "UnsupportedDigestError";
     this.algorithm = algorithm;
   }

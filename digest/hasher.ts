@@ -1,11 +1,11 @@
-import { createSHA256 } from "hash-wasm";
-import type { Digest } from "./parse_digest.ts";
+import { createSHA256, createSHA512 } from "hash-wasm";
+import type { Digest, HashAlgorithm } from "./parse_digest.ts";
 
-/** An incremental SHA-256 hasher. */
+/** An incremental hasher (SHA-256 unless created for SHA-512). */
 export interface Hasher {
   /** Feeds more bytes. */
   update(data: Uint8Array): void;
-  /** Finishes and returns `sha256:<hex>`; the hasher cannot be used afterwards. */
+  /** Finishes and returns `sha256:<hex>` (or `sha512:<hex>`); the hasher cannot be used afterwards. */
   digest(): Digest;
 }
 
@@ -28,6 +28,11 @@ export interface CreateHasherOptions {
    * @default {"auto"}
    */
   engine?: HashEngine;
+  /**
+   * `sha256`, or `sha512` to verify content named by a sha512 digest.
+   * @default {"sha256"}
+   */
+  algorithm?: HashAlgorithm;
 }
 
 type NodeCrypto = typeof import("node:crypto");
@@ -59,18 +64,30 @@ export async function hasNativeHasher(): Promise<boolean> {
  */
 export async function createHasher(options: CreateHasherOptions = {}): Promise<Hasher> {
   const engine = options.engine ?? "auto";
+  const algorithm = options.algorithm ?? "sha256";
+  if (algorithm !== "sha256" && algorithm !== "sha512") {
+    throw new RangeError(`Unknown hash algorithm "${algorithm}": use "sha256" or "sha512"`);
+  }
   if (engine !== "wasm") {
     const crypto = await loadNativeCrypto();
     if (crypto) {
-      const hash = crypto.createHash("sha256");
+      const hash = crypto.createHash(algorithm);
       return {
         update: (data) => void hash.update(data),
-        digest: () => `sha256:${hash.digest("hex")}`,
+        digest: () => `${algorithm}:${hash.digest("hex")}`,
       };
     }
     if (engine === "native") {
       throw new Error("The native SHA-256 engine (node:crypto) is not available");
     }
+  }
+  if (algorithm === "sha512") {
+    const wasm = await createSHA512();
+    wasm.init();
+    return {
+      update: (data) => void wasm.update(data),
+      digest: () => `sha512:${wasm.digest("hex")}`,
+    };
   }
   return await createResumableHasher();
 }

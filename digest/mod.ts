@@ -6,12 +6,21 @@
  *   its state, for resumable transfers.
  * - {@linkcode DigestStream}: hashes and counts bytes as they pass; one read yields both.
  * - {@linkcode VerifyStream}: errors on a size overrun at once and on a mismatch at the end.
- * - {@linkcode parseDigest}: validates `sha256:<hex>` digests.
+ * - {@linkcode parseDigest}: validates the `sha256:<hex>` digests stores and IDs use;
+ *   {@linkcode checkDigest} the image-spec's wider grammar (sha512, `sha256+b64u:`, ...).
  *
  * @module
  */
 export { DigestMismatchError, SizeMismatchError, UnsupportedDigestError } from "./errors.ts";
-export { type Digest, isDigest, type ParsedDigest, parseDigest } from "./parse_digest.ts";
+export {
+  checkDigest,
+  type CheckedDigest,
+  type Digest,
+  type HashAlgorithm,
+  isDigest,
+  type ParsedDigest,
+  parseDigest,
+} from "./parse_digest.ts";
 export {
   createHasher,
   type CreateHasherOptions,

@@ -1,7 +1,10 @@
 import { UnsupportedDigestError } from "./errors.ts";
 
-/** A content digest in the OCI form `sha256:<64 lower-case hex>`. */
-export type Digest = `sha256:${string}`;
+/**
+ * A content digest in the OCI form `sha256:<64 lower-case hex>`; a hasher created for
+ * SHA-512 gives `sha512:<128 lower-case hex>`.
+ */
+export type Digest = `sha256:${string}` | `sha512:${string}`;
 
 /** The parts of a validated digest. */
 export interface ParsedDigest {
@@ -11,10 +14,71 @@ export interface ParsedDigest {
   hex: string;
 }
 
-// Algorithms registered in the OCI image-spec (descriptor.md); known, so they get a
-// clearer error than an arbitrary string, but not computed here.
+// Algorithms registered in the OCI image-spec (descriptor.md) and the length of their hex.
+// Stores and IDs are sha256 only: parseDigest() refuses sha512 with a clear error, while
+// checkDigest() accepts it and VerifyStream verifies it.
 const KNOWN_UNSUPPORTED: Record<string, number> = { sha512: 128 };
+const REGISTERED: Record<string, number> = { sha256: 64, sha512: 128 };
 const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
+// The image-spec's grammar for the encoded part (defs-descriptor.json).
+const ENCODED = /^[a-zA-Z0-9=_-]+$/;
+
+/** An algorithm stratum can compute: the registered ones. */
+export type HashAlgorithm = "sha256" | "sha512";
+
+/** What {@linkcode checkDigest} finds in a digest. */
+export interface CheckedDigest {
+  /** The algorithm as written: `sha256`, `sha512`, `sha256+b64u`, `multihash+base58`, ... */
+  algorithm: string;
+  /** The part after the colon. */
+  encoded: string;
+  /** True for the algorithms stratum computes (and so can verify): sha256 and sha512. */
+  verifiable: boolean;
+}
+
+/**
+ * Checks `input` against the OCI image-spec's digest grammar, as the spec's schema and
+ * go-digest do: `algorithm:encoded`, the algorithm lower-case components joined by one of
+ * `+._-`, the encoded part `[a-zA-Z0-9=_-]+`; the registered algorithms (sha256, sha512)
+ * must have exactly their number of lower-case hex characters. Algorithms that are well
+ * formed but not registered (`sha256+b64u:...`) are accepted, not verifiable.
+ *
+ * @example
+ * ```ts
+ * import { checkDigest } from "./parse_digest.ts";
+ * const d = checkDigest("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8");
+ * if (d.verifiable || d.algorithm !== "multihash+base58") throw new Error();
+ * ```
+ * @throws {SyntaxError} for anything the grammar refuses, quoting the input.
+ */
+export function checkDigest(input: string): CheckedDigest {
+  if (typeof input !== "string") {
+    throw new TypeError(`Digest must be a string, got ${typeof input}`);
+  }
+  const colon = input.indexOf(":");
+  if (colon <= 0) {
+    throw new SyntaxError(`Invalid digest "${input}": expected "<algorithm>:<encoded>"`);
+  }
+  const algorithm = input.slice(0, colon);
+  const encoded = input.slice(colon + 1);
+  if (!ALGORITHM.test(algorithm)) {
+    throw new SyntaxError(`Invalid digest "${input}": malformed algorithm "${algorithm}"`);
+  }
+  const length = Object.hasOwn(REGISTERED, algorithm) ? REGISTERED[algorithm] : undefined;
+  if (length === undefined) {
+    if (!ENCODED.test(encoded)) {
+      throw new SyntaxError(`Invalid digest "${input}": malformed encoded part`);
+    }
+    return { algorithm, encoded, verifiable: false };
+  }
+  if (!new RegExp(`^[0-9a-f]{${length}}$`).test(encoded)) {
+    const why = new RegExp(`^[0-9a-fA-F]{${length}}$`).test(encoded)
+      ? "hex must be lower case"
+      : `expected ${length} hex characters, got ${encoded.length}`;
+    throw new SyntaxError(`Invalid digest "${input}": ${why}`);
+  }
+  return { algorithm, encoded, verifiable: true };
+}
 
 /**
  * Validates `input` as a sha256 digest and splits it.

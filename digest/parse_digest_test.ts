@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { UnsupportedDigestError } from "./errors.ts";
-import { isDigest, parseDigest } from "./parse_digest.ts";
+import { checkDigest, isDigest, parseDigest } from "./parse_digest.ts";
 
 const hex = "a".repeat(64);
 
@@ -35,4 +35,49 @@ test("parseDigest() refuses malformed digests with a message that quotes them", 
 
 test("parseDigest() knows sha512 but says it is unsupported", () => {
   assert.throws(() => parseDigest(`sha512:${"b".repeat(128)}`), UnsupportedDigestError);
+});
+
+// The image-spec's schema/descriptor_test.go digests: [digest, accepted, verifiable].
+const specDigests: Array<[string, boolean, boolean]> = [
+  ["sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270", true, true],
+  [":5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270", false, false],
+  ["sha256", false, false],
+  ["SHA256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270", false, false],
+  ["sha256:5B0BCABD1ED22E9FB1310CF6C2DEC7CDEF19F0AD69EFA1F392E94A4333501270", false, false],
+  ["sha256+b64:c86f7763873b6c0aae22d963bab59b4f5debbed6685761b5951584f6efb0633b", true, false],
+  ["sha256+foo-bar:c86f7763873b6c0aae22d963bab59b4f5debbed6685761b5951584f6efb0633b", true, false],
+  ["sha256.foo-bar:c86f7763873b6c0aae22d963bab59b4f5debbed6685761b5951584f6efb0633b", true, false],
+  ["multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8", true, false],
+  ["sha256+foo+-b:c86f7763873b6c0aae22d963bab59b4f5debbed6685761b5951584f6efb0633b", false, false],
+  ["sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564", true, false],
+  ["sha256+b64u.unknownlength:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564=", true, false],
+  [`sha512:${"ab".repeat(64)}`, true, true],
+  [`sha512:${"a".repeat(64)}`, false, false],
+  [`sha512:${"AB".repeat(64)}`, false, false],
+  [`sha256:${"a".repeat(63)}`, false, false],
+  ["sha256+b64:a/b", false, false],
+];
+
+for (const [input, accepted, verifiable] of specDigests) {
+  test(`checkDigest() ${accepted ? "accepts" : "refuses"} ${input}`, () => {
+    if (!accepted) {
+      assert.throws(() => checkDigest(input), (e: unknown) => {
+        assert.ok(e instanceof SyntaxError);
+        assert.ok((e as Error).message.includes(JSON.stringify(input)), "quotes the input");
+        return true;
+      });
+      return;
+    }
+    const checked = checkDigest(input);
+    assert.equal(checked.verifiable, verifiable);
+    assert.equal(`${checked.algorithm}:${checked.encoded}`, input);
+  });
+}
+
+test("parseDigest() still takes only sha256, the algorithm stores and IDs use", () => {
+  assert.throws(
+    () => parseDigest("sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564"),
+    SyntaxError,
+  );
+  assert.equal(isDigest(`sha512:${"b".repeat(128)}`), false);
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { digestOf, DigestStream } from "./digest_stream.ts";
-import { DigestMismatchError, SizeMismatchError } from "./errors.ts";
+import { DigestMismatchError, SizeMismatchError, UnsupportedDigestError } from "./errors.ts";
 import { sha256 } from "./hasher.ts";
 import { VerifyStream } from "./verify_stream.ts";
 
@@ -63,4 +63,35 @@ test("VerifyStream errors on a short body", async () => {
 
 test("VerifyStream refuses a malformed expected digest at construction", () => {
   assert.throws(() => new VerifyStream("sha256:xyz"), SyntaxError);
+});
+
+// sha512("abc") from FIPS 180-2, appendix C.1.
+const SHA512_ABC = "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a" +
+  "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f";
+
+test("VerifyStream verifies content named by a sha512 digest, with either engine", async () => {
+  for (const engine of ["native", "wasm"] as const) {
+    const ok = new VerifyStream(SHA512_ABC, { size: 3, engine });
+    assert.equal(await new Response(source(["a", "bc"]).pipeThrough(ok)).text(), "abc");
+    const bad = new VerifyStream(SHA512_ABC, { engine });
+    await assert.rejects(
+      new Response(source(["abd"]).pipeThrough(bad)).arrayBuffer(),
+      (e: unknown) => e instanceof DigestMismatchError && e.actual.startsWith("sha512:"),
+    );
+  }
+});
+
+test("DigestStream and digestOf() hash with sha512 when asked", async () => {
+  const ds = new DigestStream({ algorithm: "sha512" });
+  await new Response(source(["abc"]).pipeThrough(ds)).arrayBuffer();
+  assert.deepEqual(await ds.result, { digest: SHA512_ABC, size: 3 });
+  assert.equal((await digestOf(source(["ab", "c"]), { algorithm: "sha512" })).digest, SHA512_ABC);
+});
+
+test("VerifyStream refuses a well-formed digest it cannot compute, and a malformed one", () => {
+  assert.throws(
+    () => new VerifyStream("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"),
+    (e: unknown) => e instanceof UnsupportedDigestError && e.algorithm === "multihash+base58",
+  );
+  assert.throws(() => new VerifyStream("sha512:abc"), SyntaxError);
 });

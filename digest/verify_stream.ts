@@ -1,6 +1,7 @@
 import { DigestMismatchError, SizeMismatchError } from "./errors.ts";
 import { createHasher, type HashEngine } from "./hasher.ts";
-import { parseDigest } from "./parse_digest.ts";
+import { checkDigest, type HashAlgorithm } from "./parse_digest.ts";
+import { UnsupportedDigestError } from "./errors.ts";
 
 /** Options for {@linkcode VerifyStream}. */
 export interface VerifyStreamOptions {
@@ -19,9 +20,15 @@ export interface VerifyStreamOptions {
  * bytes.
  */
 export class VerifyStream extends TransformStream<Uint8Array, Uint8Array> {
-  /** Creates a stream that verifies `expected` (a `sha256:` digest). */
+  /**
+   * Creates a stream that verifies `expected`, a `sha256:` or `sha512:` digest.
+   *
+   * @throws {SyntaxError} for a malformed digest.
+   * @throws {UnsupportedDigestError} for a well-formed one in another algorithm.
+   */
   constructor(expected: string, options: VerifyStreamOptions = {}) {
-    parseDigest(expected);
+    const { algorithm, verifiable } = checkDigest(expected);
+    if (!verifiable) throw new UnsupportedDigestError(expected, algorithm);
     const limit = options.size;
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
       throw new RangeError(`Invalid expected size ${limit}: must be a non-negative integer`);
@@ -31,7 +38,10 @@ export class VerifyStream extends TransformStream<Uint8Array, Uint8Array> {
     let size = 0;
     super({
       async start() {
-        hasher = await createHasher({ engine: options.engine });
+        hasher = await createHasher({
+          engine: options.engine,
+          algorithm: algorithm as HashAlgorithm,
+        });
       },
       transform(chunk, controller) {
         size += chunk.length;

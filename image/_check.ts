@@ -1,7 +1,7 @@
 // Field checkers shared by the manifest, index and config parsers. Each takes the value, its
 // path for the error message and a factory for the module's error class, so one set of rules
 // yields ManifestError or ConfigError as the document requires.
-import { parseDigest } from "../digest/mod.ts";
+import { checkDigest } from "../digest/mod.ts";
 import type { Descriptor, Platform } from "./descriptor.ts";
 
 /** Makes the error for a field; `field` is a path such as `layers[2].digest`. */
@@ -96,14 +96,34 @@ export function mediaType(value: unknown, path: string, fail: ErrorFactory): str
   return text;
 }
 
-/** Requires a `sha256:` digest at `path`. */
+/**
+ * Requires a digest at `path` as the image-spec accepts them: sha256 and sha512 with their
+ * exact hex, and well-formed digests in other algorithms (`sha256+b64u:...`), which the
+ * spec's validator lets through as unsupported rather than invalid.
+ */
 export function digest(value: unknown, path: string, fail: ErrorFactory): void {
   const text = string(value, path, fail);
   try {
-    parseDigest(text);
+    checkDigest(text);
   } catch (cause) {
     throw fail(path, (cause as Error).message, { cause });
   }
+}
+
+/**
+ * Requires an absolute URI at `path` (the schema's `"format": "uri"`): a scheme, then a
+ * valid URL. `"value"` is refused, `"https://example.com/foo"` accepted.
+ */
+export function url(value: string, path: string, fail: ErrorFactory): void {
+  let valid = /^[A-Za-z][A-Za-z0-9+.-]*:/.test(value);
+  if (valid) {
+    try {
+      new URL(value);
+    } catch {
+      valid = false;
+    }
+  }
+  if (!valid) throw fail(path, `is not an absolute URL: ${JSON.stringify(value)}`);
 }
 
 /** Requires a non-negative safe integer size at `path`. */
@@ -133,6 +153,7 @@ export function descriptor(value: unknown, path: string, fail: ErrorFactory): De
   digest(d.digest, at(path, "digest"), fail);
   const declared = size(d.size, at(path, "size"), fail);
   optionalStringArray(d.urls, at(path, "urls"), fail);
+  (d.urls as string[] | undefined)?.forEach((u, i) => url(u, `${at(path, "urls")}[${i}]`, fail));
   optionalStringMap(d.annotations, at(path, "annotations"), fail);
   if (d.platform !== undefined) platform(d.platform, at(path, "platform"), fail);
   if (d.artifactType !== undefined) mediaType(d.artifactType, at(path, "artifactType"), fail);

@@ -56,3 +56,12 @@ export class InvalidPlatformError extends SyntaxError {
     this.input = input;
   }
 }
+
+/** An OCI image layout's `oci-layout` file is malformed or names an unknown layout version. */
+export class ImageLayoutError extends SyntaxError {
+  /** Builds the error; `problem` says what is wrong with the file. */
+  constructor(problem: string, options?: ErrorOptions) {
+    super(`Invalid oci-layout file: ${problem}`, options);
+    this.name = "ImageLayoutError";
+  }
+}

@@ -160,6 +160,12 @@ function checkContainerConfig(value: unknown): void {
   optionalString(c.User, "config.User", fail);
   emptyObjectMap(c.ExposedPorts, "config.ExposedPorts", PORT);
   optionalStringArray(c.Env, "config.Env", fail);
+  // The image-spec's validator: every entry is NAME=value with a non-empty NAME.
+  (c.Env as string[] | undefined)?.forEach((entry, i) => {
+    if (entry.indexOf("=") <= 0) {
+      throw fail(`config.Env[${i}]`, `must be NAME=value, got ${JSON.stringify(entry)}`);
+    }
+  });
   optionalStringArray(c.Entrypoint, "config.Entrypoint", fail);
   optionalStringArray(c.Cmd, "config.Cmd", fail);
   emptyObjectMap(c.Volumes, "config.Volumes");

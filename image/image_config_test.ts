@@ -174,3 +174,29 @@ test("serializeImageConfig() refuses to write an invalid config", async () => {
     (err) => err instanceof ConfigError && err.field === "architecture",
   );
 });
+
+// The image-spec's schema/config_test.go: an Env entry must be NAME=value.
+test("parseImageConfig() refuses an Env entry without = or without a name", async () => {
+  const base = JSON.parse(DOCKER_CONFIG);
+  for (const [i, entry] of [[1, "NOEQUALS"], [1, "=value"]] as const) {
+    const body = { ...base, config: { ...base.config, Env: ["A=1", entry] } };
+    await assert.rejects(parseImageConfig(enc(JSON.stringify(body))), (err) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.field, `config.Env[${i}]`);
+      assert.ok(err.message.includes(JSON.stringify(entry)), err.message);
+      return true;
+    });
+  }
+  const fine = { ...base, config: { ...base.config, Env: ["A=", "B==x", "C=a b"] } };
+  assert.deepEqual(
+    (await parseImageConfig(enc(JSON.stringify(fine)))).config.config?.Env,
+    ["A=", "B==x", "C=a b"],
+  );
+});
+
+test("parseImageConfig() accepts diff_ids in sha512, as the image-spec does", async () => {
+  const base = JSON.parse(DOCKER_CONFIG);
+  const body = { ...base, rootfs: { type: "layers", diff_ids: [`sha512:${"c".repeat(128)}`] } };
+  const parsed = await parseImageConfig(enc(JSON.stringify(body)));
+  assert.deepEqual(parsed.config.rootfs.diff_ids, [`sha512:${"c".repeat(128)}`]);
+});

@@ -245,3 +245,45 @@ test("serializeManifest() refuses to write an invalid manifest", async () => {
     TypeError,
   );
 });
+
+// The image-spec's schema/descriptor_test.go digest and urls cases, through a manifest.
+test("parseManifest() accepts the digests the image-spec accepts, sha512 and others", async () => {
+  for (
+    const digest of [
+      `sha512:${"ab".repeat(64)}`,
+      "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564",
+      "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8",
+    ]
+  ) {
+    const body = manifest({
+      layers: [{ mediaType: MediaType.OCI_LAYER_GZIP, digest, size: 20 }],
+    });
+    const parsed = await parseManifest(enc(JSON.stringify(body)), MediaType.OCI_MANIFEST);
+    assert.equal(parsed.kind === "manifest" && parsed.manifest.layers[0].digest, digest);
+  }
+});
+
+test("parseManifest() refuses the digests the image-spec refuses", async () => {
+  for (
+    const digest of [
+      `sha512:${"ab".repeat(32)}`,
+      "sha256+foo+-b:c86f7763873b6c0aae22d963bab59b4f5debbed6685761b5951584f6efb0633b",
+      `SHA256:${"a".repeat(64)}`,
+    ]
+  ) {
+    const body = manifest({
+      layers: [{ mediaType: MediaType.OCI_LAYER_GZIP, digest, size: 20 }],
+    });
+    await rejects(body, "layers[0].digest", /Invalid digest/);
+  }
+});
+
+test("parseManifest() refuses a urls entry that is not an absolute URL", async () => {
+  const layer = { mediaType: MediaType.OCI_LAYER_GZIP, digest: B, size: 20 };
+  const good = manifest({ layers: [{ ...layer, urls: ["https://example.com/foo"] }] });
+  assert.equal((await parseManifest(enc(JSON.stringify(good)))).kind, "manifest");
+  for (const url of ["value", "/relative/path", "http://exa mple.com/"]) {
+    const bad = manifest({ layers: [layer, { ...layer, urls: ["https://ok.example/", url] }] });
+    await rejects(bad, "layers[1].urls[1]", /is not an absolute URL/);
+  }
+});

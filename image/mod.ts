@@ -7,6 +7,7 @@
  * is re-serialized before hashing: a manifest's digest and an image's ID are the sha256 of
  * the bytes as they arrived. Serializers ({@linkcode serializeManifest},
  * {@linkcode serializeImageConfig}) write canonical bytes only for documents stratum creates.
+ * {@linkcode parseImageLayout} checks an OCI layout's `oci-layout` file.
  * {@linkcode parseReference} follows Docker's reference normalization;
  * {@linkcode selectManifest} picks an index entry the way containerd matches platforms.
  *
@@ -26,6 +27,7 @@ export {
 export type { Descriptor, Platform } from "./descriptor.ts";
 export {
   ConfigError,
+  ImageLayoutError,
   InvalidPlatformError,
   InvalidReferenceError,
   ManifestError,
@@ -47,6 +49,8 @@ export {
   type RootFS,
   serializeImageConfig,
 } from "./image_config.ts";
+export { dockerInspectComment, dockerInspectConfig } from "./docker_inspect.ts";
+export { IMAGE_LAYOUT_VERSION, type ImageLayout, parseImageLayout } from "./image_layout.ts";
 export { parseReference, Reference, type ReferenceParts } from "./reference.ts";
 export {
   formatPlatform,

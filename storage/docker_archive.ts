@@ -5,6 +5,7 @@ import {
   type ImageManifest,
   MediaType,
   parseImageConfig,
+  parseImageLayout,
   parseManifest,
   parseReference,
   serializeManifest,
@@ -224,6 +225,12 @@ async function ociPlans(
     );
   }
   if (!indexFile.small) throw new ArchiveError(`${label}: index.json is too large`);
+  const layoutFile = staged.file("oci-layout");
+  try {
+    if (layoutFile) parseImageLayout(layoutFile.small ?? new Uint8Array());
+  } catch (e) {
+    throw new ArchiveError(`${label}: ${(e as Error).message}`, { cause: e });
+  }
   let index: ImageIndex;
   try {
     const parsed = await parseManifest(indexFile.small);

@@ -361,6 +361,43 @@ COPY --from=a /etc/passwd /p
 `,
     {},
   ],
+  // issue 13: arguments, sources and .dockerignore as BuildKit has them (20.10 agrees here).
+  [
+    "issue 13: an empty COPY destination is the WORKDIR",
+    'FROM base\nWORKDIR /work\nENV empty=""\nCOPY testfile $empty\n',
+    { testfile: "contents0" },
+  ],
+  [
+    "issue 13: a variable with a blank in it stays one COPY source",
+    'FROM base\nENV f="a b"\nCOPY $f /dst\n',
+    { "a b": "spaced" },
+  ],
+  [
+    "issue 13: wildcard sources that match nothing are skipped",
+    "FROM base AS s\nFROM base\nCOPY foo nomatch* missing?/* /e/\nCOPY nomatch* /d/\nCOPY --from=s /nomatch* /f/\n",
+    { foo: "foo" },
+  ],
+  [
+    "issue 13: .dockerignore keeps the Dockerfile and itself out of COPY .",
+    "FROM base\nCOPY . /ctx/\n",
+    { ".dockerignore": "Dockerfile\n.dockerignore\n", "a.txt": "a" },
+  ],
+  [
+    "issue 13: .dockerignore of * keeps everything out but its exceptions",
+    "FROM base\nCOPY . /ctx/\n",
+    { ".dockerignore": "*\n!keep\n", keep: "k", "other.txt": "o" },
+  ],
+  [
+    "issue 13: a stage built FROM a stage inherits its ARG values",
+    `FROM base AS parent
+ARG NAME=parent
+FROM parent
+LABEL before=$NAME
+ARG NAME="$NAME-dev"
+LABEL after=$NAME
+`,
+    {},
+  ],
 ];
 
 /** Cases with RUN: each runs in a real container (runc, or unshare+chroot). */
@@ -441,6 +478,18 @@ RUN stat -c '%n %h %a %u:%g' /d/a /d/b /d/s /d/ro /d/ro/x > /stat && cat /d/b /d
   [
     "RUN replaces a symlink with a directory and removes a base file",
     "FROM base\nRUN rm /bin/ls && rm /etc/group && mkdir -p /etc/group/d && ln -s /etc /e\n",
+    {},
+  ],
+  // issue 13: ARG values in RUN as BuildKit sets them (20.10 agrees here).
+  [
+    "issue 13: an ARG after an ENV of the same name wins in RUN, a later ENV wins back",
+    `FROM base
+ENV E=env
+ARG E=arg
+RUN echo "[$E]" > /out
+ENV E=again
+RUN echo "[$E]" >> /out
+`,
     {},
   ],
 ];
