@@ -775,7 +775,10 @@ export class RegistryClient {
       await this.#fail(`Cannot commit blob ${digest} to "${repository}"`, res);
     }
     const echoed = res.headers.get("docker-content-digest");
-    if (echoed && echoed !== digest) {
+    // distribution verifies a sha512 upload against its digest and answers with the
+    // canonical sha256 it also keeps the blob under: only a same-algorithm echo compares.
+    const sameAlgorithm = echoed?.split(":")[0] === digest.split(":")[0];
+    if (echoed && sameAlgorithm && echoed !== digest) {
       throw new RegistryError(
         `Registry ${this.host} stored blob ${digest} as ${echoed}`,
         res.status,
