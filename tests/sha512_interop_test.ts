@@ -5,13 +5,15 @@
 // and finds sha512 manifests, but checks a config in sha256 only ("Download config.json
 // digest sha256:... does not match expected sha512:..."), and umoci 0.4 refuses every
 // sha512 blob path ("unsupported algorithm"). So the skopeo test names the config by
-// sha256, and the full-sha512 image is read back by stratum itself and by the CNCF registry.
+// sha256, and the full-sha512 image is read back by stratum itself, the CNCF registry and
+// docker load (Docker 20.10 reads archive paths as written and checks diff_ids).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { test } from "node:test";
 import { pull, push } from "../registry_client/mod.ts";
 import {
@@ -20,10 +22,12 @@ import {
   loadArchive,
   memoryStore,
   openStore,
+  saveDockerArchive,
   saveOciArchive,
 } from "../storage/mod.ts";
 import { streamOf } from "./_fixtures.ts";
 import { startRegistry } from "./_cncf_registry.ts";
+import { docker } from "./_docker.ts";
 import { missingPeers } from "./_peers.ts";
 import { withRegistry } from "./_served_registry.ts";
 import { sha512, sha512Layout } from "./_sha512_layout.ts";
@@ -188,4 +192,32 @@ test("a sha512 image pushes to and pulls from the CNCF registry", {
   } finally {
     await reg.close();
   }
+});
+
+test("docker load reads a sha512 image stratum saves, under the same image ID", {
+  skip: missingPeers("dockerd"),
+}, async () => {
+  await scratch(async (dir) => {
+    const name = `stratum-interop/sha512-${process.pid}:v512`;
+    const layout = await sha512Layout();
+    const store = memoryStore();
+    await loadArchive(store, streamOf(layout.tar), { name: name.split(":")[0] });
+    const archive = new Uint8Array(
+      await new Response(saveDockerArchive(store, [name])).arrayBuffer(),
+    );
+    await writeFile(join(dir, "stratum.tar"), archive);
+    try {
+      assert.match(docker("load", "-i", join(dir, "stratum.tar")), /Loaded image: /);
+      // docker checked each layer against the config's diff_ids while loading.
+      assert.equal(docker("inspect", "--format", "{{.Id}}", name), layout.id);
+      const store2 = memoryStore();
+      const saved = execFileSync("docker", ["save", name], { maxBuffer: 64 << 20 });
+      const [back] = await loadArchive(store2, streamOf(new Uint8Array(saved)));
+      assert.equal(back.id, layout.id);
+    } finally {
+      try {
+        docker("rmi", "-f", name);
+      } catch { /* not loaded */ }
+    }
+  });
 });
