@@ -599,9 +599,18 @@ async function executeStage(engine: Engine, index: number): Promise<StageResult>
     position: string;
   }[] = [];
   for (const [i, trigger] of triggers.entries()) {
-    const parsed = parseDockerfile(`FROM scratch\n${trigger}\n`, {
-      file: `ONBUILD of ${baseName}`,
-    });
+    let parsed;
+    try {
+      parsed = parseDockerfile(`FROM scratch\n${trigger}\n`, { file: `ONBUILD of ${baseName}` });
+    } catch (error) {
+      // BuildKit reports a trigger it cannot parse (`unknown instruction: FOO`, which the
+      // parent accepted) at the child's FROM line.
+      if (!(error instanceof DockerfileSyntaxError)) throw error;
+      throw new DockerfileSyntaxError(error.reason, stage.line, {
+        file: options.dockerfilePath,
+        cause: error,
+      });
+    }
     const instruction = parsed.instructions[1];
     instruction.startLine = 0;
     steps.push({ instruction, args: {}, position: `${index}/onbuild-${i}` });

@@ -81,7 +81,7 @@ export function planBuildGraph(
     if (stage.baseStage !== null) deps.add(stage.baseStage);
     for (const step of stage.steps) {
       const instruction = step.instruction.keyword === "onbuild"
-        ? step.instruction.instruction
+        ? step.instruction.instruction ?? step.instruction
         : step.instruction;
       for (const flag of instruction.flags) {
         let from: string | undefined;

@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { loadArchive, memoryStore } from "../storage/mod.ts";
 import { build, type BuildOptions } from "./build.ts";
 import { BuildCache } from "./build_cache.ts";
+import { DockerfileSyntaxError } from "./errors.ts";
 import { parseOutputSpec } from "./build_output.ts";
 import { type BuildEvent, createProgress } from "./build_progress.ts";
 import { contextDir, storeWithBase, treeOf } from "./_build_test_util.ts";
@@ -195,6 +196,30 @@ COPY --from=two /two.txt /from-two.txt
     ]);
     const tree = await treeOf(base.store, child.imageId, "onb");
     assert.equal(tree["onb/a.txt"].content, "a");
+  });
+
+  test("an unknown ONBUILD trigger builds in the parent and fails the child at its FROM", async () => {
+    // Current BuildKit: parseOnBuild accepts any trigger keyword but ONBUILD, FROM and
+    // MAINTAINER; dockerfile2llb's initOnBuildTriggers parses the trigger in the child,
+    // with its location reset to the child stage's FROM. Docker 20.10's legacy builder
+    // agrees on where it fails ("unknown instruction: FOO" while executing the trigger).
+    const parent = await run({
+      dockerfile: "FROM test/base:1\nONBUILD FOO bar\n",
+      tags: ["test/onbuild-unknown:1"],
+    });
+    assert.deepEqual(parent.config.config?.OnBuild, ["FOO bar"]);
+    await assert.rejects(
+      run({ dockerfile: "# child\nFROM test/onbuild-unknown:1\nLABEL after=1\n" }),
+      (error: unknown) => {
+        assert.ok(error instanceof DockerfileSyntaxError);
+        assert.equal(
+          error.message,
+          "dockerfile parse error on line 2: unknown instruction: FOO (did you mean FROM?)",
+        );
+        assert.equal(error.line, 2);
+        return true;
+      },
+    );
   });
 
   test("WORKDIR makes the directory, owned by USER, and / is metadata only", async () => {

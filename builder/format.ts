@@ -41,7 +41,7 @@ export function formatDockerfile(parsed: ParsedDockerfile): string {
 function formatInstruction(instruction: Instruction): string {
   let text = formatLine(instruction);
   const heredocs = instruction.keyword === "onbuild"
-    ? instruction.instruction.heredocs
+    ? instruction.instruction?.heredocs ?? []
     : instruction.heredocs;
   for (const heredoc of heredocs) text += "\n" + heredoc.content + heredoc.name;
   return text;

@@ -156,7 +156,7 @@ function generator(seed: number) {
 function essence(parsed: ParsedDockerfile): unknown {
   const strip = (instruction: Instruction): unknown => {
     const { startLine: _s, endLine: _e, ...rest } = instruction;
-    return instruction.keyword === "onbuild"
+    return instruction.keyword === "onbuild" && instruction.instruction
       ? { ...rest, instruction: strip(instruction.instruction) }
       : rest;
   };

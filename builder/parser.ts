@@ -102,11 +102,15 @@ export interface ArgInstruction extends InstructionBase {
   args: ArgDefinition[];
 }
 
-/** ONBUILD: `args` holds the trigger text, `instruction` the parsed trigger. */
+/**
+ * ONBUILD: `args` holds the trigger text, `instruction` the parsed trigger. A trigger
+ * whose keyword is unknown (`ONBUILD FOO bar`) has no `instruction`: BuildKit keeps its
+ * text in the image and fails only when a child build runs it.
+ */
 export interface OnbuildInstruction extends InstructionBase {
   keyword: "onbuild";
   args: string[];
-  instruction: Instruction;
+  instruction?: Instruction;
 }
 
 /**
@@ -349,7 +353,7 @@ function parse(source: string): ParsedDockerfile {
         continue;
       }
       const target = instruction.keyword === "onbuild" ? instruction.instruction : instruction;
-      if (canContainHeredoc(target)) {
+      if (target && canContainHeredoc(target)) {
         for (const heredoc of heredocsFromLine(logical)) {
           let terminated = false;
           while (i < lines.length) {
@@ -388,7 +392,9 @@ function parse(source: string): ParsedDockerfile {
 function setLines(instruction: Instruction, startLine: number, endLine: number): void {
   instruction.startLine = startLine;
   instruction.endLine = endLine;
-  if (instruction.keyword === "onbuild") setLines(instruction.instruction, startLine, endLine);
+  if (instruction.keyword === "onbuild" && instruction.instruction) {
+    setLines(instruction.instruction, startLine, endLine);
+  }
 }
 
 function canContainHeredoc(instruction: Instruction): boolean {
@@ -482,7 +488,15 @@ function parseArguments(
       };
     case "onbuild": {
       if (rest === "") throw atLeastOne("ONBUILD");
-      return { keyword, ...base(flags), args: [rest], instruction: parseLine(rest, escapeToken) };
+      let trigger: Instruction | undefined;
+      try {
+        trigger = parseLine(rest, escapeToken);
+      } catch (error) {
+        // BuildKit parses an unknown trigger keyword as an ignored node, so the parent
+        // builds; the child's build reports "unknown instruction" when it runs it.
+        if (!(error instanceof UnknownInstruction)) throw error;
+      }
+      return { keyword, ...base(flags), args: [rest], instruction: trigger };
     }
     case "add":
     case "copy":
@@ -632,7 +646,7 @@ function checkInstruction(instruction: Instruction, stageNames: Set<string>): vo
     case "onbuild": {
       if (instruction.args.length === 0) throw atLeastOne(upper);
       checkFlags(instruction);
-      const trigger = instruction.instruction.keyword.toUpperCase();
+      const trigger = instruction.instruction?.keyword.toUpperCase();
       if (trigger === "ONBUILD") {
         throw new LineProblem("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
       }
@@ -818,7 +832,7 @@ function orderedInstruction(instruction: Instruction): Record<string, unknown> {
     flags: instruction.flags,
     json: instruction.json,
     args: instruction.args,
-    ...(instruction.keyword === "onbuild"
+    ...(instruction.keyword === "onbuild" && instruction.instruction
       ? { instruction: orderedInstruction(instruction.instruction) }
       : {}),
     heredocs: instruction.heredocs,

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseDockerfile, parseHeredocWord, toParseJson } from "./parser.ts";
 import { DockerfileSyntaxError } from "./errors.ts";
+import { formatDockerfile } from "./format.ts";
 
 const testdata = fileURLToPath(new URL("./testdata/", import.meta.url));
 
@@ -303,4 +304,39 @@ describe("parse errors in BuildKit's words", () => {
       });
     });
   }
+});
+
+describe("ONBUILD with an unknown trigger keyword", () => {
+  // BuildKit's parser keeps an unknown keyword as an ignored node and parseOnBuild refuses
+  // only ONBUILD, FROM and MAINTAINER triggers, so the parent parses; the child fails
+  // (dockerfile2llb initOnBuildTriggers; see build_test.ts).
+  test("parses, keeping the trigger's text and no parsed trigger", () => {
+    const parsed = parseDockerfile("FROM a\nONBUILD FOO bar\nonbuild  runn  true\n");
+    const [, foo, runn] = parsed.instructions;
+    assert.equal(foo.keyword, "onbuild");
+    assert.deepEqual(foo.args, ["FOO bar"]);
+    assert.equal(foo.keyword === "onbuild" && foo.instruction, undefined);
+    assert.deepEqual(runn.args, ["runn  true"]);
+    const json = JSON.parse(toParseJson(parsed)).instructions[1];
+    assert.equal("instruction" in json, false);
+    assert.equal(json.startLine, 2);
+    assert.equal(formatDockerfile(parsed), "FROM a\nONBUILD FOO bar\nONBUILD runn  true\n");
+  });
+
+  test("still refuses the triggers BuildKit refuses in the parent", () => {
+    for (
+      const [source, reason] of [
+        ["FROM a\nONBUILD from b\n", "FROM isn't allowed as an ONBUILD trigger"],
+        ["FROM a\nONBUILD MAINTAINER me\n", "MAINTAINER isn't allowed as an ONBUILD trigger"],
+        ["FROM a\nONBUILD onbuild FOO\n", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"],
+        ["FROM a\nONBUILD\n", "ONBUILD requires at least one argument"],
+      ]
+    ) {
+      assert.throws(() => parseDockerfile(source), (error: unknown) => {
+        assert.ok(error instanceof DockerfileSyntaxError, source);
+        assert.equal(error.reason, reason);
+        return true;
+      });
+    }
+  });
 });

@@ -33,8 +33,9 @@ export class SizeMismatchError extends Error {
 }
 
 /**
- * A well-formed digest in an algorithm this operation cannot use: stores and image IDs are
- * sha256 only (`sha512:` is verified by VerifyStream but not stored).
+ * A well-formed digest in an algorithm stratum cannot hash (`sha256+b64u:`,
+ * `multihash+base58:`, ...): accepted in descriptors, refused wherever the bytes it names
+ * must be verified or stored.
  */
 export class UnsupportedDigestError extends Error {
   /** The algorithm named in the digest. */
@@ -42,7 +43,7 @@ export class UnsupportedDigestError extends Error {
   /** Builds the error for `digest`. */
   constructor(digest: string, algorithm: string) {
     super(
-      `Unsupported digest algorithm "${algorithm}" in "${digest}": only sha256 is supported here`,
+      `Unsupported digest algorithm "${algorithm}" in "${digest}": stratum can verify only sha256 and sha512`,
     );
     this.name = "UnsupportedDigestError";
     this.algorithm = algorithm;

@@ -6,8 +6,9 @@
  *   its state, for resumable transfers.
  * - {@linkcode DigestStream}: hashes and counts bytes as they pass; one read yields both.
  * - {@linkcode VerifyStream}: errors on a size overrun at once and on a mismatch at the end.
- * - {@linkcode parseDigest}: validates the `sha256:<hex>` digests stores and IDs use;
- *   {@linkcode checkDigest} the image-spec's wider grammar (sha512, `sha256+b64u:`, ...).
+ * - {@linkcode parseDigest}: validates the digests stratum can verify and store (`sha256:`,
+ *   `sha512:`); {@linkcode checkDigest} the image-spec's wider grammar (`sha256+b64u:`, ...),
+ *   for descriptors whose bytes stratum never has to check.
  *
  * @module
  */

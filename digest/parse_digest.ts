@@ -8,16 +8,14 @@ export type Digest = `sha256:${string}` | `sha512:${string}`;
 
 /** The parts of a validated digest. */
 export interface ParsedDigest {
-  /** Always `sha256`: other algorithms are refused by {@linkcode parseDigest}. */
-  algorithm: "sha256";
-  /** 64 lower-case hex characters. */
+  /** `sha256` or `sha512`: other algorithms are refused by {@linkcode parseDigest}. */
+  algorithm: HashAlgorithm;
+  /** The lower-case hex: 64 characters for sha256, 128 for sha512. */
   hex: string;
 }
 
 // Algorithms registered in the OCI image-spec (descriptor.md) and the length of their hex.
-// Stores and IDs are sha256 only: parseDigest() refuses sha512 with a clear error, while
-// checkDigest() accepts it and VerifyStream verifies it.
-const KNOWN_UNSUPPORTED: Record<string, number> = { sha512: 128 };
+// These are the ones stratum hashes, so stores can verify and keep content they name.
 const REGISTERED: Record<string, number> = { sha256: 64, sha512: 128 };
 const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
 // The image-spec's grammar for the encoded part (defs-descriptor.json).
@@ -81,16 +79,20 @@ export function checkDigest(input: string): CheckedDigest {
 }
 
 /**
- * Validates `input` as a sha256 digest and splits it.
+ * Validates `input` as a digest stratum can verify, `sha256:` or `sha512:`, and splits it.
+ * Stores accept content under either; what stratum computes itself (image IDs, manifest
+ * digests, diff_ids) is always sha256.
  *
- * Throws `SyntaxError` for malformed input (wrong length, upper case, no algorithm,
- * unknown algorithm) and {@linkcode UnsupportedDigestError} for `sha512:`.
+ * Throws `SyntaxError` for malformed input (wrong length, upper case, no algorithm) and
+ * {@linkcode UnsupportedDigestError}, naming the algorithm, for a well-formed digest in an
+ * algorithm stratum cannot hash (`sha256+b64u:...`, `multihash+base58:...`).
  *
  * @example
  * ```ts
  * import { parseDigest } from "./parse_digest.ts";
  * const d = parseDigest("sha256:" + "a".repeat(64));
  * if (d.hex.length !== 64) throw new Error();
+ * if (parseDigest("sha512:" + "b".repeat(128)).algorithm !== "sha512") throw new Error();
  * ```
  */
 export function parseDigest(input: string): ParsedDigest {
@@ -99,31 +101,13 @@ export function parseDigest(input: string): ParsedDigest {
   }
   const colon = input.indexOf(":");
   if (colon <= 0) throw new SyntaxError(`Invalid digest "${input}": expected "sha256:<hex>"`);
-  const algorithm = input.slice(0, colon);
-  const hex = input.slice(colon + 1);
-  if (!ALGORITHM.test(algorithm)) {
-    throw new SyntaxError(`Invalid digest "${input}": malformed algorithm "${algorithm}"`);
-  }
-  if (algorithm === "sha256") {
-    if (!/^[0-9a-f]{64}$/.test(hex)) {
-      const why = /^[0-9a-fA-F]{64}$/.test(hex)
-        ? "hex must be lower case"
-        : `expected 64 hex characters, got ${hex.length}`;
-      throw new SyntaxError(`Invalid digest "${input}": ${why}`);
-    }
-    return { algorithm, hex };
-  }
-  const len = KNOWN_UNSUPPORTED[algorithm];
-  if (len !== undefined) {
-    if (!new RegExp(`^[0-9a-f]{${len}}$`).test(hex)) {
-      throw new SyntaxError(`Invalid digest "${input}": expected ${len} lower-case hex characters`);
-    }
-    throw new UnsupportedDigestError(input, algorithm);
-  }
-  throw new SyntaxError(`Invalid digest "${input}": unknown algorithm "${algorithm}"`);
+  const { algorithm, encoded, verifiable } = checkDigest(input);
+  if (!verifiable) throw new UnsupportedDigestError(input, algorithm);
+  return { algorithm: algorithm as HashAlgorithm, hex: encoded };
 }
 
-/** True when `input` is a valid `sha256:` digest. Never throws. */
+/** True when `input` is a valid `sha256:` or `sha512:` digest. Never throws. */
 export function isDigest(input: unknown): input is Digest {
-  return typeof input === "string" && /^sha256:[0-9a-f]{64}$/.test(input);
+  return typeof input === "string" &&
+    (/^sha256:[0-9a-f]{64}$/.test(input) || /^sha512:[0-9a-f]{128}$/.test(input));
 }

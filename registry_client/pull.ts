@@ -1,6 +1,6 @@
-import type { Digest } from "../digest/mod.ts";
+import { type Digest, sha256 } from "../digest/mod.ts";
 import { type Descriptor, parseReference } from "../image/mod.ts";
-import type { ImageStore } from "../storage/mod.ts";
+import { type ImageStore, readBlob } from "../storage/mod.ts";
 import { Clients, settings, storeSinkOptions } from "./_clients.ts";
 import { copyImage, registrySource, storeSink } from "./_transfer.ts";
 import type { TransferOptions } from "./options.ts";
@@ -13,7 +13,7 @@ export interface PullResult {
   digest: Digest;
   /** The digest of the manifest the name points at in the store. */
   manifestDigest: Digest;
-  /** The image ID (config digest); undefined when an index was kept whole (`allPlatforms`). */
+  /** The image ID (the config's sha256); undefined when an index was kept whole (`allPlatforms`). */
   id?: Digest;
   /** True when every blob was already in the store. */
   upToDate: boolean;
@@ -81,11 +81,14 @@ async function pullLeased(
       ? `Status: Image is up to date for ${names[0]}`
       : `Status: Downloaded newer image for ${names[0]}`,
   });
+  let id = outcome.top.kind === "manifest" ? outcome.top.manifest.config.digest : undefined;
+  // The image ID is the config's sha256, also when the manifest names the config by sha512.
+  if (id?.startsWith("sha512:")) id = await sha256(await readBlob(store.blobs, id));
   return {
     name: names[0],
     digest: outcome.sourceDigest,
     manifestDigest: outcome.digest,
-    id: outcome.top.kind === "manifest" ? outcome.top.manifest.config.digest : undefined,
+    id,
     upToDate,
   };
 }

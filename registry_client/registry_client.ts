@@ -540,7 +540,11 @@ export class RegistryClient {
     });
     if (!res.ok) await this.#fail(`Cannot get manifest "${name}"`, res);
     const bytes = await readCapped(res.body!, MAX_MANIFEST_BYTES, `Manifest "${name}"`);
-    const digest = await sha256(bytes);
+    let digest = await sha256(bytes);
+    // A manifest asked for by a sha512 digest (distribution allows it) is checked in sha512.
+    if (reference.startsWith("sha512:") && isDigest(reference)) {
+      digest = await sha256(bytes, { algorithm: "sha512" });
+    }
     if (isDigest(reference) && digest !== reference) {
       throw new RegistryError(
         `Manifest "${name}" does not match its digest: the bytes hash to ${digest}`,
@@ -549,14 +553,17 @@ export class RegistryClient {
       );
     }
     const header = res.headers.get("docker-content-digest");
-    if (header && header !== digest) {
+    const algorithm = header?.startsWith("sha512:") ? "sha512" : "sha256";
+    const named = digest.startsWith(`${algorithm}:`) ? digest : await sha256(bytes, { algorithm });
+    if (header && header !== named) {
       throw new RegistryError(
-        `Manifest "${name}" does not match its Docker-Content-Digest ${header}: the bytes hash to ${digest}`,
+        `Manifest "${name}" does not match its Docker-Content-Digest ${header}: the bytes hash to ${named}`,
         res.status,
         [{ code: "DIGEST_INVALID" }],
       );
     }
-    return await parseManifest(bytes, res.headers.get("content-type") ?? undefined);
+    const parsed = await parseManifest(bytes, res.headers.get("content-type") ?? undefined);
+    return { ...parsed, digest };
   }
 
   /** Uploads a manifest under a tag or its digest; returns its digest and whether the registry processed its `subject`. */
@@ -768,7 +775,10 @@ export class RegistryClient {
       await this.#fail(`Cannot commit blob ${digest} to "${repository}"`, res);
     }
     const echoed = res.headers.get("docker-content-digest");
-    if (echoed && echoed !== digest) {
+    // distribution verifies a sha512 upload against its digest and answers with the
+    // canonical sha256 it also keeps the blob under: only a same-algorithm echo compares.
+    const sameAlgorithm = echoed?.split(":")[0] === digest.split(":")[0];
+    if (echoed && sameAlgorithm && echoed !== digest) {
       throw new RegistryError(
         `Registry ${this.host} stored blob ${digest} as ${echoed}`,
         res.status,

@@ -7,10 +7,13 @@ import { ArchiveError } from "./errors.ts";
 export interface StagedFile {
   /** The cleaned path inside the archive. */
   path: string;
-  /** Digest and size of its bytes. */
+  /**
+   * Digest and size of its bytes: the sha512 for a file under `blobs/sha512/`, where an
+   * OCI layout keeps content named by sha512, else the sha256.
+   */
   result: DigestResult;
   /**
-   * The digest of the decompressed bytes (a layer's diff_id) for gzip and plain content;
+   * The sha256 of the decompressed bytes (a layer's diff_id) for gzip and plain content;
    * undefined for zstd, which is not decompressed here.
    */
   diffId?: string;
@@ -165,7 +168,11 @@ async function stageFile(
   declared: number,
 ): Promise<StagedFile> {
   const writer = await store.writer();
+  // Content an OCI layout names by sha512 is kept under that name; its diff_id (and the
+  // sha256 of anything else) is what stratum computes, sha256.
+  const named = /^blobs\/sha512\/[0-9a-f]{128}$/.test(path) ? "sha512" : undefined;
   const hasher = await createHasher();
+  const namedHasher = named ? await createHasher({ algorithm: named }) : undefined;
   const out = writer.writable.getWriter();
   let size = 0;
   let compression: StagedFile["compression"] | undefined;
@@ -185,13 +192,15 @@ async function stageFile(
       }
       await out.write(chunk);
       hasher.update(chunk);
+      namedHasher?.update(chunk);
       if (inflate) await inflate.writer.write(chunk);
       if (declared <= SMALL) small.push(chunk);
       size += chunk.length;
     }
     out.releaseLock();
-    const digest = hasher.digest();
-    let diffId: string | undefined = compression === "zstd" ? undefined : digest;
+    const plain = hasher.digest();
+    const digest = namedHasher?.digest() ?? plain;
+    let diffId: string | undefined = compression === "zstd" ? undefined : plain;
     if (inflate) {
       await inflate.writer.close();
       diffId = await inflate.done;

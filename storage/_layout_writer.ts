@@ -1,6 +1,7 @@
 import { mkdir, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createTarPacker } from "modern-tar";
+import { parseDigest } from "../digest/mod.ts";
 import { type Descriptor, MediaType, parseReference } from "../image/mod.ts";
 import type { ImageStore, ResolvedImage } from "./image_store.ts";
 import { writeAll } from "./_fs.ts";
@@ -42,7 +43,7 @@ async function* layoutFiles(
     if (seen.has(d.digest)) return undefined;
     seen.add(d.digest);
     return {
-      path: `blobs/sha256/${d.digest.slice(7)}`,
+      path: blobPath(d.digest),
       size: d.size,
       body: () => store.blobs.get(d.digest),
     };
@@ -71,9 +72,10 @@ async function* layoutFiles(
     }
     if (!tags.length) index.push(manifest);
     dockerManifest.push({
-      Config: `blobs/sha256/${img.id.slice(7)}`,
+      // The config's blob, not the image ID: they differ when a sha512 names the config.
+      Config: blobPath(img.manifest.config.digest),
       RepoTags: tags.length ? tags.map((t) => parseReference(t).toFamiliarString()) : null,
-      Layers: img.manifest.layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`),
+      Layers: img.manifest.layers.map((l) => blobPath(l.digest)),
     });
   }
   const json = (path: string, value: unknown): LayoutFile => {
@@ -83,6 +85,12 @@ async function* layoutFiles(
   yield json("index.json", { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: index });
   if (options.dockerManifest) yield json("manifest.json", dockerManifest);
   yield json("oci-layout", { imageLayoutVersion: "1.0.0" });
+}
+
+/** Where an OCI layout keeps `digest`'s blob: `blobs/sha256/<hex>` or `blobs/sha512/<hex>`. */
+function blobPath(digest: string): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return `blobs/${algorithm}/${hex}`;
 }
 
 /** The layout as one tar stream (an OCI archive; with `dockerManifest`, a docker archive). */

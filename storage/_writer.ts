@@ -3,6 +3,7 @@ import {
   createResumableHasher,
   DigestMismatchError,
   type DigestResult,
+  type HashAlgorithm,
   type Hasher,
   hasNativeHasher,
   parseDigest,
@@ -27,6 +28,11 @@ export interface WriteSink {
    * with what this writer sent, so bytes anyone else put there are never published.
    */
   verify?(): Promise<DigestResult>;
+  /**
+   * The flushed content, read back from where it lies: a commit against a digest in
+   * another algorithm than the sha256 hashed while writing (sha512) hashes this instead.
+   */
+  reread(): AsyncIterable<Uint8Array>;
 }
 
 /** Called with the checked digest and size just before the content becomes visible. */
@@ -123,7 +129,15 @@ export class VerifyingWriter {
 
   async commit(expected: ExpectedBlob = {}): Promise<DigestResult> {
     if (this.#done) throw new TypeError("Blob writer is already committed or aborted");
-    if (expected.digest !== undefined) parseDigest(expected.digest);
+    // Refuses malformed digests and names an algorithm stratum cannot hash, before any work;
+    // the content cannot be committed under that name, so it is thrown away.
+    let algorithm: HashAlgorithm = "sha256";
+    try {
+      if (expected.digest !== undefined) algorithm = parseDigest(expected.digest).algorithm;
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
     if (!this.#closed) {
       this.#resumable = false;
       await this.writable.close();
@@ -131,6 +145,7 @@ export class VerifyingWriter {
     this.#done = true;
     try {
       await this.#sink.flush();
+      if (algorithm !== "sha256") return await this.#commitOther(algorithm, expected);
       const result = { digest: this.#hasher.digest(), size: this.#size };
       if (expected.size !== undefined && expected.size !== result.size) {
         throw new SizeMismatchError(expected.size, result.size, expected.digest ?? "blob");
@@ -152,6 +167,34 @@ export class VerifyingWriter {
       await this.#sink.discard();
       throw e;
     }
+  }
+
+  /**
+   * Commits content named in another algorithm (sha512). Bytes are hashed in sha256 as
+   * they pass, since that is what nearly every blob is named by; this rare case hashes
+   * what the sink holds once more, which also checks what it holds is what was written.
+   */
+  async #commitOther(algorithm: HashAlgorithm, expected: ExpectedBlob): Promise<DigestResult> {
+    const hasher = await createHasher({ algorithm });
+    let size = 0;
+    for await (const chunk of this.#sink.reread()) {
+      hasher.update(chunk);
+      size += chunk.length;
+    }
+    const subject = expected.digest ?? "blob";
+    if (size !== this.#size) {
+      throw new SizeMismatchError(this.#size, size, `the ingest file of ${subject}`);
+    }
+    if (expected.size !== undefined && expected.size !== size) {
+      throw new SizeMismatchError(expected.size, size, subject);
+    }
+    const result = { digest: hasher.digest(), size };
+    if (expected.digest !== result.digest) {
+      throw new DigestMismatchError(expected.digest!, result.digest, "blob");
+    }
+    await this.#beforeCommit?.(result);
+    await this.#sink.publish(result);
+    return result;
   }
 
   async abort(): Promise<void> {

@@ -4,7 +4,12 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { DigestMismatchError, sha256, SizeMismatchError } from "../digest/mod.ts";
+import {
+  DigestMismatchError,
+  sha256,
+  SizeMismatchError,
+  UnsupportedDigestError,
+} from "../digest/mod.ts";
 import { type BlobStore, putBytes, readBlob } from "./blob_store.ts";
 import { BlobNotFoundError } from "./errors.ts";
 import { FsBlobStore } from "./fs_blob_store.ts";
@@ -25,6 +30,14 @@ async function listAll(store: BlobStore): Promise<string[]> {
   const out: string[] = [];
   for await (const d of store.list()) out.push(d);
   return out;
+}
+
+// sha512("abc"), FIPS 180-2 appendix C.1.
+const SHA512_ABC = "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a" +
+  "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f";
+
+function sha512(text: string): Promise<string> {
+  return sha256(text, { algorithm: "sha512" });
 }
 
 const backends: [string, () => Promise<{ store: BlobStore; dir?: string }>][] = [
@@ -133,6 +146,66 @@ for (const [label, make] of backends) {
         const b = await putBytes(store, enc.encode("same"));
         assert.deepEqual(a, b);
         assert.equal((await listAll(store)).filter((d) => d === a.digest).length, 1);
+      });
+
+      await t.test("put() stores content named by a sha512 digest and verifies it", async () => {
+        const digest = await sha512("sha512 content");
+        const r = await store.put(chunked(["sha512 ", "content"]), { digest, size: 14 });
+        assert.deepEqual(r, { digest, size: 14 });
+        assert.ok(await store.has(digest));
+        assert.deepEqual(await store.stat(digest), { digest, size: 14 });
+        assert.equal(new TextDecoder().decode(await readBlob(store, digest)), "sha512 content");
+        assert.ok((await listAll(store)).includes(digest));
+        // The same bytes are not stored under their sha256 by this put.
+        assert.equal(await store.has(await sha256("sha512 content")), false);
+        if (dir) {
+          assert.deepEqual(await readdir(join(dir, "blobs", "sha512")), [digest.slice(7)]);
+        }
+        assert.equal(await store.delete(digest), true);
+        assert.equal(await store.has(digest), false);
+      });
+
+      await t.test("a sha512 put whose bytes hash otherwise is refused and stores nothing", async () => {
+        const before = await listAll(store);
+        const wrong = await sha512("other bytes");
+        await assert.rejects(store.put(chunked(["abc"]), { digest: wrong }), (e: unknown) => {
+          assert.ok(e instanceof DigestMismatchError);
+          assert.equal(e.expected, wrong);
+          assert.equal(e.actual, `sha512:${SHA512_ABC}`);
+          return true;
+        });
+        await assert.rejects(
+          store.put(chunked(["abc"]), { digest: `sha512:${SHA512_ABC}`, size: 4 }),
+          SizeMismatchError,
+        );
+        assert.deepEqual(await listAll(store), before);
+      });
+
+      await t.test("a resumed write commits against a sha512 digest", async () => {
+        const w1 = await store.writer({ ref: "upload-512" });
+        const wr = w1.writable.getWriter();
+        await wr.write(enc.encode("a"));
+        await wr.close();
+        const w2 = await store.writer({ ref: "upload-512" });
+        assert.equal(w2.offset, 1);
+        const wr2 = w2.writable.getWriter();
+        await wr2.write(enc.encode("bc"));
+        wr2.releaseLock();
+        const r = await w2.commit({ digest: `sha512:${SHA512_ABC}` });
+        assert.deepEqual(r, { digest: `sha512:${SHA512_ABC}`, size: 3 });
+      });
+
+      await t.test("a digest in an algorithm stratum cannot hash is refused by name", async () => {
+        const before = await listAll(store);
+        const digest = "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564";
+        await assert.rejects(store.put(chunked(["abc"]), { digest }), (e: unknown) => {
+          assert.ok(e instanceof UnsupportedDigestError);
+          assert.equal(e.algorithm, "sha256+b64u");
+          assert.match(e.message, /"sha256\+b64u"/);
+          return true;
+        });
+        assert.equal(await store.has(digest), false);
+        assert.deepEqual(await listAll(store), before);
       });
 
       if (dir) {

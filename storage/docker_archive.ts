@@ -1,4 +1,4 @@
-import type { Digest } from "../digest/mod.ts";
+import { checkDigest, type Digest } from "../digest/mod.ts";
 import {
   type Descriptor,
   type ImageIndex,
@@ -105,12 +105,32 @@ function need(f: StagedFile | undefined, what: string): StagedFile {
   return f;
 }
 
-/** A file named by its digest (`<hex>.json`, `blobs/sha256/<hex>`) must hash to that name. */
+/**
+ * A file named by its digest (`<hex>.json`, `blobs/sha256/<hex>`, `blobs/sha512/<hex>`)
+ * must hash to that name.
+ */
 function checkNamedDigest(f: StagedFile, label: string): void {
-  const m = /(?:^|\/)(?:sha256\/)?([0-9a-f]{64})(?:\.json)?$/.exec(f.path);
-  if (m && f.result.digest !== `sha256:${m[1]}`) {
+  const m = /(?:^|\/)(?:sha256\/)?([0-9a-f]{64})(?:\.json)?$/.exec(f.path) ??
+    /(?:^|\/)(sha512)\/([0-9a-f]{128})$/.exec(f.path);
+  const named = m?.length === 3 ? `${m[1]}:${m[2]}` : m ? `sha256:${m[1]}` : undefined;
+  if (named !== undefined && f.result.digest !== named) {
     throw new ArchiveError(`${label}: "${f.path}" hashes to ${f.result.digest}, not to its name`);
   }
+}
+
+/**
+ * Where an OCI layout keeps the blob `digest` names: `blobs/<algorithm>/<encoded>`.
+ * Descriptors may carry any digest the image-spec accepts, but loading stores the bytes,
+ * so an algorithm stratum cannot hash is refused here, by name.
+ */
+function blobPath(digest: string, where: string): string {
+  const { algorithm, encoded, verifiable } = checkDigest(digest);
+  if (!verifiable) {
+    throw new ArchiveError(
+      `${where}: blob ${digest} is named by digest algorithm "${algorithm}", which stratum cannot verify (only sha256 and sha512)`,
+    );
+  }
+  return `blobs/${algorithm}/${encoded}`;
 }
 
 function parseJson(f: StagedFile, what: string): unknown {
@@ -155,7 +175,16 @@ async function checkImage(
   }
   for (const [j, f] of layerFiles.entries()) {
     checkNamedDigest(f, label);
-    if (f.diffId !== undefined && f.diffId !== diffIds[j]) {
+    // A sha512 diff_id of an uncompressed layer is the layer's own sha512 digest.
+    const same = f.compression === "none" && f.result.digest === diffIds[j];
+    if (!same && diffIds[j].startsWith("sha512:") && f.compression !== "none") {
+      throw new ArchiveError(
+        `${label}: layer "${f.path}" has diff_id ${
+          diffIds[j]
+        }: stratum checks the diff_ids of compressed layers in sha256 only`,
+      );
+    }
+    if (!same && f.diffId !== undefined && f.diffId !== diffIds[j]) {
       throw new ArchiveError(
         `${label}: layer "${f.path}" has diff_id ${f.diffId}, the config expects ${diffIds[j]}`,
       );
@@ -192,7 +221,12 @@ async function dockerPlans(
       manifest: {
         schemaVersion: 2,
         mediaType: MediaType.OCI_MANIFEST,
-        config: { mediaType: MediaType.OCI_CONFIG, digest: id, size: cfgFile.result.size },
+        // The config is stored under the name its file has (sha512 under blobs/sha512/).
+        config: {
+          mediaType: MediaType.OCI_CONFIG,
+          digest: cfgFile.result.digest,
+          size: cfgFile.result.size,
+        },
         layers: layerFiles.map((f) => ({
           mediaType: LAYER_TYPES[f.compression],
           digest: f.result.digest,
@@ -240,7 +274,7 @@ async function ociPlans(
     throw new ArchiveError(`${label}: index.json: ${(e as Error).message}`, { cause: e });
   }
   const blob = (d: Descriptor, where: string): StagedFile => {
-    const f = need(staged.file(`blobs/sha256/${d.digest.slice(7)}`), `${where} blob ${d.digest}`);
+    const f = need(staged.file(blobPath(d.digest, where)), `${where} blob ${d.digest}`);
     checkNamedDigest(f, label);
     if (f.result.size !== d.size) {
       throw new ArchiveError(
@@ -290,8 +324,8 @@ async function ociPlans(
 
 /**
  * Writes images as a `docker save` archive that `docker load` of any version reads:
- * Docker 25's form, an OCI layout (`oci-layout`, `index.json`, `blobs/sha256/`) plus
- * `manifest.json`. Layer blobs stream from the store one at a time.
+ * Docker 25's form, an OCI layout (`oci-layout`, `index.json`, `blobs/sha256/`, and
+ * `blobs/sha512/` for content named by sha512) plus `manifest.json`. Layer blobs stream from the store one at a time.
  */
 export function saveDockerArchive(store: ImageStore, inputs: string[]): ReadableStream<Uint8Array> {
   return layoutTar(store, inputs, { dockerManifest: true });

@@ -3,9 +3,10 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { createTarDecoder } from "modern-tar";
+import { createTarDecoder, packTar } from "modern-tar";
 import { sha256 } from "../digest/mod.ts";
 import { dockerArchive, layerTar, streamOf } from "../tests/_fixtures.ts";
+import { sha512Layout } from "../tests/_sha512_layout.ts";
 import { loadArchive, saveDockerArchive } from "./docker_archive.ts";
 import { ArchiveError } from "./errors.ts";
 import { memoryStore, openStore } from "./open_store.ts";
@@ -234,4 +235,122 @@ test("an OCI archive missing a referenced blob is refused", async () => {
     /layers\[1\] blob sha256:[0-9a-f]+ is not in the archive/,
   );
   assert.deepEqual(await b.images(), []);
+});
+
+test("an OCI archive naming its manifest, config and a layer by sha512 loads and saves back", async () => {
+  const { exportOciLayout, importOciLayout, saveOciArchive } = await import("./oci_layout.ts");
+  const layout = await sha512Layout();
+  const dir = await mkdtemp(join(tmpdir(), "stratum-sha512-"));
+  try {
+    const store = await openStore(join(dir, "store"));
+    const [loaded] = await loadArchive(store, streamOf(layout.tar), { name: "localhost/x" });
+    assert.deepEqual(loaded.names, ["localhost/x:v512"]);
+    assert.equal(loaded.manifestDigest, layout.manifestDigest);
+    assert.equal(loaded.id, layout.id, "the image ID stays the config's sha256");
+    const img = await store.resolve("localhost/x:v512");
+    assert.equal(img.id, layout.id);
+    assert.equal(img.manifestDigest, layout.manifestDigest);
+    assert.equal(img.manifest.config.digest, layout.configDigest);
+    assert.equal((await store.resolve(layout.id.slice(7, 19))).id, layout.id);
+    assert.deepEqual(
+      (await readdir(join(dir, "store", "blobs", "sha512"))).sort(),
+      [layout.manifestDigest, layout.configDigest, layout.layers[0]].map((d) => d.slice(7)).sort(),
+    );
+    assert.deepEqual((await store.fsck()).problems, []);
+
+    // save --format oci: the blobs keep their names, under blobs/sha512/.
+    const oci = new Uint8Array(
+      await new Response(saveOciArchive(store, ["localhost/x:v512"])).arrayBuffer(),
+    );
+    const names: string[] = [];
+    for await (const e of streamOf(oci).pipeThrough(createTarDecoder())) {
+      names.push(e.header.name);
+      await e.body.cancel();
+    }
+    for (const d of [layout.manifestDigest, layout.configDigest, ...layout.layers]) {
+      assert.ok(names.includes(`blobs/${d.replace(":", "/")}`), `${d} is in the archive`);
+    }
+    const again = memoryStore();
+    const [back] = await loadArchive(again, streamOf(oci));
+    assert.equal(back.manifestDigest, layout.manifestDigest);
+    assert.equal(back.id, layout.id);
+
+    // save --format oci-dir and import.
+    await exportOciLayout(store, ["localhost/x:v512"], join(dir, "layout"));
+    assert.deepEqual(
+      new Uint8Array(
+        await readFile(join(dir, "layout", "blobs", "sha512", layout.manifestDigest.slice(7))),
+      ),
+      layout.files.get(`blobs/sha512/${layout.manifestDigest.slice(7)}`),
+    );
+    const fromDir = memoryStore();
+    const [imported] = await importOciLayout(fromDir, join(dir, "layout"));
+    assert.equal(imported.manifestDigest, layout.manifestDigest);
+    assert.deepEqual((await fromDir.fsck()).problems, []);
+
+    // docker save: manifest.json names the config's blob, not the image ID's path.
+    const docker = new Uint8Array(
+      await new Response(saveDockerArchive(store, ["localhost/x:v512"])).arrayBuffer(),
+    );
+    let manifestJson: { Config: string; Layers: string[] }[] = [];
+    for await (const e of streamOf(docker).pipeThrough(createTarDecoder())) {
+      if (e.header.name === "manifest.json") manifestJson = await new Response(e.body).json();
+      else await e.body.cancel();
+    }
+    assert.equal(manifestJson[0].Config, `blobs/sha512/${layout.configDigest.slice(7)}`);
+    assert.equal(manifestJson[0].Layers[0], `blobs/sha512/${layout.layers[0].slice(7)}`);
+    const fromDocker = memoryStore();
+    const [dockerLoaded] = await loadArchive(fromDocker, streamOf(docker));
+    assert.equal(dockerLoaded.id, layout.id);
+    assert.deepEqual(
+      (await fromDocker.resolve(dockerLoaded.id)).manifest.layers.map((l) => l.digest),
+      layout.layers,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a sha512 blob that does not hash to its name is refused and nothing is stored", async () => {
+  const layout = await sha512Layout();
+  const path = `blobs/${layout.layers[0].replace(":", "/")}`;
+  const entries = [...layout.files].map(([name, body]) => {
+    const bytes = name === path ? body.map((b, i) => i === 4 ? b ^ 1 : b) : body;
+    return { header: { name, size: bytes.length, type: "file" as const }, body: bytes };
+  });
+  const store = memoryStore();
+  await assert.rejects(
+    loadArchive(store, streamOf(await packTar(entries))),
+    (e: unknown) => {
+      assert.ok(e instanceof ArchiveError);
+      assert.match(
+        e.message,
+        new RegExp(`"${path}" hashes to sha512:[0-9a-f]{128}, not to its name`),
+      );
+      return true;
+    },
+  );
+  assert.deepEqual(await store.images(), []);
+  for await (const d of store.blobs.list()) assert.fail(`${d} was stored`);
+});
+
+test("a descriptor in a digest algorithm stratum cannot hash loads nothing and names it", async () => {
+  const layout = await sha512Layout();
+  const odd = "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564";
+  const index = JSON.parse(new TextDecoder().decode(layout.files.get("index.json")));
+  index.manifests[0].digest = odd;
+  const files = new Map(layout.files);
+  files.set("index.json", new TextEncoder().encode(JSON.stringify(index)));
+  const tar = await packTar(
+    [...files].map(([name, body]) => ({
+      header: { name, size: body.length, type: "file" as const },
+      body,
+    })),
+  );
+  const store = memoryStore();
+  await assert.rejects(
+    loadArchive(store, streamOf(tar)),
+    /manifests\[0\]: blob sha256\+b64u:\S+ is named by digest algorithm "sha256\+b64u", which stratum cannot verify/,
+  );
+  for await (const d of store.blobs.list()) assert.fail(`${d} was stored`);
 });

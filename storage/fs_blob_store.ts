@@ -26,8 +26,12 @@ import { currentOwner, ownerAlive, ownerTag, parseOwner } from "./owner.ts";
 /** The suffix of an ingest ref's owner lock. */
 const LOCK = ".lock";
 
+/** The algorithms whose blobs the store keeps, each in `blobs/<algorithm>/`. */
+const ALGORITHMS = ["sha256", "sha512"] as const;
+
 /**
- * A {@linkcode BlobStore} on disk in OCI image layout form: `blobs/sha256/<hex>`.
+ * A {@linkcode BlobStore} on disk in OCI image layout form: `blobs/sha256/<hex>`, and
+ * `blobs/sha512/<hex>` for content named by a sha512 digest.
  * Writes go to `ingest/` on the same filesystem, are fsynced and renamed into place on
  * commit, so a crash never leaves a torn blob under a digest.
  */
@@ -37,13 +41,14 @@ export class FsBlobStore implements BlobStore {
 
   /** A store rooted at `root` (the OCI layout directory). */
   constructor(root: string) {
-    this.#blobs = join(root, "blobs", "sha256");
+    this.#blobs = join(root, "blobs");
     this.#ingest = join(root, "ingest");
   }
 
   #path(digest: string): string {
     // Validation is what keeps a hostile "digest" from naming a path outside the store.
-    return join(this.#blobs, parseDigest(digest).hex);
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.#blobs, algorithm, hex);
   }
 
   /** True when the blob is stored. */
@@ -162,13 +167,18 @@ export class FsBlobStore implements BlobStore {
         }
         return { digest: hasher.digest(), size };
       },
+      async *reread() {
+        const file = await open(data, "r");
+        yield* readFileStream(file, 0, (await file.stat()).size);
+      },
       async publish({ digest }) {
         try {
-          await mkdir(blobs, { recursive: true });
-          const target = join(blobs, parseDigest(digest).hex);
+          const { algorithm, hex } = parseDigest(digest);
+          const dir = join(blobs, algorithm);
+          await mkdir(dir, { recursive: true });
           // Same content under the same name: keeping the existing file is equivalent.
-          await rename(data, target);
-          await fsyncDir(blobs);
+          await rename(data, join(dir, hex));
+          await fsyncDir(dir);
           await rm(statePath, { force: true });
         } finally {
           await release();
@@ -214,18 +224,20 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  /** Every stored digest (files with other names are skipped). */
+  /** Every stored digest, sha256 ones first (files with other names are skipped). */
   async *list(): AsyncIterable<Digest> {
-    let names: string[];
-    try {
-      names = await readdir(this.#blobs);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-      throw e;
-    }
-    for (const n of names.sort()) {
-      const d = `sha256:${n}`;
-      if (isDigest(d)) yield d;
+    for (const algorithm of ALGORITHMS) {
+      let names: string[];
+      try {
+        names = await readdir(join(this.#blobs, algorithm));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+        throw e;
+      }
+      for (const n of names.sort()) {
+        const d = `${algorithm}:${n}`;
+        if (isDigest(d)) yield d;
+      }
     }
   }
 

@@ -1,4 +1,11 @@
-import { type Digest, DigestMismatchError, digestOf, isDigest } from "../digest/mod.ts";
+import {
+  createHasher,
+  type Digest,
+  DigestMismatchError,
+  digestOf,
+  isDigest,
+  parseDigest,
+} from "../digest/mod.ts";
 import {
   type Descriptor,
   hostPlatform,
@@ -28,7 +35,7 @@ export interface ResolvedImage {
   manifestDigest: Digest;
   /** The image config. */
   config: ImageConfig;
-  /** The image ID: the digest of the exact config bytes. */
+  /** The image ID: the sha256 of the exact config bytes (even when a sha512 names them). */
   id: Digest;
   /** The record(s) that name this image (same manifest or same index). */
   names: string[];
@@ -164,19 +171,30 @@ export class ImageStore {
     }
   }
 
-  /** Reads and parses a manifest or index blob. */
+  /**
+   * Reads and parses a manifest or index blob. Its `digest` is the one asked for, which
+   * may be sha512 when a descriptor names it so.
+   */
   async manifest(digest: string, mediaType?: string): Promise<ParsedManifest> {
     const bytes = await readBlob(this.blobs, digest, 4 << 20);
     const parsed = await parseManifest(bytes, mediaType);
-    if (parsed.digest !== digest) throw new DigestMismatchError(digest, parsed.digest, "manifest");
-    return parsed;
+    const actual = await sameAlgorithm(digest, parsed.digest, bytes);
+    if (actual !== digest) throw new DigestMismatchError(digest, actual, "manifest");
+    return { ...parsed, digest: actual };
   }
 
   /** Reads and parses an image config blob. */
   async config(digest: string): Promise<ImageConfig> {
-    const parsed = await parseImageConfig(await readBlob(this.blobs, digest, 16 << 20));
-    if (parsed.digest !== digest) throw new DigestMismatchError(digest, parsed.digest, "config");
-    return parsed.config;
+    return (await this.#config(digest)).config;
+  }
+
+  /** The config and the image ID (its sha256, whatever digest names the blob). */
+  async #config(digest: string): Promise<{ config: ImageConfig; id: Digest }> {
+    const bytes = await readBlob(this.blobs, digest, 16 << 20);
+    const parsed = await parseImageConfig(bytes);
+    const actual = await sameAlgorithm(digest, parsed.digest, bytes);
+    if (actual !== digest) throw new DigestMismatchError(digest, actual, "config");
+    return { config: parsed.config, id: parsed.digest };
   }
 
   /** Follows a descriptor (through an index, picking the store's platform) to an image. */
@@ -203,13 +221,13 @@ export class ImageStore {
       }
     }
     const manifest = parsed.manifest;
-    const config = await this.config(manifest.config.digest);
+    const { config, id } = await this.#config(manifest.config.digest);
     return {
       descriptor: chosen,
       manifest,
       manifestDigest: parsed.digest,
       config,
-      id: manifest.config.digest,
+      id,
       names,
       indexDigest,
     };
@@ -402,7 +420,7 @@ export class ImageStore {
       const candidates = [
         img.indexDigest,
         img.manifestDigest,
-        img.id,
+        img.manifest.config.digest,
         ...img.manifest.layers.map((l) => l.digest),
       ];
       await this.#deleteUnused(candidates);
@@ -527,13 +545,17 @@ export class ImageStore {
     return result;
   }
 
-  /** Re-hashes every blob and checks that every referenced blob exists. */
+  /**
+   * Re-hashes every blob (in the algorithm of its digest) and checks that every
+   * referenced blob exists.
+   */
   async fsck(): Promise<{ checked: number; problems: FsckProblem[] }> {
     const problems: FsckProblem[] = [];
     let checked = 0;
     for await (const d of this.blobs.list()) {
       checked++;
-      const { digest } = await digestOf(await this.blobs.get(d));
+      const { algorithm } = parseDigest(d);
+      const { digest } = await digestOf(await this.blobs.get(d), { algorithm });
       if (digest !== d) problems.push({ digest: d, problem: `content hashes to ${digest}` });
     }
     for (const d of await this.#mark(await this.tags.list())) {
@@ -543,6 +565,18 @@ export class ImageStore {
     }
     return { checked, problems };
   }
+}
+
+/**
+ * The digest of `bytes` in the algorithm of `named`: `sha256`, already computed, or the
+ * sha512 a descriptor may name content by.
+ */
+async function sameAlgorithm(named: string, sha256: Digest, bytes: Uint8Array): Promise<Digest> {
+  const { algorithm } = parseDigest(named);
+  if (algorithm === "sha256") return sha256;
+  const hasher = await createHasher({ algorithm });
+  hasher.update(bytes);
+  return hasher.digest();
 }
 
 /** Config plus layer sizes as stored. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -7,6 +7,7 @@ import { packTar } from "modern-tar";
 import { sha256 } from "../digest/mod.ts";
 import { MediaType, serializeManifest } from "../image/mod.ts";
 import { dockerArchive, imageConfig, layerTar, streamOf } from "../tests/_fixtures.ts";
+import { sha512Layout } from "../tests/_sha512_layout.ts";
 import { loadArchive } from "./docker_archive.ts";
 import { ConflictError, ImageNotFoundError } from "./errors.ts";
 import type { ImageStore } from "./image_store.ts";
@@ -209,3 +210,36 @@ test("an OCI archive with no image for this platform loads, and rmi removes its 
 function enc(s: string): Uint8Array {
   return new TextEncoder().encode(s);
 }
+
+test("fsck() re-hashes sha512 blobs with sha512, and rmi and gc remove them", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-fsck512-"));
+  try {
+    const store = await openStore(dir);
+    const layout = await sha512Layout();
+    await loadArchive(store, streamOf(layout.tar), { name: "localhost/x" });
+    assert.deepEqual((await store.fsck()).problems, []);
+    const victim = layout.layers[0];
+    const path = join(dir, "blobs", "sha512", victim.slice(7));
+    const good = await readFile(path);
+    await writeFile(path, "corrupted");
+    const { problems } = await store.fsck();
+    assert.deepEqual(problems, [{
+      digest: victim,
+      problem: `content hashes to ${await sha256("corrupted", { algorithm: "sha512" })}`,
+    }]);
+    await writeFile(path, good);
+
+    // An unnamed sha512 blob is garbage like any other.
+    const stray = await store.blobs.put(streamOf(enc("stray")), {
+      digest: await sha256("stray", { algorithm: "sha512" }),
+    });
+    assert.deepEqual((await store.gc()).removed, [stray.digest]);
+    assert.equal(await blobCount(store), 4);
+    const removed = await store.remove("localhost/x:v512");
+    assert.deepEqual(removed.deleted, [layout.id]);
+    assert.equal(await blobCount(store), 0);
+    assert.deepEqual(await readdir(join(dir, "blobs", "sha512")), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

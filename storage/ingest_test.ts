@@ -124,6 +124,26 @@ test("commit checks the bytes in the file, not only the stream it was sent", asy
   });
 });
 
+test("a sha512 commit checks the bytes in the file too, and publishes nothing else", async () => {
+  await scratch(async (dir) => {
+    const store = new FsBlobStore(dir);
+    const w = await store.writer();
+    await write(w, "hello");
+    const [tmp] = await readdir(join(dir, "ingest"));
+    await writeFile(join(dir, "ingest", tmp), "HELLO");
+    const digest = await sha256("hello", { algorithm: "sha512" });
+    const actual = await sha256("HELLO", { algorithm: "sha512" });
+    await assert.rejects(w.commit({ digest }), (e: unknown) => {
+      assert.ok(e instanceof DigestMismatchError);
+      assert.equal(e.actual, actual);
+      return true;
+    });
+    assert.equal(await store.has(digest), false);
+    assert.deepEqual(await readdir(join(dir, "ingest")), []);
+    await assert.rejects(readdir(join(dir, "blobs", "sha512")), { code: "ENOENT" });
+  });
+});
+
 test("cleanIngest() removes what dead writers left and keeps live and resumable writes", async () => {
   await scratch(async (dir) => {
     const store = new FsBlobStore(dir);

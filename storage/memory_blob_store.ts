@@ -89,6 +89,7 @@ export class MemoryBlobStore implements BlobStore {
           if (!blobs.has(digest)) blobs.set(digest, concat(partial.chunks));
           release();
         },
+        reread: () => iterate(partial.chunks),
         discard: () => {
           if (ref) partials.delete(ref);
           partial.chunks = [];

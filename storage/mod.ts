@@ -4,7 +4,8 @@
  * A {@linkcode BlobStore} holds blobs by digest (on disk: {@linkcode FsBlobStore}, in
  * memory: {@linkcode MemoryBlobStore}); every write is verified and invisible until
  * committed. A {@linkcode TagStore} holds names apart from the blobs. On disk the two
- * together are an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/`).
+ * together are an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/`, and
+ * `blobs/sha512/` for content a descriptor names by sha512; image IDs stay sha256).
  * {@linkcode ImageStore} resolves names and IDs like docker and does tag, remove, gc and
  * fsck; {@linkcode ImageStore.withLease} holds what an operation in flight writes
  * against gc in any process (containerd's leases). {@linkcode loadArchive} (docker and

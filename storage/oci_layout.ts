@@ -8,7 +8,8 @@ import { layoutTar, writeLayoutDir } from "./_layout_writer.ts";
 
 /**
  * The images `inputs` resolve to as an OCI image layout archive (a tar of `oci-layout`,
- * `index.json`, `blobs/sha256/`), readable by `skopeo copy oci-archive:` and our load.
+ * `index.json`, `blobs/sha256/`, `blobs/sha512/` for content named by sha512), readable by
+ * `skopeo copy oci-archive:` and our load.
  */
 export function saveOciArchive(store: ImageStore, inputs: string[]): ReadableStream<Uint8Array> {
   return layoutTar(store, inputs);
@@ -39,6 +40,12 @@ export async function importOciLayout(
   return await loadArchive(store, layoutDirTar(dir), { label: `"${dir}"`, ...options });
 }
 
+/** The blob directories of a layout stratum reads, and the file names each holds. */
+const LAYOUT_BLOBS: Record<string, RegExp> = {
+  sha256: /^[0-9a-f]{64}$/,
+  sha512: /^[0-9a-f]{128}$/,
+};
+
 /** Streams the layout files of `dir` as a tar, so a directory imports like an archive. */
 function layoutDirTar(dir: string): ReadableStream<Uint8Array> {
   const { readable, controller } = createTarPacker();
@@ -50,11 +57,14 @@ function layoutDirTar(dir: string): ReadableStream<Uint8Array> {
   (async () => {
     await add("oci-layout").catch(() => {}); // optional for import; index.json is what counts
     await add("index.json");
-    let names: string[] = [];
-    try {
-      names = await readdir(join(dir, "blobs", "sha256"));
-    } catch { /* a layout with no blobs: index.json's references fail clearly */ }
-    for (const n of names.sort()) if (/^[0-9a-f]{64}$/.test(n)) await add(`blobs/sha256/${n}`);
+    // Only the algorithms stratum can verify: a descriptor naming another fails clearly.
+    for (const [algorithm, name] of Object.entries(LAYOUT_BLOBS)) {
+      let names: string[] = [];
+      try {
+        names = await readdir(join(dir, "blobs", algorithm));
+      } catch { /* a layout with no blobs: index.json's references fail clearly */ }
+      for (const n of names.sort()) if (name.test(n)) await add(`blobs/${algorithm}/${n}`);
+    }
     controller.finalize();
   })().catch((e) => controller.error(e));
   return readable;

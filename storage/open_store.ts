@@ -37,7 +37,8 @@ export function memoryStore(options: StoreOptions = {}): ImageStore {
 export function blobAge(root: string): (digest: string) => Promise<number | undefined> {
   return async (digest) => {
     try {
-      const s = await stat(join(root, "blobs", "sha256", parseDigest(digest).hex));
+      const { algorithm, hex } = parseDigest(digest);
+      const s = await stat(join(root, "blobs", algorithm, hex));
       return Date.now() - s.mtimeMs;
     } catch {
       return undefined;
