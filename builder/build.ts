@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { type ExecutorKind, runStep } from "./run_executor.ts";
+import { type ExecutorKind, type RunMount, runStep } from "./run_executor.ts";
+import { resolveInRoot } from "./_rootfs.ts";
 import { chainIds, SnapshotStore } from "../unionfs/mod.ts";
 import {
   chmodSync,
@@ -18,7 +19,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { type Digest, sha256 } from "../digest/mod.ts";
 import {
@@ -56,6 +57,7 @@ import {
   type PlannedEntry,
   resolveChown,
   resolvePath,
+  rootPath,
   type SourceFs,
   TreeFs,
 } from "./copy.ts";
@@ -803,34 +805,40 @@ function prepareWorkdir(st: StepState, dir: string): Prepared {
       }
       const view = viewOf(st);
       const owner = user === "" ? { uid: 0, gid: 0 } : await resolveChown(user, view);
+      // BuildKit's mkdir -p goes to where the path leads inside the root (RootPath): a
+      // symlink on the way is followed, a dangling one has its target made. The config
+      // keeps the path as written; a RUN's working directory resolves the same way.
+      const resolved = await rootPath(view, clean);
+      if (resolved.stat && resolved.stat.type !== "directory") {
+        throw new Error(
+          `Cannot create WORKDIR ${dir}: "/${resolved.path}" is a ${resolved.stat.type}`,
+        );
+      }
       const entries: PlannedEntry[] = [];
-      const parts = clean.slice(1).split("/");
       const now = engine.now();
-      let created = false;
+      const parts = resolved.stat ? [] : resolved.path.split("/");
       for (let i = 1; i <= parts.length; i++) {
         const path = parts.slice(0, i).join("/");
-        const resolved = await resolvePath(view, path, true);
-        if (resolved?.stat.type === "directory") continue;
-        if (resolved) {
-          throw new Error(`Cannot create WORKDIR ${dir}: "/${path}" is a ${resolved.stat.type}`);
-        }
-        if (!created && i > 1) {
-          const parentPath = parts.slice(0, i - 1).join("/");
-          const parent = await view.lstat(parentPath);
-          if (parent) {
+        const existing = await view.lstat(path);
+        if (existing?.type === "directory") {
+          // The deepest existing directory gets the new one: its time changes.
+          if (!(await view.lstat(parts.slice(0, i + 1).join("/")))) {
             entries.push({
-              path: parentPath,
+              path,
               type: "directory",
-              mode: parent.mode,
-              uid: parent.uid,
-              gid: parent.gid,
+              mode: existing.mode,
+              uid: existing.uid,
+              gid: existing.gid,
               mtime: now,
               size: 0,
               linkTarget: "",
             });
           }
+          continue;
         }
-        created = true;
+        if (existing) {
+          throw new Error(`Cannot create WORKDIR ${dir}: "/${path}" is a ${existing.type}`);
+        }
         entries.push({
           path,
           type: "directory",
@@ -1059,6 +1067,7 @@ async function prepareCopy(
         exclude: flags.exclude,
         now: engine.now(),
         sourceDateEpoch: engine.options.sourceDateEpoch,
+        spool: engine.tmp,
       });
       const layer = await writeLayer(engine, plan.entries);
       addHistory(state.image, copyCreatedBy(keyword, expanded), engine.iso(), false);
@@ -1191,31 +1200,7 @@ function prepareRun(
       const backend = await (engine.run ??= loadRunBackend(engine));
       const state = nextState(st);
       const resolvedMounts = [];
-      for (const m of mounts) {
-        const { from, ...rest } = m;
-        if (m.type === "bind" || (m.type === "cache" && from)) {
-          // A bind mount's source lives in a stage, an image or the context.
-          const dir = await mkdtemp(join(engine.tmp, "mount-"));
-          if (from !== undefined) {
-            const stageIndex = findStage(engine.graph.stages, from);
-            const layers = stageIndex !== null
-              ? (await runStage(engine, stageIndex)).layers
-              : layersOf((await resolveImage(engine, from))!);
-            await flattenToDirectory(
-              layers.map((l) => ({
-                digest: l.descriptor.digest,
-                open: () => engine.options.store.blobs.get(l.descriptor.digest),
-              })),
-              dir,
-            );
-            resolvedMounts.push({ ...rest, source: join(dir, rest.source ?? "") });
-          } else {
-            resolvedMounts.push({ ...rest, source: join(engine.context.root, rest.source ?? "") });
-          }
-        } else {
-          resolvedMounts.push(rest);
-        }
-      }
+      for (const m of mounts) resolvedMounts.push(await resolveMount(engine, m));
       await seedSnapshots(engine, backend.snapshots, st.layers);
       const lowers = await backend.snapshots.prepare(st.layers, engine.options.store.blobs);
       const chain = await chainIds(st.layers.map((l) => l.diffId));
@@ -1257,6 +1242,61 @@ function prepareRun(
       };
     },
   };
+}
+
+/**
+ * A RUN mount with its `source` turned into a host path. The source of a bind (and the
+ * seed of a cache with `from=`) lives in the context, or in a stage or image written out
+ * for the step; it is resolved inside that root as BuildKit resolves it: `..` stops at the
+ * root and symlinks, absolute ones too, are followed as if the root were `/`, so a mount
+ * never shows a host file outside it.
+ */
+async function resolveMount(engine: Engine, m: RunMountSpec): Promise<RunMount> {
+  const { from, ...rest } = m;
+  if (m.type !== "bind" && !(m.type === "cache" && from !== undefined)) return rest;
+  let root = engine.context.root;
+  let label = "the build context";
+  let fromKey = "";
+  if (from !== undefined) {
+    const stageIndex = findStage(engine.graph.stages, from);
+    let layers: LayerRef[];
+    if (stageIndex !== null) {
+      const stage = await runStage(engine, stageIndex);
+      layers = stage.layers;
+      fromKey = stage.key;
+      label = `stage "${engine.graph.stages[stageIndex].label}"`;
+    } else {
+      const image = await resolveImage(engine, from);
+      if (!image) throw new Error(`Cannot mount from "${from}": the image is not in the store`);
+      layers = layersOf(image);
+      fromKey = image.manifestDigest;
+      label = `image "${from}"`;
+    }
+    root = await mkdtemp(join(engine.tmp, "mount-"));
+    await flattenToDirectory(
+      layers.map((l) => ({
+        digest: l.descriptor.digest,
+        mediaType: l.descriptor.mediaType,
+        open: () => engine.options.store.blobs.get(l.descriptor.digest),
+      })),
+      root,
+    );
+  }
+  const source = await resolveInRoot(root, `/${rest.source ?? ""}`);
+  try {
+    await lstat(source);
+  } catch (error) {
+    throw new Error(
+      `Cannot mount "${rest.source ?? "/"}" on "${m.target}": it is not in ${label}`,
+      { cause: error },
+    );
+  }
+  if (m.type === "cache") {
+    // BuildKit keys a cache seeded from a stage by the stage's content too: a new stage
+    // result starts a new cache from its files.
+    return { ...rest, id: `${m.id || m.target}@${fromKey}`, source };
+  }
+  return { ...rest, source };
 }
 
 /**

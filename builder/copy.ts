@@ -14,9 +14,12 @@
  * @module
  */
 import { spawn } from "node:child_process";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
 import { type Digest, sha256 } from "../digest/mod.ts";
 import {
   buildMergedTree,
+  fileStream,
   type LayerSource,
   type MergedTree,
   openLayer,
@@ -31,8 +34,12 @@ import { DockerignoreMatcher } from "./dockerignore.ts";
 
 /** A path's metadata in a copy source or the image being built. */
 export interface SourceStat {
-  /** What it is; `other` covers fifos and devices, which COPY skips. */
-  type: "file" | "directory" | "symlink" | "other";
+  /**
+   * What it is. Fifos and devices of an image or stage are copied as BuildKit copies them
+   * (fsutil makes them anew); `other` (sockets, and whatever the context cannot send) is
+   * skipped.
+   */
+  type: "file" | "directory" | "symlink" | "fifo" | "char" | "block" | "other";
   /** Permission bits. */
   mode: number;
   /** Owner. */
@@ -47,6 +54,12 @@ export interface SourceStat {
   linkTarget: string;
   /** Same number: hardlinks of one file. */
   ino: number;
+  /** Device numbers of a char or block device. */
+  devmajor?: number;
+  /** Device numbers of a char or block device. */
+  devminor?: number;
+  /** Extended attributes, copied with the path as BuildKit does. */
+  xattrs?: Record<string, Uint8Array>;
 }
 
 /** Where COPY reads from: the build context, or another stage's or image's root. */
@@ -182,9 +195,11 @@ export class TreeFs implements SourceFs {
   }
 }
 
+const TREE_TYPES = new Set(["file", "directory", "symlink", "fifo", "char", "block"]);
+
 function statOf(e: TreeEntry): SourceStat {
   return {
-    type: e.type === "file" || e.type === "directory" || e.type === "symlink" ? e.type : "other",
+    type: TREE_TYPES.has(e.type) ? e.type as SourceStat["type"] : "other",
     mode: e.mode & 0o7777,
     uid: e.uid,
     gid: e.gid,
@@ -192,6 +207,9 @@ function statOf(e: TreeEntry): SourceStat {
     mtime: e.mtime,
     linkTarget: e.linkTarget,
     ino: e.inode,
+    devmajor: e.devmajor,
+    devminor: e.devminor,
+    xattrs: e.xattrs,
   };
 }
 
@@ -229,12 +247,53 @@ export async function resolvePath(
   return stat ? { path: final, stat } : undefined;
 }
 
+/** Symlinks followed in one path before giving up (continuity's fs.RootPath). */
+const MAX_SYMLINKS = 255;
+
+/**
+ * Where `path` lands inside the root of `fs`, as BuildKit's `fs.RootPath` puts it:
+ * every symlink on the way is followed, the last one too (an absolute target taken from
+ * the root, a relative one from its directory), `..` stops at the root, and from a missing
+ * component on the rest is taken as written: a dangling link leads to where it points.
+ * `stat` is the metadata of what is there, undefined when nothing is.
+ *
+ * @throws {CopyError} after {@linkcode MAX_SYMLINKS} links, naming the path.
+ */
+export async function rootPath(
+  fs: SourceFs,
+  path: string,
+): Promise<{ path: string; stat: SourceStat | undefined }> {
+  const todo = path.split("/");
+  const done: string[] = [];
+  let hops = 0;
+  while (todo.length > 0) {
+    const part = todo.shift()!;
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      done.pop();
+      continue;
+    }
+    const st = await fs.lstat([...done, part].join("/"));
+    if (st?.type === "symlink") {
+      if (++hops > MAX_SYMLINKS) {
+        throw new CopyError(`Cannot resolve "${path}" in the ${fs.label}: too many symlinks`);
+      }
+      if (st.linkTarget.startsWith("/")) done.length = 0;
+      todo.unshift(...st.linkTarget.split("/"));
+      continue;
+    }
+    done.push(part);
+  }
+  const resolved = done.join("/");
+  return { path: resolved, stat: await fs.lstat(resolved) };
+}
+
 /** One entry of a planned layer. */
 export interface PlannedEntry {
   /** Path in the image, relative (`app/a.txt`). */
   path: string;
   /** Entry type. */
-  type: "file" | "directory" | "symlink" | "hardlink";
+  type: "file" | "directory" | "symlink" | "hardlink" | "fifo" | "char" | "block";
   /** Permission bits. */
   mode: number;
   /** Owner. */
@@ -249,6 +308,12 @@ export interface PlannedEntry {
   linkTarget: string;
   /** The path the bytes come from in the copy source, for prefetching. */
   source?: string;
+  /** Device major number (char and block devices). */
+  devmajor?: number;
+  /** Device minor number (char and block devices). */
+  devminor?: number;
+  /** Extended attributes (`security.capability`, `user.*`, ...). */
+  xattrs?: Record<string, Uint8Array>;
   /** Produces a file's bytes when the entry is written. */
   body?: () => Promise<ReadableStream<Uint8Array> | Uint8Array>;
 }
@@ -289,6 +354,12 @@ export interface CopyOptions {
   now: number;
   /** SOURCE_DATE_EPOCH: times in the layer are clamped to it. */
   sourceDateEpoch?: number;
+  /**
+   * A directory where ADD puts the large files it unpacks from an archive until the layer
+   * is written, so memory stays bounded whatever the archive inflates to. Without it,
+   * every unpacked file is held in memory.
+   */
+  spool?: string;
 }
 
 /** What a COPY/ADD will write, and what its cache key depends on. */
@@ -404,47 +475,56 @@ export async function planCopy(
   const destAbs = contextPath(
     options.dest.startsWith("/") ? options.dest : `${options.workdir}/${options.dest}`,
   );
-  const destResolved = destAbs === "" ? undefined : await resolvePath(target, destAbs, true);
-  const dest = destResolved?.path ?? (await resolveParent(target, destAbs));
-  const destExistingDir = destAbs === "" || destResolved?.stat.type === "directory";
+  // BuildKit resolves the destination inside the image root (fsutil's Copy over
+  // continuity's RootPath): symlinks on the way, the last one too, are followed, an
+  // absolute target taken from the root, a dangling one leading to where it points.
+  const resolved = await rootPath(target, destAbs);
+  const dest = resolved.path;
+  const destExistingDir = dest === "" || resolved.stat?.type === "directory";
   const into = destIsDir || destExistingDir || count > 1;
+  if (into && resolved.stat && !destExistingDir) {
+    throw new CopyError(
+      `${options.keyword} failed: cannot copy into "/${destAbs}": "/${dest}" is not a directory`,
+    );
+  }
   const owner = (st: SourceStat) =>
     options.chown ?? (from.keepOwners ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
   const mode = (st: SourceStat) =>
     options.chmod !== undefined && st.type !== "symlink" ? options.chmod : st.mode;
+  // Directories the copy makes for its destination: 0755, or the --chmod bits in current
+  // BuildKit (fsutil's MkdirAll gets the copy's mode since BuildKit 0.13; Docker 20.10's
+  // BuildKit made them 0755 whatever --chmod said); owned by --chown or root.
+  const madeMode = options.chmod !== undefined ? options.chmod & 0o777 : 0o755;
+  const madeOwner = options.chown ?? { uid: 0, gid: 0 };
   const exclude = options.exclude?.length ? new DockerignoreMatcher(options.exclude) : undefined;
   const links = new Map<number, string>();
 
-  const addParents = async (path: string) => {
+  /** Makes the parents of `path` (a path already resolved in the image) exist. */
+  const addParents = async (path: string, made = madeMode, by = madeOwner) => {
     const parts = path.split("/");
     for (let i = 1; i < parts.length; i++) {
       const p = parts.slice(0, i).join("/");
       if (plan.has(p)) continue;
-      const existing = await target.lstat(p);
-      if (existing?.type === "directory") {
-        plan.set(p, {
-          path: p,
-          type: "directory",
-          mode: existing.mode,
-          uid: existing.uid,
-          gid: existing.gid,
-          mtime: clamp(options.now),
-          size: 0,
-          linkTarget: "",
-        });
-      } else {
-        const id = options.chown ?? { uid: 0, gid: 0 };
-        plan.set(p, {
-          path: p,
-          type: "directory",
-          mode: 0o755,
-          ...id,
-          mtime: clamp(options.now),
-          size: 0,
-          linkTarget: "",
-        });
-      }
+      await addDir(p, made, by);
     }
+  };
+  /** `path` as a directory: an existing one keeps its metadata, a new one is made. */
+  const addDir = async (path: string, made = madeMode, by = madeOwner) => {
+    const existing = await target.lstat(path);
+    if (existing && existing.type !== "directory") {
+      throw new CopyError(
+        `${options.keyword} failed: cannot copy to "/${destAbs}": "/${path}" is not a directory`,
+      );
+    }
+    plan.set(path, {
+      path,
+      type: "directory",
+      mode: existing ? existing.mode : made,
+      ...(existing ? { uid: existing.uid, gid: existing.gid } : by),
+      mtime: clamp(options.now),
+      size: 0,
+      linkTarget: "",
+    });
   };
 
   const copyEntry = async (srcPath: string, st: SourceStat, destPath: string, rel: string) => {
@@ -452,32 +532,50 @@ export async function planCopy(
     if (st.type === "other") return;
     const id = owner(st);
     if (st.type === "directory") {
-      const existing = plan.get(destPath) ?? await target.lstat(destPath);
-      plan.set(destPath, {
-        path: destPath,
-        type: "directory",
-        mode: existing?.type === "directory" && rel === "" ? existing.mode : mode(st),
-        // The top directory is made, not copied: BuildKit gives it root (or --chown).
-        ...(rel !== ""
-          ? id
-          : existing?.type === "directory" && !options.chown
-          ? { uid: existing.uid, gid: existing.gid }
-          : options.chown ?? { uid: 0, gid: 0 }),
-        mtime: clamp(st.mtime),
-        size: 0,
-        linkTarget: "",
-      });
+      if (rel === "") {
+        // The top directory is made, not copied (fsutil copies a directory's contents
+        // into it): an existing one is left as it is, --chown or not.
+        if (!plan.has(destPath) && destPath !== "") await addDir(destPath);
+      } else {
+        plan.set(destPath, {
+          path: destPath,
+          type: "directory",
+          mode: mode(st),
+          ...id,
+          mtime: clamp(st.mtime),
+          size: 0,
+          linkTarget: "",
+          xattrs: st.xattrs,
+        });
+      }
       for (const name of await from.readdir(srcPath)) {
         const child = srcPath ? `${srcPath}/${name}` : name;
         const cst = await from.lstat(child);
         if (!cst) continue;
-        await copyEntry(child, cst, `${destPath}/${name}`, rel ? `${rel}/${name}` : name);
+        await copyEntry(child, cst, joinPath(destPath, name), rel ? `${rel}/${name}` : name);
       }
       return;
     }
-    const base = { path: destPath, mode: mode(st), ...id, mtime: clamp(st.mtime) };
+    const base = {
+      path: destPath,
+      mode: mode(st),
+      ...id,
+      mtime: clamp(st.mtime),
+      xattrs: st.xattrs,
+    };
     if (st.type === "symlink") {
       plan.set(destPath, { ...base, type: "symlink", size: 0, linkTarget: st.linkTarget });
+      return;
+    }
+    if (st.type === "fifo" || st.type === "char" || st.type === "block") {
+      plan.set(destPath, {
+        ...base,
+        type: st.type,
+        size: 0,
+        linkTarget: "",
+        devmajor: st.devmajor ?? 0,
+        devminor: st.devminor ?? 0,
+      });
       return;
     }
     const first = links.get(st.ino);
@@ -508,9 +606,19 @@ export async function planCopy(
     if (options.keyword === "ADD" && root.stat.type === "file") {
       const archive = await archiveKind(() => from.body(root.path));
       if (archive) {
-        const target = options.parents ? joinPath(dest, parentOf(root.match)) : dest;
-        if (target) await addParents(`${target}/x`);
-        await extractArchive(await from.body(root.path), archive, target, plan, options, clamp);
+        const at = options.parents ? joinPath(dest, parentOf(root.match)) : dest;
+        // BuildKit's unpack makes the destination 0755 (no --chmod), owned by --chown.
+        if (at !== "") {
+          await addParents(at, 0o755);
+          if (!plan.has(at)) await addDir(at, 0o755);
+        }
+        await extractArchive(await from.body(root.path), archive, {
+          dest: at,
+          plan,
+          target,
+          options,
+          clamp,
+        });
         continue;
       }
     }
@@ -592,15 +700,6 @@ function joinPath(a: string, b: string): string {
 function parentOf(path: string): string {
   const slash = path.lastIndexOf("/");
   return slash < 0 ? "" : path.slice(0, slash);
-}
-
-/** The destination's parent resolved through symlinks, plus its last name. */
-async function resolveParent(target: SourceFs, path: string): Promise<string> {
-  const parent = parentOf(path);
-  const name = path.slice(path.lastIndexOf("/") + 1);
-  if (parent === "") return name;
-  const resolved = await resolvePath(target, parent, true);
-  return joinPath(resolved?.path ?? parent, name);
 }
 
 type Archive = "gzip" | "bzip2" | "xz" | "tar";
@@ -732,59 +831,161 @@ function decompressStream(
   });
 }
 
+/** Unpacked files at least this large go to the spool directory instead of memory. */
+const SPOOL_FROM = 64 * 1024;
+/** Bytes of smaller unpacked files one ADD keeps in memory before spooling them too. */
+const MEMORY_BUDGET = 32 * 1024 * 1024;
+
+/** What {@linkcode extractArchive} works on. */
+interface Extraction {
+  /** The resolved directory the archive is unpacked into, relative to the image root. */
+  dest: string;
+  plan: Map<string, PlannedEntry>;
+  /** The image being built. */
+  target: SourceFs;
+  options: CopyOptions;
+  clamp: (t: number) => number;
+}
+
+/**
+ * The image being built with this copy's planned entries over it, seen from `dest`: the
+ * view archive entries are resolved in. BuildKit unpacks in a chroot at the destination
+ * (moby's chrootarchive), so a symlink met on the way, planted by an earlier layer or by
+ * the archive itself, is followed with the destination as its root.
+ */
+function extractionView(x: Extraction): SourceFs {
+  const full = (path: string) => joinPath(x.dest, path);
+  return {
+    label: x.target.label,
+    keepOwners: true,
+    lstat(path) {
+      const e = x.plan.get(full(path));
+      if (!e) return x.target.lstat(full(path));
+      return Promise.resolve({
+        type: e.type === "hardlink" ? "file" : e.type,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.size,
+        mtime: e.mtime,
+        linkTarget: e.linkTarget,
+        ino: 0,
+      });
+    },
+    readdir: (path) => x.target.readdir(full(path)),
+    body: (path) => x.target.body(full(path)),
+  };
+}
+
+/**
+ * Unpacks a tar archive into the plan as BuildKit's ADD does (moby's archive.Untar):
+ * each entry's parent resolved inside the destination, missing parents made 0755 and
+ * owned by root, every entry type kept (fifos and devices too) with its extended
+ * attributes, owners from the archive unless --chown is given. File bodies stream: large
+ * ones are spooled to disk, so memory does not grow with what the archive inflates to.
+ */
 async function extractArchive(
   body: ReadableStream<Uint8Array> | Uint8Array,
   kind: Archive,
-  dest: string,
-  plan: Map<string, PlannedEntry>,
-  options: CopyOptions,
-  clamp: (t: number) => number,
+  x: Extraction,
 ): Promise<void> {
+  const { dest, plan, options, clamp } = x;
+  const view = extractionView(x);
+  const budget = { left: MEMORY_BUDGET };
   const stream = decompressStream(toStream(body), kind);
   const source: LayerSource = { digest: "archive", open: () => Promise.resolve(stream) };
+  /** Where `name` (an archive path) lands, its parent resolved, relative to the image. */
+  const place = async (name: string): Promise<string> => {
+    const rel = contextPath(name);
+    const parent = (await rootPath(view, parentOf(rel))).path;
+    return joinPath(dest, joinPath(parent, rel.slice(rel.lastIndexOf("/") + 1)));
+  };
   for await (const { header, body: entryBody } of openLayer(source)) {
-    const rel = contextPath(header.name);
-    if (rel === "") {
+    // Current BuildKit gives the unpacked entries the --chown owner (Untar's ChownOpts);
+    // Docker 20.10's BuildKit left the archive's owners.
+    const id = options.chown ?? { uid: header.uid, gid: header.gid };
+    const meta = {
+      mode: header.mode & 0o7777,
+      ...id,
+      mtime: clamp(header.mtime),
+      size: 0,
+      xattrs: Object.keys(header.xattrs).length > 0 ? header.xattrs : undefined,
+    };
+    if (contextPath(header.name) === "") {
+      // "./": the destination itself takes the entry's metadata.
       await entryBody.cancel();
+      if (header.type === "directory" && dest !== "") {
+        plan.set(dest, { ...meta, path: dest, type: "directory", linkTarget: "" });
+      }
       continue;
     }
-    const path = joinPath(dest, rel);
-    for (let p = parentOf(path); p !== "" && p !== dest && !plan.has(p); p = parentOf(p)) {
+    const path = await place(header.name);
+    for (let p = parentOf(path); p !== "" && !plan.has(p); p = parentOf(p)) {
+      const existing = await x.target.lstat(p);
       plan.set(p, {
         path: p,
         type: "directory",
-        mode: 0o755,
-        ...(options.chown ?? { uid: 0, gid: 0 }),
+        mode: existing?.type === "directory" ? existing.mode : 0o755,
+        ...(existing?.type === "directory"
+          ? { uid: existing.uid, gid: existing.gid }
+          : { uid: 0, gid: 0 }),
         mtime: clamp(options.now),
         size: 0,
         linkTarget: "",
       });
     }
-    // BuildKit leaves unpacked entries with the archive's owners, --chown or not.
-    const id = { uid: header.uid, gid: header.gid };
-    const base = { path, mode: header.mode & 0o7777, ...id, mtime: clamp(header.mtime), size: 0 };
+    if (header.type !== "directory" && plan.get(path)?.type === "directory") {
+      // A non-directory replaces a directory and what the archive put in it.
+      for (const k of plan.keys()) if (k.startsWith(`${path}/`)) plan.delete(k);
+    }
+    const base = { ...meta, path };
+    if (header.type === "file") {
+      const keep = await keepBody(entryBody, header.size, options.spool, budget);
+      plan.set(path, { ...base, type: "file", size: header.size, linkTarget: "", body: keep });
+      continue;
+    }
+    await entryBody.cancel();
     if (header.type === "directory") {
-      await entryBody.cancel();
       plan.set(path, { ...base, type: "directory", linkTarget: "" });
     } else if (header.type === "symlink") {
-      await entryBody.cancel();
       plan.set(path, { ...base, type: "symlink", linkTarget: header.linkname });
     } else if (header.type === "hardlink") {
-      await entryBody.cancel();
-      plan.set(path, { ...base, type: "hardlink", linkTarget: joinPath(dest, header.linkname) });
-    } else if (header.type === "file") {
-      const bytes = new Uint8Array(await new Response(entryBody).arrayBuffer());
+      plan.set(path, { ...base, type: "hardlink", linkTarget: await place(header.linkname) });
+    } else {
       plan.set(path, {
         ...base,
-        type: "file",
-        size: bytes.length,
+        type: header.type,
         linkTarget: "",
-        body: () => Promise.resolve(bytes),
+        devmajor: header.devmajor,
+        devminor: header.devminor,
       });
-    } else {
-      await entryBody.cancel();
     }
   }
+}
+
+/**
+ * Keeps an unpacked file's bytes until the layer is written: small ones in memory while
+ * the budget lasts, the rest in a file of their own under `spool`.
+ */
+async function keepBody(
+  body: ReadableStream<Uint8Array>,
+  size: number,
+  spool: string | undefined,
+  budget: { left: number },
+): Promise<() => Promise<ReadableStream<Uint8Array> | Uint8Array>> {
+  if (spool === undefined || (size < SPOOL_FROM && size <= budget.left)) {
+    budget.left -= size;
+    const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+    return () => Promise.resolve(bytes);
+  }
+  const path = join(spool, `add-${crypto.randomUUID()}`);
+  const fh = await open(path, "wx", 0o600);
+  try {
+    for await (const chunk of body) await fh.write(chunk);
+  } finally {
+    await fh.close();
+  }
+  return () => Promise.resolve(fileStream(path));
 }
 
 /** Turns a plan into tar entries, opening each body only when its entry is written. */
@@ -800,6 +1001,9 @@ export async function* planEntries(entries: PlannedEntry[]): AsyncGenerator<Writ
         size: e.type === "file" ? e.size : 0,
         mtime: Math.floor(e.mtime),
         linkname: e.linkTarget,
+        devmajor: e.devmajor,
+        devminor: e.devminor,
+        xattrs: e.xattrs,
       },
       body: e.type === "file" && e.body ? await e.body() : undefined,
     };

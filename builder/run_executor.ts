@@ -77,7 +77,10 @@ export interface RunMount {
   type: "cache" | "bind" | "secret" | "tmpfs";
   /** Where, inside the container. Secrets default to `/run/secrets/<id>`. */
   target: string;
-  /** bind: the host file or directory (a context dir or a stage rootfs). Unused otherwise. */
+  /**
+   * bind: the host file or directory (a context dir or a stage rootfs); cache: a host
+   * directory whose copy seeds the cache when it is new (`from=STAGE`). Unused otherwise.
+   */
   source?: string;
   /** cache: the cache's key (default: the target); secret: the secret's id. */
   id?: string;
