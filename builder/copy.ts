@@ -15,6 +15,7 @@
  */
 import { spawn } from "node:child_process";
 import { open } from "node:fs/promises";
+import { createGunzip } from "node:zlib";
 import { join } from "node:path";
 import { type Digest, sha256 } from "../digest/mod.ts";
 import {
@@ -771,17 +772,77 @@ async function readHead(
   return out.subarray(0, have);
 }
 
-/** Decompresses gzip with the runtime, bzip2 and xz with their commands. */
+/** Largest chunk the gzip decoder hands out. */
+const GUNZIP_CHUNK = 256 * 1024;
+
+/**
+ * Gunzips with `node:zlib`, pulled: a chunk is inflated only when the reader asks for it,
+ * and no chunk is larger than {@linkcode GUNZIP_CHUNK}. (The Web `DecompressionStream`
+ * inflates each input chunk whole, and deflate reaches ~1000:1 on runs of zeros: a 64 KiB
+ * read of a small archive came out as 64 MiB at once, and memory grew with the archive's
+ * inflated size.)
+ */
+function gunzip(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const zip = createGunzip({ chunkSize: GUNZIP_CHUNK });
+  const reader = input.getReader();
+  let failed: Error | undefined;
+  zip.on("error", (e) => (failed = e));
+  const wait = (...events: string[]) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        for (const e of events) zip.off(e, done);
+        resolve();
+      };
+      for (const e of events) zip.once(e, done);
+    });
+  (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (failed) return;
+        if (!zip.write(value)) await wait("drain", "error", "close");
+      }
+      zip.end();
+    } catch (error) {
+      zip.destroy(error as Error);
+    }
+  })();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        if (failed) {
+          controller.error(
+            new Error(`Cannot decompress a gzip archive: ${failed.message}`, { cause: failed }),
+          );
+          return;
+        }
+        const chunk = zip.read() as Uint8Array | null;
+        if (chunk) {
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+          return;
+        }
+        if (zip.readableEnded) {
+          controller.close();
+          return;
+        }
+        await wait("readable", "end", "error");
+      }
+    },
+    async cancel(reason) {
+      zip.destroy();
+      await reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Decompresses gzip with `node:zlib`, bzip2 and xz with their commands. */
 function decompressStream(
   stream: ReadableStream<Uint8Array>,
   kind: Archive,
 ): ReadableStream<Uint8Array> {
   if (kind === "tar") return stream;
-  if (kind === "gzip") {
-    return stream.pipeThrough(
-      new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
-    );
-  }
+  if (kind === "gzip") return gunzip(stream);
   const command = kind === "bzip2" ? "bzip2" : "xz";
   const child = spawn(command, ["-dc"], { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
@@ -812,13 +873,20 @@ function decompressStream(
     child.stdin.end();
   })();
   child.stdin.on("error", () => {});
+  let error: Error | undefined;
+  failed.then((e) => (error = e));
+  const closed = new Promise((r) => child.once("close", r).exitCode !== null && r(null));
+  // Pulled, so the command is paused by its pipe while nobody reads.
+  const chunks = child.stdout[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>({
-    async start(controller) {
-      let error: Error | undefined;
-      failed.then((e) => (error = e));
+    async pull(controller) {
       try {
-        for await (const chunk of child.stdout) controller.enqueue(new Uint8Array(chunk));
-        await new Promise((r) => child.once("close", r).exitCode !== null && r(null));
+        const { done, value } = await chunks.next();
+        if (!done) {
+          controller.enqueue(new Uint8Array(value));
+          return;
+        }
+        await closed;
         if (error) controller.error(error);
         else controller.close();
       } catch (e) {
@@ -828,7 +896,7 @@ function decompressStream(
     cancel() {
       child.kill();
     },
-  });
+  }, { highWaterMark: 0 });
 }
 
 /** Unpacked files at least this large go to the spool directory instead of memory. */
