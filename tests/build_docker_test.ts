@@ -4,7 +4,8 @@
  * images' configs (and history) and `docker export` file trees must be equal.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import { existsSync } from "node:fs";
 import { chmod, copyFile, link, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -77,7 +78,7 @@ interface CaseOptions {
  * make from a directory (a symlink to an absolute path that does not exist here, devices,
  * xattrs in SCHILY records).
  */
-function writeTar(path: string, entries: TarSpec[]): void {
+async function writeTar(path: string, entries: TarSpec[]): Promise<void> {
   const script = `
 import io, json, sys, tarfile
 out, entries = sys.argv[1], json.loads(sys.argv[2])
@@ -100,7 +101,7 @@ with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
         i.size = len(body) if e["type"] == "file" else 0
         t.addfile(i, io.BytesIO(body) if e["type"] == "file" else None)
 `;
-  execFileSync("python3", ["-c", script, path, JSON.stringify(entries)]);
+  await promisify(execFile)("python3", ["-c", script, path, JSON.stringify(entries)]);
 }
 
 /** One entry of {@linkcode writeTar}. */
@@ -541,7 +542,7 @@ RUN pwd > /pwd2 && touch here
     { "f1.txt": "1", "dir/a": "a", "dir/s/b": "b" },
     {
       async setup(ctx) {
-        writeTar(join(ctx, "plain.tar"), [{ name: "t/in", type: "file", body: "in" }]);
+        await writeTar(join(ctx, "plain.tar"), [{ name: "t/in", type: "file", body: "in" }]);
       },
     },
   ],
@@ -561,12 +562,12 @@ RUN pwd > /pwd
       async setup(ctx) {
         // moby/buildkit testDockerfileAddArchiveThroughAbsoluteSymlink, plus the same
         // archives unpacked below /sub, where the chroot makes /run mean /sub/run.
-        writeTar(join(ctx, "rootfs.tar"), [
+        await writeTar(join(ctx, "rootfs.tar"), [
           { name: "run/", type: "dir", mode: "755" },
           { name: "var/", type: "dir", mode: "755" },
           { name: "var/run", type: "symlink", link: "/run", mode: "777" },
         ]);
-        writeTar(join(ctx, "payload.tar"), [
+        await writeTar(join(ctx, "payload.tar"), [
           { name: "var/run/act/", type: "dir", mode: "755" },
           { name: "var/run/act/.git/", type: "dir", mode: "755" },
           { name: "var/run/act/.git/HEAD", type: "file", body: "ref: refs/heads/main\n" },
@@ -591,7 +592,7 @@ ADD --chown=7:8 plain.tar /addnew/deeper/
       async setup(ctx) {
         await chmod(join(ctx, "d700"), 0o700);
         await chmod(join(ctx, "d700", "in"), 0o750);
-        writeTar(join(ctx, "plain.tar"), [{ name: "t/in", type: "file", body: "in" }]);
+        await writeTar(join(ctx, "plain.tar"), [{ name: "t/in", type: "file", body: "in" }]);
       },
       // Current BuildKit gives --chown to what ADD unpacks (see "add archive with --chown").
       currentBuildKit(tree) {
@@ -630,7 +631,7 @@ COPY --from=st /s/x /copied
     {},
     {
       async setup(ctx) {
-        writeTar(join(ctx, "specials.tar"), SPECIALS);
+        await writeTar(join(ctx, "specials.tar"), SPECIALS);
       },
       // Current BuildKit's COPY makes fifos and devices anew (fsutil copyDevice, since
       // tonistiigi/fsutil 331e532 "copy: fix copying devices, fifos"); Docker 20.10's
