@@ -20,6 +20,9 @@ import {
   type LayerSource,
   type MergedTree,
   openLayer,
+  PathError,
+  resolveInRoot,
+  type RootedLookup,
   type TreeEntry,
   type WriteEntry,
 } from "../unionfs/mod.ts";
@@ -204,28 +207,28 @@ export async function resolvePath(
   path: string,
   followLast: boolean,
 ): Promise<{ path: string; stat: SourceStat } | undefined> {
-  let pending = contextPath(path).split("/").filter((p) => p !== "");
-  const done: string[] = [];
-  let hops = 0;
-  while (pending.length > 0) {
-    const [name, ...rest] = pending;
-    const candidate = [...done, name].join("/");
-    const st = await fs.lstat(candidate);
-    if (!st) return undefined;
-    if (st.type === "symlink" && (rest.length > 0 || followLast)) {
-      if (++hops > 40) throw new Error(`Too many symlinks resolving "${path}" in ${fs.label}`);
-      const target = st.linkTarget.startsWith("/")
-        ? st.linkTarget
-        : `${done.join("/")}/${st.linkTarget}`;
-      pending = [...contextPath(target).split("/").filter((p) => p !== ""), ...rest];
-      done.length = 0;
-      continue;
+  type Node = { path: string; stat?: SourceStat };
+  const lookup: RootedLookup<Node> = {
+    root: { path: "" },
+    child: async (_dir, _name, p) => {
+      const stat = await fs.lstat(p);
+      return stat ? { path: p, stat } : undefined;
+    },
+    linkTarget: (node) => (node.stat?.type === "symlink" ? node.stat.linkTarget : undefined),
+    isDirectory: (node) => node.stat === undefined || node.stat.type === "directory",
+  };
+  let resolved;
+  try {
+    resolved = await resolveInRoot(lookup, contextPath(path), { followLast, missing: "fail" });
+  } catch (e) {
+    if (e instanceof PathError && e.code === "ELOOP") {
+      throw new Error(`Too many symlinks resolving "${path}" in ${fs.label}`, { cause: e });
     }
-    done.push(name);
-    pending = rest;
+    throw e;
   }
-  const final = done.join("/");
-  const stat = await fs.lstat(final);
+  if (!resolved) return undefined;
+  const final = resolved.parts.join("/");
+  const stat = resolved.node?.stat ?? await fs.lstat(final);
   return stat ? { path: final, stat } : undefined;
 }
 

@@ -1,17 +1,8 @@
-import {
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  readdir,
-  readlink,
-  rename,
-  rm,
-  unlink,
-} from "node:fs/promises";
+import { link, lstat, lutimes, readdir, rename, rm } from "node:fs/promises";
 import process from "node:process";
 import { join } from "node:path";
-import { InvalidLayerError } from "./errors.ts";
+import { InvalidLayerError, PathError } from "./errors.ts";
+import { diskLookup, resolveInRoot } from "./resolve_in_root.ts";
 import { type LayerSource, openLayer } from "./open_layer.ts";
 import { classify, cleanComponents } from "./_path.ts";
 import { makeSpecial, type Meta, setMeta, writeFile, type WriteOptions } from "./_fs_write.ts";
@@ -28,7 +19,6 @@ export interface ApplyLayerOptions {
   xattrs?: boolean;
 }
 
-const MAX_SYMLINKS = 40;
 const IMPLICIT: Meta = { type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 };
 
 async function lstatOrNull(path: string) {
@@ -87,40 +77,28 @@ export async function applyLayer(
     await rm(abs(r), { recursive: true, force: true });
   }
 
+  const lookup = diskLookup(root, async (r, parent) => {
+    await saveTime(parent);
+    dirMeta.set(r, IMPLICIT);
+    markCreated(r);
+  });
+
   /** The real directory `parts` names, symlinks resolved inside root; optionally made. */
   async function resolveDir(parts: string[], create: boolean): Promise<string[] | null> {
-    const stack: string[] = [];
-    const todo = [...parts];
-    let links = 0;
-    while (todo.length > 0) {
-      const c = todo.shift()!;
-      if (c === "" || c === ".") continue;
-      if (c === "..") {
-        stack.pop();
-        continue;
+    try {
+      const res = await resolveInRoot(lookup, parts.join("/"), {
+        missing: create ? "create" : "fail",
+        directory: true,
+      });
+      return res ? res.parts : null;
+    } catch (e) {
+      if (e instanceof PathError && e.code === "ELOOP") {
+        throw new InvalidLayerError(digest, parts.join("/"), "has too many levels of symlinks", {
+          cause: e,
+        });
       }
-      const r = rel([...stack, c]);
-      const st = await lstatOrNull(abs(r));
-      if (st?.isSymbolicLink()) {
-        if (++links > MAX_SYMLINKS) {
-          throw new InvalidLayerError(digest, parts.join("/"), "has too many levels of symlinks");
-        }
-        const target = await readlink(abs(r));
-        if (target.startsWith("/")) stack.length = 0;
-        todo.unshift(...target.split("/"));
-        continue;
-      }
-      if (!st?.isDirectory()) {
-        if (!create) return null;
-        await saveTime(rel(stack));
-        if (st) await unlink(abs(r));
-        await mkdir(abs(r), { mode: 0o755 });
-        dirMeta.set(r, IMPLICIT);
-        markCreated(r);
-      }
-      stack.push(c);
+      throw e;
     }
-    return stack;
   }
 
   /** Deletes what lower layers put at `r`, sparing what this layer made. */
