@@ -235,6 +235,7 @@ export class MergedTree {
     for (const { header, index: entryIndex } of entries) {
       const what = classify(header.name);
       stats.entries++;
+      if (what.kind === "invalid") throw new InvalidLayerError(digest, header.name, what.reason);
       if (what.kind === "add") {
         if (header.type === "file") stats.bytes += header.size;
         this.#add(what.parts, header, entryIndex, ctx);
