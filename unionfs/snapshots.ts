@@ -380,6 +380,10 @@ export class SnapshotStore {
       if (hex === null || (!tmp && keep.has(hex))) continue;
       await this.#lock(hex, async () => {
         if (!(await exists(join(this.#dir, name)))) return;
+        // A crashed prepare() may have left its apply mount (`<tmp>-mount/root`) behind.
+        if (tmp && name.endsWith("-mount")) {
+          await unmountOverlay(join(this.#dir, name, "root")).catch(() => {});
+        }
         await rm(join(this.#dir, name), { recursive: true, force: true });
         if (!tmp) removed.push(`sha256:${hex}`);
       });
