@@ -8,24 +8,20 @@ import {
   chmod,
   chown,
   copyFile,
-  lchown,
   lstat,
   lutimes,
   mkdir,
   open,
   readdir,
   readFile,
-  readlink,
   rename,
   rm,
   rmdir,
   stat,
-  symlink,
   unlink,
   writeFile,
 } from "node:fs/promises";
 import { execFile } from "node:child_process";
-import { constants as fsConstants } from "node:fs";
 import { basename, dirname, join, posix, relative } from "node:path";
 import process from "node:process";
 import { sha256 } from "../digest/mod.ts";
@@ -269,9 +265,15 @@ export async function planMounts(input: PlanInput): Promise<MountPlan> {
           if (!(await lstatOrNull(dir))) {
             const tmp = `${dir}.tmp-${process.pid}-${n++}`;
             if (m.source !== undefined) {
-              // from=STAGE: the cache starts as a copy of the stage's directory, with that
-              // directory's own owner and mode (BuildKit ignores uid/gid/mode then).
-              await seedTree(m.source, tmp);
+              // from=STAGE: the cache starts as the stage's directory, with that directory's
+              // own owner and mode (BuildKit ignores uid/gid/mode then). The source is a
+              // copy unionfs wrote out for this step alone, so it is moved, not copied.
+              if (!(await stat(m.source)).isDirectory()) {
+                throw new Error(
+                  `Cannot mount a cache on "${target}": its source is not a directory`,
+                );
+              }
+              await rename(m.source, tmp);
             } else {
               await mkdir(tmp);
               await chown(tmp, m.uid ?? 0, m.gid ?? 0);
@@ -360,28 +362,6 @@ export async function planMounts(input: PlanInput): Promise<MountPlan> {
     throw e;
   }
   return plan;
-}
-
-/**
- * Copies the tree at `from` (written out by stratum for this step) to `to`, which must not
- * exist. Nothing is followed: symlinks are copied as links, and every path is created new
- * below a directory this call made, so no write can go through a link.
- */
-export async function seedTree(from: string, to: string): Promise<void> {
-  const st = await lstat(from);
-  if (st.isDirectory()) {
-    await mkdir(to, { mode: 0o700 });
-    for (const name of await readdir(from)) await seedTree(join(from, name), join(to, name));
-  } else if (st.isSymbolicLink()) {
-    await symlink(await readlink(from), to);
-  } else if (st.isFile()) {
-    await copyFile(from, to, fsConstants.COPYFILE_EXCL);
-  } else {
-    return; // fifos, sockets and devices do not seed a cache
-  }
-  await lchown(to, st.uid, st.gid);
-  if (!st.isSymbolicLink()) await chmod(to, st.mode & 0o7777);
-  await lutimes(to, st.atime, st.mtime);
 }
 
 /** `dir`'s parent chain inside the rootfs, deepest first: "a/b/c" -> c, b, a. */

@@ -9,18 +9,9 @@
  */
 import { type ExecutorKind, type RunMount, runStep } from "./run_executor.ts";
 import { resolveInRoot } from "./_rootfs.ts";
-import { chainIds, SnapshotStore } from "../unionfs/mod.ts";
-import {
-  chmodSync,
-  lchownSync,
-  linkSync,
-  lutimesSync,
-  mkdirSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { chainIds, overlaySupported, SnapshotStore } from "../unionfs/mod.ts";
 import { lstat, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { dirname, isAbsolute, join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { type Digest, sha256 } from "../digest/mod.ts";
 import {
   formatPlatform,
@@ -1201,11 +1192,21 @@ function prepareRun(
       const state = nextState(st);
       const resolvedMounts = [];
       for (const m of mounts) resolvedMounts.push(await resolveMount(engine, m));
-      await seedSnapshots(engine, backend.snapshots, st.layers);
-      const lowers = await backend.snapshots.prepare(st.layers, engine.options.store.blobs);
+      // Where overlay cannot be mounted the executor builds the rootfs from the layers.
+      let lowers: string[] = [];
+      if (await overlaySupported()) {
+        const seeded = await seedEntries(engine, backend.snapshots, st.layers);
+        lowers = await backend.snapshots.prepare(st.layers, engine.options.store.blobs, {
+          entries: (layer) => {
+            const held = seeded.get(layer.diffId);
+            return held && planEntries(held);
+          },
+        });
+      }
       const chain = await chainIds(st.layers.map((l) => l.diffId));
       const result = await backend.runStep({
         lowers,
+        layers: st.layers,
         args: argv,
         env,
         user: image.config?.User || undefined,
@@ -1300,72 +1301,39 @@ async function resolveMount(engine: Engine, m: RunMountSpec): Promise<RunMount> 
 }
 
 /**
- * Writes the RUN snapshots of layers this build made itself straight from their planned
- * entries, instead of letting the snapshot store unpack the layer blobs just written:
- * a COPY of a large context is then read once from the context (synchronous writes, a
- * fraction of the cost of unpacking the tar through streams). The snapshot holds what
- * unpacking would give: the layer's own entries, missing parents made 0755, times in whole
- * seconds as the tar has them. A layer with a streamed body is left to the store.
+ * The entries of layers this build wrote itself (COPY, ADD, WORKDIR) whose snapshots are
+ * missing, with their bodies in memory, for `SnapshotStore.prepare` to apply instead of
+ * unpacking the layer blobs just written: a COPY of a large context is then read once
+ * from the context. unionfs's writer applies them, as it would the blob. A layer with a
+ * streamed body (over the memory budget) is left to the store, which unpacks its blob.
  */
-async function seedSnapshots(
+async function seedEntries(
   engine: Engine,
   snapshots: SnapshotStore,
   layers: LayerRef[],
-): Promise<void> {
+): Promise<Map<string, PlannedEntry[]>> {
   const chain = await chainIds(layers.map((l) => l.diffId));
+  const out = new Map<string, PlannedEntry[]>();
   for (const [i, layer] of layers.entries()) {
     const entries = engine.written.get(layer.diffId);
-    if (!entries || await snapshots.has(chain[i])) continue;
-    const dir = await mkdtemp(join(engine.tmp, "snapshot-"));
-    if (await writeSnapshot(dir, entries)) await snapshots.adopt(chain[i], dir);
-    else await rm(dir, { recursive: true, force: true });
+    if (!entries) continue;
     engine.written.delete(layer.diffId);
-  }
-}
-
-async function writeSnapshot(dir: string, entries: PlannedEntry[]): Promise<boolean> {
-  const bodies = new Map<string, Uint8Array>();
-  for (const e of entries) {
-    if (e.type !== "file" || !e.body) continue;
-    const body = await e.body();
-    if (!(body instanceof Uint8Array)) {
-      await body.cancel();
-      return false;
-    }
-    bodies.set(e.path, body);
-  }
-  try {
-    const made = new Set<string>();
-    const parent = (path: string) => {
-      const d = dirname(path);
-      if (!made.has(d)) mkdirSync(d, { recursive: true, mode: 0o755 });
-      made.add(d);
-    };
-    // Hardlinks last: their target may come later in the layer's order.
+    if (await snapshots.has(chain[i])) continue;
+    const held: PlannedEntry[] = [];
     for (const e of entries) {
-      const path = join(dir, e.path);
-      parent(path);
-      if (e.type === "directory") mkdirSync(path, { recursive: true });
-      else if (e.type === "file") writeFileSync(path, bodies.get(e.path) ?? new Uint8Array());
-      else if (e.type === "symlink") symlinkSync(e.linkTarget, path);
+      if (e.type !== "file" || !e.body) {
+        held.push(e);
+        continue;
+      }
+      const body = await e.body();
+      if (!(body instanceof Uint8Array)) {
+        await body.cancel();
+        held.length = 0;
+        break;
+      }
+      held.push({ ...e, body: () => Promise.resolve(body) });
     }
-    for (const e of entries) {
-      if (e.type === "hardlink") linkSync(join(dir, e.linkTarget), join(dir, e.path));
-    }
-    // Owners before modes (chown clears setuid bits); children before their directories'
-    // times, which writing the children changed.
-    const deepestFirst = entries.filter((e) => e.type !== "hardlink")
-      .sort((a, b) => b.path.length - a.path.length);
-    for (const e of deepestFirst) {
-      const path = join(dir, e.path);
-      lchownSync(path, e.uid, e.gid);
-      if (e.type !== "symlink") chmodSync(path, e.mode);
-      const t = Math.floor(e.mtime);
-      lutimesSync(path, t, t);
-    }
-    return true;
-  } catch {
-    // Whatever this could not write, unpacking the blob will.
-    return false;
+    if (held.length === entries.length) out.set(layer.diffId, held);
   }
+  return out;
 }

@@ -24,6 +24,9 @@ import {
   type LayerSource,
   type MergedTree,
   openLayer,
+  PathError,
+  resolveInRoot,
+  type RootedLookup,
   type TreeEntry,
   type WriteEntry,
 } from "../unionfs/mod.ts";
@@ -223,70 +226,66 @@ export async function resolvePath(
   path: string,
   followLast: boolean,
 ): Promise<{ path: string; stat: SourceStat } | undefined> {
-  let pending = contextPath(path).split("/").filter((p) => p !== "");
-  const done: string[] = [];
-  let hops = 0;
-  while (pending.length > 0) {
-    const [name, ...rest] = pending;
-    const candidate = [...done, name].join("/");
-    const st = await fs.lstat(candidate);
-    if (!st) return undefined;
-    if (st.type === "symlink" && (rest.length > 0 || followLast)) {
-      if (++hops > 40) throw new Error(`Too many symlinks resolving "${path}" in ${fs.label}`);
-      const target = st.linkTarget.startsWith("/")
-        ? st.linkTarget
-        : `${done.join("/")}/${st.linkTarget}`;
-      pending = [...contextPath(target).split("/").filter((p) => p !== ""), ...rest];
-      done.length = 0;
-      continue;
+  let resolved;
+  try {
+    resolved = await resolveInRoot(lookupOf(fs), contextPath(path), {
+      followLast,
+      missing: "fail",
+    });
+  } catch (e) {
+    if (e instanceof PathError && e.code === "ELOOP") {
+      throw new Error(`Too many symlinks resolving "${path}" in ${fs.label}`, { cause: e });
     }
-    done.push(name);
-    pending = rest;
+    throw e;
   }
-  const final = done.join("/");
-  const stat = await fs.lstat(final);
+  if (!resolved) return undefined;
+  const final = resolved.parts.join("/");
+  const stat = resolved.node?.stat ?? await fs.lstat(final);
   return stat ? { path: final, stat } : undefined;
 }
 
-/** Symlinks followed in one path before giving up (continuity's fs.RootPath). */
-const MAX_SYMLINKS = 255;
+type SourceNode = { path: string; stat?: SourceStat };
+
+/** A copy source or image as unionfs's rooted resolver walks it. */
+function lookupOf(fs: SourceFs): RootedLookup<SourceNode> {
+  return {
+    root: { path: "" },
+    child: async (_dir, _name, p) => {
+      const stat = await fs.lstat(p);
+      return stat ? { path: p, stat } : undefined;
+    },
+    linkTarget: (node) => (node.stat?.type === "symlink" ? node.stat.linkTarget : undefined),
+    isDirectory: (node) => node.stat === undefined || node.stat.type === "directory",
+  };
+}
 
 /**
- * Where `path` lands inside the root of `fs`, as BuildKit's `fs.RootPath` puts it:
- * every symlink on the way is followed, the last one too (an absolute target taken from
- * the root, a relative one from its directory), `..` stops at the root, and from a missing
- * component on the rest is taken as written: a dangling link leads to where it points.
- * `stat` is the metadata of what is there, undefined when nothing is.
+ * Where `path` lands inside the root of `fs`, as BuildKit's COPY destination does
+ * (continuity's `fs.RootPath`, unionfs's rooted resolver): every symlink on the way is
+ * followed, the last one too (an absolute target taken from the root, a relative one from
+ * its directory), `..` stops at the root, and from a missing component on the rest is taken
+ * as written, so a dangling link leads to where it points. `stat` is what is there, if
+ * anything.
  *
- * @throws {CopyError} after {@linkcode MAX_SYMLINKS} links, naming the path.
+ * @throws {CopyError} when a path has too many symlinks, naming it.
  */
 export async function rootPath(
   fs: SourceFs,
   path: string,
 ): Promise<{ path: string; stat: SourceStat | undefined }> {
-  const todo = path.split("/");
-  const done: string[] = [];
-  let hops = 0;
-  while (todo.length > 0) {
-    const part = todo.shift()!;
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      done.pop();
-      continue;
+  let resolved;
+  try {
+    resolved = await resolveInRoot(lookupOf(fs), path, { missing: "lexical" });
+  } catch (e) {
+    if (e instanceof PathError && e.code === "ELOOP") {
+      throw new CopyError(`Cannot resolve "${path}" in the ${fs.label}: too many symlinks`, {
+        cause: e,
+      });
     }
-    const st = await fs.lstat([...done, part].join("/"));
-    if (st?.type === "symlink") {
-      if (++hops > MAX_SYMLINKS) {
-        throw new CopyError(`Cannot resolve "${path}" in the ${fs.label}: too many symlinks`);
-      }
-      if (st.linkTarget.startsWith("/")) done.length = 0;
-      todo.unshift(...st.linkTarget.split("/"));
-      continue;
-    }
-    done.push(part);
+    throw e;
   }
-  const resolved = done.join("/");
-  return { path: resolved, stat: await fs.lstat(resolved) };
+  const at = resolved!.parts.join("/");
+  return { path: at, stat: resolved!.node ? resolved!.node.stat ?? await fs.lstat(at) : undefined };
 }
 
 /** One entry of a planned layer. */

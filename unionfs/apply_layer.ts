@@ -1,20 +1,19 @@
-import {
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  readdir,
-  readlink,
-  rename,
-  rm,
-  unlink,
-} from "node:fs/promises";
+import { link, lstat, lutimes, readdir, rename, rm } from "node:fs/promises";
 import process from "node:process";
 import { join } from "node:path";
-import { InvalidLayerError } from "./errors.ts";
-import { type LayerSource, openLayer } from "./open_layer.ts";
+import { InvalidLayerError, PathError } from "./errors.ts";
+import { diskLookup, resolveInRoot } from "./resolve_in_root.ts";
+import { type LayerSource, openLayerEntries } from "./open_layer.ts";
 import { classify, cleanComponents } from "./_path.ts";
-import { makeSpecial, type Meta, setMeta, writeFile, type WriteOptions } from "./_fs_write.ts";
+import {
+  type Body,
+  makeSpecial,
+  type Meta,
+  setMeta,
+  writeFile,
+  type WriteOptions,
+} from "./_fs_write.ts";
+import type { WriteEntry, WriteHeader } from "./_tar_writer.ts";
 import { isRoot, setXattrs } from "./_platform.ts";
 import type { TarHeader } from "./tar_entry.ts";
 
@@ -28,7 +27,6 @@ export interface ApplyLayerOptions {
   xattrs?: boolean;
 }
 
-const MAX_SYMLINKS = 40;
 const IMPLICIT: Meta = { type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 };
 
 async function lstatOrNull(path: string) {
@@ -48,17 +46,70 @@ async function lstatOrNull(path: string) {
  * only what lower layers put there, and every path is resolved inside `root` (symlinks
  * in its parents are followed as if `root` were `/`, securejoin style), so no entry can
  * write outside it. The result equals {@linkcode flattenToDirectory} of the whole stack.
+ * A malformed layer (an invalid whiteout name, a hardlink to nothing) rejects with
+ * {@linkcode InvalidLayerError} naming it.
  */
-export async function applyLayer(
+export function applyLayer(
   source: LayerSource,
   root: string,
   options: ApplyLayerOptions = {},
+): Promise<void> {
+  return applyEntries(openLayerEntries(source), root, { ...options, digest: source.digest });
+}
+
+/** Options for {@linkcode applyEntries}. */
+export interface ApplyEntriesOptions extends ApplyLayerOptions {
+  /** Names the layer in errors (its digest, or what the entries come from). */
+  digest: string;
+}
+
+/** An entry to apply: a tar entry as read, or one built in memory. */
+export type ApplyEntry = WriteEntry | { header: TarHeader; body: Body };
+
+function fullHeader(h: WriteHeader): TarHeader {
+  return {
+    mode: h.type === "directory" ? 0o755 : 0o644,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: 0,
+    linkname: "",
+    devmajor: 0,
+    devminor: 0,
+    xattrs: {},
+    ...h,
+  };
+}
+
+function bodyOf(body: Body | Uint8Array | undefined): Body {
+  if (body === undefined || body instanceof Uint8Array) {
+    let left: Uint8Array | null = body ?? null;
+    return {
+      read() {
+        const out = left;
+        left = null;
+        return Promise.resolve(out);
+      },
+    };
+  }
+  return body;
+}
+
+/**
+ * {@linkcode applyLayer} over entries instead of a tar: the same writer for a layer the
+ * caller holds in memory (a COPY's planned entries), so nothing is encoded and decoded
+ * between them.
+ */
+export async function applyEntries(
+  entries: AsyncIterable<ApplyEntry> | Iterable<ApplyEntry>,
+  root: string,
+  options: ApplyEntriesOptions,
 ): Promise<void> {
   const opts: WriteOptions = {
     owners: options.owners ?? isRoot(),
     devices: options.devices ?? isRoot(),
   };
-  const digest = source.digest;
+  const digest = options.digest;
   // Paths this layer made or set, and every ancestor of one: whiteouts must spare them.
   const created = new Set<string>();
   const touched = new Set<string>();
@@ -83,44 +134,40 @@ export async function applyLayer(
   }
 
   async function removeAll(r: string): Promise<void> {
+    resolved.clear();
     await saveTime(parentOf(r));
     await rm(abs(r), { recursive: true, force: true });
   }
 
+  // Directories already resolved in this layer: only this layer changes the tree (lowers
+  // under a mount are read-only), and every removal or new symlink forgets them all.
+  const resolved = new Map<string, string[]>();
+  const lookup = diskLookup(root, async (r, parent) => {
+    await saveTime(parent);
+    dirMeta.set(r, IMPLICIT);
+    markCreated(r);
+  });
+
   /** The real directory `parts` names, symlinks resolved inside root; optionally made. */
   async function resolveDir(parts: string[], create: boolean): Promise<string[] | null> {
-    const stack: string[] = [];
-    const todo = [...parts];
-    let links = 0;
-    while (todo.length > 0) {
-      const c = todo.shift()!;
-      if (c === "" || c === ".") continue;
-      if (c === "..") {
-        stack.pop();
-        continue;
+    const key = parts.join("/");
+    const known = resolved.get(key);
+    if (known) return known;
+    try {
+      const res = await resolveInRoot(lookup, key, {
+        missing: create ? "create" : "fail",
+        directory: true,
+      });
+      if (res) resolved.set(key, res.parts);
+      return res ? res.parts : null;
+    } catch (e) {
+      if (e instanceof PathError && e.code === "ELOOP") {
+        throw new InvalidLayerError(digest, parts.join("/"), "has too many levels of symlinks", {
+          cause: e,
+        });
       }
-      const r = rel([...stack, c]);
-      const st = await lstatOrNull(abs(r));
-      if (st?.isSymbolicLink()) {
-        if (++links > MAX_SYMLINKS) {
-          throw new InvalidLayerError(digest, parts.join("/"), "has too many levels of symlinks");
-        }
-        const target = await readlink(abs(r));
-        if (target.startsWith("/")) stack.length = 0;
-        todo.unshift(...target.split("/"));
-        continue;
-      }
-      if (!st?.isDirectory()) {
-        if (!create) return null;
-        await saveTime(rel(stack));
-        if (st) await unlink(abs(r));
-        await mkdir(abs(r), { mode: 0o755 });
-        dirMeta.set(r, IMPLICIT);
-        markCreated(r);
-      }
-      stack.push(c);
+      throw e;
     }
-    return stack;
   }
 
   /** Deletes what lower layers put at `r`, sparing what this layer made. */
@@ -134,7 +181,7 @@ export async function applyLayer(
     }
   }
 
-  async function add(parts: string[], h: TarHeader, body: ReadableStream<Uint8Array>) {
+  async function add(parts: string[], h: TarHeader, body: Body) {
     const meta: Meta = {
       type: h.type,
       mode: h.mode,
@@ -201,8 +248,11 @@ export async function applyLayer(
     }
   }
 
-  for await (const { header, body } of openLayer(source)) {
+  for await (const entry of entries) {
+    const header = fullHeader(entry.header);
+    const body = bodyOf(entry.body);
     const what = classify(header.name);
+    if (what.kind === "invalid") throw new InvalidLayerError(digest, header.name, what.reason);
     if (what.kind === "add") {
       await add(what.parts, header, body);
     } else if (what.kind === "whiteout") {
@@ -216,16 +266,31 @@ export async function applyLayer(
       for (const name of await readdir(abs(d))) await pruneLower(d ? `${d}/${name}` : name);
     }
   }
-  if (options.xattrs ?? true) await setXattrs(root, xattrs);
+  // A later entry may have turned a parent of a path written earlier into a symlink: the
+  // metadata pass must not follow it, so every path is checked to still be itself.
+  async function unmoved(r: string): Promise<boolean> {
+    if (r === "") return true;
+    try {
+      const res = await resolveInRoot(lookup, r, { followLast: false, missing: "fail" });
+      return res !== undefined && res.parts.join("/") === r;
+    } catch {
+      return false;
+    }
+  }
+  if (options.xattrs ?? true) {
+    const still = [];
+    for (const x of xattrs) if (await unmoved(x.path)) still.push(x);
+    await setXattrs(root, still);
+  }
   // Children change their parents' mtimes: set directories last, deepest first.
   const byDepth = (a: string, b: string) => b.split("/").length - a.split("/").length;
   for (const d of [...dirMeta.keys()].sort(byDepth)) {
-    if (d === "" || (await lstatOrNull(abs(d)))?.isDirectory()) {
+    if (d === "" || ((await unmoved(d)) && (await lstatOrNull(abs(d)))?.isDirectory())) {
       await setMeta(abs(d), dirMeta.get(d)!, opts);
     }
   }
   for (const d of [...savedTimes.keys()].sort(byDepth)) {
-    if (dirMeta.has(d)) continue;
+    if (dirMeta.has(d) || !(await unmoved(d))) continue;
     const st = await lstatOrNull(abs(d));
     if (st?.isDirectory()) {
       await lutimes(abs(d), savedTimes.get(d)!, savedTimes.get(d)!);

@@ -1,7 +1,9 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRoot, mountOverlayCommand, run, unmount } from "./_platform.ts";
+import { isRoot, mountOverlayCommand, unmount } from "./_platform.ts";
+import { applyLayer } from "./apply_layer.ts";
+import { diffOverlayUpper } from "./diff.ts";
 
 /**
  * Mounts kernel overlayfs at `target`: `lowers` bottom first (image layer order; the
@@ -67,10 +69,12 @@ export interface Workspace {
 }
 
 /**
- * A writable root over `lowers` (plain directories, bottom first) in `dir`: an overlay
- * mount where the kernel allows it, else a copy of the lowers merged in order plus an
- * untouched base copy to diff against. The copy merges plain directories: lowers holding
- * overlay whiteouts need the overlay path.
+ * A writable root over `lowers` (bottom first) in `dir`: an overlay mount where the kernel
+ * allows it, else the lowers applied in order, each as the layer it records (overlay form:
+ * 0/0 character devices are whiteouts, `trusted.overlay.opaque` marks opaque directories;
+ * plain directories are just additions), by unionfs's one writer: into `rootfs` and into
+ * an untouched base to diff against. Never a copy: a copy would write through a lower
+ * layer's symlink and keep whiteouts as devices.
  */
 export async function openWorkspace(lowers: readonly string[], dir: string): Promise<Workspace> {
   await mkdir(dir, { recursive: true });
@@ -93,10 +97,13 @@ export async function openWorkspace(lowers: readonly string[], dir: string): Pro
     };
   }
   const base = join(dir, "base");
+  await mkdir(base);
   for (const target of [base, rootfs]) {
     for (const lower of lowers) {
-      // `cp -a` keeps owners, xattrs, devices and hardlinks, which fs.cp does not.
-      await run("cp", ["-a", "--", `${lower}/.`, target]);
+      await applyLayer({
+        digest: `snapshot ${lower}`,
+        open: () => Promise.resolve(diffOverlayUpper(lower, { compression: "none" }).stream),
+      }, target);
     }
   }
   return {
