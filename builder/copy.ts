@@ -1068,9 +1068,9 @@ export async function* planEntries(entries: PlannedEntry[]): AsyncGenerator<Writ
         size: e.type === "file" ? e.size : 0,
         mtime: Math.floor(e.mtime),
         linkname: e.linkTarget,
-        devmajor: e.devmajor,
-        devminor: e.devminor,
-        xattrs: e.xattrs,
+        // Absent rather than undefined: readers of a header take its fields as given.
+        ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
+        ...(e.xattrs ? { xattrs: e.xattrs } : {}),
       },
       body: e.type === "file" && e.body ? await e.body() : undefined,
     };

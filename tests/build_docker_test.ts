@@ -7,7 +7,19 @@ import assert from "node:assert/strict";
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { existsSync } from "node:fs";
-import { chmod, copyFile, link, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -676,6 +688,20 @@ RUN --mount=type=cache,from=s,source=/seed,target=/c,id=stratum-diff-seeded stat
     { dockerStubs: ["c"] },
   ],
   [
+    "COPY --from and bind mounts follow symlinks inside the stage or context",
+    `FROM base AS s
+RUN mkdir /s && ln -s /etc /s/etclink && ln -s ../etc /s/rel
+FROM base
+COPY --from=s /s/etclink/passwd /p1
+COPY --from=s /s/rel/group /p2
+RUN --mount=type=bind,from=s,source=/s/etclink,target=/m cat /m/passwd > /p3
+RUN --mount=type=bind,source=inlink,target=/m cat /m/f > /p4
+RUN --mount=type=bind,source=dir/../f1.txt,target=/m/f cat /m/f > /p5
+`,
+    { "dir/f": "in dir\n", "inlink": { link: "dir" }, "f1.txt": "1\n" },
+    { dockerStubs: ["m"] },
+  ],
+  [
     "RUN replaces a symlink with a directory and removes a base file",
     "FROM base\nRUN rm /bin/ls && rm /etc/group && mkdir -p /etc/group/d && ln -s /etc /e\n",
     {},
@@ -882,6 +908,124 @@ describe("stratum build matches Docker BuildKit", { skip: missingPeers("dockerd"
       caseOptions.currentBuildKit?.(theirTree);
       assert.deepEqual(ourTree, theirTree, "exported trees");
       identical++;
+    });
+  }
+});
+
+/**
+ * Hostile Dockerfiles: mount and copy sources that lead out of the context or a stage's
+ * root, by `..`, by a context symlink, by a stage's symlink to a host path. BuildKit
+ * refuses each (the path is resolved inside the root, where it does not exist); stratum
+ * must refuse too, print nothing of the host file, and leave it untouched.
+ */
+describe("sources outside the context or a stage's root", { skip: missingPeers("dockerd") }, () => {
+  let root: string;
+  let store: ImageStore;
+  let canary: string;
+  const marker = `HOST-ONLY-${process.pid}`;
+  const base = `${PREFIX}/hostile-base:1`;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), "stratum-bkhostile-"));
+    canary = join(root, "canary");
+    await mkdir(canary);
+    await writeFile(join(canary, "secret"), `${marker}\n`);
+    const b = join(root, "base");
+    await mkdir(b);
+    await copyFile(busyboxPath(), join(b, "busybox"));
+    await writeFile(
+      join(b, "Dockerfile"),
+      'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n',
+    );
+    docker(["build", "--network=host", "-q", "-t", base, b]);
+    store = await openStore(join(root, "store"));
+    const saved = execFileSync(DOCKER, ["save", base], { maxBuffer: 256 << 20 });
+    await loadArchive(store, new Blob([new Uint8Array(saved)]).stream());
+  });
+
+  after(async () => {
+    try {
+      docker(["rmi", "-f", base]);
+    } catch { /* best effort */ }
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** The canary's names, modes and bytes: what must not change. */
+  async function canaryState(): Promise<string> {
+    const rows = [];
+    for (const name of (await readdir(canary)).sort()) {
+      const st = await lstat(join(canary, name));
+      rows.push(`${name} ${st.mode.toString(8)} ${st.size} ${await readFile(join(canary, name))}`);
+    }
+    return rows.join("\n");
+  }
+
+  const up = "../".repeat(30);
+  const hostile: [name: string, lines: string][] = [
+    ["a bind mount of ../", "RUN --mount=type=bind,source=../canary,target=/m cat /m/secret"],
+    [
+      "a bind mount of a context symlink to a host directory",
+      "RUN --mount=type=bind,source=outlink,target=/m cat /m/secret",
+    ],
+    [
+      "a writable bind mount of a context symlink to a host directory",
+      "RUN --mount=type=bind,source=outlink,target=/m,rw sh -c 'echo pwned > /m/secret; touch /m/new'",
+    ],
+    [
+      "a bind mount from an image of ../../..",
+      `RUN --mount=type=bind,from=BASE,source=${up}CANARY,target=/m cat /m/secret`,
+    ],
+    [
+      "a bind mount from a stage of its symlink to a host directory",
+      "RUN --mount=type=bind,from=s,source=/s/link,target=/m cat /m/secret",
+    ],
+    [
+      "a cache mount seeded from a stage's symlink to a host directory",
+      "RUN --mount=type=cache,from=s,source=/s/link,target=/m cat /m/secret",
+    ],
+    ["COPY --from an image of ../../..", `COPY --from=BASE ${up}CANARY/secret /x`],
+    [
+      "COPY --from a stage through its symlink to a host directory",
+      "COPY --from=s /s/link/secret /x",
+    ],
+    ["COPY --from a stage of its symlink to a host directory", "COPY --from=s /s/link /x"],
+  ];
+
+  for (const [i, [name, line]] of hostile.entries()) {
+    test(`${name} is refused and the host directory is untouched`, async () => {
+      const ctx = join(root, `ctx${i}`);
+      await mkdir(ctx);
+      await symlink(canary, join(ctx, "outlink"));
+      const text = [
+        `FROM ${base} AS s`,
+        `RUN mkdir /s && ln -s ${canary} /s/link`,
+        `FROM ${base}`,
+        line.replaceAll("BASE", base).replaceAll("CANARY", canary.slice(1)),
+        "",
+      ].join("\n");
+      await writeFile(join(ctx, "Dockerfile"), text);
+      const before = await canaryState();
+      assert.throws(
+        () => docker(["build", "--network=host", "--no-cache", "-q", ctx]),
+        "BuildKit refuses it",
+      );
+      let printed = "";
+      await assert.rejects(
+        build({
+          store,
+          storeRoot: join(root, "store"),
+          contextDir: ctx,
+          noCache: true,
+          progress: (event) => (printed += JSON.stringify(event)),
+        }),
+        (error: Error) => {
+          // Refused for the right reason: the source is not in the root it names.
+          assert.match(error.message, /not found|is not in/);
+          return !error.message.includes(marker);
+        },
+      );
+      assert.ok(!printed.includes(marker), "the host file's bytes were printed");
+      assert.equal(await canaryState(), before, "the host directory changed");
     });
   }
 });
