@@ -32,7 +32,7 @@ import {
   type LayerRef,
   type RunStep,
 } from "./build_cache.ts";
-import { BuildContext } from "./build_context.ts";
+import { BuildContext, contextPath } from "./build_context.ts";
 import { type BuildGraph, findStage, planBuildGraph, type StageNode } from "./build_graph.ts";
 import { type BuildOutput, storeImage, writeBuildFiles, writeOutput } from "./build_output.ts";
 import type { BuildEvent } from "./build_progress.ts";
@@ -763,7 +763,7 @@ async function prepareStep(
     case "add":
       return await prepareCopy(st, instruction, env);
     case "run":
-      return prepareRun(st, instruction, args);
+      return await prepareRun(st, instruction, args);
     default:
       throw new DockerfileSyntaxError(
         `${instruction.keyword.toUpperCase()} is not allowed here`,
@@ -1146,11 +1146,11 @@ function parseMount(spec: string, engine: Engine, workdir: string): RunMountSpec
   return mount;
 }
 
-function prepareRun(
+async function prepareRun(
   st: StepState,
   instruction: Instruction,
   args: Record<string, string>,
-): Prepared {
+): Promise<Prepared> {
   const { engine } = st;
   const image = st.state.image;
   let argv = commandLine(instruction, image);
@@ -1185,6 +1185,7 @@ function prepareRun(
       parent: st.key,
       instruction: `RUN ${flagText} ${JSON.stringify(argv)}`,
       args,
+      inputs: await mountInputs(engine, mounts),
     },
     predict: () => nextState(st),
     async execute(onOutput) {
@@ -1243,6 +1244,35 @@ function prepareRun(
       };
     },
   };
+}
+
+/**
+ * What a RUN step's mounts read, for its cache key: like BuildKit, a step is keyed by the
+ * content of its mount sources, so a changed context file or stage under a bind mount (or
+ * under the seed of a cache) runs the step again. Cache, tmpfs and secret mounts are not
+ * inputs.
+ */
+async function mountInputs(
+  engine: Engine,
+  mounts: readonly RunMountSpec[],
+): Promise<Record<string, string>> {
+  const inputs: Record<string, string> = {};
+  for (const [i, m] of mounts.entries()) {
+    if (m.type !== "bind" && !(m.type === "cache" && m.from !== undefined)) continue;
+    if (m.from !== undefined) {
+      const stageIndex = findStage(engine.graph.stages, m.from);
+      if (stageIndex !== null) {
+        inputs[`mount${i}:stage`] = (await runStage(engine, stageIndex)).key;
+      } else {
+        const image = await resolveImage(engine, m.from);
+        inputs[`mount${i}:image:${m.from}`] = image?.manifestDigest ?? "not in the store";
+      }
+      continue;
+    }
+    const found = await contextInputs(engine.context, [contextPath(m.source ?? "")]);
+    for (const [k, v] of Object.entries(found)) inputs[`mount${i}:${k}`] = v;
+  }
+  return inputs;
 }
 
 /**
