@@ -2,11 +2,18 @@
  * COPY and ADD as BuildKit does them: source wildcards, directory contents rather than the
  * directory, destination rules (a trailing slash or an existing directory means "into"),
  * symlinks copied as links except a source path that is itself one (followed), hardlinks
- * kept, fifos and devices skipped, `--chown` names looked up in the image's /etc/passwd and
- * /etc/group, `--chmod`, `--parents`, `--exclude`, local tar archives unpacked by ADD
- * (gzip, bzip2, xz or plain, told by their bytes, not their names), ADD of URLs with
- * `--checksum`, and heredoc sources. The result is a plan of layer entries; the engine
- * writes it as a layer.
+ * kept, fifos, devices and xattrs of an image or stage kept (as current BuildKit's fsutil
+ * copies them), `--chown` names looked up in the image's /etc/passwd and /etc/group,
+ * `--chmod`, `--parents`, `--exclude`, local tar archives unpacked by ADD (gzip, bzip2, xz
+ * or plain, told by their bytes, not their names; every entry type and xattr kept; large
+ * bodies spooled to disk), ADD of URLs with `--checksum`, and heredoc sources.
+ *
+ * The destination resolves inside the image root as BuildKit's does (unionfs's rooted
+ * resolver, {@linkcode rootPath}): symlinks on the way are followed, absolute ones from the
+ * root, dangling ones to where they point; directories the copy makes get 0755 (or the
+ * `--chmod` bits) and existing ones keep their owner and mode. Archive entries resolve with
+ * the destination as their root, as moby's chrootarchive unpacks them. The result is a
+ * plan of layer entries at resolved paths; the engine writes it as a layer.
  *
  * bzip2 and xz are decompressed by the `bzip2` and `xz` commands: no maintained npm package
  * streams both, and the two commands are in every Debian base system.
