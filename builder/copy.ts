@@ -780,6 +780,8 @@ async function readHead(
 
 /** Largest chunk the gzip decoder hands out. */
 const GUNZIP_CHUNK = 256 * 1024;
+/** Compressed bytes written to the decoder at once (see {@linkcode gunzip}). */
+const GUNZIP_INPUT = 1024;
 
 /**
  * Gunzips with `node:zlib`, pulled: a chunk is inflated only when the reader asks for it,
@@ -806,8 +808,14 @@ function gunzip(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        if (failed) return;
-        if (!zip.write(value)) await wait("drain", "error", "close");
+        // Fed in small pieces: zlib inflates a written chunk whole, whatever the reader
+        // has taken, and a piece of zeros inflates ~1000 times.
+        for (let at = 0; at < value.length; at += GUNZIP_INPUT) {
+          if (failed) return;
+          if (!zip.write(value.subarray(at, at + GUNZIP_INPUT))) {
+            await wait("drain", "error", "close");
+          }
+        }
       }
       zip.end();
     } catch (error) {

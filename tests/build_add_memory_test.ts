@@ -83,6 +83,7 @@ test("ADD of an archive that inflates to 512 MiB keeps the build under 200 MB", 
     sizes[header.name] = n;
   }
   assert.equal(sizes["x/bomb.bin"], INFLATED);
+  console.log(`peak ${maxRssKiB >> 10} MiB`);
   assert.ok(
     maxRssKiB * 1024 <= MAX_RSS,
     `peak memory ${Math.round(maxRssKiB / 1024)} MiB for ${INFLATED >> 20} MiB unpacked`,
