@@ -1032,7 +1032,33 @@ async function extractArchive(
     } else if (header.type === "symlink") {
       plan.set(path, { ...base, type: "symlink", linkTarget: header.linkname });
     } else if (header.type === "hardlink") {
-      plan.set(path, { ...base, type: "hardlink", linkTarget: await place(header.linkname) });
+      const linkTo = await place(header.linkname);
+      const to = plan.get(linkTo) ?? await x.target.lstat(linkTo);
+      if (!to || to.type === "directory" || to.type === "symlink") {
+        throw new CopyError(
+          `${options.keyword} failed: "${header.name}" in the archive links to "${header.linkname}", which is not a file there`,
+        );
+      }
+      if (!plan.has(linkTo)) {
+        // A link to a file of the image below: the file comes into the layer too, as
+        // overlayfs copies it up when the unpacking links to it.
+        const st = to as SourceStat;
+        plan.set(linkTo, {
+          path: linkTo,
+          type: st.type === "file" ? "file" : st.type as PlannedEntry["type"],
+          mode: st.mode,
+          uid: st.uid,
+          gid: st.gid,
+          mtime: st.mtime,
+          size: st.type === "file" ? st.size : 0,
+          linkTarget: "",
+          devmajor: st.devmajor,
+          devminor: st.devminor,
+          xattrs: st.xattrs,
+          body: () => x.target.body(linkTo),
+        });
+      }
+      plan.set(path, { ...base, type: "hardlink", linkTarget: linkTo });
     } else {
       plan.set(path, {
         ...base,

@@ -368,3 +368,26 @@ with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
     assert.equal(new TextDecoder().decode(xattrs?.["user.note"]), "hello");
   });
 });
+
+test("ADD of an archive whose hardlink names no file is refused, naming it", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-badlink-"));
+  try {
+    await writeFile(join(dir, "Dockerfile"), "FROM test/base:1\nADD bad.tar /x/\n");
+    execFileSync("python3", [
+      "-c",
+      `
+import sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    i = tarfile.TarInfo("l"); i.type = tarfile.LNKTYPE; i.linkname = "../../nope"
+    t.addfile(i)
+`,
+      join(dir, "bad.tar"),
+    ]);
+    await assert.rejects(
+      build({ store, storeRoot: root, contextDir: dir }),
+      /"l" in the archive links to "\.\.\/\.\.\/nope", which is not a file there/,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

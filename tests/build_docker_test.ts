@@ -589,6 +589,20 @@ RUN pwd > /pwd
     },
   ],
   [
+    "ADD of an archive with a hardlink to a file of the image below",
+    "FROM base\nADD linker.tar /\n",
+    {},
+    {
+      async setup(ctx) {
+        await writeTar(join(ctx, "linker.tar"), [
+          { name: "etc/pw-link", type: "hardlink", link: "etc/passwd" },
+          { name: "etc/own", type: "file", body: "own" },
+          { name: "etc/own-link", type: "hardlink", link: "etc/own" },
+        ]);
+      },
+    },
+  ],
+  [
     "directories COPY makes are 0755 and --chown leaves existing directories alone",
     `FROM base
 RUN mkdir -p /existingdir/sub && chown 500:600 /existingdir && chown 501:601 /existingdir/sub && chmod 700 /existingdir/sub
