@@ -10,7 +10,7 @@
 import { type ExecutorKind, type RunMount, runStep } from "./run_executor.ts";
 import { resolveInRoot } from "./_rootfs.ts";
 import { chainIds, overlaySupported, SnapshotStore } from "../unionfs/mod.ts";
-import { lstat, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { type Digest, sha256 } from "../digest/mod.ts";
 import {
@@ -22,7 +22,7 @@ import {
   type Platform,
 } from "../image/mod.ts";
 import type { ImageStore, ResolvedImage } from "../storage/mod.ts";
-import { createLayer, flattenToDirectory } from "../unionfs/mod.ts";
+import { applyLayer, createLayer, flattenToDirectory } from "../unionfs/mod.ts";
 import {
   BuildCache,
   cacheKey,
@@ -1247,6 +1247,61 @@ async function prepareRun(
 }
 
 /**
+ * The host path a bind mount of the build context shows: what the build sees of the
+ * context, as BuildKit mounts its (filtered) copy of it. The source resolves inside the
+ * context through its listing, so a path `.dockerignore` leaves out is not found; a
+ * directory with ignored files below it is written out for the step without them (through
+ * unionfs's writer); anything else is mounted where it is.
+ */
+async function contextMountSource(engine: Engine, m: RunMountSpec): Promise<string> {
+  const { context } = engine;
+  const found = await resolvePath(contextFs(context), m.source ?? "", true);
+  if (!found) {
+    throw new Error(
+      `Cannot mount "${m.source}" on "${m.target}": it is not in the build context (or .dockerignore leaves it out)`,
+    );
+  }
+  const onDisk = await resolveInRoot(context.root, `/${found.path}`);
+  if (found.stat.type !== "directory" || !(await hidesIgnored(context, found.path, onDisk))) {
+    return onDisk;
+  }
+  const dir = await mkdtemp(join(engine.tmp, "mount-"));
+  const plan = await planCopy(
+    contextFs(context),
+    new TreeFs(engine.options.store.blobs, [], "mount"),
+    {
+      keyword: "COPY",
+      sources: [found.path === "" ? "." : found.path],
+      dest: "/",
+      workdir: "/",
+      now: engine.now(),
+    },
+  );
+  const blob = createLayer(planEntries(plan.entries), { compression: "none" });
+  blob.digests.catch(() => {});
+  await applyLayer(
+    { digest: `context ${found.path}`, open: () => Promise.resolve(blob.stream) },
+    dir,
+  );
+  await chmod(dir, found.stat.mode & 0o7777);
+  return dir;
+}
+
+/** True when `.dockerignore` leaves out something below the context directory `dir`. */
+async function hidesIgnored(context: BuildContext, dir: string, onDisk: string): Promise<boolean> {
+  const kept = context.readdir(dir);
+  if ((await readdir(onDisk)).length !== kept.length) return true;
+  for (const name of kept) {
+    const child = dir === "" ? name : `${dir}/${name}`;
+    if (
+      context.statSync(child)?.type === "directory" &&
+      (await hidesIgnored(context, child, join(onDisk, name)))
+    ) return true;
+  }
+  return false;
+}
+
+/**
  * What a RUN step's mounts read, for its cache key: like BuildKit, a step is keyed by the
  * content of its mount sources, so a changed context file or stage under a bind mount (or
  * under the seed of a cache) runs the step again. Cache, tmpfs and secret mounts are not
@@ -1285,34 +1340,32 @@ async function mountInputs(
 async function resolveMount(engine: Engine, m: RunMountSpec): Promise<RunMount> {
   const { from, ...rest } = m;
   if (m.type !== "bind" && !(m.type === "cache" && from !== undefined)) return rest;
-  let root = engine.context.root;
-  let label = "the build context";
-  let fromKey = "";
-  if (from !== undefined) {
-    const stageIndex = findStage(engine.graph.stages, from);
-    let layers: LayerRef[];
-    if (stageIndex !== null) {
-      const stage = await runStage(engine, stageIndex);
-      layers = stage.layers;
-      fromKey = stage.key;
-      label = `stage "${engine.graph.stages[stageIndex].label}"`;
-    } else {
-      const image = await resolveImage(engine, from);
-      if (!image) throw new Error(`Cannot mount from "${from}": the image is not in the store`);
-      layers = layersOf(image);
-      fromKey = image.manifestDigest;
-      label = `image "${from}"`;
-    }
-    root = await mkdtemp(join(engine.tmp, "mount-"));
-    await flattenToDirectory(
-      layers.map((l) => ({
-        digest: l.descriptor.digest,
-        mediaType: l.descriptor.mediaType,
-        open: () => engine.options.store.blobs.get(l.descriptor.digest),
-      })),
-      root,
-    );
+  if (from === undefined) return { ...rest, source: await contextMountSource(engine, m) };
+  let label: string;
+  let fromKey: string;
+  const stageIndex = findStage(engine.graph.stages, from);
+  let layers: LayerRef[];
+  if (stageIndex !== null) {
+    const stage = await runStage(engine, stageIndex);
+    layers = stage.layers;
+    fromKey = stage.key;
+    label = `stage "${engine.graph.stages[stageIndex].label}"`;
+  } else {
+    const image = await resolveImage(engine, from);
+    if (!image) throw new Error(`Cannot mount from "${from}": the image is not in the store`);
+    layers = layersOf(image);
+    fromKey = image.manifestDigest;
+    label = `image "${from}"`;
   }
+  const root = await mkdtemp(join(engine.tmp, "mount-"));
+  await flattenToDirectory(
+    layers.map((l) => ({
+      digest: l.descriptor.digest,
+      mediaType: l.descriptor.mediaType,
+      open: () => engine.options.store.blobs.get(l.descriptor.digest),
+    })),
+    root,
+  );
   const source = await resolveInRoot(root, `/${rest.source ?? ""}`);
   try {
     await lstat(source);

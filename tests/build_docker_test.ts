@@ -716,6 +716,23 @@ RUN --mount=type=bind,source=dir/../f1.txt,target=/m/f cat /m/f > /p5
     { dockerStubs: ["m"] },
   ],
   [
+    "a bind mount of the context shows what .dockerignore lets through",
+    `FROM base
+RUN --mount=type=bind,target=/ctx ls -a /ctx /ctx/sub /ctx/keep > /out
+RUN --mount=type=bind,source=keep,target=/k ls -a /k > /out2
+RUN --mount=type=bind,source=sub,target=/s,rw touch /s/new && ls -a /s > /out3
+`,
+    {
+      ".dockerignore": "secret.env\nsub/x\n",
+      "secret.env": "s",
+      "keep.txt": "k",
+      "sub/x": "x",
+      "sub/y": "y",
+      "keep/z": "z",
+    },
+    { dockerStubs: ["ctx", "k", "s"] },
+  ],
+  [
     "RUN replaces a symlink with a directory and removes a base file",
     "FROM base\nRUN rm /bin/ls && rm /etc/group && mkdir -p /etc/group/d && ln -s /etc /e\n",
     {},
@@ -999,6 +1016,10 @@ describe("sources outside the context or a stage's root", { skip: missingPeers("
     ],
     ["COPY --from an image of ../../..", `COPY --from=BASE ${up}CANARY/secret /x`],
     [
+      "a bind mount of a file .dockerignore leaves out",
+      "RUN --mount=type=bind,source=ignored.txt,target=/m cat /m",
+    ],
+    [
       "COPY --from a stage through its symlink to a host directory",
       "COPY --from=s /s/link/secret /x",
     ],
@@ -1010,6 +1031,8 @@ describe("sources outside the context or a stage's root", { skip: missingPeers("
       const ctx = join(root, `ctx${i}`);
       await mkdir(ctx);
       await symlink(canary, join(ctx, "outlink"));
+      await writeFile(join(ctx, ".dockerignore"), "ignored.txt\n");
+      await writeFile(join(ctx, "ignored.txt"), `${marker}\n`);
       const text = [
         `FROM ${base} AS s`,
         `RUN mkdir /s && ln -s ${canary} /s/link`,
