@@ -985,13 +985,22 @@ async function prepareCopy(
     if (stageIndex !== null && stageIndex !== st.stage.index) {
       const source = await runStage(engine, stageIndex);
       const label = engine.graph.stages[stageIndex].label;
-      from = new TreeFs(engine.options.store.blobs, source.layers, `stage "${label}"`);
+      from = new TreeFs(engine.options.store.blobs, source.layers, `stage "${label}"`, {
+        spool: engine.tmp,
+      }).asSource();
       inputs[`stage:${label}`] = source.key;
     } else {
       const ref = flags.from;
       const image = await resolveImage(engine, ref);
       inputs[`image:${ref}`] = image?.manifestDigest ?? "not in the store";
-      from = new TreeFs(engine.options.store.blobs, image ? layersOf(image) : [], `image "${ref}"`);
+      from = new TreeFs(
+        engine.options.store.blobs,
+        image ? layersOf(image) : [],
+        `image "${ref}"`,
+        {
+          spool: engine.tmp,
+        },
+      ).asSource();
     }
     for (const s of sources) {
       if ((await matchSource(from, s)).length === 0 && !engine.options.dryRun) {

@@ -122,13 +122,25 @@ export class TreeFs implements SourceFs {
   #blobs: BlobStore;
   #layers: LayerRef[];
   #tree: Promise<MergedTree> | undefined;
-  #bodies = new Map<string, Uint8Array>();
+  #bodies = new Map<string, () => Promise<ReadableStream<Uint8Array> | Uint8Array>>();
+  #spool: string | undefined;
+  #budget = { left: MEMORY_BUDGET };
 
-  /** A view of `layers` (bottom first), read from `blobs`. */
-  constructor(blobs: BlobStore, layers: readonly LayerRef[], label: string) {
+  /**
+   * A view of `layers` (bottom first), read from `blobs`. With `options.spool`, the large
+   * bodies a copy reads are kept in files there rather than in memory (as ADD keeps what
+   * it unpacks), so copying a large file from a stage does not hold it in memory.
+   */
+  constructor(
+    blobs: BlobStore,
+    layers: readonly LayerRef[],
+    label: string,
+    options: { spool?: string } = {},
+  ) {
     this.#blobs = blobs;
     this.#layers = [...layers];
     this.label = label;
+    this.#spool = options.spool;
   }
 
   /** The layer sources, bottom first. */
@@ -182,20 +194,41 @@ export class TreeFs implements SourceFs {
           await body.cancel();
           continue;
         }
-        const bytes = new Uint8Array(await new Response(body).arrayBuffer());
-        for (const n of names) this.#bodies.set(n, bytes);
+        const size = (await this.lstat(names[0]))?.size ?? 0;
+        const keep = await keepBody(body, size, this.#spool, this.#budget);
+        for (const n of names) this.#bodies.set(n, keep);
         if (--left === 0) break;
       }
     }
   }
 
-  /** A regular file's bytes. */
+  /** A regular file's bytes, all of them in memory. */
   async body(path: string): Promise<Uint8Array> {
+    const body = await this.bodyStream(path);
+    return body instanceof Uint8Array
+      ? body
+      : new Uint8Array(await new Response(body).arrayBuffer());
+  }
+
+  /** A regular file's bytes: a stream from the spool for a large one, else in memory. */
+  async bodyStream(path: string): Promise<ReadableStream<Uint8Array> | Uint8Array> {
     const p = contextPath(path);
     if (!this.#bodies.has(p)) await this.prefetch([p]);
-    const bytes = this.#bodies.get(p);
-    if (!bytes) throw new Error(`Cannot read "/${p}" in ${this.label}: not a regular file`);
-    return bytes;
+    const open = this.#bodies.get(p);
+    if (!open) throw new Error(`Cannot read "/${p}" in ${this.label}: not a regular file`);
+    return await open();
+  }
+
+  /** This tree as a copy source whose large bodies stream (with a spool, see above). */
+  asSource(): SourceFs {
+    return {
+      label: this.label,
+      keepOwners: true,
+      lstat: (path) => this.lstat(path),
+      readdir: (path) => this.readdir(path),
+      body: (path) => this.bodyStream(path),
+      prefetch: (paths) => this.prefetch(paths),
+    };
   }
 
   /** Reads a small file following symlinks, or undefined when it is missing. */

@@ -66,7 +66,7 @@ test("ADD of an archive that inflates to 512 MiB keeps the build under 200 MB", 
   child.stdout!.on("data", (d) => (out += d));
   const [code] = await once(child, "exit");
   assert.equal(code, 0, "the build succeeds");
-  const { imageId, maxRssKiB } = JSON.parse(out.trim().split("\n").at(-1)!);
+  const { imageId, peakRss } = JSON.parse(out.trim().split("\n").at(-1)!);
   // The file is all there, at its full size, in the image's one layer.
   const store = await openStore(storeRoot);
   const image = await store.resolve(imageId);
@@ -83,9 +83,9 @@ test("ADD of an archive that inflates to 512 MiB keeps the build under 200 MB", 
     sizes[header.name] = n;
   }
   assert.equal(sizes["x/bomb.bin"], INFLATED);
-  console.log(`peak ${maxRssKiB >> 10} MiB`);
+  console.log(`peak resident memory of the build: ${peakRss >> 20} MiB`);
   assert.ok(
-    maxRssKiB * 1024 <= MAX_RSS,
-    `peak memory ${Math.round(maxRssKiB / 1024)} MiB for ${INFLATED >> 20} MiB unpacked`,
+    peakRss <= MAX_RSS,
+    `peak memory ${peakRss >> 20} MiB for ${INFLATED >> 20} MiB unpacked`,
   );
 });
