@@ -886,7 +886,9 @@ describe("stratum build matches Docker BuildKit", { skip: missingPeers("dockerd"
   });
 
   for (const [i, [name, dockerfile, files, caseOptions = {}]] of cases.entries()) {
-    if (process.env.TMP_ONLY && !new RegExp(process.env.TMP_ONLY).test(name)) continue;
+    // STRATUM_BKDIFF_ONLY=<regexp> runs only the cases whose names match, while working on one.
+    const only = process.env.STRATUM_BKDIFF_ONLY;
+    if (only && !new RegExp(only).test(name)) continue;
     test(name, async () => {
       casesRun++;
       const ctx = join(root, `ctx${i}`);
