@@ -653,6 +653,7 @@ export async function planCopy(
           if (!plan.has(at)) await addDir(at, 0o755);
         }
         await extractArchive(await from.body(root.path), archive, {
+          name: root.path,
           dest: at,
           plan,
           target,
@@ -858,15 +859,18 @@ function gunzip(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
+        // What was inflated before an error is still handed out, as a reader of a
+        // truncated archive sees its first entries (Docker takes such a file for an
+        // archive, and then fails unpacking it).
+        const chunk = zip.read() as Uint8Array | null;
+        if (chunk) {
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+          return;
+        }
         if (failed) {
           controller.error(
             new Error(`Cannot decompress a gzip archive: ${failed.message}`, { cause: failed }),
           );
-          return;
-        }
-        const chunk = zip.read() as Uint8Array | null;
-        if (chunk) {
-          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
           return;
         }
         if (zip.readableEnded) {
@@ -953,6 +957,8 @@ const MEMORY_BUDGET = 32 * 1024 * 1024;
 
 /** What {@linkcode extractArchive} works on. */
 interface Extraction {
+  /** The archive's path in its source, for errors. */
+  name: string;
   /** The resolved directory the archive is unpacked into, relative to the image root. */
   dest: string;
   plan: Map<string, PlannedEntry>;
@@ -1008,7 +1014,7 @@ async function extractArchive(
   const view = extractionView(x);
   const budget = { left: MEMORY_BUDGET };
   const stream = decompressStream(toStream(body), kind);
-  const source: LayerSource = { digest: "archive", open: () => Promise.resolve(stream) };
+  const source: LayerSource = { digest: `/${x.name}`, open: () => Promise.resolve(stream) };
   /** Where `name` (an archive path) lands, its parent resolved, relative to the image. */
   const place = async (name: string): Promise<string> => {
     const rel = contextPath(name);

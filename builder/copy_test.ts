@@ -391,3 +391,21 @@ with tarfile.open(sys.argv[1], "w") as t:
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("ADD of a truncated gzip archive fails naming the archive", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-trunc-"));
+  try {
+    await writeFile(join(dir, "Dockerfile"), "FROM test/base:1\nADD cut.tgz /x/\n");
+    await mkdir(join(dir, "t"));
+    await writeFile(join(dir, "t", "noise"), crypto.getRandomValues(new Uint8Array(60000)));
+    const whole = execFileSync("tar", ["-czf", "-", "-C", join(dir, "t"), "."]);
+    await writeFile(join(dir, "cut.tgz"), whole.subarray(0, whole.length >> 1));
+    await rm(join(dir, "t"), { recursive: true });
+    await assert.rejects(
+      build({ store, storeRoot: root, contextDir: dir }),
+      /"\/cut\.tgz".*Cannot decompress a gzip archive/,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
