@@ -1073,9 +1073,12 @@ async function extractArchive(
     } else if (header.type === "hardlink") {
       const linkTo = await place(header.linkname);
       const to = plan.get(linkTo) ?? await x.target.lstat(linkTo);
-      if (!to || to.type === "directory" || to.type === "symlink") {
+      // Anything but a directory can be linked (link(2) does not follow a symlink).
+      if (!to || to.type === "directory" || to.type === "other") {
         throw new CopyError(
-          `${options.keyword} failed: "${header.name}" in the archive links to "${header.linkname}", which is not a file there`,
+          `${options.keyword} failed: "${header.name}" in the archive is a hardlink to "${header.linkname}", which ${
+            to ? `is a ${to.type === "other" ? "socket" : to.type}` : "does not exist"
+          }`,
         );
       }
       if (!plan.has(linkTo)) {
@@ -1084,17 +1087,17 @@ async function extractArchive(
         const st = to as SourceStat;
         plan.set(linkTo, {
           path: linkTo,
-          type: st.type === "file" ? "file" : st.type as PlannedEntry["type"],
+          type: st.type as PlannedEntry["type"],
           mode: st.mode,
           uid: st.uid,
           gid: st.gid,
           mtime: st.mtime,
           size: st.type === "file" ? st.size : 0,
-          linkTarget: "",
+          linkTarget: st.type === "symlink" ? st.linkTarget : "",
           devmajor: st.devmajor,
           devminor: st.devminor,
           xattrs: st.xattrs,
-          body: () => x.target.body(linkTo),
+          ...(st.type === "file" ? { body: () => x.target.body(linkTo) } : {}),
         });
       }
       plan.set(path, { ...base, type: "hardlink", linkTarget: linkTo });
