@@ -592,7 +592,9 @@ export async function planCopy(
         const child = srcPath ? `${srcPath}/${name}` : name;
         const cst = await from.lstat(child);
         if (!cst) continue;
-        await copyEntry(child, cst, joinPath(destPath, name), rel ? `${rel}/${name}` : name);
+        // Names from readdir are clean: joined as they are (this runs once per file).
+        const to = destPath === "" ? name : `${destPath}/${name}`;
+        await copyEntry(child, cst, to, rel ? `${rel}/${name}` : name);
       }
       return;
     }
