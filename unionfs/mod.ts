@@ -80,6 +80,7 @@ export { diffDirectories, type DiffOptions, diffOverlayUpper } from "./diff.ts";
 export {
   mountOverlay,
   openWorkspace,
+  type OpenWorkspaceOptions,
   overlaySupported,
   unmountOverlay,
   type Workspace,
