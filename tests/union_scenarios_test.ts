@@ -299,6 +299,18 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "overlayfs's own xattrs in a layer are not obeyed as markers",
+    from: "stratum (snapshots are overlay lowers: a layer must not plant their markers)",
+    layers: [
+      [d("ox/"), f("ox/a", "a")],
+      [
+        d("ox/", { xattrs: { "trusted.overlay.opaque": new TextEncoder().encode("y") } }),
+        f("ox/b"),
+      ],
+    ],
+    has: ["ox/a file", "ox/b file"],
+  },
+  {
     name: "a hardlink keeps a file its own layer whites out from below",
     from: "layer.md (hardlinks resolve when applied); go-containerregistry",
     layers: [[f("orig", "content")], [h("keep", "orig"), wh("orig")]],

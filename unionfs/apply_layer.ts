@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { InvalidLayerError, PathError } from "./errors.ts";
 import { diskLookup, resolveInRoot } from "./resolve_in_root.ts";
 import { type LayerSource, openLayerEntries } from "./open_layer.ts";
-import { classify, cleanComponents } from "./_path.ts";
+import { classify, cleanComponents, contentXattrs } from "./_path.ts";
 import {
   type Body,
   makeSpecial,
@@ -257,8 +257,9 @@ export async function applyEntries(
       }
     }
     markCreated(r);
-    if (Object.keys(h.xattrs).length > 0 && h.type !== "hardlink") {
-      xattrs.push({ path: r, xattrs: h.xattrs });
+    const kept = contentXattrs(h.xattrs);
+    if (Object.keys(kept).length > 0 && h.type !== "hardlink") {
+      xattrs.push({ path: r, xattrs: kept });
     }
   }
 

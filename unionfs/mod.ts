@@ -57,7 +57,13 @@ export {
   flattenToTar,
   type FlattenToTarOptions,
 } from "./flatten.ts";
-export { applyLayer, type ApplyLayerOptions } from "./apply_layer.ts";
+export {
+  applyEntries,
+  type ApplyEntriesOptions,
+  type ApplyEntry,
+  applyLayer,
+  type ApplyLayerOptions,
+} from "./apply_layer.ts";
 export {
   diskLookup,
   type DiskNode,
@@ -88,4 +94,10 @@ export {
 export { CowLayer, type CowMeta, type CowStat } from "./cow_layer.ts";
 export { diffTrees, type TreeChange } from "./diff_trees.ts";
 export { fileLayer, fileStream } from "./file_layer.ts";
-export { chainIds, type SnapshotGcResult, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
+export {
+  chainIds,
+  type PrepareOptions,
+  type SnapshotGcResult,
+  type SnapshotLayer,
+  SnapshotStore,
+} from "./snapshots.ts";
