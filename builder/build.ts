@@ -1212,6 +1212,9 @@ async function prepareRun(
             return held && planEntries(held);
           },
         });
+      } else {
+        // Nothing to seed: the executor applies the layers themselves.
+        for (const l of st.layers) engine.written.delete(l.diffId);
       }
       const chain = await chainIds(st.layers.map((l) => l.diffId));
       const result = await backend.runStep({

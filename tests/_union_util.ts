@@ -16,7 +16,13 @@ const enc = new TextEncoder();
 /** The mtime every entry gets unless told: old enough that an unpack time stands out. */
 export const T0 = 1_000_000_000;
 
-type Extra = { mode?: number; uid?: number; gid?: number; mtime?: number };
+type Extra = {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtime?: number;
+  xattrs?: Record<string, Uint8Array>;
+};
 
 /** A regular file. */
 export function f(name: string, content = "", x: Extra = {}): WriteEntry {

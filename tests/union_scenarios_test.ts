@@ -11,15 +11,15 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { type ImageStore, openStore } from "../storage/mod.ts";
-import { flattenToDirectory, type SnapshotLayer, SnapshotStore } from "../unionfs/mod.ts";
+import { chainIds, flattenToDirectory, type SnapshotLayer, SnapshotStore } from "../unionfs/mod.ts";
 import type { WriteEntry } from "../unionfs/mod.ts";
 import { build } from "../builder/mod.ts";
-import { detectExecutor } from "../builder/run_executor.ts";
+import { detectExecutor, runStep } from "../builder/run_executor.ts";
 import { TreeFs } from "../builder/copy.ts";
 import { missingPeers, underCI } from "./_peers.ts";
 import {
@@ -299,6 +299,18 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "overlayfs's own xattrs in a layer are not obeyed as markers",
+    from: "stratum (snapshots are overlay lowers: a layer must not plant their markers)",
+    layers: [
+      [d("ox/"), f("ox/a", "a")],
+      [
+        d("ox/", { xattrs: { "trusted.overlay.opaque": new TextEncoder().encode("y") } }),
+        f("ox/b"),
+      ],
+    ],
+    has: ["ox/a file", "ox/b file"],
+  },
+  {
     name: "a hardlink keeps a file its own layer whites out from below",
     from: "layer.md (hardlinks resolve when applied); go-containerregistry",
     layers: [[f("orig", "content")], [h("keep", "orig"), wh("orig")]],
@@ -332,6 +344,8 @@ describe("union scenarios: export, RUN and umoci see the same tree", () => {
     root = await mkdtemp(join(tmpdir(), "stratum-union-"));
     store = await openStore(join(root, "store"));
     await putTools(store, "union/tools:1");
+    await mkdir(join(root, "tools"));
+    await copyFile("/bin/busybox", join(root, "tools", "busybox"));
     for (const [i, c] of cases.entries()) {
       layers[i] = [];
       for (const entries of c.layers) layers[i].push(await putLayer(store, entries));
@@ -403,6 +417,28 @@ describe("union scenarios: export, RUN and umoci see the same tree", () => {
       // The RUN view.
       if (buildError) throw buildError;
       assert.deepEqual(runViews.get(i), exported, "RUN view");
+      // The RUN view where overlay cannot be mounted: the rootfs built by the writer.
+      let out = "";
+      await runStep({
+        lowers: [],
+        layers: layers[i],
+        args: ["/.tools/busybox", "sh", "-c", LIST_COMMAND.replace(/ > .*$/, "")],
+        env: [],
+        cwd: "/",
+        network: "none",
+        mounts: [{ type: "bind", source: join(root, "tools"), target: "/.tools" }],
+        onOutput: (chunk, stream) => {
+          if (stream === "stdout") out += new TextDecoder().decode(chunk);
+        },
+      }, {
+        blobs: store.blobs,
+        snapshots: new SnapshotStore(join(root, "store")),
+        parentChainId: (await chainIds(layers[i].map((x) => x.diffId))).at(-1),
+        workdir: join(root, "work"),
+        cacheDir: join(root, "cache"),
+        workspace: "copy",
+      });
+      assert.deepEqual(parseListing(out), exported, "RUN view without overlay");
       // umoci.
       if (umoci || c.umociDiffers) return;
       const bundle = join(root, `umoci${i}`);

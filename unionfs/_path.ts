@@ -57,6 +57,19 @@ export function classify(name: string): EntryKind {
 }
 
 /**
+ * A layer's extended attributes without overlayfs's own (`trusted.overlay.*`,
+ * `user.overlay.*`): in a layer they are content, but written into a snapshot they would
+ * be obeyed as whiteout, opaque or redirect markers, so no writer sets them.
+ */
+export function contentXattrs(xattrs: Record<string, Uint8Array>): Record<string, Uint8Array> {
+  const out: Record<string, Uint8Array> = {};
+  for (const [k, v] of Object.entries(xattrs)) {
+    if (!k.startsWith("trusted.overlay.") && !k.startsWith("user.overlay.")) out[k] = v;
+  }
+  return out;
+}
+
+/**
  * Orders names as their UTF-8 bytes, like Go's and GNU tar's sorting. UTF-16 order agrees
  * except for surrogates against U+E000..U+FFFF, which are fixed up here.
  */

@@ -1,15 +1,16 @@
-import { link, lstat, lutimes, readdir, rename, rm } from "node:fs/promises";
+import { lstatSync, lutimesSync, type Stats } from "node:fs";
+import { link, readdir, rename, rm } from "node:fs/promises";
 import process from "node:process";
 import { join } from "node:path";
 import { InvalidLayerError, PathError } from "./errors.ts";
 import { diskLookup, resolveInRoot } from "./resolve_in_root.ts";
 import { type LayerSource, openLayerEntries } from "./open_layer.ts";
-import { classify, cleanComponents } from "./_path.ts";
+import { classify, cleanComponents, contentXattrs } from "./_path.ts";
 import {
   type Body,
   makeSpecial,
   type Meta,
-  setMeta,
+  setMetaSync,
   writeFile,
   type WriteOptions,
 } from "./_fs_write.ts";
@@ -29,9 +30,14 @@ export interface ApplyLayerOptions {
 
 const IMPLICIT: Meta = { type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 };
 
-async function lstatOrNull(path: string) {
+/**
+ * lstat, null when missing. Synchronous on purpose: a layer of many small files costs one
+ * lstat per entry, and a direct call is several times cheaper than a thread-pool round
+ * trip plus a thrown error for every new path.
+ */
+function lstatOrNull(path: string): Stats | null {
   try {
-    return await lstat(path);
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
   } catch (e) {
     // ENOTDIR: a parent was replaced by a file since the path was recorded.
     const code = (e as { code?: string }).code;
@@ -135,6 +141,7 @@ export async function applyEntries(
 
   async function removeAll(r: string): Promise<void> {
     resolved.clear();
+    fresh.clear();
     await saveTime(parentOf(r));
     await rm(abs(r), { recursive: true, force: true });
   }
@@ -142,10 +149,13 @@ export async function applyEntries(
   // Directories already resolved in this layer: only this layer changes the tree (lowers
   // under a mount are read-only), and every removal or new symlink forgets them all.
   const resolved = new Map<string, string[]>();
+  // Directories this apply made from nothing (forgotten, like `resolved`, on any removal).
+  const fresh = new Set<string>();
   const lookup = diskLookup(root, async (r, parent) => {
     await saveTime(parent);
     dirMeta.set(r, IMPLICIT);
     markCreated(r);
+    fresh.add(r);
   });
 
   /** The real directory `parts` names, symlinks resolved inside root; optionally made. */
@@ -199,7 +209,8 @@ export async function applyEntries(
     }
     const dir = (await resolveDir(parts.slice(0, -1), true))!;
     const r = rel([...dir, parts[parts.length - 1]]);
-    const existing = await lstatOrNull(abs(r));
+    // In a directory this apply made, only what it made since can be there: no lstat.
+    const existing = fresh.has(rel(dir)) && !created.has(r) ? null : lstatOrNull(abs(r));
     let linkFrom: string | undefined;
     if (h.type === "hardlink") {
       const lp = cleanComponents(h.linkname);
@@ -240,11 +251,15 @@ export async function applyEntries(
       await writeFile(abs(r), body, meta, opts);
     } else {
       await makeSpecial(abs(r), { ...meta, linkTarget: h.linkname, ...h, linkFrom }, opts);
-      if (h.type === "directory") dirMeta.set(r, meta);
+      if (h.type === "directory") {
+        dirMeta.set(r, meta);
+        fresh.add(r);
+      }
     }
     markCreated(r);
-    if (Object.keys(h.xattrs).length > 0 && h.type !== "hardlink") {
-      xattrs.push({ path: r, xattrs: h.xattrs });
+    const kept = contentXattrs(h.xattrs);
+    if (Object.keys(kept).length > 0 && h.type !== "hardlink") {
+      xattrs.push({ path: r, xattrs: kept });
     }
   }
 
@@ -286,14 +301,14 @@ export async function applyEntries(
   const byDepth = (a: string, b: string) => b.split("/").length - a.split("/").length;
   for (const d of [...dirMeta.keys()].sort(byDepth)) {
     if (d === "" || ((await unmoved(d)) && (await lstatOrNull(abs(d)))?.isDirectory())) {
-      await setMeta(abs(d), dirMeta.get(d)!, opts);
+      setMetaSync(abs(d), dirMeta.get(d)!, opts);
     }
   }
   for (const d of [...savedTimes.keys()].sort(byDepth)) {
     if (dirMeta.has(d) || !(await unmoved(d))) continue;
     const st = await lstatOrNull(abs(d));
     if (st?.isDirectory()) {
-      await lutimes(abs(d), savedTimes.get(d)!, savedTimes.get(d)!);
+      lutimesSync(abs(d), savedTimes.get(d)!, savedTimes.get(d)!);
     }
   }
 }

@@ -57,7 +57,13 @@ export {
   flattenToTar,
   type FlattenToTarOptions,
 } from "./flatten.ts";
-export { applyLayer, type ApplyLayerOptions } from "./apply_layer.ts";
+export {
+  applyEntries,
+  type ApplyEntriesOptions,
+  type ApplyEntry,
+  applyLayer,
+  type ApplyLayerOptions,
+} from "./apply_layer.ts";
 export {
   diskLookup,
   type DiskNode,
@@ -80,6 +86,7 @@ export { diffDirectories, type DiffOptions, diffOverlayUpper } from "./diff.ts";
 export {
   mountOverlay,
   openWorkspace,
+  type OpenWorkspaceOptions,
   overlaySupported,
   unmountOverlay,
   type Workspace,
@@ -87,4 +94,10 @@ export {
 export { CowLayer, type CowMeta, type CowStat } from "./cow_layer.ts";
 export { diffTrees, type TreeChange } from "./diff_trees.ts";
 export { fileLayer, fileStream } from "./file_layer.ts";
-export { chainIds, type SnapshotGcResult, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
+export {
+  chainIds,
+  type PrepareOptions,
+  type SnapshotGcResult,
+  type SnapshotLayer,
+  SnapshotStore,
+} from "./snapshots.ts";

@@ -68,6 +68,12 @@ export interface Workspace {
   close(): Promise<void>;
 }
 
+/** Options of {@linkcode openWorkspace}. */
+export interface OpenWorkspaceOptions {
+  /** `"copy"` builds the root with the writer even where overlay could be mounted. @default {"auto"} */
+  mode?: "auto" | "copy";
+}
+
 /**
  * A writable root over `lowers` (bottom first) in `dir`: an overlay mount where the kernel
  * allows it, else the lowers applied in order, each as the layer it records (overlay form:
@@ -76,11 +82,15 @@ export interface Workspace {
  * an untouched base to diff against. Never a copy: a copy would write through a lower
  * layer's symlink and keep whiteouts as devices.
  */
-export async function openWorkspace(lowers: readonly string[], dir: string): Promise<Workspace> {
+export async function openWorkspace(
+  lowers: readonly string[],
+  dir: string,
+  options: OpenWorkspaceOptions = {},
+): Promise<Workspace> {
   await mkdir(dir, { recursive: true });
   const rootfs = join(dir, "rootfs");
   await mkdir(rootfs);
-  if (await overlaySupported()) {
+  if (options.mode !== "copy" && await overlaySupported()) {
     const upper = join(dir, "upper");
     const work = join(dir, "work");
     await mkdir(upper);

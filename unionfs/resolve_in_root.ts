@@ -1,4 +1,5 @@
-import { lstat, mkdir, readlink, unlink } from "node:fs/promises";
+import { lstatSync } from "node:fs";
+import { mkdir, readlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { PathError } from "./errors.ts";
 
@@ -210,9 +211,11 @@ export function diskLookup(
   const abs = (p: string) => (p === "" ? root : join(root, p));
   return {
     root: { path: "", directory: true, symlink: false },
-    async child(_dir, _name, path) {
+    child(_dir, _name, path) {
       try {
-        const st = await lstat(abs(path));
+        // Synchronous: one call per path component, cheaper than a thread-pool trip.
+        const st = lstatSync(abs(path), { throwIfNoEntry: false });
+        if (!st) return undefined;
         return { path, directory: st.isDirectory(), symlink: st.isSymbolicLink() };
       } catch (e) {
         // ENOTDIR: a parent is a file; the name cannot exist below it.
