@@ -3,49 +3,17 @@
  * symlinks are followed as if it were `/`, never out to the host's files) and USER
  * resolved from its /etc/passwd and /etc/group the way runc and BuildKit do.
  */
-import { lstat, readFile, readlink } from "node:fs/promises";
-import { join } from "node:path";
-
-const MAX_SYMLINKS = 255;
+import { readFile } from "node:fs/promises";
+import { resolveOnDisk } from "../unionfs/mod.ts";
 
 /**
  * The host path of `path` inside `root`, every symlink on the way resolved inside `root`
- * (securejoin). The last component is followed too when it is a symlink; from a missing
- * component on, the rest is taken lexically (`..` still stops at `root`).
+ * (unionfs's rooted resolver, securejoin semantics). The last component is followed too
+ * when it is a symlink; from a missing component on, the rest is taken lexically (`..`
+ * still stops at `root`).
  */
-export async function resolveInRoot(root: string, path: string): Promise<string> {
-  const todo = path.split("/");
-  const stack: string[] = [];
-  let links = 0;
-  let missing = false;
-  while (todo.length > 0) {
-    const part = todo.shift()!;
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      stack.pop();
-      continue;
-    }
-    if (!missing) {
-      const at = join(root, ...stack, part);
-      try {
-        if ((await lstat(at)).isSymbolicLink()) {
-          if (++links > MAX_SYMLINKS) {
-            throw new Error(`Cannot resolve "${path}" in ${root}: too many symlinks`);
-          }
-          const target = await readlink(at);
-          if (target.startsWith("/")) stack.length = 0;
-          todo.unshift(...target.split("/"));
-          continue;
-        }
-      } catch (e) {
-        if ((e as { code?: string }).code !== "ENOENT") throw e;
-        // Nothing below a missing component can be a link: the rest is taken lexically.
-        missing = true;
-      }
-    }
-    stack.push(part);
-  }
-  return join(root, ...stack);
+export function resolveInRoot(root: string, path: string): Promise<string> {
+  return resolveOnDisk(root, path);
 }
 
 /** The ids a process runs with. */

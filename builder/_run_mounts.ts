@@ -264,9 +264,21 @@ export async function planMounts(input: PlanInput): Promise<MountPlan> {
           }
           if (!(await lstatOrNull(dir))) {
             const tmp = `${dir}.tmp-${process.pid}-${n++}`;
-            await mkdir(tmp);
-            await chown(tmp, m.uid ?? 0, m.gid ?? 0);
-            await chmod(tmp, m.mode ?? 0o755);
+            if (m.source !== undefined) {
+              // from=STAGE: the cache starts as the stage's directory, with that directory's
+              // own owner and mode (BuildKit ignores uid/gid/mode then). The source is a
+              // copy unionfs wrote out for this step alone, so it is moved, not copied.
+              if (!(await stat(m.source)).isDirectory()) {
+                throw new Error(
+                  `Cannot mount a cache on "${target}": its source is not a directory`,
+                );
+              }
+              await rename(m.source, tmp);
+            } else {
+              await mkdir(tmp);
+              await chown(tmp, m.uid ?? 0, m.gid ?? 0);
+              await chmod(tmp, m.mode ?? 0o755);
+            }
             // Made aside and renamed, so a concurrent step never sees it without its owner.
             await rename(tmp, dir).catch(() => rm(tmp, { recursive: true }));
           }

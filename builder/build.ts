@@ -7,20 +7,12 @@
  *
  * @module
  */
-import { type ExecutorKind, runStep } from "./run_executor.ts";
-import { chainIds, SnapshotStore } from "../unionfs/mod.ts";
+import { type ExecutorKind, type RunMount, runStep } from "./run_executor.ts";
+import { resolveInRoot } from "./_rootfs.ts";
+import { chainIds, overlaySupported, SnapshotStore } from "../unionfs/mod.ts";
 import { buildTempRoot, ownedTempDir, sweepDebris } from "./debris.ts";
-import {
-  chmodSync,
-  lchownSync,
-  linkSync,
-  lutimesSync,
-  mkdirSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { dirname, isAbsolute, join } from "node:path";
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { isAbsolute, join } from "node:path";
 import { type Digest, sha256 } from "../digest/mod.ts";
 import {
   formatPlatform,
@@ -31,7 +23,7 @@ import {
   type Platform,
 } from "../image/mod.ts";
 import type { ImageStore, ResolvedImage } from "../storage/mod.ts";
-import { createLayer, flattenToDirectory } from "../unionfs/mod.ts";
+import { applyLayer, createLayer, flattenToDirectory } from "../unionfs/mod.ts";
 import {
   BuildCache,
   cacheKey,
@@ -41,7 +33,7 @@ import {
   type LayerRef,
   type RunStep,
 } from "./build_cache.ts";
-import { BuildContext } from "./build_context.ts";
+import { BuildContext, contextPath } from "./build_context.ts";
 import { type BuildGraph, findStage, planBuildGraph, type StageNode } from "./build_graph.ts";
 import { type BuildOutput, storeImage, writeBuildFiles, writeOutput } from "./build_output.ts";
 import type { BuildEvent } from "./build_progress.ts";
@@ -57,6 +49,7 @@ import {
   type PlannedEntry,
   resolveChown,
   resolvePath,
+  rootPath,
   type SourceFs,
   TreeFs,
 } from "./copy.ts";
@@ -819,7 +812,7 @@ async function prepareStep(
     case "add":
       return await prepareCopy(st, instruction, env);
     case "run":
-      return prepareRun(st, instruction, args);
+      return await prepareRun(st, instruction, args);
     default:
       throw new DockerfileSyntaxError(
         `${instruction.keyword.toUpperCase()} is not allowed here`,
@@ -852,34 +845,40 @@ function prepareWorkdir(st: StepState, dir: string): Prepared {
       }
       const view = viewOf(st);
       const owner = user === "" ? { uid: 0, gid: 0 } : await resolveChown(user, view);
+      // BuildKit's mkdir -p goes to where the path leads inside the root (RootPath): a
+      // symlink on the way is followed, a dangling one has its target made. The config
+      // keeps the path as written; a RUN's working directory resolves the same way.
+      const resolved = await rootPath(view, clean);
+      if (resolved.stat && resolved.stat.type !== "directory") {
+        throw new Error(
+          `Cannot create WORKDIR ${dir}: "/${resolved.path}" is a ${resolved.stat.type}`,
+        );
+      }
       const entries: PlannedEntry[] = [];
-      const parts = clean.slice(1).split("/");
       const now = engine.now();
-      let created = false;
+      const parts = resolved.stat ? [] : resolved.path.split("/");
       for (let i = 1; i <= parts.length; i++) {
         const path = parts.slice(0, i).join("/");
-        const resolved = await resolvePath(view, path, true);
-        if (resolved?.stat.type === "directory") continue;
-        if (resolved) {
-          throw new Error(`Cannot create WORKDIR ${dir}: "/${path}" is a ${resolved.stat.type}`);
-        }
-        if (!created && i > 1) {
-          const parentPath = parts.slice(0, i - 1).join("/");
-          const parent = await view.lstat(parentPath);
-          if (parent) {
+        const existing = await view.lstat(path);
+        if (existing?.type === "directory") {
+          // The deepest existing directory gets the new one: its time changes.
+          if (!(await view.lstat(parts.slice(0, i + 1).join("/")))) {
             entries.push({
-              path: parentPath,
+              path,
               type: "directory",
-              mode: parent.mode,
-              uid: parent.uid,
-              gid: parent.gid,
+              mode: existing.mode,
+              uid: existing.uid,
+              gid: existing.gid,
               mtime: now,
               size: 0,
               linkTarget: "",
             });
           }
+          continue;
         }
-        created = true;
+        if (existing) {
+          throw new Error(`Cannot create WORKDIR ${dir}: "/${path}" is a ${existing.type}`);
+        }
         entries.push({
           path,
           type: "directory",
@@ -1035,13 +1034,22 @@ async function prepareCopy(
     if (stageIndex !== null && stageIndex !== st.stage.index) {
       const source = await runStage(engine, stageIndex);
       const label = engine.graph.stages[stageIndex].label;
-      from = new TreeFs(engine.options.store.blobs, source.layers, `stage "${label}"`);
+      from = new TreeFs(engine.options.store.blobs, source.layers, `stage "${label}"`, {
+        spool: engine.tmp,
+      }).asSource();
       inputs[`stage:${label}`] = source.key;
     } else {
       const ref = flags.from;
       const image = await resolveImage(engine, ref);
       inputs[`image:${ref}`] = image?.manifestDigest ?? "not in the store";
-      from = new TreeFs(engine.options.store.blobs, image ? layersOf(image) : [], `image "${ref}"`);
+      from = new TreeFs(
+        engine.options.store.blobs,
+        image ? layersOf(image) : [],
+        `image "${ref}"`,
+        {
+          spool: engine.tmp,
+        },
+      ).asSource();
     }
   } else {
     from = contextFs(engine.context);
@@ -1093,6 +1101,7 @@ async function prepareCopy(
         exclude: flags.exclude,
         now: engine.now(),
         sourceDateEpoch: engine.options.sourceDateEpoch,
+        spool: engine.tmp,
       });
       const layer = await writeLayer(engine, plan.entries);
       addHistory(state.image, copyCreatedBy(keyword, expanded), engine.iso(), false);
@@ -1180,11 +1189,11 @@ function parseMount(spec: string, engine: Engine, workdir: string): RunMountSpec
   return mount;
 }
 
-function prepareRun(
+async function prepareRun(
   st: StepState,
   instruction: Instruction,
   args: Record<string, string>,
-): Prepared {
+): Promise<Prepared> {
   const { engine } = st;
   const image = st.state.image;
   let argv = commandLine(instruction, image);
@@ -1218,42 +1227,32 @@ function prepareRun(
       parent: st.key,
       instruction: `RUN ${flagText} ${JSON.stringify(argv)}`,
       args,
+      inputs: await mountInputs(engine, mounts),
     },
     predict: () => nextState(st),
     async execute(onOutput) {
       const backend = await (engine.run ??= loadRunBackend(engine));
       const state = nextState(st);
       const resolvedMounts = [];
-      for (const m of mounts) {
-        const { from, ...rest } = m;
-        if (m.type === "bind" || (m.type === "cache" && from)) {
-          // A bind mount's source lives in a stage, an image or the context.
-          const dir = await mkdtemp(join(engine.tmp, "mount-"));
-          if (from !== undefined) {
-            const stageIndex = findStage(engine.graph.stages, from);
-            const layers = stageIndex !== null
-              ? (await runStage(engine, stageIndex)).layers
-              : layersOf((await resolveImage(engine, from))!);
-            await flattenToDirectory(
-              layers.map((l) => ({
-                digest: l.descriptor.digest,
-                open: () => engine.options.store.blobs.get(l.descriptor.digest),
-              })),
-              dir,
-            );
-            resolvedMounts.push({ ...rest, source: join(dir, rest.source ?? "") });
-          } else {
-            resolvedMounts.push({ ...rest, source: join(engine.context.root, rest.source ?? "") });
-          }
-        } else {
-          resolvedMounts.push(rest);
-        }
+      for (const m of mounts) resolvedMounts.push(await resolveMount(engine, m));
+      // Where overlay cannot be mounted the executor builds the rootfs from the layers.
+      let lowers: string[] = [];
+      if (await overlaySupported()) {
+        const seeded = await seedEntries(engine, backend.snapshots, st.layers);
+        lowers = await backend.snapshots.prepare(st.layers, engine.options.store.blobs, {
+          entries: (layer) => {
+            const held = seeded.get(layer.diffId);
+            return held && planEntries(held);
+          },
+        });
+      } else {
+        // Nothing to seed: the executor applies the layers themselves.
+        for (const l of st.layers) engine.written.delete(l.diffId);
       }
-      await seedSnapshots(engine, backend.snapshots, st.layers);
-      const lowers = await backend.snapshots.prepare(st.layers, engine.options.store.blobs);
       const chain = await chainIds(st.layers.map((l) => l.diffId));
       const result = await backend.runStep({
         lowers,
+        layers: st.layers,
         args: argv,
         env,
         user: image.config?.User || undefined,
@@ -1293,72 +1292,176 @@ function prepareRun(
 }
 
 /**
- * Writes the RUN snapshots of layers this build made itself straight from their planned
- * entries, instead of letting the snapshot store unpack the layer blobs just written:
- * a COPY of a large context is then read once from the context (synchronous writes, a
- * fraction of the cost of unpacking the tar through streams). The snapshot holds what
- * unpacking would give: the layer's own entries, missing parents made 0755, times in whole
- * seconds as the tar has them. A layer with a streamed body is left to the store.
+ * The host path a bind mount of the build context shows: what the build sees of the
+ * context, as BuildKit mounts its (filtered) copy of it. The source resolves inside the
+ * context through its listing, so a path `.dockerignore` leaves out is not found; a
+ * directory with ignored files below it is written out for the step without them (through
+ * unionfs's writer); anything else is mounted where it is.
  */
-async function seedSnapshots(
+async function contextMountSource(engine: Engine, m: RunMountSpec): Promise<string> {
+  const { context } = engine;
+  const found = await resolvePath(contextFs(context), m.source ?? "", true);
+  if (!found) {
+    throw new Error(
+      `Cannot mount "${m.source}" on "${m.target}": it is not in the build context (or .dockerignore leaves it out)`,
+    );
+  }
+  const onDisk = await resolveInRoot(context.root, `/${found.path}`);
+  if (found.stat.type !== "directory" || !(await hidesIgnored(context, found.path, onDisk))) {
+    return onDisk;
+  }
+  const dir = await mkdtemp(join(engine.tmp, "mount-"));
+  const plan = await planCopy(
+    contextFs(context),
+    new TreeFs(engine.options.store.blobs, [], "mount"),
+    {
+      keyword: "COPY",
+      sources: [found.path === "" ? "." : found.path],
+      dest: "/",
+      workdir: "/",
+      now: engine.now(),
+    },
+  );
+  const blob = createLayer(planEntries(plan.entries), { compression: "none" });
+  blob.digests.catch(() => {});
+  await applyLayer(
+    { digest: `context ${found.path}`, open: () => Promise.resolve(blob.stream) },
+    dir,
+  );
+  await chmod(dir, found.stat.mode & 0o7777);
+  return dir;
+}
+
+/** True when `.dockerignore` leaves out something below the context directory `dir`. */
+async function hidesIgnored(context: BuildContext, dir: string, onDisk: string): Promise<boolean> {
+  const kept = context.readdir(dir);
+  if ((await readdir(onDisk)).length !== kept.length) return true;
+  for (const name of kept) {
+    const child = dir === "" ? name : `${dir}/${name}`;
+    if (
+      context.statSync(child)?.type === "directory" &&
+      (await hidesIgnored(context, child, join(onDisk, name)))
+    ) return true;
+  }
+  return false;
+}
+
+/**
+ * What a RUN step's mounts read, for its cache key: like BuildKit, a step is keyed by the
+ * content of its mount sources, so a changed context file or stage under a bind mount (or
+ * under the seed of a cache) runs the step again. Cache, tmpfs and secret mounts are not
+ * inputs.
+ */
+async function mountInputs(
+  engine: Engine,
+  mounts: readonly RunMountSpec[],
+): Promise<Record<string, string>> {
+  const inputs: Record<string, string> = {};
+  for (const [i, m] of mounts.entries()) {
+    if (m.type !== "bind" && !(m.type === "cache" && m.from !== undefined)) continue;
+    if (m.from !== undefined) {
+      const stageIndex = findStage(engine.graph.stages, m.from);
+      if (stageIndex !== null) {
+        inputs[`mount${i}:stage`] = (await runStage(engine, stageIndex)).key;
+      } else {
+        const image = await resolveImage(engine, m.from);
+        inputs[`mount${i}:image:${m.from}`] = image?.manifestDigest ?? "not in the store";
+      }
+      continue;
+    }
+    const found = await contextInputs(engine.context, [contextPath(m.source ?? "")]);
+    for (const [k, v] of Object.entries(found)) inputs[`mount${i}:${k}`] = v;
+  }
+  return inputs;
+}
+
+/**
+ * A RUN mount with its `source` turned into a host path. The source of a bind (and the
+ * seed of a cache with `from=`) lives in the context, or in a stage or image written out
+ * for the step; it is resolved inside that root as BuildKit resolves it: `..` stops at the
+ * root and symlinks, absolute ones too, are followed as if the root were `/`, so a mount
+ * never shows a host file outside it.
+ */
+async function resolveMount(engine: Engine, m: RunMountSpec): Promise<RunMount> {
+  const { from, ...rest } = m;
+  if (m.type !== "bind" && !(m.type === "cache" && from !== undefined)) return rest;
+  if (from === undefined) return { ...rest, source: await contextMountSource(engine, m) };
+  let label: string;
+  let fromKey: string;
+  const stageIndex = findStage(engine.graph.stages, from);
+  let layers: LayerRef[];
+  if (stageIndex !== null) {
+    const stage = await runStage(engine, stageIndex);
+    layers = stage.layers;
+    fromKey = stage.key;
+    label = `stage "${engine.graph.stages[stageIndex].label}"`;
+  } else {
+    const image = await resolveImage(engine, from);
+    if (!image) throw new Error(`Cannot mount from "${from}": the image is not in the store`);
+    layers = layersOf(image);
+    fromKey = image.manifestDigest;
+    label = `image "${from}"`;
+  }
+  const root = await mkdtemp(join(engine.tmp, "mount-"));
+  await flattenToDirectory(
+    layers.map((l) => ({
+      digest: l.descriptor.digest,
+      mediaType: l.descriptor.mediaType,
+      open: () => engine.options.store.blobs.get(l.descriptor.digest),
+    })),
+    root,
+  );
+  const source = await resolveInRoot(root, `/${rest.source ?? ""}`);
+  try {
+    await lstat(source);
+  } catch (error) {
+    throw new Error(
+      `Cannot mount "${rest.source ?? "/"}" on "${m.target}": it is not in ${label}`,
+      { cause: error },
+    );
+  }
+  if (m.type === "cache") {
+    // BuildKit keys a cache seeded from a stage by the stage's content too: a new stage
+    // result starts a new cache from its files.
+    return { ...rest, id: `${m.id || m.target}@${fromKey}`, source };
+  }
+  return { ...rest, source };
+}
+
+/**
+ * The entries of layers this build wrote itself (COPY, ADD, WORKDIR) whose snapshots are
+ * missing, with their bodies in memory, for `SnapshotStore.prepare` to apply instead of
+ * unpacking the layer blobs just written: a COPY of a large context is then read once
+ * from the context. unionfs's writer applies them, as it would the blob. A layer with a
+ * streamed body (over the memory budget) is left to the store, which unpacks its blob.
+ */
+async function seedEntries(
   engine: Engine,
   snapshots: SnapshotStore,
   layers: LayerRef[],
-): Promise<void> {
+): Promise<Map<string, PlannedEntry[]>> {
   const chain = await chainIds(layers.map((l) => l.diffId));
+  const out = new Map<string, PlannedEntry[]>();
   for (const [i, layer] of layers.entries()) {
     const entries = engine.written.get(layer.diffId);
-    if (!entries || await snapshots.has(chain[i])) continue;
-    const dir = await mkdtemp(join(engine.tmp, "snapshot-"));
-    if (await writeSnapshot(dir, entries)) await snapshots.adopt(chain[i], dir);
-    else await rm(dir, { recursive: true, force: true });
+    if (!entries) continue;
     engine.written.delete(layer.diffId);
-  }
-}
-
-async function writeSnapshot(dir: string, entries: PlannedEntry[]): Promise<boolean> {
-  const bodies = new Map<string, Uint8Array>();
-  for (const e of entries) {
-    if (e.type !== "file" || !e.body) continue;
-    const body = await e.body();
-    if (!(body instanceof Uint8Array)) {
-      await body.cancel();
-      return false;
-    }
-    bodies.set(e.path, body);
-  }
-  try {
-    const made = new Set<string>();
-    const parent = (path: string) => {
-      const d = dirname(path);
-      if (!made.has(d)) mkdirSync(d, { recursive: true, mode: 0o755 });
-      made.add(d);
-    };
-    // Hardlinks last: their target may come later in the layer's order.
+    if (await snapshots.has(chain[i])) continue;
+    const held: PlannedEntry[] = [];
     for (const e of entries) {
-      const path = join(dir, e.path);
-      parent(path);
-      if (e.type === "directory") mkdirSync(path, { recursive: true });
-      else if (e.type === "file") writeFileSync(path, bodies.get(e.path) ?? new Uint8Array());
-      else if (e.type === "symlink") symlinkSync(e.linkTarget, path);
+      if (e.type !== "file" || !e.body) {
+        held.push(e);
+        continue;
+      }
+      const body = await e.body();
+      if (!(body instanceof Uint8Array)) {
+        await body.cancel();
+        held.length = 0;
+        break;
+      }
+      held.push({ ...e, body: () => Promise.resolve(body) });
     }
-    for (const e of entries) {
-      if (e.type === "hardlink") linkSync(join(dir, e.linkTarget), join(dir, e.path));
-    }
-    // Owners before modes (chown clears setuid bits); children before their directories'
-    // times, which writing the children changed.
-    const deepestFirst = entries.filter((e) => e.type !== "hardlink")
-      .sort((a, b) => b.path.length - a.path.length);
-    for (const e of deepestFirst) {
-      const path = join(dir, e.path);
-      lchownSync(path, e.uid, e.gid);
-      if (e.type !== "symlink") chmodSync(path, e.mode);
-      const t = Math.floor(e.mtime);
-      lutimesSync(path, t, t);
-    }
-    return true;
-  } catch {
-    // Whatever this could not write, unpacking the blob will.
-    return false;
+    if (held.length === entries.length) out.set(layer.diffId, held);
   }
+  return out;
 }

@@ -354,3 +354,44 @@ describe("progress", () => {
     assert.equal(quiet, "");
   });
 });
+
+test("a RUN's cache key follows the content of its bind mounts' sources", async () => {
+  const dir = await contextDir([
+    { path: "m.txt", body: "one" },
+    { path: "other.txt", body: "x" },
+    { path: "d/in.txt", body: "in" },
+  ]);
+  try {
+    const dockerfile = `FROM test/base:1 AS s
+COPY m.txt /m
+FROM test/base:1
+RUN --mount=type=bind,source=m.txt,target=/m cat /m
+RUN --mount=type=bind,source=d,target=/d cat /d/in.txt
+RUN --mount=type=bind,from=s,source=/m,target=/m cat /m
+`;
+    const keys = async () => {
+      const r = await build({
+        store: base.store,
+        storeRoot: base.root,
+        contextDir: dir,
+        dockerfile,
+        dryRun: true,
+      });
+      return r.steps.filter((s) => s.instruction.startsWith("RUN")).map((s) => s.cacheKey);
+    };
+    const first = await keys();
+    assert.equal(first.length, 3);
+    await writeFile(join(dir, "other.txt"), "not mounted");
+    assert.deepEqual(await keys(), first, "a file no mount reads changes no key");
+    await writeFile(join(dir, "d", "in.txt"), "in, changed");
+    const second = await keys();
+    assert.equal(second[0], first[0]);
+    assert.notEqual(second[1], first[1], "a file under a mounted directory");
+    await writeFile(join(dir, "m.txt"), "two");
+    const third = await keys();
+    assert.notEqual(third[0], second[0], "the mounted file");
+    assert.notEqual(third[2], second[2], "the stage the mount comes from");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

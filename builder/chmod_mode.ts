@@ -48,6 +48,8 @@ export interface ChmodMode {
   /** The value as written, for history and cache keys. */
   readonly text: string;
   readonly commands: readonly Command[];
+  /** The bits of an octal value; BuildKit gives them to the directories a copy makes too. */
+  readonly octal?: number;
 }
 
 const OCTAL_ERROR = "it should be octal string and between 0 and 07777";
@@ -70,7 +72,8 @@ export function parseChmod(text: string): ChmodMode {
       throw new ChmodSyntaxError(text, OCTAL_ERROR);
     }
     const bits = parseInt(text, 8);
-    return { text, commands: [{ op: "-", bits: STANDARD | STICKY }, { op: "+", bits }] };
+    const commands: Command[] = [{ op: "-", bits: STANDARD | STICKY }, { op: "+", bits }];
+    return { text, commands, octal: bits };
   }
   const commands = parseSymbolic(text);
   if (commands === undefined) {

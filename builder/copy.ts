@@ -2,11 +2,18 @@
  * COPY and ADD as BuildKit does them: source wildcards, directory contents rather than the
  * directory, destination rules (a trailing slash or an existing directory means "into"),
  * symlinks copied as links except a source path that is itself one (followed), hardlinks
- * kept, fifos and devices skipped, `--chown` names looked up in the image's /etc/passwd and
- * /etc/group, `--chmod`, `--parents`, `--exclude`, local tar archives unpacked by ADD
- * (gzip, bzip2, xz or plain, told by their bytes, not their names), ADD of URLs with
- * `--checksum`, and heredoc sources. The result is a plan of layer entries; the engine
- * writes it as a layer.
+ * kept, fifos, devices and xattrs of an image or stage kept (as current BuildKit's fsutil
+ * copies them), `--chown` names looked up in the image's /etc/passwd and /etc/group,
+ * `--chmod`, `--parents`, `--exclude`, local tar archives unpacked by ADD (gzip, bzip2, xz
+ * or plain, told by their bytes, not their names; every entry type and xattr kept; large
+ * bodies spooled to disk), ADD of URLs with `--checksum`, and heredoc sources.
+ *
+ * The destination resolves inside the image root as BuildKit's does (unionfs's rooted
+ * resolver, {@linkcode rootPath}): symlinks on the way are followed, absolute ones from the
+ * root, dangling ones to where they point; directories the copy makes get 0755 (or the
+ * `--chmod` bits) and existing ones keep their owner and mode. Archive entries resolve with
+ * the destination as their root, as moby's chrootarchive unpacks them. The result is a
+ * plan of layer entries at resolved paths; the engine writes it as a layer.
  *
  * bzip2 and xz are decompressed by the `bzip2` and `xz` commands: no maintained npm package
  * streams both, and the two commands are in every Debian base system.
@@ -14,12 +21,19 @@
  * @module
  */
 import { spawn } from "node:child_process";
+import { open } from "node:fs/promises";
+import { createGunzip } from "node:zlib";
+import { join } from "node:path";
 import { type Digest, sha256 } from "../digest/mod.ts";
 import {
   buildMergedTree,
+  fileStream,
   type LayerSource,
   type MergedTree,
   openLayer,
+  PathError,
+  resolveInRoot,
+  type RootedLookup,
   type TreeEntry,
   type WriteEntry,
 } from "../unionfs/mod.ts";
@@ -32,8 +46,12 @@ import { applyChmod, type ChmodMode } from "./chmod_mode.ts";
 
 /** A path's metadata in a copy source or the image being built. */
 export interface SourceStat {
-  /** What it is; `other` covers fifos and devices, which COPY skips. */
-  type: "file" | "directory" | "symlink" | "other";
+  /**
+   * What it is. Fifos and devices of an image or stage are copied as BuildKit copies them
+   * (fsutil makes them anew); `other` (sockets, and whatever the context cannot send) is
+   * skipped.
+   */
+  type: "file" | "directory" | "symlink" | "fifo" | "char" | "block" | "other";
   /** Permission bits. */
   mode: number;
   /** Owner. */
@@ -48,6 +66,12 @@ export interface SourceStat {
   linkTarget: string;
   /** Same number: hardlinks of one file. */
   ino: number;
+  /** Device numbers of a char or block device. */
+  devmajor?: number;
+  /** Device numbers of a char or block device. */
+  devminor?: number;
+  /** Extended attributes, copied with the path as BuildKit does. */
+  xattrs?: Record<string, Uint8Array>;
 }
 
 /** Where COPY reads from: the build context, or another stage's or image's root. */
@@ -99,13 +123,25 @@ export class TreeFs implements SourceFs {
   #blobs: BlobStore;
   #layers: LayerRef[];
   #tree: Promise<MergedTree> | undefined;
-  #bodies = new Map<string, Uint8Array>();
+  #bodies = new Map<string, () => Promise<ReadableStream<Uint8Array> | Uint8Array>>();
+  #spool: string | undefined;
+  #budget = { left: MEMORY_BUDGET };
 
-  /** A view of `layers` (bottom first), read from `blobs`. */
-  constructor(blobs: BlobStore, layers: readonly LayerRef[], label: string) {
+  /**
+   * A view of `layers` (bottom first), read from `blobs`. With `options.spool`, the large
+   * bodies a copy reads are kept in files there rather than in memory (as ADD keeps what
+   * it unpacks), so copying a large file from a stage does not hold it in memory.
+   */
+  constructor(
+    blobs: BlobStore,
+    layers: readonly LayerRef[],
+    label: string,
+    options: { spool?: string } = {},
+  ) {
     this.#blobs = blobs;
     this.#layers = [...layers];
     this.label = label;
+    this.#spool = options.spool;
   }
 
   /** The layer sources, bottom first. */
@@ -159,20 +195,41 @@ export class TreeFs implements SourceFs {
           await body.cancel();
           continue;
         }
-        const bytes = new Uint8Array(await new Response(body).arrayBuffer());
-        for (const n of names) this.#bodies.set(n, bytes);
+        const size = (await this.lstat(names[0]))?.size ?? 0;
+        const keep = await keepBody(body, size, this.#spool, this.#budget);
+        for (const n of names) this.#bodies.set(n, keep);
         if (--left === 0) break;
       }
     }
   }
 
-  /** A regular file's bytes. */
+  /** A regular file's bytes, all of them in memory. */
   async body(path: string): Promise<Uint8Array> {
+    const body = await this.bodyStream(path);
+    return body instanceof Uint8Array
+      ? body
+      : new Uint8Array(await new Response(body).arrayBuffer());
+  }
+
+  /** A regular file's bytes: a stream from the spool for a large one, else in memory. */
+  async bodyStream(path: string): Promise<ReadableStream<Uint8Array> | Uint8Array> {
     const p = contextPath(path);
     if (!this.#bodies.has(p)) await this.prefetch([p]);
-    const bytes = this.#bodies.get(p);
-    if (!bytes) throw new Error(`Cannot read "/${p}" in ${this.label}: not a regular file`);
-    return bytes;
+    const open = this.#bodies.get(p);
+    if (!open) throw new Error(`Cannot read "/${p}" in ${this.label}: not a regular file`);
+    return await open();
+  }
+
+  /** This tree as a copy source whose large bodies stream (with a spool, see above). */
+  asSource(): SourceFs {
+    return {
+      label: this.label,
+      keepOwners: true,
+      lstat: (path) => this.lstat(path),
+      readdir: (path) => this.readdir(path),
+      body: (path) => this.bodyStream(path),
+      prefetch: (paths) => this.prefetch(paths),
+    };
   }
 
   /** Reads a small file following symlinks, or undefined when it is missing. */
@@ -183,9 +240,11 @@ export class TreeFs implements SourceFs {
   }
 }
 
+const TREE_TYPES = new Set(["file", "directory", "symlink", "fifo", "char", "block"]);
+
 function statOf(e: TreeEntry): SourceStat {
   return {
-    type: e.type === "file" || e.type === "directory" || e.type === "symlink" ? e.type : "other",
+    type: TREE_TYPES.has(e.type) ? e.type as SourceStat["type"] : "other",
     mode: e.mode & 0o7777,
     uid: e.uid,
     gid: e.gid,
@@ -193,6 +252,9 @@ function statOf(e: TreeEntry): SourceStat {
     mtime: e.mtime,
     linkTarget: e.linkTarget,
     ino: e.inode,
+    devmajor: e.devmajor,
+    devminor: e.devminor,
+    xattrs: e.xattrs,
   };
 }
 
@@ -205,29 +267,66 @@ export async function resolvePath(
   path: string,
   followLast: boolean,
 ): Promise<{ path: string; stat: SourceStat } | undefined> {
-  let pending = contextPath(path).split("/").filter((p) => p !== "");
-  const done: string[] = [];
-  let hops = 0;
-  while (pending.length > 0) {
-    const [name, ...rest] = pending;
-    const candidate = [...done, name].join("/");
-    const st = await fs.lstat(candidate);
-    if (!st) return undefined;
-    if (st.type === "symlink" && (rest.length > 0 || followLast)) {
-      if (++hops > 40) throw new Error(`Too many symlinks resolving "${path}" in ${fs.label}`);
-      const target = st.linkTarget.startsWith("/")
-        ? st.linkTarget
-        : `${done.join("/")}/${st.linkTarget}`;
-      pending = [...contextPath(target).split("/").filter((p) => p !== ""), ...rest];
-      done.length = 0;
-      continue;
+  let resolved;
+  try {
+    resolved = await resolveInRoot(lookupOf(fs), contextPath(path), {
+      followLast,
+      missing: "fail",
+    });
+  } catch (e) {
+    if (e instanceof PathError && e.code === "ELOOP") {
+      throw new Error(`Too many symlinks resolving "${path}" in ${fs.label}`, { cause: e });
     }
-    done.push(name);
-    pending = rest;
+    throw e;
   }
-  const final = done.join("/");
-  const stat = await fs.lstat(final);
+  if (!resolved) return undefined;
+  const final = resolved.parts.join("/");
+  const stat = resolved.node?.stat ?? await fs.lstat(final);
   return stat ? { path: final, stat } : undefined;
+}
+
+type SourceNode = { path: string; stat?: SourceStat };
+
+/** A copy source or image as unionfs's rooted resolver walks it. */
+function lookupOf(fs: SourceFs): RootedLookup<SourceNode> {
+  return {
+    root: { path: "" },
+    child: async (_dir, _name, p) => {
+      const stat = await fs.lstat(p);
+      return stat ? { path: p, stat } : undefined;
+    },
+    linkTarget: (node) => (node.stat?.type === "symlink" ? node.stat.linkTarget : undefined),
+    isDirectory: (node) => node.stat === undefined || node.stat.type === "directory",
+  };
+}
+
+/**
+ * Where `path` lands inside the root of `fs`, as BuildKit's COPY destination does
+ * (continuity's `fs.RootPath`, unionfs's rooted resolver): every symlink on the way is
+ * followed, the last one too (an absolute target taken from the root, a relative one from
+ * its directory), `..` stops at the root, and from a missing component on the rest is taken
+ * as written, so a dangling link leads to where it points. `stat` is what is there, if
+ * anything.
+ *
+ * @throws {CopyError} when a path has too many symlinks, naming it.
+ */
+export async function rootPath(
+  fs: SourceFs,
+  path: string,
+): Promise<{ path: string; stat: SourceStat | undefined }> {
+  let resolved;
+  try {
+    resolved = await resolveInRoot(lookupOf(fs), path, { missing: "lexical" });
+  } catch (e) {
+    if (e instanceof PathError && e.code === "ELOOP") {
+      throw new CopyError(`Cannot resolve "${path}" in the ${fs.label}: too many symlinks`, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  const at = resolved!.parts.join("/");
+  return { path: at, stat: resolved!.node ? resolved!.node.stat ?? await fs.lstat(at) : undefined };
 }
 
 /** One entry of a planned layer. */
@@ -235,7 +334,7 @@ export interface PlannedEntry {
   /** Path in the image, relative (`app/a.txt`). */
   path: string;
   /** Entry type. */
-  type: "file" | "directory" | "symlink" | "hardlink";
+  type: "file" | "directory" | "symlink" | "hardlink" | "fifo" | "char" | "block";
   /** Permission bits. */
   mode: number;
   /** Owner. */
@@ -250,6 +349,12 @@ export interface PlannedEntry {
   linkTarget: string;
   /** The path the bytes come from in the copy source, for prefetching. */
   source?: string;
+  /** Device major number (char and block devices). */
+  devmajor?: number;
+  /** Device minor number (char and block devices). */
+  devminor?: number;
+  /** Extended attributes (`security.capability`, `user.*`, ...). */
+  xattrs?: Record<string, Uint8Array>;
   /** Produces a file's bytes when the entry is written. */
   body?: () => Promise<ReadableStream<Uint8Array> | Uint8Array>;
 }
@@ -290,6 +395,12 @@ export interface CopyOptions {
   now: number;
   /** SOURCE_DATE_EPOCH: times in the layer are clamped to it. */
   sourceDateEpoch?: number;
+  /**
+   * A directory where ADD puts the large files it unpacks from an archive until the layer
+   * is written, so memory stays bounded whatever the archive inflates to. Without it,
+   * every unpacked file is held in memory.
+   */
+  spool?: string;
 }
 
 /** What a COPY/ADD will write, and what its cache key depends on. */
@@ -401,49 +512,59 @@ export async function planCopy(
   const destAbs = contextPath(
     options.dest.startsWith("/") ? options.dest : `${options.workdir}/${options.dest}`,
   );
-  const destResolved = destAbs === "" ? undefined : await resolvePath(target, destAbs, true);
-  const dest = destResolved?.path ?? (await resolveParent(target, destAbs));
-  const destExistingDir = destAbs === "" || destResolved?.stat.type === "directory";
+  // BuildKit resolves the destination inside the image root (fsutil's Copy over
+  // continuity's RootPath): symlinks on the way, the last one too, are followed, an
+  // absolute target taken from the root, a dangling one leading to where it points.
+  const resolved = await rootPath(target, destAbs);
+  const dest = resolved.path;
+  const destExistingDir = dest === "" || resolved.stat?.type === "directory";
   const into = destIsDir || destExistingDir || count > 1;
+  if (into && resolved.stat && !destExistingDir) {
+    throw new CopyError(
+      `${options.keyword} failed: cannot copy into "/${destAbs}": "/${dest}" is not a directory`,
+    );
+  }
   const owner = (st: SourceStat) =>
     options.chown ?? (from.keepOwners ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
   const mode = (st: SourceStat) =>
     options.chmod && st.type !== "symlink"
       ? applyChmod(options.chmod, st.mode, st.type === "directory")
       : st.mode;
+  // Directories the copy makes for its destination: 0755, or the bits of an octal --chmod in
+  // current BuildKit (fsutil's MkdirAll gets the copy's Mode since BuildKit 0.13; a symbolic
+  // --chmod is a ModeStr there and leaves them 0755; Docker 20.10's BuildKit made them 0755
+  // whatever --chmod said); owned by --chown or root.
+  const madeMode = options.chmod?.octal !== undefined ? options.chmod.octal & 0o777 : 0o755;
+  const madeOwner = options.chown ?? { uid: 0, gid: 0 };
   const exclude = options.exclude?.length ? new DockerignoreMatcher(options.exclude) : undefined;
   const links = new Map<number, string>();
 
-  const addParents = async (path: string) => {
+  /** Makes the parents of `path` (a path already resolved in the image) exist. */
+  const addParents = async (path: string, made = madeMode, by = madeOwner) => {
     const parts = path.split("/");
     for (let i = 1; i < parts.length; i++) {
       const p = parts.slice(0, i).join("/");
       if (plan.has(p)) continue;
-      const existing = await target.lstat(p);
-      if (existing?.type === "directory") {
-        plan.set(p, {
-          path: p,
-          type: "directory",
-          mode: existing.mode,
-          uid: existing.uid,
-          gid: existing.gid,
-          mtime: clamp(options.now),
-          size: 0,
-          linkTarget: "",
-        });
-      } else {
-        const id = options.chown ?? { uid: 0, gid: 0 };
-        plan.set(p, {
-          path: p,
-          type: "directory",
-          mode: 0o755,
-          ...id,
-          mtime: clamp(options.now),
-          size: 0,
-          linkTarget: "",
-        });
-      }
+      await addDir(p, made, by);
     }
+  };
+  /** `path` as a directory: an existing one keeps its metadata, a new one is made. */
+  const addDir = async (path: string, made = madeMode, by = madeOwner) => {
+    const existing = await target.lstat(path);
+    if (existing && existing.type !== "directory") {
+      throw new CopyError(
+        `${options.keyword} failed: cannot copy to "/${destAbs}": "/${path}" is not a directory`,
+      );
+    }
+    plan.set(path, {
+      path,
+      type: "directory",
+      mode: existing ? existing.mode : made,
+      ...(existing ? { uid: existing.uid, gid: existing.gid } : by),
+      mtime: clamp(options.now),
+      size: 0,
+      linkTarget: "",
+    });
   };
 
   const copyEntry = async (srcPath: string, st: SourceStat, destPath: string, rel: string) => {
@@ -451,32 +572,52 @@ export async function planCopy(
     if (st.type === "other") return;
     const id = owner(st);
     if (st.type === "directory") {
-      const existing = plan.get(destPath) ?? await target.lstat(destPath);
-      plan.set(destPath, {
-        path: destPath,
-        type: "directory",
-        mode: existing?.type === "directory" && rel === "" ? existing.mode : mode(st),
-        // The top directory is made, not copied: BuildKit gives it root (or --chown).
-        ...(rel !== ""
-          ? id
-          : existing?.type === "directory" && !options.chown
-          ? { uid: existing.uid, gid: existing.gid }
-          : options.chown ?? { uid: 0, gid: 0 }),
-        mtime: clamp(st.mtime),
-        size: 0,
-        linkTarget: "",
-      });
+      if (rel === "") {
+        // The top directory is made, not copied (fsutil copies a directory's contents
+        // into it): an existing one is left as it is, --chown or not.
+        if (!plan.has(destPath) && destPath !== "") await addDir(destPath);
+      } else {
+        plan.set(destPath, {
+          path: destPath,
+          type: "directory",
+          mode: mode(st),
+          ...id,
+          mtime: clamp(st.mtime),
+          size: 0,
+          linkTarget: "",
+          xattrs: st.xattrs,
+        });
+      }
       for (const name of await from.readdir(srcPath)) {
         const child = srcPath ? `${srcPath}/${name}` : name;
         const cst = await from.lstat(child);
         if (!cst) continue;
-        await copyEntry(child, cst, `${destPath}/${name}`, rel ? `${rel}/${name}` : name);
+        // Names from readdir are clean: joined as they are (this runs once per file).
+        const to = destPath === "" ? name : `${destPath}/${name}`;
+        await copyEntry(child, cst, to, rel ? `${rel}/${name}` : name);
       }
       return;
     }
-    const base = { path: destPath, mode: mode(st), ...id, mtime: clamp(st.mtime) };
+    const base = {
+      path: destPath,
+      mode: mode(st),
+      ...id,
+      mtime: clamp(st.mtime),
+      xattrs: st.xattrs,
+    };
     if (st.type === "symlink") {
       plan.set(destPath, { ...base, type: "symlink", size: 0, linkTarget: st.linkTarget });
+      return;
+    }
+    if (st.type === "fifo" || st.type === "char" || st.type === "block") {
+      plan.set(destPath, {
+        ...base,
+        type: st.type,
+        size: 0,
+        linkTarget: "",
+        devmajor: st.devmajor ?? 0,
+        devminor: st.devminor ?? 0,
+      });
       return;
     }
     const first = links.get(st.ino);
@@ -507,9 +648,20 @@ export async function planCopy(
     if (options.keyword === "ADD" && root.stat.type === "file") {
       const archive = await archiveKind(() => from.body(root.path));
       if (archive) {
-        const target = options.parents ? joinPath(dest, parentOf(root.match)) : dest;
-        if (target) await addParents(`${target}/x`);
-        await extractArchive(await from.body(root.path), archive, target, plan, options, clamp);
+        const at = options.parents ? joinPath(dest, parentOf(root.match)) : dest;
+        // BuildKit's unpack makes the destination 0755 (no --chmod), owned by --chown.
+        if (at !== "") {
+          await addParents(at, 0o755);
+          if (!plan.has(at)) await addDir(at, 0o755);
+        }
+        await extractArchive(await from.body(root.path), archive, {
+          name: root.path,
+          dest: at,
+          plan,
+          target,
+          options,
+          clamp,
+        });
         continue;
       }
     }
@@ -593,15 +745,6 @@ function parentOf(path: string): string {
   return slash < 0 ? "" : path.slice(0, slash);
 }
 
-/** The destination's parent resolved through symlinks, plus its last name. */
-async function resolveParent(target: SourceFs, path: string): Promise<string> {
-  const parent = parentOf(path);
-  const name = path.slice(path.lastIndexOf("/") + 1);
-  if (parent === "") return name;
-  const resolved = await resolvePath(target, parent, true);
-  return joinPath(resolved?.path ?? parent, name);
-}
-
 type Archive = "gzip" | "bzip2" | "xz" | "tar";
 
 /** Tells a tar archive (plain or compressed) from its bytes; undefined when it is not one. */
@@ -671,17 +814,88 @@ async function readHead(
   return out.subarray(0, have);
 }
 
-/** Decompresses gzip with the runtime, bzip2 and xz with their commands. */
+/** Largest chunk the gzip decoder hands out. */
+const GUNZIP_CHUNK = 256 * 1024;
+/** Compressed bytes written to the decoder at once (see {@linkcode gunzip}). */
+const GUNZIP_INPUT = 1024;
+
+/**
+ * Gunzips with `node:zlib`, pulled: a chunk is inflated only when the reader asks for it,
+ * and no chunk is larger than {@linkcode GUNZIP_CHUNK}. (The Web `DecompressionStream`
+ * inflates each input chunk whole, and deflate reaches ~1000:1 on runs of zeros: a 64 KiB
+ * read of a small archive came out as 64 MiB at once, and memory grew with the archive's
+ * inflated size.)
+ */
+function gunzip(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const zip = createGunzip({ chunkSize: GUNZIP_CHUNK });
+  const reader = input.getReader();
+  let failed: Error | undefined;
+  zip.on("error", (e) => (failed = e));
+  const wait = (...events: string[]) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        for (const e of events) zip.off(e, done);
+        resolve();
+      };
+      for (const e of events) zip.once(e, done);
+    });
+  (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        // Fed in small pieces: zlib inflates a written chunk whole, whatever the reader
+        // has taken, and a piece of zeros inflates ~1000 times.
+        for (let at = 0; at < value.length; at += GUNZIP_INPUT) {
+          if (failed) return;
+          if (!zip.write(value.subarray(at, at + GUNZIP_INPUT))) {
+            await wait("drain", "error", "close");
+          }
+        }
+      }
+      zip.end();
+    } catch (error) {
+      zip.destroy(error as Error);
+    }
+  })();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        // What was inflated before an error is still handed out, as a reader of a
+        // truncated archive sees its first entries (Docker takes such a file for an
+        // archive, and then fails unpacking it).
+        const chunk = zip.read() as Uint8Array | null;
+        if (chunk) {
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+          return;
+        }
+        if (failed) {
+          controller.error(
+            new Error(`Cannot decompress a gzip archive: ${failed.message}`, { cause: failed }),
+          );
+          return;
+        }
+        if (zip.readableEnded) {
+          controller.close();
+          return;
+        }
+        await wait("readable", "end", "error");
+      }
+    },
+    async cancel(reason) {
+      zip.destroy();
+      await reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Decompresses gzip with `node:zlib`, bzip2 and xz with their commands. */
 function decompressStream(
   stream: ReadableStream<Uint8Array>,
   kind: Archive,
 ): ReadableStream<Uint8Array> {
   if (kind === "tar") return stream;
-  if (kind === "gzip") {
-    return stream.pipeThrough(
-      new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
-    );
-  }
+  if (kind === "gzip") return gunzip(stream);
   const command = kind === "bzip2" ? "bzip2" : "xz";
   const child = spawn(command, ["-dc"], { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
@@ -712,13 +926,20 @@ function decompressStream(
     child.stdin.end();
   })();
   child.stdin.on("error", () => {});
+  let error: Error | undefined;
+  failed.then((e) => (error = e));
+  const closed = new Promise((r) => child.once("close", r).exitCode !== null && r(null));
+  // Pulled, so the command is paused by its pipe while nobody reads.
+  const chunks = child.stdout[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>({
-    async start(controller) {
-      let error: Error | undefined;
-      failed.then((e) => (error = e));
+    async pull(controller) {
       try {
-        for await (const chunk of child.stdout) controller.enqueue(new Uint8Array(chunk));
-        await new Promise((r) => child.once("close", r).exitCode !== null && r(null));
+        const { done, value } = await chunks.next();
+        if (!done) {
+          controller.enqueue(new Uint8Array(value));
+          return;
+        }
+        await closed;
         if (error) controller.error(error);
         else controller.close();
       } catch (e) {
@@ -728,62 +949,195 @@ function decompressStream(
     cancel() {
       child.kill();
     },
-  });
+  }, { highWaterMark: 0 });
 }
 
+/** Unpacked files at least this large go to the spool directory instead of memory. */
+const SPOOL_FROM = 64 * 1024;
+/** Bytes of smaller unpacked files one ADD keeps in memory before spooling them too. */
+const MEMORY_BUDGET = 32 * 1024 * 1024;
+
+/** What {@linkcode extractArchive} works on. */
+interface Extraction {
+  /** The archive's path in its source, for errors. */
+  name: string;
+  /** The resolved directory the archive is unpacked into, relative to the image root. */
+  dest: string;
+  plan: Map<string, PlannedEntry>;
+  /** The image being built. */
+  target: SourceFs;
+  options: CopyOptions;
+  clamp: (t: number) => number;
+}
+
+/**
+ * The image being built with this copy's planned entries over it, seen from `dest`: the
+ * view archive entries are resolved in. BuildKit unpacks in a chroot at the destination
+ * (moby's chrootarchive), so a symlink met on the way, planted by an earlier layer or by
+ * the archive itself, is followed with the destination as its root.
+ */
+function extractionView(x: Extraction): SourceFs {
+  const full = (path: string) => joinPath(x.dest, path);
+  return {
+    label: x.target.label,
+    keepOwners: true,
+    lstat(path) {
+      const e = x.plan.get(full(path));
+      if (!e) return x.target.lstat(full(path));
+      return Promise.resolve({
+        type: e.type === "hardlink" ? "file" : e.type,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.size,
+        mtime: e.mtime,
+        linkTarget: e.linkTarget,
+        ino: 0,
+      });
+    },
+    readdir: (path) => x.target.readdir(full(path)),
+    body: (path) => x.target.body(full(path)),
+  };
+}
+
+/**
+ * Unpacks a tar archive into the plan as BuildKit's ADD does (moby's archive.Untar):
+ * each entry's parent resolved inside the destination, missing parents made 0755 and
+ * owned by root, every entry type kept (fifos and devices too) with its extended
+ * attributes, owners from the archive unless --chown is given. File bodies stream: large
+ * ones are spooled to disk, so memory does not grow with what the archive inflates to.
+ */
 async function extractArchive(
   body: ReadableStream<Uint8Array> | Uint8Array,
   kind: Archive,
-  dest: string,
-  plan: Map<string, PlannedEntry>,
-  options: CopyOptions,
-  clamp: (t: number) => number,
+  x: Extraction,
 ): Promise<void> {
+  const { dest, plan, options, clamp } = x;
+  const view = extractionView(x);
+  const budget = { left: MEMORY_BUDGET };
   const stream = decompressStream(toStream(body), kind);
-  const source: LayerSource = { digest: "archive", open: () => Promise.resolve(stream) };
+  const source: LayerSource = { digest: `/${x.name}`, open: () => Promise.resolve(stream) };
+  /** Where `name` (an archive path) lands, its parent resolved, relative to the image. */
+  const place = async (name: string): Promise<string> => {
+    const rel = contextPath(name);
+    const parent = (await rootPath(view, parentOf(rel))).path;
+    return joinPath(dest, joinPath(parent, rel.slice(rel.lastIndexOf("/") + 1)));
+  };
   for await (const { header, body: entryBody } of openLayer(source)) {
-    const rel = contextPath(header.name);
-    if (rel === "") {
+    // Current BuildKit gives the unpacked entries the --chown owner (Untar's ChownOpts);
+    // Docker 20.10's BuildKit left the archive's owners.
+    const id = options.chown ?? { uid: header.uid, gid: header.gid };
+    const meta = {
+      mode: header.mode & 0o7777,
+      ...id,
+      mtime: clamp(header.mtime),
+      size: 0,
+      xattrs: Object.keys(header.xattrs).length > 0 ? header.xattrs : undefined,
+    };
+    if (contextPath(header.name) === "") {
+      // "./": the destination itself takes the entry's metadata.
       await entryBody.cancel();
+      if (header.type === "directory" && dest !== "") {
+        plan.set(dest, { ...meta, path: dest, type: "directory", linkTarget: "" });
+      }
       continue;
     }
-    const path = joinPath(dest, rel);
-    for (let p = parentOf(path); p !== "" && p !== dest && !plan.has(p); p = parentOf(p)) {
+    const path = await place(header.name);
+    for (let p = parentOf(path); p !== "" && !plan.has(p); p = parentOf(p)) {
+      const existing = await x.target.lstat(p);
       plan.set(p, {
         path: p,
         type: "directory",
-        mode: 0o755,
-        ...(options.chown ?? { uid: 0, gid: 0 }),
+        mode: existing?.type === "directory" ? existing.mode : 0o755,
+        ...(existing?.type === "directory"
+          ? { uid: existing.uid, gid: existing.gid }
+          : { uid: 0, gid: 0 }),
         mtime: clamp(options.now),
         size: 0,
         linkTarget: "",
       });
     }
-    // BuildKit leaves unpacked entries with the archive's owners, --chown or not.
-    const id = { uid: header.uid, gid: header.gid };
-    const base = { path, mode: header.mode & 0o7777, ...id, mtime: clamp(header.mtime), size: 0 };
+    if (header.type !== "directory" && plan.get(path)?.type === "directory") {
+      // A non-directory replaces a directory and what the archive put in it.
+      for (const k of plan.keys()) if (k.startsWith(`${path}/`)) plan.delete(k);
+    }
+    const base = { ...meta, path };
+    if (header.type === "file") {
+      const keep = await keepBody(entryBody, header.size, options.spool, budget);
+      plan.set(path, { ...base, type: "file", size: header.size, linkTarget: "", body: keep });
+      continue;
+    }
+    await entryBody.cancel();
     if (header.type === "directory") {
-      await entryBody.cancel();
       plan.set(path, { ...base, type: "directory", linkTarget: "" });
     } else if (header.type === "symlink") {
-      await entryBody.cancel();
       plan.set(path, { ...base, type: "symlink", linkTarget: header.linkname });
     } else if (header.type === "hardlink") {
-      await entryBody.cancel();
-      plan.set(path, { ...base, type: "hardlink", linkTarget: joinPath(dest, header.linkname) });
-    } else if (header.type === "file") {
-      const bytes = new Uint8Array(await new Response(entryBody).arrayBuffer());
+      const linkTo = await place(header.linkname);
+      const to = plan.get(linkTo) ?? await x.target.lstat(linkTo);
+      // Anything but a directory can be linked (link(2) does not follow a symlink).
+      if (!to || to.type === "directory" || to.type === "other") {
+        throw new CopyError(
+          `${options.keyword} failed: "${header.name}" in the archive is a hardlink to "${header.linkname}", which ${
+            to ? `is a ${to.type === "other" ? "socket" : to.type}` : "does not exist"
+          }`,
+        );
+      }
+      if (!plan.has(linkTo)) {
+        // A link to a file of the image below: the file comes into the layer too, as
+        // overlayfs copies it up when the unpacking links to it.
+        const st = to as SourceStat;
+        plan.set(linkTo, {
+          path: linkTo,
+          type: st.type as PlannedEntry["type"],
+          mode: st.mode,
+          uid: st.uid,
+          gid: st.gid,
+          mtime: st.mtime,
+          size: st.type === "file" ? st.size : 0,
+          linkTarget: st.type === "symlink" ? st.linkTarget : "",
+          devmajor: st.devmajor,
+          devminor: st.devminor,
+          xattrs: st.xattrs,
+          ...(st.type === "file" ? { body: () => x.target.body(linkTo) } : {}),
+        });
+      }
+      plan.set(path, { ...base, type: "hardlink", linkTarget: linkTo });
+    } else {
       plan.set(path, {
         ...base,
-        type: "file",
-        size: bytes.length,
+        type: header.type,
         linkTarget: "",
-        body: () => Promise.resolve(bytes),
+        devmajor: header.devmajor,
+        devminor: header.devminor,
       });
-    } else {
-      await entryBody.cancel();
     }
   }
+}
+
+/**
+ * Keeps an unpacked file's bytes until the layer is written: small ones in memory while
+ * the budget lasts, the rest in a file of their own under `spool`.
+ */
+async function keepBody(
+  body: ReadableStream<Uint8Array>,
+  size: number,
+  spool: string | undefined,
+  budget: { left: number },
+): Promise<() => Promise<ReadableStream<Uint8Array> | Uint8Array>> {
+  if (spool === undefined || (size < SPOOL_FROM && size <= budget.left)) {
+    budget.left -= size;
+    const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+    return () => Promise.resolve(bytes);
+  }
+  const path = join(spool, `add-${crypto.randomUUID()}`);
+  const fh = await open(path, "wx", 0o600);
+  try {
+    for await (const chunk of body) await fh.write(chunk);
+  } finally {
+    await fh.close();
+  }
+  return () => Promise.resolve(fileStream(path));
 }
 
 /** Turns a plan into tar entries, opening each body only when its entry is written. */
@@ -799,6 +1153,9 @@ export async function* planEntries(entries: PlannedEntry[]): AsyncGenerator<Writ
         size: e.type === "file" ? e.size : 0,
         mtime: Math.floor(e.mtime),
         linkname: e.linkTarget,
+        // Absent rather than undefined: readers of a header take its fields as given.
+        ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
+        ...(e.xattrs ? { xattrs: e.xattrs } : {}),
       },
       body: e.type === "file" && e.body ? await e.body() : undefined,
     };

@@ -2,14 +2,16 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { chmod, link, mkdir, rm, writeFile } from "node:fs/promises";
+import { chmod, link, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { sha256 } from "../digest/mod.ts";
 import type { ImageStore } from "../storage/mod.ts";
 import { build, BuildStepError } from "./build.ts";
 import { contextDir, storeWithBase, treeOf, type TreeRow } from "./_build_test_util.ts";
-import { archiveKind, globToRegExp } from "./copy.ts";
+import { archiveKind, globToRegExp, rootPath, type SourceFs, type SourceStat } from "./copy.ts";
+import { openLayer } from "../unionfs/mod.ts";
 
 const FILES = [
   { path: "hello.txt", body: "hi\n" },
@@ -248,4 +250,162 @@ test("globToRegExp() matches like Go's filepath.Match", () => {
   assert.ok(globToRegExp("f[0-9].txt").test("f2.txt"));
   assert.ok(globToRegExp("f[^0-9].txt").test("fa.txt"));
   assert.ok(globToRegExp("?.txt").test("a.txt"));
+});
+
+/** A SourceFs over a literal table of paths, for the resolver's edge cases. */
+function tableFs(entries: Record<string, string | { link: string }>): SourceFs {
+  const stat = (type: SourceStat["type"], linkTarget = ""): SourceStat => ({
+    type,
+    mode: type === "directory" ? 0o755 : 0o644,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: 0,
+    linkTarget,
+    ino: 0,
+  });
+  return {
+    label: "table",
+    keepOwners: true,
+    lstat(path) {
+      if (path === "") return Promise.resolve(stat("directory"));
+      const e = entries[path];
+      if (e === undefined) return Promise.resolve(undefined);
+      return Promise.resolve(
+        typeof e === "string" ? stat(e === "dir" ? "directory" : "file") : stat("symlink", e.link),
+      );
+    },
+    readdir: () => Promise.resolve([]),
+    body: () => Promise.resolve(new Uint8Array()),
+  };
+}
+
+test("rootPath() resolves a destination inside the root as BuildKit's RootPath does", async () => {
+  const fs = tableFs({
+    ex: "dir",
+    "ex/f": "file",
+    abs: { link: "/ex" },
+    rel: { link: "../../ex" },
+    dangling: { link: "/gone/deeper" },
+    out: { link: "/../../../../etc" },
+    loop1: { link: "loop2" },
+    loop2: { link: "loop1" },
+  });
+  const at = async (p: string) => {
+    const r = await rootPath(fs, p);
+    return `${r.path}${r.stat ? `:${r.stat.type}` : ""}`;
+  };
+  assert.equal(await at("abs/x"), "ex/x");
+  assert.equal(await at("abs"), "ex:directory");
+  assert.equal(await at("rel/f"), "ex/f:file", "a relative link's .. stops at the root");
+  assert.equal(await at("dangling/a"), "gone/deeper/a", "a dangling link leads to its target");
+  assert.equal(await at("out/passwd"), "etc/passwd", "an absolute target is taken from the root");
+  assert.equal(await at("../../ex/../ex/f"), "ex/f:file");
+  assert.equal(await at("ex/f/under"), "ex/f/under", "below a file the rest is as written");
+  await assert.rejects(rootPath(fs, "loop1/x"), /too many symlinks/);
+});
+
+describe("ADD of a hostile archive stays inside its destination", () => {
+  let evil: string;
+  before(async () => {
+    evil = await mkdtemp(join(tmpdir(), "stratum-evil-"));
+    await writeFile(join(evil, "Dockerfile"), "FROM test/base:1\nADD evil.tar /x/\n");
+    // Python's tarfile writes what `tar` refuses to: .. and absolute names, a symlink to
+    // / then a file through it, a hardlink to a host path, and a user xattr.
+    execFileSync("python3", [
+      "-c",
+      `
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    def add(name, type=tarfile.REGTYPE, body=b"", link="", pax=None):
+        i = tarfile.TarInfo(name); i.type = type; i.linkname = link; i.size = len(body)
+        i.mode = 0o644; i.pax_headers = pax or {}
+        t.addfile(i, io.BytesIO(body) if type == tarfile.REGTYPE else None)
+    add("../../../up.txt", body=b"up")
+    add("/abs.txt", body=b"abs")
+    add("root", tarfile.SYMTYPE, link="/")
+    add("root/etc/through.txt", body=b"through")
+    add("dotdot", tarfile.SYMTYPE, link="../../..")
+    add("dotdot/escaped.txt", body=b"esc")
+    add("noted.txt", body=b"n", pax={"SCHILY.xattr.user.note": "hello"})
+`,
+      join(evil, "evil.tar"),
+    ]);
+  });
+  after(async () => {
+    await rm(evil, { recursive: true, force: true });
+  });
+
+  test("paths are clamped and symlinks followed with the destination as root", async () => {
+    const result = await build({ store, storeRoot: root, contextDir: evil });
+    const tree = await treeOf(store, result.imageId);
+    const files = Object.entries(tree).filter(([, r]) => r.type === "file").map(([p]) => p);
+    // moby's chrootarchive unpacks in a chroot at /x: "/" and ".." mean /x there.
+    assert.deepEqual(files.filter((p) => !p.startsWith("bin/") && !p.startsWith("etc/")).sort(), [
+      "x/abs.txt",
+      "x/escaped.txt",
+      "x/etc/through.txt",
+      "x/noted.txt",
+      "x/up.txt",
+    ]);
+    assert.equal(tree["x/root"].link, "/");
+  });
+
+  test("the layer keeps the archive's user xattrs", async () => {
+    const result = await build({ store, storeRoot: root, contextDir: evil });
+    const image = await store.resolve(result.imageId);
+    const top = image.manifest.layers.at(-1)!;
+    let xattrs: Record<string, Uint8Array> | undefined;
+    for await (
+      const { header, body } of openLayer({
+        digest: top.digest,
+        open: () => store.blobs.get(top.digest),
+      })
+    ) {
+      await body.cancel();
+      if (header.name === "x/noted.txt") xattrs = header.xattrs;
+    }
+    assert.equal(new TextDecoder().decode(xattrs?.["user.note"]), "hello");
+  });
+});
+
+test("ADD of an archive whose hardlink names no file is refused, naming it", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-badlink-"));
+  try {
+    await writeFile(join(dir, "Dockerfile"), "FROM test/base:1\nADD bad.tar /x/\n");
+    execFileSync("python3", [
+      "-c",
+      `
+import sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    i = tarfile.TarInfo("l"); i.type = tarfile.LNKTYPE; i.linkname = "../../nope"
+    t.addfile(i)
+`,
+      join(dir, "bad.tar"),
+    ]);
+    await assert.rejects(
+      build({ store, storeRoot: root, contextDir: dir }),
+      /"l" in the archive is a hardlink to "\.\.\/\.\.\/nope", which does not exist/,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("ADD of a truncated gzip archive fails naming the archive", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-trunc-"));
+  try {
+    await writeFile(join(dir, "Dockerfile"), "FROM test/base:1\nADD cut.tgz /x/\n");
+    await mkdir(join(dir, "t"));
+    await writeFile(join(dir, "t", "noise"), crypto.getRandomValues(new Uint8Array(60000)));
+    const whole = execFileSync("tar", ["-czf", "-", "-C", join(dir, "t"), "."]);
+    await writeFile(join(dir, "cut.tgz"), whole.subarray(0, whole.length >> 1));
+    await rm(join(dir, "t"), { recursive: true });
+    await assert.rejects(
+      build({ store, storeRoot: root, contextDir: dir }),
+      /"\/cut\.tgz".*Cannot decompress a gzip archive/,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

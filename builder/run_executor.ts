@@ -29,6 +29,7 @@ import {
   mountOverlay,
   openWorkspace,
   overlaySupported,
+  type SnapshotLayer,
   type SnapshotStore,
   unmountOverlay,
 } from "../unionfs/mod.ts";
@@ -77,7 +78,11 @@ export interface RunMount {
   type: "cache" | "bind" | "secret" | "tmpfs";
   /** Where, inside the container. Secrets default to `/run/secrets/<id>`. */
   target: string;
-  /** bind: the host file or directory (a context dir or a stage rootfs). Unused otherwise. */
+  /**
+   * bind: the host file or directory (a context dir or a stage rootfs); cache: a host
+   * directory, written out for this step alone, that becomes the cache when the cache is
+   * new (`from=STAGE`), moved into place. Unused otherwise.
+   */
   source?: string;
   /** cache: the cache's key (default: the target); secret: the secret's id. */
   id?: string;
@@ -104,6 +109,12 @@ export interface RunMount {
 export interface RunRequest {
   /** Snapshot directories of the parent image, bottom first (`SnapshotStore.prepare`). */
   lowers: string[];
+  /**
+   * The parent image's layers, bottom first. Where overlay cannot be mounted the rootfs is
+   * built from them by unionfs's writer (as `stratum export` would), instead of from
+   * `lowers`; then `lowers` may be empty.
+   */
+  layers?: SnapshotLayer[];
   /** The argv; shell form comes already wrapped as `[...SHELL, cmd]`. */
   args: string[];
   /** `KEY=value` entries; PATH defaults to Docker's and HOME to the user's home. */
@@ -154,6 +165,11 @@ export interface RunStepOptions {
   sourceDateEpoch?: number;
   /** The layer's compression. @default {"gzip"} */
   compression?: "gzip";
+  /**
+   * How the rootfs is made: `"auto"` mounts overlay where it can, `"copy"` always builds
+   * it with the writer (what happens where overlay is unavailable). @default {"auto"}
+   */
+  workspace?: "auto" | "copy";
 }
 
 /** A RUN command exited non-zero. The message reads like BuildKit's. */
@@ -296,8 +312,8 @@ function withDefaults(env: string[], home: string): string[] {
 
 /**
  * Runs one RUN step and returns its layer. The rootfs is an overlay of `req.lowers` under
- * a fresh upper (where overlay cannot be mounted, a copy of them: `lowers` must then be
- * plain directories, e.g. one made by `SnapshotStore.materialize`). /etc/hosts and
+ * a fresh upper (where overlay cannot be mounted, `req.layers`, or else `req.lowers`,
+ * applied by unionfs's writer). /etc/hosts and
  * /etc/resolv.conf are provided, and the mounts made; stubs made for them never reach the
  * layer. On success the upper becomes the layer (stored in `blobs`) and the snapshot of
  * the new chain. A non-zero exit rejects with {@linkcode RunFailedError}.
@@ -335,7 +351,7 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
       sourceDateEpoch: options.sourceDateEpoch,
       compression: options.compression ?? "gzip",
     };
-    if (await overlaySupported()) {
+    if (options.workspace !== "copy" && await overlaySupported()) {
       if (lowers.length === 0) {
         lowers = [join(stepDir, "empty")];
         await mkdir(lowers[0], { mode: 0o755 });
@@ -348,6 +364,16 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
       unmount = () => unmountOverlay(rootfs);
       upper = up;
       changes = () => diffOverlayUpper(up, diffOptions);
+    } else if (req.layers) {
+      // Both trees from the layers by the writer: the rootfs to run in, and the untouched
+      // base the step's changes are read against.
+      const base = join(stepDir, "base");
+      rootfs = join(stepDir, "rootfs");
+      for (const d of [base, rootfs]) {
+        await mkdir(d, { mode: 0o755 });
+        await options.snapshots.materialize(req.layers, options.blobs, d);
+      }
+      changes = () => diffDirectories(base, rootfs!, diffOptions);
     } else {
       const ws = await openWorkspace(lowers, join(stepDir, "copy"));
       rootfs = ws.rootfs;

@@ -22,23 +22,51 @@ export type EntryKind =
   | { kind: "add"; parts: string[] }
   | { kind: "whiteout"; parts: string[] }
   | { kind: "opaque"; parts: string[] }
+  | { kind: "invalid"; reason: string }
   | { kind: "ignore" };
 
-/** Classifies an archive path by OCI whiteout naming. `parts` is the cleaned target path. */
+/** AUFS's bookkeeping at a layer's root (hardlink farm, xino, orphans): no OCI meaning. */
+const AUFS_META = new Set([".wh..wh.plnk", ".wh..wh.aufs", ".wh..wh.orph"]);
+
+/**
+ * Classifies an archive path by OCI whiteout naming. `parts` is the cleaned target path.
+ * A `.wh.` name that cannot name a sibling (`.wh.`, `.wh..`, `.wh..`, `.wh..wh.x` other
+ * than the opaque marker: no filesystem holds a `.wh.` name to delete) is invalid, as
+ * containerd refuses it ("invalid whiteout name") and layer.md says implementations
+ * SHOULD; AUFS's root-level metadata (`.wh..wh.plnk/` and friends, which Docker skips)
+ * is ignored.
+ */
 export function classify(name: string): EntryKind {
   const parts = cleanComponents(name);
-  // `/.wh..wh.plnk` and the like are AUFS bookkeeping directories, meaningless to OCI.
-  if (parts[0]?.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`) && parts[0] !== OPAQUE_MARKER) {
-    return { kind: "ignore" };
-  }
+  if (AUFS_META.has(parts[0])) return { kind: "ignore" };
   const base = parts[parts.length - 1];
   if (base === undefined || !base.startsWith(WHITEOUT_PREFIX)) return { kind: "add", parts };
   const dir = parts.slice(0, -1);
   if (base === OPAQUE_MARKER) return { kind: "opaque", parts: dir };
-  if (base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) return { kind: "ignore" };
   const target = base.slice(WHITEOUT_PREFIX.length);
-  if (target === "" || target === "." || target === "..") return { kind: "ignore" };
+  if (target === "" || target === "." || target === "..") {
+    return { kind: "invalid", reason: `is an invalid whiteout name "${base}": it names no file` };
+  }
+  if (target.startsWith(WHITEOUT_PREFIX)) {
+    return {
+      kind: "invalid",
+      reason: `is an invalid whiteout name "${base}": "${target}" cannot exist in a layer`,
+    };
+  }
   return { kind: "whiteout", parts: [...dir, target] };
+}
+
+/**
+ * A layer's extended attributes without overlayfs's own (`trusted.overlay.*`,
+ * `user.overlay.*`): in a layer they are content, but written into a snapshot they would
+ * be obeyed as whiteout, opaque or redirect markers, so no writer sets them.
+ */
+export function contentXattrs(xattrs: Record<string, Uint8Array>): Record<string, Uint8Array> {
+  const out: Record<string, Uint8Array> = {};
+  for (const [k, v] of Object.entries(xattrs)) {
+    if (!k.startsWith("trusted.overlay.") && !k.startsWith("user.overlay.")) out[k] = v;
+  }
+  return out;
 }
 
 /**

@@ -1,20 +1,20 @@
-import {
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  readdir,
-  readlink,
-  rename,
-  rm,
-  unlink,
-} from "node:fs/promises";
+import { lstatSync, lutimesSync, type Stats } from "node:fs";
+import { link, readdir, rename, rm } from "node:fs/promises";
 import process from "node:process";
 import { join } from "node:path";
-import { InvalidLayerError } from "./errors.ts";
-import { type LayerSource, openLayer } from "./open_layer.ts";
-import { classify, cleanComponents } from "./_path.ts";
-import { makeSpecial, type Meta, setMeta, writeFile, type WriteOptions } from "./_fs_write.ts";
+import { InvalidLayerError, PathError } from "./errors.ts";
+import { diskLookup, resolveInRoot } from "./resolve_in_root.ts";
+import { type LayerSource, openLayerEntries } from "./open_layer.ts";
+import { classify, cleanComponents, contentXattrs } from "./_path.ts";
+import {
+  type Body,
+  makeSpecial,
+  type Meta,
+  setMetaSync,
+  writeFile,
+  type WriteOptions,
+} from "./_fs_write.ts";
+import type { WriteEntry, WriteHeader } from "./_tar_writer.ts";
 import { isRoot, setXattrs } from "./_platform.ts";
 import type { TarHeader } from "./tar_entry.ts";
 
@@ -28,12 +28,16 @@ export interface ApplyLayerOptions {
   xattrs?: boolean;
 }
 
-const MAX_SYMLINKS = 40;
 const IMPLICIT: Meta = { type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 };
 
-async function lstatOrNull(path: string) {
+/**
+ * lstat, null when missing. Synchronous on purpose: a layer of many small files costs one
+ * lstat per entry, and a direct call is several times cheaper than a thread-pool round
+ * trip plus a thrown error for every new path.
+ */
+function lstatOrNull(path: string): Stats | null {
   try {
-    return await lstat(path);
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
   } catch (e) {
     // ENOTDIR: a parent was replaced by a file since the path was recorded.
     const code = (e as { code?: string }).code;
@@ -48,17 +52,70 @@ async function lstatOrNull(path: string) {
  * only what lower layers put there, and every path is resolved inside `root` (symlinks
  * in its parents are followed as if `root` were `/`, securejoin style), so no entry can
  * write outside it. The result equals {@linkcode flattenToDirectory} of the whole stack.
+ * A malformed layer (an invalid whiteout name, a hardlink to nothing) rejects with
+ * {@linkcode InvalidLayerError} naming it.
  */
-export async function applyLayer(
+export function applyLayer(
   source: LayerSource,
   root: string,
   options: ApplyLayerOptions = {},
+): Promise<void> {
+  return applyEntries(openLayerEntries(source), root, { ...options, digest: source.digest });
+}
+
+/** Options for {@linkcode applyEntries}. */
+export interface ApplyEntriesOptions extends ApplyLayerOptions {
+  /** Names the layer in errors (its digest, or what the entries come from). */
+  digest: string;
+}
+
+/** An entry to apply: a tar entry as read, or one built in memory. */
+export type ApplyEntry = WriteEntry | { header: TarHeader; body: Body };
+
+function fullHeader(h: WriteHeader): TarHeader {
+  return {
+    mode: h.type === "directory" ? 0o755 : 0o644,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: 0,
+    linkname: "",
+    devmajor: 0,
+    devminor: 0,
+    xattrs: {},
+    ...h,
+  };
+}
+
+function bodyOf(body: Body | Uint8Array | undefined): Body {
+  if (body === undefined || body instanceof Uint8Array) {
+    let left: Uint8Array | null = body ?? null;
+    return {
+      read() {
+        const out = left;
+        left = null;
+        return Promise.resolve(out);
+      },
+    };
+  }
+  return body;
+}
+
+/**
+ * {@linkcode applyLayer} over entries instead of a tar: the same writer for a layer the
+ * caller holds in memory (a COPY's planned entries), so nothing is encoded and decoded
+ * between them.
+ */
+export async function applyEntries(
+  entries: AsyncIterable<ApplyEntry> | Iterable<ApplyEntry>,
+  root: string,
+  options: ApplyEntriesOptions,
 ): Promise<void> {
   const opts: WriteOptions = {
     owners: options.owners ?? isRoot(),
     devices: options.devices ?? isRoot(),
   };
-  const digest = source.digest;
+  const digest = options.digest;
   // Paths this layer made or set, and every ancestor of one: whiteouts must spare them.
   const created = new Set<string>();
   const touched = new Set<string>();
@@ -83,44 +140,44 @@ export async function applyLayer(
   }
 
   async function removeAll(r: string): Promise<void> {
+    resolved.clear();
+    fresh.clear();
     await saveTime(parentOf(r));
     await rm(abs(r), { recursive: true, force: true });
   }
 
+  // Directories already resolved in this layer: only this layer changes the tree (lowers
+  // under a mount are read-only), and every removal or new symlink forgets them all.
+  const resolved = new Map<string, string[]>();
+  // Directories this apply made from nothing (forgotten, like `resolved`, on any removal).
+  const fresh = new Set<string>();
+  const lookup = diskLookup(root, async (r, parent) => {
+    await saveTime(parent);
+    dirMeta.set(r, IMPLICIT);
+    markCreated(r);
+    fresh.add(r);
+  });
+
   /** The real directory `parts` names, symlinks resolved inside root; optionally made. */
   async function resolveDir(parts: string[], create: boolean): Promise<string[] | null> {
-    const stack: string[] = [];
-    const todo = [...parts];
-    let links = 0;
-    while (todo.length > 0) {
-      const c = todo.shift()!;
-      if (c === "" || c === ".") continue;
-      if (c === "..") {
-        stack.pop();
-        continue;
+    const key = parts.join("/");
+    const known = resolved.get(key);
+    if (known) return known;
+    try {
+      const res = await resolveInRoot(lookup, key, {
+        missing: create ? "create" : "fail",
+        directory: true,
+      });
+      if (res) resolved.set(key, res.parts);
+      return res ? res.parts : null;
+    } catch (e) {
+      if (e instanceof PathError && e.code === "ELOOP") {
+        throw new InvalidLayerError(digest, parts.join("/"), "has too many levels of symlinks", {
+          cause: e,
+        });
       }
-      const r = rel([...stack, c]);
-      const st = await lstatOrNull(abs(r));
-      if (st?.isSymbolicLink()) {
-        if (++links > MAX_SYMLINKS) {
-          throw new InvalidLayerError(digest, parts.join("/"), "has too many levels of symlinks");
-        }
-        const target = await readlink(abs(r));
-        if (target.startsWith("/")) stack.length = 0;
-        todo.unshift(...target.split("/"));
-        continue;
-      }
-      if (!st?.isDirectory()) {
-        if (!create) return null;
-        await saveTime(rel(stack));
-        if (st) await unlink(abs(r));
-        await mkdir(abs(r), { mode: 0o755 });
-        dirMeta.set(r, IMPLICIT);
-        markCreated(r);
-      }
-      stack.push(c);
+      throw e;
     }
-    return stack;
   }
 
   /** Deletes what lower layers put at `r`, sparing what this layer made. */
@@ -134,7 +191,7 @@ export async function applyLayer(
     }
   }
 
-  async function add(parts: string[], h: TarHeader, body: ReadableStream<Uint8Array>) {
+  async function add(parts: string[], h: TarHeader, body: Body) {
     const meta: Meta = {
       type: h.type,
       mode: h.mode,
@@ -152,7 +209,8 @@ export async function applyLayer(
     }
     const dir = (await resolveDir(parts.slice(0, -1), true))!;
     const r = rel([...dir, parts[parts.length - 1]]);
-    const existing = await lstatOrNull(abs(r));
+    // In a directory this apply made, only what it made since can be there: no lstat.
+    const existing = fresh.has(rel(dir)) && !created.has(r) ? null : lstatOrNull(abs(r));
     let linkFrom: string | undefined;
     if (h.type === "hardlink") {
       const lp = cleanComponents(h.linkname);
@@ -193,16 +251,23 @@ export async function applyLayer(
       await writeFile(abs(r), body, meta, opts);
     } else {
       await makeSpecial(abs(r), { ...meta, linkTarget: h.linkname, ...h, linkFrom }, opts);
-      if (h.type === "directory") dirMeta.set(r, meta);
+      if (h.type === "directory") {
+        dirMeta.set(r, meta);
+        fresh.add(r);
+      }
     }
     markCreated(r);
-    if (Object.keys(h.xattrs).length > 0 && h.type !== "hardlink") {
-      xattrs.push({ path: r, xattrs: h.xattrs });
+    const kept = contentXattrs(h.xattrs);
+    if (Object.keys(kept).length > 0 && h.type !== "hardlink") {
+      xattrs.push({ path: r, xattrs: kept });
     }
   }
 
-  for await (const { header, body } of openLayer(source)) {
+  for await (const entry of entries) {
+    const header = fullHeader(entry.header);
+    const body = bodyOf(entry.body);
     const what = classify(header.name);
+    if (what.kind === "invalid") throw new InvalidLayerError(digest, header.name, what.reason);
     if (what.kind === "add") {
       await add(what.parts, header, body);
     } else if (what.kind === "whiteout") {
@@ -216,19 +281,34 @@ export async function applyLayer(
       for (const name of await readdir(abs(d))) await pruneLower(d ? `${d}/${name}` : name);
     }
   }
-  if (options.xattrs ?? true) await setXattrs(root, xattrs);
+  // A later entry may have turned a parent of a path written earlier into a symlink: the
+  // metadata pass must not follow it, so every path is checked to still be itself.
+  async function unmoved(r: string): Promise<boolean> {
+    if (r === "") return true;
+    try {
+      const res = await resolveInRoot(lookup, r, { followLast: false, missing: "fail" });
+      return res !== undefined && res.parts.join("/") === r;
+    } catch {
+      return false;
+    }
+  }
+  if (options.xattrs ?? true) {
+    const still = [];
+    for (const x of xattrs) if (await unmoved(x.path)) still.push(x);
+    await setXattrs(root, still);
+  }
   // Children change their parents' mtimes: set directories last, deepest first.
   const byDepth = (a: string, b: string) => b.split("/").length - a.split("/").length;
   for (const d of [...dirMeta.keys()].sort(byDepth)) {
-    if (d === "" || (await lstatOrNull(abs(d)))?.isDirectory()) {
-      await setMeta(abs(d), dirMeta.get(d)!, opts);
+    if (d === "" || ((await unmoved(d)) && (await lstatOrNull(abs(d)))?.isDirectory())) {
+      setMetaSync(abs(d), dirMeta.get(d)!, opts);
     }
   }
   for (const d of [...savedTimes.keys()].sort(byDepth)) {
-    if (dirMeta.has(d)) continue;
+    if (dirMeta.has(d) || !(await unmoved(d))) continue;
     const st = await lstatOrNull(abs(d));
     if (st?.isDirectory()) {
-      await lutimes(abs(d), savedTimes.get(d)!, savedTimes.get(d)!);
+      lutimesSync(abs(d), savedTimes.get(d)!, savedTimes.get(d)!);
     }
   }
 }

@@ -22,6 +22,14 @@ async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * Copies a tree this test made itself (trusted: stratum code never copies image trees,
+ * it applies them with the writer), keeping times, owners and hardlinks.
+ */
+function copyFixture(from: string, to: string): void {
+  execFileSync("cp", ["-R", "--no-dereference", "--preserve=all", from, to]);
+}
+
 async function makeLower(root: string): Promise<void> {
   await mkdir(join(root, "etc/conf.d"), { recursive: true });
   await writeFile(join(root, "etc/passwd"), "root");
@@ -60,7 +68,7 @@ async function mutate(root: string): Promise<void> {
 test("diffDirectories() gives a layer that turns lower into upper when applied", async () => {
   await withTemp(async (d) => {
     await makeLower(join(d, "lower"));
-    execFileSync("cp", ["-a", join(d, "lower"), join(d, "upper")]);
+    copyFixture(join(d, "lower"), join(d, "upper"));
     await mutate(join(d, "upper"));
     const blob = diffDirectories(join(d, "lower"), join(d, "upper"));
     const bytes = await collect(blob.stream);
@@ -86,7 +94,7 @@ test("diffDirectories() gives a layer that turns lower into upper when applied",
     assert.equal(digests.digest, (await digestOf(chunked(bytes))).digest);
     assert.equal(digests.size, bytes.length);
     assert.equal(digests.diffId, (await digestOf(await decompress(chunked(bytes)))).digest);
-    execFileSync("cp", ["-a", join(d, "lower"), join(d, "applied")]);
+    copyFixture(join(d, "lower"), join(d, "applied"));
     await applyLayer(bytesLayer(bytes), join(d, "applied"));
     assert.deepEqual(
       await listDirectory(join(d, "applied")),
@@ -98,7 +106,7 @@ test("diffDirectories() gives a layer that turns lower into upper when applied",
 test("diffDirectories() is reproducible and SOURCE_DATE_EPOCH clamps mtimes", async () => {
   await withTemp(async (d) => {
     await makeLower(join(d, "lower"));
-    execFileSync("cp", ["-a", join(d, "lower"), join(d, "upper")]);
+    copyFixture(join(d, "lower"), join(d, "upper"));
     await mutate(join(d, "upper"));
     const a = diffDirectories(join(d, "lower"), join(d, "upper"), { sourceDateEpoch: 500 });
     const bytes = await collect(a.stream);
@@ -145,7 +153,7 @@ test("diffOverlayUpper() turns overlay whiteouts and opaque dirs into an OCI lay
     }
     assert.ok(names.includes(".wh.gone"), names.join(" "));
     assert.ok(names.includes("etc/conf.d/.wh..wh..opq"), names.join(" "));
-    execFileSync("cp", ["-a", lower, join(d, "applied")]);
+    copyFixture(lower, join(d, "applied"));
     await applyLayer(bytesLayer(bytes), join(d, "applied"));
     // Directory mtimes in an overlay merge view follow the upper; compare without them.
     const strip = (ls: string[]) => ls.map((l) => l.replace(/ \d+$/, ""));

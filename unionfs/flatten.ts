@@ -12,6 +12,7 @@ import { type LayerSource, openLayer, openLayerEntries } from "./open_layer.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 import { makeSpecial, setMeta, writeFile, type WriteOptions } from "./_fs_write.ts";
 import { isRoot, setXattrs } from "./_platform.ts";
+import { contentXattrs } from "./_path.ts";
 
 /** Options for {@linkcode flattenToDirectory}. */
 export interface FlattenOptions {
@@ -182,7 +183,8 @@ async function writeTree(
     if (why) result.skipped.push(`${e.path}: ${why}`);
   }
   if (options.xattrs ?? true) {
-    const items = entries.filter((e) => Object.keys(e.xattrs).length > 0);
+    const items = entries.map((e) => ({ path: e.path, xattrs: contentXattrs(e.xattrs) }))
+      .filter((e) => Object.keys(e.xattrs).length > 0);
     for (const why of await setXattrs(target, items)) result.skipped.push(why);
   }
   for (const e of entries.filter((e) => e.type === "directory").reverse()) {

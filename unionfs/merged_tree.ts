@@ -1,4 +1,5 @@
-import { InvalidLayerError } from "./errors.ts";
+import { InvalidLayerError, PathError } from "./errors.ts";
+import { resolveInRootSync, type RootedLookup } from "./resolve_in_root.ts";
 import { type LayerSource, openLayer } from "./open_layer.ts";
 import { classify, cleanComponents, compareNames } from "./_path.ts";
 import type { EntryType, TarHeader } from "./tar_entry.ts";
@@ -111,8 +112,6 @@ export interface ScannedEntry {
   /** Position among the layer's entries. */
   index: number;
 }
-
-const MAX_SYMLINKS = 40;
 
 interface LayerContext {
   index: number;
@@ -236,6 +235,7 @@ export class MergedTree {
     for (const { header, index: entryIndex } of entries) {
       const what = classify(header.name);
       stats.entries++;
+      if (what.kind === "invalid") throw new InvalidLayerError(digest, header.name, what.reason);
       if (what.kind === "add") {
         if (header.type === "file") stats.bytes += header.size;
         this.#add(what.parts, header, entryIndex, ctx);
@@ -350,46 +350,51 @@ export class MergedTree {
    * non-directories in the way) become implicit directories, as `mkdir -p` makes them.
    */
   #resolveDir(parts: string[], create: boolean, ctx: LayerContext): Node[] | undefined {
-    const stack: Node[] = [this.#root];
-    const todo = [...parts];
-    let links = 0;
-    while (todo.length > 0) {
-      const c = todo.shift()!;
-      if (c === "" || c === ".") continue;
-      if (c === "..") {
-        if (stack.length > 1) stack.pop();
-        continue;
-      }
-      const dir = stack[stack.length - 1];
-      let child = dir.children!.get(c);
-      if (child?.inode.type === "symlink") {
-        if (++links > MAX_SYMLINKS) {
-          throw new InvalidLayerError(
-            ctx.digest,
-            parts.join("/"),
-            "has too many levels of symlinks",
-          );
-        }
-        const target = child.inode.linkTarget;
-        if (target.startsWith("/")) stack.length = 1;
-        todo.unshift(...target.split("/"));
-        continue;
-      }
-      if (!child || child.inode.type !== "directory") {
-        if (!create) return undefined;
-        if (child) this.#countRemoved(child, ctx.stats);
-        child = {
+    const lookup: RootedLookup<Node> = {
+      root: this.#root,
+      child: (dir, name) => dir.children?.get(name),
+      linkTarget: (node) => (node.inode.type === "symlink" ? node.inode.linkTarget : undefined),
+      isDirectory: (node) => node.inode.type === "directory",
+      mkdir: (dir, name, path, existing) => {
+        if (existing) this.#countRemoved(existing, ctx.stats);
+        const child: Node = {
           inode: this.#newInode("directory", 0o755, ctx.index, -1),
           layer: ctx.index,
           implicit: true,
           children: new Map(),
         };
-        dir.children!.set(c, child);
-        this.#markCreated(child, stack, ctx);
+        dir.children!.set(name, child);
+        this.#markCreated(child, this.#chain(path), ctx);
+        return child;
+      },
+    };
+    try {
+      return resolveInRootSync(lookup, parts.join("/"), {
+        missing: create ? "create" : "fail",
+        directory: true,
+      })
+        ?.nodes;
+    } catch (e) {
+      if (e instanceof PathError && e.code === "ELOOP") {
+        throw new InvalidLayerError(
+          ctx.digest,
+          parts.join("/"),
+          "has too many levels of symlinks",
+          {
+            cause: e,
+          },
+        );
       }
-      stack.push(child);
+      throw e;
     }
-    return stack;
+  }
+
+  /** The directories above `path` (a path with no symlinks in it), from the root. */
+  #chain(path: string): Node[] {
+    const out: Node[] = [this.#root];
+    const parts = path.split("/");
+    for (const p of parts.slice(0, -1)) out.push(out[out.length - 1].children!.get(p)!);
+    return out;
   }
 
   #countRemoved(node: Node, stats: LayerStats): void {

@@ -8,6 +8,9 @@
  * - {@linkcode flattenToDirectory} / {@linkcode flattenToTar}: the merged tree written
  *   out, each surviving file once; {@linkcode applyLayer} applies one layer onto a
  *   directory in place. Both resolve every path inside the target.
+ * - {@linkcode resolveInRoot}: the one rooted path resolver (securejoin semantics) every
+ *   walk of an image root goes through, over disk ({@linkcode diskLookup}), the merged
+ *   tree or any other tree.
  * - {@linkcode diffDirectories} / {@linkcode diffOverlayUpper}: changes as a reproducible
  *   layer ({@linkcode createLayer}: diff_id and digest in one pass).
  * - {@linkcode diffTrees}: added/changed/removed paths between two merged trees.
@@ -54,7 +57,24 @@ export {
   flattenToTar,
   type FlattenToTarOptions,
 } from "./flatten.ts";
-export { applyLayer, type ApplyLayerOptions } from "./apply_layer.ts";
+export {
+  applyEntries,
+  type ApplyEntriesOptions,
+  type ApplyEntry,
+  applyLayer,
+  type ApplyLayerOptions,
+} from "./apply_layer.ts";
+export {
+  diskLookup,
+  type DiskNode,
+  MAX_SYMLINK_HOPS,
+  type ResolvedPath,
+  resolveInRoot,
+  type ResolveInRootOptions,
+  resolveInRootSync,
+  resolveOnDisk,
+  type RootedLookup,
+} from "./resolve_in_root.ts";
 export {
   createLayer,
   type CreateLayerOptions,
@@ -66,6 +86,7 @@ export { diffDirectories, type DiffOptions, diffOverlayUpper } from "./diff.ts";
 export {
   mountOverlay,
   openWorkspace,
+  type OpenWorkspaceOptions,
   overlaySupported,
   unmountOverlay,
   type Workspace,
@@ -73,4 +94,10 @@ export {
 export { CowLayer, type CowMeta, type CowStat } from "./cow_layer.ts";
 export { diffTrees, type TreeChange } from "./diff_trees.ts";
 export { fileLayer, fileStream } from "./file_layer.ts";
-export { chainIds, type SnapshotGcResult, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
+export {
+  chainIds,
+  type PrepareOptions,
+  type SnapshotGcResult,
+  type SnapshotLayer,
+  SnapshotStore,
+} from "./snapshots.ts";

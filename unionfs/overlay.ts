@@ -1,7 +1,9 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRoot, mountOverlayCommand, run, unmount } from "./_platform.ts";
+import { isRoot, mountOverlayCommand, unmount } from "./_platform.ts";
+import { applyLayer } from "./apply_layer.ts";
+import { diffOverlayUpper } from "./diff.ts";
 
 /**
  * Mounts kernel overlayfs at `target`: `lowers` bottom first (image layer order; the
@@ -66,17 +68,29 @@ export interface Workspace {
   close(): Promise<void>;
 }
 
+/** Options of {@linkcode openWorkspace}. */
+export interface OpenWorkspaceOptions {
+  /** `"copy"` builds the root with the writer even where overlay could be mounted. @default {"auto"} */
+  mode?: "auto" | "copy";
+}
+
 /**
- * A writable root over `lowers` (plain directories, bottom first) in `dir`: an overlay
- * mount where the kernel allows it, else a copy of the lowers merged in order plus an
- * untouched base copy to diff against. The copy merges plain directories: lowers holding
- * overlay whiteouts need the overlay path.
+ * A writable root over `lowers` (bottom first) in `dir`: an overlay mount where the kernel
+ * allows it, else the lowers applied in order, each as the layer it records (overlay form:
+ * 0/0 character devices are whiteouts, `trusted.overlay.opaque` marks opaque directories;
+ * plain directories are just additions), by unionfs's one writer: into `rootfs` and into
+ * an untouched base to diff against. Never a copy: a copy would write through a lower
+ * layer's symlink and keep whiteouts as devices.
  */
-export async function openWorkspace(lowers: readonly string[], dir: string): Promise<Workspace> {
+export async function openWorkspace(
+  lowers: readonly string[],
+  dir: string,
+  options: OpenWorkspaceOptions = {},
+): Promise<Workspace> {
   await mkdir(dir, { recursive: true });
   const rootfs = join(dir, "rootfs");
   await mkdir(rootfs);
-  if (await overlaySupported()) {
+  if (options.mode !== "copy" && await overlaySupported()) {
     const upper = join(dir, "upper");
     const work = join(dir, "work");
     await mkdir(upper);
@@ -93,10 +107,13 @@ export async function openWorkspace(lowers: readonly string[], dir: string): Pro
     };
   }
   const base = join(dir, "base");
+  await mkdir(base);
   for (const target of [base, rootfs]) {
     for (const lower of lowers) {
-      // `cp -a` keeps owners, xattrs, devices and hardlinks, which fs.cp does not.
-      await run("cp", ["-a", "--", `${lower}/.`, target]);
+      await applyLayer({
+        digest: `snapshot ${lower}`,
+        open: () => Promise.resolve(diffOverlayUpper(lower, { compression: "none" }).stream),
+      }, target);
     }
   }
   return {

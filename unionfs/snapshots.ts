@@ -10,10 +10,11 @@ import {
 } from "../digest/mod.ts";
 import type { Descriptor } from "../image/mod.ts";
 import type { BlobStore } from "../storage/mod.ts";
-import { applyLayer } from "./apply_layer.ts";
-import { decompress, type LayerSource, openLayer } from "./open_layer.ts";
+import { applyEntries, type ApplyEntry, applyLayer } from "./apply_layer.ts";
+import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
+import { decompress, type LayerSource, openLayer, openLayerEntries } from "./open_layer.ts";
 import { classify } from "./_path.ts";
-import { isRoot, mknod, run, setXattrs } from "./_platform.ts";
+import { isRoot, mknod, setXattrs } from "./_platform.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 import { withFileLock } from "./_file_lock.ts";
 
@@ -136,6 +137,32 @@ async function unpackOverlayForm(source: LayerSource, diffId: string, dir: strin
   for (const [path, t] of restore) await lutimes(path, t, t);
 }
 
+/**
+ * Runs `apply` on a root that shows `lowers` (bottom first) with `upper` on top, so that
+ * what it writes lands in `upper` in overlay form; with no lowers, on `upper` itself.
+ */
+async function applyOver(
+  lowers: readonly string[],
+  upper: string,
+  apply: (root: string) => Promise<void>,
+): Promise<void> {
+  if (lowers.length === 0) return await apply(upper);
+  const scratch = `${upper}-mount`;
+  await rm(scratch, { recursive: true, force: true });
+  await mkdir(join(scratch, "work"), { recursive: true });
+  await mkdir(join(scratch, "root"));
+  try {
+    await mountOverlay(lowers, upper, join(scratch, "work"), join(scratch, "root"));
+    try {
+      await apply(join(scratch, "root"));
+    } finally {
+      await unmountOverlay(join(scratch, "root"));
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
 function enc(s: string): Uint8Array {
   return new TextEncoder().encode(s);
 }
@@ -155,6 +182,37 @@ async function mapLimit<T, R>(
   }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** A layer's decompressed entries, hashed as they are read; `check` compares to diff_id. */
+function verified(source: LayerSource, diffId: string) {
+  const hash = new DigestStream();
+  const plain: LayerSource = {
+    digest: source.digest,
+    open: async () => (await decompress(await source.open())).pipeThrough(hash),
+  };
+  return {
+    entries: openLayerEntries(plain),
+    async check(): Promise<void> {
+      const { digest } = await hash.result;
+      if (digest !== diffId) {
+        throw new DigestMismatchError(diffId, digest, `the uncompressed layer ${source.digest}`);
+      }
+    },
+  };
+}
+
+/** Options of {@linkcode SnapshotStore.prepare}. */
+export interface PrepareOptions {
+  /**
+   * The entries of a layer the caller holds in memory (one a build just wrote), applied
+   * instead of unpacking its blob; undefined to unpack the blob. Called only for layers
+   * whose snapshot is missing.
+   */
+  entries?: (
+    layer: SnapshotLayer,
+    index: number,
+  ) => AsyncIterable<ApplyEntry> | Iterable<ApplyEntry> | undefined;
 }
 
 /** What {@linkcode SnapshotStore.gc} removed. */
@@ -208,44 +266,82 @@ export class SnapshotStore {
 
   /**
    * The snapshot directories of a layer stack, bottom first, ready to be overlay lower
-   * dirs. Layers whose chain has no snapshot yet are unpacked (a few at a time) from
-   * `blobs`; the rest are reused. Rejects with `DigestMismatchError` when a layer's
-   * uncompressed bytes do not match its diff_id, leaving no snapshot behind.
+   * dirs. Layers whose chain has no snapshot yet are unpacked from `blobs` (or taken from
+   * `options.entries`); the rest are reused. Where overlay can be mounted, a layer is
+   * applied by unionfs's one writer *through an overlay mount of the snapshots below it*,
+   * so the kernel records its whiteouts and copy-ups: what a RUN step sees over the
+   * snapshots is then by construction what `applyLayer` (and `flattenToDirectory`) make of
+   * the stack, symlinked parents, hardlinks to lower files and opaque roots included.
+   * Rejects with `DigestMismatchError` when a layer's uncompressed bytes do not match its
+   * diff_id, leaving no snapshot behind.
    */
-  async prepare(layers: readonly SnapshotLayer[], blobs: BlobStore): Promise<string[]> {
+  async prepare(
+    layers: readonly SnapshotLayer[],
+    blobs: BlobStore,
+    options: PrepareOptions = {},
+  ): Promise<string[]> {
     const ids = await chainIds(layers.map((l) => l.diffId));
     await mkdir(this.#dir, { recursive: true });
-    return mapLimit(layers, UNPACK_CONCURRENCY, async (layer, i) => {
-      const target = this.path(ids[i]);
-      const hex = parseDigest(ids[i]).hex;
-      return await this.#lock(hex, async () => {
-        if (await exists(target)) return target;
-        const tmp = join(this.#dir, `${TMP_PREFIX}${hex}-${process.pid}-${i}`);
+    const sourceOf = (layer: SnapshotLayer): LayerSource => ({
+      digest: layer.descriptor.digest,
+      mediaType: layer.descriptor.mediaType,
+      open: () => blobs.get(layer.descriptor.digest),
+    });
+    if (!(await overlaySupported())) {
+      // No mounts here: each layer alone, in overlay form, a few at a time.
+      return mapLimit(
+        layers,
+        UNPACK_CONCURRENCY,
+        (layer, i) =>
+          this.#make(ids[i], i, (tmp) => unpackOverlayForm(sourceOf(layer), layer.diffId, tmp)),
+      );
+    }
+    const out: string[] = [];
+    for (const [i, layer] of layers.entries()) {
+      const lowers = [...out];
+      out.push(
+        await this.#make(ids[i], i, async (tmp) => {
+          const given = options.entries?.(layer, i);
+          const digest = layer.descriptor.digest;
+          await applyOver(lowers, tmp, async (root) => {
+            if (given) return await applyEntries(given, root, { digest });
+            const v = verified(sourceOf(layer), layer.diffId);
+            await applyEntries(v.entries, root, { digest });
+            await v.check();
+          });
+        }),
+      );
+    }
+    return out;
+  }
+
+  /** Makes `chainId`'s snapshot with `fill` (into an empty directory) unless it exists. */
+  #make(chainId: string, i: number, fill: (tmp: string) => Promise<void>): Promise<string> {
+    const target = this.path(chainId);
+    const hex = parseDigest(chainId).hex;
+    return this.#lock(hex, async () => {
+      if (await exists(target)) return target;
+      const tmp = join(this.#dir, `${TMP_PREFIX}${hex}-${process.pid}-${i}`);
+      await rm(tmp, { recursive: true, force: true });
+      await mkdir(tmp, { mode: 0o755 });
+      // mkdir's mode passes through the umask; a merged root must read as 0755.
+      await chmod(tmp, 0o755);
+      try {
+        await fill(tmp);
+        await rename(tmp, target);
+      } catch (e) {
         await rm(tmp, { recursive: true, force: true });
-        await mkdir(tmp, { mode: 0o755 });
-        // mkdir's mode passes through the umask; a merged root must read as 0755.
-        await chmod(tmp, 0o755);
-        try {
-          const source: LayerSource = {
-            digest: layer.descriptor.digest,
-            mediaType: layer.descriptor.mediaType,
-            open: () => blobs.get(layer.descriptor.digest),
-          };
-          await unpackOverlayForm(source, layer.diffId, tmp);
-          await rename(tmp, target);
-        } catch (e) {
-          await rm(tmp, { recursive: true, force: true });
-          throw e;
-        }
-        return target;
-      });
+        throw e;
+      }
+      return target;
     });
   }
 
   /**
    * Makes `upperDir` (a RUN step's overlay upper, already in overlay form) the snapshot of
    * `chainId` by moving it, without re-extracting the layer. When the chain already has a
-   * snapshot (another build got there first), `upperDir` is removed instead. Returns the
+   * snapshot (another build got there first), `upperDir` is removed instead, as it is when
+   * it lies on another filesystem (then `prepare` unpacks the chain later). Returns the
    * snapshot directory.
    */
   async adopt(chainId: string, upperDir: string): Promise<string> {
@@ -261,11 +357,8 @@ export class SnapshotStore {
         await rename(upperDir, target);
       } catch (e) {
         if ((e as { code?: string }).code !== "EXDEV") throw e;
-        // Another filesystem: copy beside the target first, so it still appears at once.
-        const tmp = join(this.#dir, `${TMP_PREFIX}${hex}-${process.pid}-adopt`);
-        await rm(tmp, { recursive: true, force: true });
-        await run("cp", ["-a", "--", upperDir, tmp]);
-        await rename(tmp, target);
+        // Another filesystem: no copy (a copy is a second writer); the chain stays without
+        // a snapshot and prepare() unpacks it from its blob when it is next needed.
         await rm(upperDir, { recursive: true, force: true });
       }
       return target;
@@ -287,6 +380,10 @@ export class SnapshotStore {
       if (hex === null || (!tmp && keep.has(hex))) continue;
       await this.#lock(hex, async () => {
         if (!(await exists(join(this.#dir, name)))) return;
+        // A crashed prepare() may have left its apply mount (`<tmp>-mount/root`) behind.
+        if (tmp && name.endsWith("-mount")) {
+          await unmountOverlay(join(this.#dir, name, "root")).catch(() => {});
+        }
         await rm(join(this.#dir, name), { recursive: true, force: true });
         if (!tmp) removed.push(`sha256:${hex}`);
       });

@@ -1,0 +1,85 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { MemoryBlobStore } from "../storage/mod.ts";
+import { createLayer } from "./create_layer.ts";
+import { flattenToDirectory } from "./flatten.ts";
+import { openWorkspace } from "./overlay.ts";
+import { type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
+import { listDirectory } from "./_listing_test_util.ts";
+import { dir, file, opaque, symlink, whiteout } from "./_test_util.ts";
+import type { WriteEntry } from "./_tar_writer.ts";
+
+async function putLayer(blobs: MemoryBlobStore, entries: WriteEntry[]): Promise<SnapshotLayer> {
+  const blob = createLayer(entries);
+  const { digest, size } = await blobs.put(blob.stream);
+  const d = await blob.digests;
+  return { descriptor: { mediaType: d.mediaType, digest, size }, diffId: d.diffId };
+}
+
+test(
+  "openWorkspace() without overlay applies the snapshots with the writer, never through a link",
+  {
+    skip: process.getuid?.() !== 0 ? "needs root (whiteout devices, owners)" : false,
+  },
+  async () => {
+    const d = await mkdtemp(join(tmpdir(), "stratum-ws-"));
+    try {
+      const canary = join(d, "canary");
+      await mkdir(canary);
+      await writeFile(join(canary, "x"), "original");
+      const blobs = new MemoryBlobStore();
+      // What the old `cp -a` fallback got wrong: a lower symlink out of the root replaced by
+      // an upper file, whiteouts, opaque directories, directory <-> file replacements.
+      const layers = [
+        await putLayer(blobs, [
+          symlink("loophole", join(canary, "x")),
+          dir("gone/"),
+          file("gone/f"),
+          dir("o/"),
+          file("o/old"),
+          dir("becomes-file/"),
+          file("becomes-file/in"),
+          file("becomes-dir", "f"),
+        ]),
+        await putLayer(blobs, [
+          file("loophole", "INSIDE"),
+          whiteout("gone"),
+          dir("o/"),
+          opaque("o"),
+          file("o/new"),
+          file("becomes-file", "now a file"),
+          dir("becomes-dir/"),
+          file("becomes-dir/in"),
+        ]),
+      ];
+      const lowers = await new SnapshotStore(join(d, "store")).prepare(layers, blobs);
+      const ws = await openWorkspace(lowers, join(d, "ws"), { mode: "copy" });
+      try {
+        assert.equal(ws.mode, "copy");
+        await flattenToDirectory(
+          layers.map((l) => ({
+            digest: l.descriptor.digest,
+            open: () => blobs.get(l.descriptor.digest),
+          })),
+          join(d, "flat"),
+        );
+        // Directory times in a merged snapshot follow the last layer that touched them.
+        const strip = (ls: string[]) => ls.map((l) => l.replace(/ \d+$/, ""));
+        const flat = strip(await listDirectory(join(d, "flat")));
+        assert.deepEqual(strip(await listDirectory(ws.rootfs)), flat);
+        assert.deepEqual(strip(await listDirectory(ws.changes)), flat);
+        assert.equal(await readFile(join(ws.rootfs, "loophole"), "utf8"), "INSIDE");
+      } finally {
+        await ws.close();
+      }
+      assert.deepEqual(await readdir(canary), ["x"]);
+      assert.equal(await readFile(join(canary, "x"), "utf8"), "original");
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  },
+);
