@@ -196,3 +196,24 @@ describe("--target", () => {
     );
   });
 });
+
+describe("text after a JSON array (shell form since dockerfile/1.9.0)", () => {
+  test('COPY ["a", "b"] c/ takes the words as shell words; the malformed pattern matches nothing', async () => {
+    const dir = await contextDir([{ path: "b]", body: "bee" }]);
+    try {
+      const result = await build({
+        store: base.store,
+        storeRoot: base.root,
+        contextDir: dir,
+        noCache: true,
+        dockerfile: 'FROM test/base:1\nCOPY ["a", "b"] /c/\n',
+      });
+      // Shell-form words lose their quotes: `[a,` (an unterminated class, which fsutil's
+      // filepath.Match rejects, so the empty-wildcard rule skips it) and the file `b]`.
+      const tree = await treeOf(base.store, result.imageId, "c");
+      assert.equal(tree["c/b]"]?.content, "bee");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

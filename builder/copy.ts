@@ -442,6 +442,15 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(`${out}$`);
 }
 
+function componentPattern(part: string): RegExp | undefined {
+  try {
+    return globToRegExp(part);
+  } catch (e) {
+    if (e instanceof CopyError) return undefined;
+    throw e;
+  }
+}
+
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
@@ -459,7 +468,10 @@ export async function matchSource(fs: SourceFs, source: string): Promise<string[
         if (await fs.lstat(p)) next.push(p);
         continue;
       }
-      const re = globToRegExp(part);
+      const re = componentPattern(part);
+      // A malformed pattern (`["a",`) matches nothing, as fsutil ignores filepath.Match's
+      // ErrBadPattern; the empty-wildcard rule then skips the source.
+      if (!re) continue;
       const resolved = dir === "" ? { path: "" } : await resolvePath(fs, dir, true);
       if (!resolved) continue;
       for (const name of await fs.readdir(resolved.path)) {
