@@ -193,7 +193,7 @@ export async function mountOverlayCommand(
   await run("mount", ["-t", "overlay", "overlay", "-o", opts, target]);
 }
 
-/** Unmounts `target`. */
-export async function unmount(target: string): Promise<void> {
-  await run("umount", [target]);
+/** Unmounts `target`; `lazy` detaches it even while something still uses it. */
+export async function unmount(target: string, lazy = false): Promise<void> {
+  await run("umount", lazy ? ["-l", target] : [target]);
 }

@@ -14,7 +14,7 @@ import { applyEntries, type ApplyEntry, applyLayer } from "./apply_layer.ts";
 import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
 import { decompress, type LayerSource, openLayer, openLayerEntries } from "./open_layer.ts";
 import { classify } from "./_path.ts";
-import { isRoot, mknod, setXattrs } from "./_platform.ts";
+import { isRoot, mknod, setXattrs, unmount } from "./_platform.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 import { withFileLock } from "./_file_lock.ts";
 
@@ -156,7 +156,8 @@ async function applyOver(
     try {
       await apply(join(scratch, "root"));
     } finally {
-      await unmountOverlay(join(scratch, "root"));
+      // A mount left behind would pin the snapshot directory: detach it at least.
+      await unmountOverlay(join(scratch, "root")).catch(() => unmount(join(scratch, "root"), true));
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
