@@ -6,16 +6,6 @@
 import { readFile } from "node:fs/promises";
 import { resolveOnDisk } from "../unionfs/mod.ts";
 
-/**
- * The host path of `path` inside `root`, every symlink on the way resolved inside `root`
- * (unionfs's rooted resolver, securejoin semantics). The last component is followed too
- * when it is a symlink; from a missing component on, the rest is taken lexically (`..`
- * still stops at `root`).
- */
-export function resolveInRoot(root: string, path: string): Promise<string> {
-  return resolveOnDisk(root, path);
-}
-
 /** The ids a process runs with. */
 export interface ExecUser {
   uid: number;
@@ -28,7 +18,7 @@ export interface ExecUser {
 
 async function readLines(root: string, path: string): Promise<string[][]> {
   try {
-    const text = await readFile(await resolveInRoot(root, path), "utf8");
+    const text = await readFile(await resolveOnDisk(root, path), "utf8");
     return text.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#")).map((l) =>
       l.split(":")
     );

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { resolveInRoot, resolveUser } from "./_rootfs.ts";
+import { resolveOnDisk } from "../unionfs/mod.ts";
+import { resolveUser } from "./_rootfs.ts";
 
 async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), "stratum-rootfs-"));
@@ -76,7 +77,7 @@ test("resolveUser() rejects unknown names like BuildKit, and numeric ids need no
   });
 });
 
-test("resolveInRoot() follows symlinks inside the root, never out to the host", async () => {
+test("resolveOnDisk() follows symlinks inside the root, never out to the host", async () => {
   await withRoot(async (root) => {
     // An absolute link to /etc/passwd means the rootfs's file, not the host's.
     await mkdir(join(root, "alt"));
@@ -85,9 +86,9 @@ test("resolveInRoot() follows symlinks inside the root, never out to the host", 
     await symlink("/alt/passwd", join(root, "etc/passwd"));
     assert.equal((await resolveUser(root, "bob")).uid, 42);
     await symlink("../../../../..", join(root, "up"));
-    assert.equal(await resolveInRoot(root, "/up/etc/shadow"), join(root, "etc/shadow"));
-    assert.equal(await resolveInRoot(root, "/missing/../../x"), join(root, "x"));
+    assert.equal(await resolveOnDisk(root, "/up/etc/shadow"), join(root, "etc/shadow"));
+    assert.equal(await resolveOnDisk(root, "/missing/../../x"), join(root, "x"));
     await symlink("/var/run", join(root, "run-link"));
-    assert.equal(await resolveInRoot(root, "/run-link/secrets/a"), join(root, "var/run/secrets/a"));
+    assert.equal(await resolveOnDisk(root, "/run-link/secrets/a"), join(root, "var/run/secrets/a"));
   });
 });

@@ -25,7 +25,7 @@ import { execFile } from "node:child_process";
 import { basename, dirname, join, posix, relative } from "node:path";
 import process from "node:process";
 import { sha256 } from "../digest/mod.ts";
-import { resolveInRoot } from "./_rootfs.ts";
+import { resolveOnDisk } from "../unionfs/mod.ts";
 import type { RunMount } from "./run_executor.ts";
 
 /** One mount as both executors apply it. */
@@ -225,7 +225,7 @@ export async function planMounts(input: PlanInput): Promise<MountPlan> {
     kind: "dir" | "file",
     m: Omit<PlannedMount, "destination" | "hostPath">,
   ): Promise<void> {
-    const hostPath = await resolveInRoot(rootfs, destination);
+    const hostPath = await resolveOnDisk(rootfs, destination);
     await stubs.ensure(hostPath, kind);
     mounts.push({ destination, hostPath, ...m });
   }

@@ -8,8 +8,6 @@
  * @module
  */
 import { type ExecutorKind, type RunMount, runStep } from "./run_executor.ts";
-import { resolveInRoot } from "./_rootfs.ts";
-import { chainIds, overlaySupported, SnapshotStore } from "../unionfs/mod.ts";
 import { buildTempRoot, ownedTempDir, sweepDebris } from "./debris.ts";
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
@@ -23,7 +21,15 @@ import {
   type Platform,
 } from "../image/mod.ts";
 import type { ImageStore, ResolvedImage } from "../storage/mod.ts";
-import { applyLayer, createLayer, flattenToDirectory } from "../unionfs/mod.ts";
+import {
+  applyLayer,
+  chainIds,
+  createLayer,
+  flattenToDirectory,
+  overlaySupported,
+  resolveOnDisk,
+  SnapshotStore,
+} from "../unionfs/mod.ts";
 import {
   BuildCache,
   cacheKey,
@@ -1306,7 +1312,7 @@ async function contextMountSource(engine: Engine, m: RunMountSpec): Promise<stri
       `Cannot mount "${m.source}" on "${m.target}": it is not in the build context (or .dockerignore leaves it out)`,
     );
   }
-  const onDisk = await resolveInRoot(context.root, `/${found.path}`);
+  const onDisk = await resolveOnDisk(context.root, `/${found.path}`);
   if (found.stat.type !== "directory" || !(await hidesIgnored(context, found.path, onDisk))) {
     return onDisk;
   }
@@ -1411,7 +1417,7 @@ async function resolveMount(engine: Engine, m: RunMountSpec): Promise<RunMount> 
     })),
     root,
   );
-  const source = await resolveInRoot(root, `/${rest.source ?? ""}`);
+  const source = await resolveOnDisk(root, `/${rest.source ?? ""}`);
   try {
     await lstat(source);
   } catch (error) {

@@ -29,11 +29,12 @@ import {
   mountOverlay,
   openWorkspace,
   overlaySupported,
+  resolveOnDisk,
   type SnapshotLayer,
   type SnapshotStore,
   unmountOverlay,
 } from "../unionfs/mod.ts";
-import { resolveInRoot, resolveUser } from "./_rootfs.ts";
+import { resolveUser } from "./_rootfs.ts";
 import { ancestors, DEFAULT_HOSTNAME, planMounts } from "./_run_mounts.ts";
 import type { ExecSpec } from "./_run_process.ts";
 import { runWithRuntime } from "./_runc.ts";
@@ -388,7 +389,7 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
         cause: e,
       });
     }
-    const cwdOnHost = await resolveInRoot(rootfs, req.cwd);
+    const cwdOnHost = await resolveOnDisk(rootfs, req.cwd);
     if (!(await lstatOrNull(cwdOnHost))) {
       await mkdir(cwdOnHost, { recursive: true, mode: 0o755 });
       await chown(cwdOnHost, user.uid, user.gid);
