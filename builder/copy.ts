@@ -32,6 +32,7 @@ import {
   type MergedTree,
   openLayer,
   PathError,
+  pullThroughZlib,
   resolveInRoot,
   type RootedLookup,
   type TreeEntry,
@@ -828,77 +829,16 @@ async function readHead(
 
 /** Largest chunk the gzip decoder hands out. */
 const GUNZIP_CHUNK = 256 * 1024;
-/** Compressed bytes written to the decoder at once (see {@linkcode gunzip}). */
-const GUNZIP_INPUT = 1024;
 
 /**
- * Gunzips with `node:zlib`, pulled: a chunk is inflated only when the reader asks for it,
- * and no chunk is larger than {@linkcode GUNZIP_CHUNK}. (The Web `DecompressionStream`
- * inflates each input chunk whole, and deflate reaches ~1000:1 on runs of zeros: a 64 KiB
- * read of a small archive came out as 64 MiB at once, and memory grew with the archive's
- * inflated size.)
+ * Gunzips an archive, pulled (unionfs's pullThroughZlib): the Web `DecompressionStream`
+ * inflates each input chunk whole, and deflate reaches ~1000:1 on runs of zeros, so a
+ * 64 KiB read of a small archive came out as 64 MiB at once.
  */
 function gunzip(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  const zip = createGunzip({ chunkSize: GUNZIP_CHUNK });
-  const reader = input.getReader();
-  let failed: Error | undefined;
-  zip.on("error", (e) => (failed = e));
-  const wait = (...events: string[]) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        for (const e of events) zip.off(e, done);
-        resolve();
-      };
-      for (const e of events) zip.once(e, done);
-    });
-  (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        // Fed in small pieces: zlib inflates a written chunk whole, whatever the reader
-        // has taken, and a piece of zeros inflates ~1000 times.
-        for (let at = 0; at < value.length; at += GUNZIP_INPUT) {
-          if (failed) return;
-          if (!zip.write(value.subarray(at, at + GUNZIP_INPUT))) {
-            await wait("drain", "error", "close");
-          }
-        }
-      }
-      zip.end();
-    } catch (error) {
-      zip.destroy(error as Error);
-    }
-  })();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        // What was inflated before an error is still handed out, as a reader of a
-        // truncated archive sees its first entries (Docker takes such a file for an
-        // archive, and then fails unpacking it).
-        const chunk = zip.read() as Uint8Array | null;
-        if (chunk) {
-          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
-          return;
-        }
-        if (failed) {
-          controller.error(
-            new Error(`Cannot decompress a gzip archive: ${failed.message}`, { cause: failed }),
-          );
-          return;
-        }
-        if (zip.readableEnded) {
-          controller.close();
-          return;
-        }
-        await wait("readable", "end", "error");
-      }
-    },
-    async cancel(reason) {
-      zip.destroy();
-      await reader.cancel(reason).catch(() => {});
-    },
-  }, { highWaterMark: 0 });
+  return pullThroughZlib(input, createGunzip({ chunkSize: GUNZIP_CHUNK }), {
+    what: "a gzip archive",
+  });
 }
 
 /** Decompresses gzip with `node:zlib`, bzip2 and xz with their commands. */

@@ -37,6 +37,7 @@ export {
   type LayerSource,
   openLayer,
 } from "./open_layer.ts";
+export { pullThroughZlib, type PullThroughZlibOptions } from "./zlib_pull.ts";
 export type { EntryType, TarEntry, TarHeader } from "./tar_entry.ts";
 export { InvalidLayerError, PathError, TarFormatError } from "./errors.ts";
 export {
