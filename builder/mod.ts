@@ -112,11 +112,13 @@ export {
   type ProgressRenderer,
 } from "./build_progress.ts";
 export {
+  type Archive,
   archiveKind,
   contextFs,
   CopyError,
   type CopyOptions,
   type CopyPlan,
+  type InlineSource,
   planCopy,
   type PlannedEntry,
   resolveChown,
@@ -158,3 +160,64 @@ export {
   type CollectGarbageResult,
   DEFAULT_GC_GRACE_MS,
 } from "./store_gc.ts";
+export { type ChmodCommand, type ChmodMode, parseChmod } from "./chmod_mode.ts";
+
+// Types of lower modules that this module's API names,
+// re-exported so that its documentation links them and users import them from one door.
+export type { Digest, DigestResult } from "../digest/mod.ts";
+export type {
+  ContainerConfig,
+  Descriptor,
+  HealthConfig,
+  History,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  ParsedManifest,
+  Platform,
+  Reference,
+  RootFS,
+} from "../image/mod.ts";
+export type {
+  BlobInfo,
+  BlobReadOptions,
+  BlobStore,
+  BlobWriter,
+  BlobWriterOptions,
+  ExpectedBlob,
+  FsckProblem,
+  GcOptions,
+  GcResult,
+  ImageStore,
+  ImageSummary,
+  Lease,
+  LeaseManager,
+  RemoveResult,
+  ResolvedImage,
+  SweepStoreResult,
+  TagRecord,
+  TagStore,
+} from "../storage/mod.ts";
+export type {
+  ChangeCount,
+  EntryType,
+  LayerSource,
+  LayerStats,
+  MergedTree,
+  NodeType,
+  ScannedEntry,
+  SnapshotGcResult,
+  SnapshotLayer,
+  SnapshotStore,
+  TarHeader,
+  TreeEntry,
+} from "../unionfs/mod.ts";
+export type {
+  BlobState,
+  CredentialProvider,
+  Credentials,
+  ProgressEvent,
+  PushResult,
+  RegistryClientOptions,
+  TransferOptions,
+} from "../registry_client/mod.ts";

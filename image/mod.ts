@@ -59,3 +59,7 @@ export {
   parsePlatform,
   selectManifest,
 } from "./platform.ts";
+
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
+export type { Digest } from "../digest/mod.ts";

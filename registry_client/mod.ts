@@ -69,3 +69,39 @@ export {
   type ProgressRenderer,
   type ProgressRendererOptions,
 } from "./progress.ts";
+
+// Types of lower modules that this module's API names,
+// re-exported so that its documentation links them and users import them from one door.
+export type { Digest, DigestResult } from "../digest/mod.ts";
+export type {
+  ContainerConfig,
+  Descriptor,
+  HealthConfig,
+  History,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  ParsedManifest,
+  Platform,
+  Reference,
+  RootFS,
+} from "../image/mod.ts";
+export type {
+  BlobInfo,
+  BlobReadOptions,
+  BlobStore,
+  BlobWriter,
+  BlobWriterOptions,
+  ExpectedBlob,
+  FsckProblem,
+  GcOptions,
+  GcResult,
+  ImageStore,
+  ImageSummary,
+  Lease,
+  LeaseManager,
+  RemoveResult,
+  ResolvedImage,
+  TagRecord,
+  TagStore,
+} from "../storage/mod.ts";

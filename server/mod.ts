@@ -73,3 +73,41 @@ export {
 } from "./inspect_image.ts";
 export { demoBuildEngine } from "./demo_build.ts";
 export { pullingResolver, type PullingResolverOptions } from "./pulling_resolver.ts";
+
+// Types of lower modules that this module's API names,
+// re-exported so that its documentation links them and users import them from one door.
+export type { Digest, DigestResult } from "../digest/mod.ts";
+export type {
+  ContainerConfig,
+  Descriptor,
+  HealthConfig,
+  History,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  ParsedManifest,
+  Platform,
+  Reference,
+  RootFS,
+} from "../image/mod.ts";
+export type {
+  BlobInfo,
+  BlobReadOptions,
+  BlobStore,
+  BlobWriter,
+  BlobWriterOptions,
+  ExpectedBlob,
+  FsckProblem,
+  GcOptions,
+  GcResult,
+  ImageStore,
+  ImageSummary,
+  Lease,
+  LeaseManager,
+  RemoveResult,
+  ResolvedImage,
+  TagRecord,
+  TagStore,
+} from "../storage/mod.ts";
+export type { ChangeCount, EntryType, NodeType } from "../unionfs/mod.ts";
+export type { CredentialProvider, Credentials } from "../registry_client/mod.ts";

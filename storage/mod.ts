@@ -43,7 +43,13 @@ export {
   type RemoveResult,
   type ResolvedImage,
 } from "./image_store.ts";
-export { familiarTag, loadArchive, type LoadedImage, saveDockerArchive } from "./docker_archive.ts";
+export {
+  familiarTag,
+  loadArchive,
+  type LoadedImage,
+  type LoadOptions,
+  saveDockerArchive,
+} from "./docker_archive.ts";
 export { exportOciLayout, importOciLayout, saveOciArchive } from "./oci_layout.ts";
 export { blobAge, memoryStore, openStore, type StoreOptions } from "./open_store.ts";
 export { FsLeaseManager, type Lease, type LeaseManager, MemoryLeaseManager } from "./lease.ts";
@@ -57,3 +63,20 @@ export {
 } from "./owner.ts";
 export { sweepStore, type SweepStoreOptions, type SweepStoreResult } from "./sweep.ts";
 export { withLock } from "./_lock.ts";
+
+// Types of lower modules that this module's API names,
+// re-exported so that its documentation links them and users import them from one door.
+export type { Digest, DigestResult } from "../digest/mod.ts";
+export type {
+  ContainerConfig,
+  Descriptor,
+  HealthConfig,
+  History,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  ParsedManifest,
+  Platform,
+  Reference,
+  RootFS,
+} from "../image/mod.ts";
