@@ -12,6 +12,32 @@
  *   are sent; {@linkcode walkBuildContext} does the same over a real directory (the one part
  *   that needs a filesystem).
  *
+ * @example Parse a Dockerfile and build it without a daemon
+ * ```ts
+ * import { build, parseDockerfile } from "@stratum/stratum/builder";
+ * import { openStore } from "@stratum/stratum/storage";
+ * import { mkdtemp, rm, writeFile } from "node:fs/promises";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const dockerfile = 'FROM scratch\nCOPY hello.txt /\nCMD ["/hello.txt"]\n';
+ * // BuildKit's reading of a Dockerfile, as plain data; errors name the line.
+ * console.log(parseDockerfile(dockerfile).instructions.map((i) => i.keyword)); // from copy cmd
+ *
+ * // A build needs no daemon; this one has no RUN, so it needs no container runtime either.
+ * const dir = await mkdtemp(join(tmpdir(), "stratum-example-"));
+ * try {
+ *   await writeFile(join(dir, "Dockerfile"), dockerfile);
+ *   await writeFile(join(dir, "hello.txt"), "hello\n");
+ *   const storeRoot = join(dir, "store");
+ *   const store = await openStore(storeRoot);
+ *   const result = await build({ store, storeRoot, contextDir: dir, tags: ["hello:1"] });
+ *   console.log(result.imageId, result.config.config?.Cmd); // sha256:... ["/hello.txt"]
+ * } finally {
+ *   await rm(dir, { recursive: true, force: true });
+ * }
+ * ```
+ *
  * @module
  */
 export { DockerfileSyntaxError, WordExpansionError } from "./errors.ts";

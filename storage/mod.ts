@@ -11,6 +11,40 @@
  * OCI archives), {@linkcode saveDockerArchive}, {@linkcode saveOciArchive},
  * {@linkcode exportOciLayout} and {@linkcode importOciLayout} move images in and out.
  *
+ * @example Store an image, then move it to another store as a `docker save` archive
+ * ```ts
+ * import { loadArchive, memoryStore, putBytes, saveDockerArchive } from "@stratum/stratum/storage";
+ * import { MediaType } from "@stratum/stratum/image";
+ *
+ * // On disk: `await openStore("/var/lib/stratum")`, an OCI layout skopeo and umoci read.
+ * const store = memoryStore();
+ * const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+ * const config = await putBytes(store.blobs, json({
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * }));
+ * const manifest = json({
+ *   schemaVersion: 2,
+ *   mediaType: MediaType.OCI_MANIFEST,
+ *   config: { mediaType: MediaType.OCI_CONFIG, ...config },
+ *   layers: [],
+ * });
+ * const stored = await putBytes(store.blobs, manifest); // verified, then committed
+ * await store.tags.set("docker.io/library/empty:1", {
+ *   mediaType: MediaType.OCI_MANIFEST,
+ *   digest: stored.digest,
+ *   size: stored.size,
+ * });
+ * console.log((await store.resolve("empty:1")).config.os); // linux, by docker's short name
+ *
+ * // `docker save` out, `docker load` in: streams, hashed as they pass.
+ * const copy = memoryStore();
+ * const loaded = await loadArchive(copy, saveDockerArchive(store, ["empty:1"]));
+ * console.log(loaded.map((image) => image.id)); // the same image ID in the second store
+ * console.log((await copy.images()).map((row) => row.name));
+ * ```
+ *
  * @module
  */
 export {
