@@ -104,8 +104,8 @@ export {
   type ProgressRendererOptions,
 } from "./progress.ts";
 
-// Types of lower modules that this module's API names,
-// re-exported so that its documentation links them and users import them from one door.
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
 export type { Digest, DigestResult } from "../digest/mod.ts";
 export type {
   ContainerConfig,

@@ -88,8 +88,8 @@ export {
 export { demoBuildEngine } from "./demo_build.ts";
 export { pullingResolver, type PullingResolverOptions } from "./pulling_resolver.ts";
 
-// Types of lower modules that this module's API names,
-// re-exported so that its documentation links them and users import them from one door.
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
 export type { Digest, DigestResult } from "../digest/mod.ts";
 export type {
   ContainerConfig,

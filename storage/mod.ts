@@ -98,8 +98,8 @@ export {
 export { sweepStore, type SweepStoreOptions, type SweepStoreResult } from "./sweep.ts";
 export { withLock } from "./_lock.ts";
 
-// Types of lower modules that this module's API names,
-// re-exported so that its documentation links them and users import them from one door.
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
 export type { Digest, DigestResult } from "../digest/mod.ts";
 export type {
   ContainerConfig,

@@ -101,8 +101,8 @@ export { diffTrees, type TreeChange } from "./diff_trees.ts";
 export { fileLayer, fileStream } from "./file_layer.ts";
 export { chainIds, type SnapshotGcResult, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
 
-// Types of lower modules that this module's API names,
-// re-exported so that its documentation links them and users import them from one door.
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
 export type { Digest, DigestResult } from "../digest/mod.ts";
 export type { Descriptor, Platform } from "../image/mod.ts";
 export type {
