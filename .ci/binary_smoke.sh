@@ -55,5 +55,5 @@ check "an unknown command fails with a message" bad_ok
 start=$(date +%s%N)
 for _ in 1 2 3 4 5; do "$BIN" images >/dev/null; done
 echo "   start-up: 'stratum images' on a small store takes $(((($(date +%s%N) - start) / 5000000))) ms"
-echo "binary smoke: $pass passed, $fail failed"
+echo "binary-smoke: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -113,5 +113,5 @@ bin_images() { npx stratum images >"$work/images" && [ "$(wc -l <"$work/images")
 check "npx stratum images (empty store)" bin_images
 bin_help() { npx stratum --help >"$work/help" && grep -q '^Usage: stratum' "$work/help"; }
 check "npx stratum --help" bin_help
-echo "npm smoke: $pass passed, $fail failed"
+echo "npm-smoke: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
