@@ -8,7 +8,17 @@
  *    specifiers rewritten to `.js`); tests are compiled too but left out of the package;
  * 3. runs `node --test` on the compiled tests.
  *
- * `--skip-tests` stops after the build.
+ * The package is ESM-only: `require()` reaches a stub that says so (the `require` export
+ * condition) instead of Node's misleading "No exports main defined". Types resolve under
+ * every TypeScript `moduleResolution`: `exports` for node16/nodenext/bundler, `types` and
+ * `typesVersions` for node10. Dependencies used only by tests (`playwright-core`) go to
+ * `devDependencies`, so users do not install a browser driver.
+ *
+ * `--skip-tests` stops after the build. `--sea` then also builds `dist/stratum`, a single
+ * executable made with Node's single-executable-application support from the compiled CLI
+ * (bundled by esbuild, injected by postject): `deno task compile:node`, the offline
+ * alternative to `deno compile`, whose runtime (denort) is downloaded from outside npm.
+ * `.ci/npm_smoke.sh` tests the packed tarball as a user installs it.
  *
  * @module
  */
@@ -32,6 +42,13 @@ const TYPESCRIPT = "5.9.3";
 const NODE_TYPES = "24.19.4";
 // Directories compiled into the package; tests/ and bench/ only for the test run.
 const MODULES = ["digest", "image", "storage", "unionfs", "registry_client", "builder", "server"];
+// Imports only tests use: devDependencies of the package, installed for the Node test run.
+const TEST_ONLY = new Set(["playwright-core"]);
+// The package's source repository (package.json `repository`): npm shows it and provenance
+// checks it.
+const REPOSITORY = "git+https://github.com/stratum-oci/stratum.git";
+const ESBUILD = "0.28.2";
+const POSTJECT = "1.0.0-alpha.6";
 
 function run(cmd: string, args: string[], cwd: string): void {
   execFileSync(cmd, args, { cwd, stdio: "inherit" });
@@ -55,18 +72,34 @@ const modules = MODULES.filter((m) =>
 
 // npm: specifiers in deno.json's import map become package.json dependencies.
 const dependencies: Record<string, string> = {};
+const devDependencies: Record<string, string> = {
+  typescript: TYPESCRIPT,
+  "@types/node": NODE_TYPES,
+};
 for (const spec of Object.values(deno.imports as Record<string, string>)) {
   const m = /^npm:(@?[^@]+)@(.+)$/.exec(spec);
-  if (m) dependencies[m[1]] = m[2];
+  if (m) (TEST_ONLY.has(m[1]) ? devDependencies : dependencies)[m[1]] = m[2];
 }
 
+// `types` comes first in each condition (TypeScript takes the first match); `require` is a
+// stub that throws a clear error, since the modules use top-level await and cannot be
+// required even where Node supports require(esm).
+const entry = (js: string) => ({
+  types: js.replace(/\.js$/, ".d.ts"),
+  import: js,
+  require: "./require.cjs",
+});
 const exportsMap: Record<string, unknown> = {
-  ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js" },
-  "./cli": { types: "./esm/cli.d.ts", import: "./esm/cli.js" },
+  ".": entry("./esm/mod.js"),
+  "./cli": entry("./esm/cli.js"),
 };
+// node10 resolution ignores `exports`: it maps subpaths through typesVersions.
+const typesPaths: Record<string, string[]> = { cli: ["esm/cli.d.ts"] };
 for (const m of modules) {
-  exportsMap[`./${m}`] = { types: `./esm/${m}/mod.d.ts`, import: `./esm/${m}/mod.js` };
+  exportsMap[`./${m}`] = entry(`./esm/${m}/mod.js`);
+  typesPaths[m] = [`esm/${m}/mod.d.ts`];
 }
+exportsMap["./package.json"] = "./package.json";
 
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(join(OUT, "bin"), { recursive: true });
@@ -79,20 +112,30 @@ writeFileSync(
       description:
         "A daemonless container-image toolkit: build, store, pull, push and serve OCI images",
       license: deno.license,
+      repository: { type: "git", url: REPOSITORY },
+      keywords: ["oci", "docker", "container", "image", "registry", "dockerfile", "deno"],
       type: "module",
       engines: { node: ">=20" },
       bin: { stratum: "./bin/stratum.js" },
+      main: "./esm/mod.js",
+      types: "./esm/mod.d.ts",
+      typesVersions: { "*": typesPaths },
       exports: exportsMap,
       files: [
         "esm/**/*.js",
         "esm/**/*.d.ts",
         "!esm/**/*_test.*",
+        "!esm/**/_*test_util.*",
         "!esm/tests/**",
         "!esm/bench/**",
+        "!esm/examples/**",
         "bin/",
+        "require.cjs",
+        "README.md",
+        "LICENSE",
       ],
       dependencies,
-      devDependencies: { typescript: TYPESCRIPT, "@types/node": NODE_TYPES },
+      devDependencies,
     },
     null,
     2,
@@ -103,6 +146,14 @@ writeFileSync(
   `#!/usr/bin/env node\nimport process from "node:process";\nimport { main } from "../esm/cli.js";\nprocess.exitCode = await main(process.argv.slice(2));\n`,
   { mode: 0o755 },
 );
+writeFileSync(
+  join(OUT, "require.cjs"),
+  `"use strict";\n// stratum is published as ES modules only (they use top-level await).\n` +
+    `throw new Error(\n  'stratum is ESM-only: use import("@stratum/stratum") ' +\n` +
+    `    "(or await import() from CommonJS) instead of require()",\n);\n`,
+);
+cpSync(join(ROOT, "README.md"), join(OUT, "README.md"));
+cpSync(join(ROOT, "LICENSE"), join(OUT, "LICENSE"));
 
 // Sources are copied under npm/ so that npm/package.json ("type": "module") and
 // npm/node_modules govern them, as they will in the published package.
@@ -151,7 +202,78 @@ cpSync(join(ROOT, "examples"), join(OUT, "esm", "examples"), {
   recursive: true,
   filter: (p) => !p.endsWith(".ts"),
 });
-console.log(`built npm/ (${modules.length} modules)`);
+// The node that runs the tests, not the Node version Deno's compatibility layer reports.
+const NODE_VERSION = execFileSync("node", ["--version"], { encoding: "utf8" }).trim();
+console.log(
+  `built npm/ (${modules.length} modules; tsc ${TYPESCRIPT}, tests on Node ${NODE_VERSION})`,
+);
+
+if (process.argv.includes("--sea")) buildSingleExecutable();
+
+/**
+ * Builds `dist/stratum` with Node's single executable applications: the CLI bundled into
+ * one CommonJS file (SEA runs no ES modules on Node 20), a preparation blob, and a copy of
+ * the running `node` with the blob injected.
+ */
+function buildSingleExecutable(): void {
+  const dist = join(ROOT, "dist");
+  const work = join(OUT, "sea");
+  mkdirSync(work, { recursive: true });
+  mkdirSync(dist, { recursive: true });
+  run("npm", [
+    "install",
+    "--no-save",
+    "--no-audit",
+    "--no-fund",
+    "--loglevel=error",
+    `esbuild@${ESBUILD}`,
+    `postject@${POSTJECT}`,
+  ], OUT);
+  writeFileSync(
+    join(work, "main.mjs"),
+    `import process from "node:process";\nimport { main } from "../esm/cli.js";\n` +
+      `main(process.argv.slice(2)).then((code) => { process.exitCode = code; });\n`,
+  );
+  run(join(OUT, "node_modules", ".bin", "esbuild"), [
+    "sea/main.mjs",
+    "--bundle",
+    "--platform=node",
+    "--format=cjs",
+    "--target=node20",
+    "--log-level=warning",
+    // cli.ts runs itself under `if (import.meta.main)` with a top-level await, which CommonJS
+    // cannot hold; main.mjs is the entry here, so that branch is dead and dropped.
+    "--define:import.meta.main=false",
+    "--minify-syntax",
+    "--outfile=sea/stratum.cjs",
+  ], OUT);
+  writeFileSync(
+    join(work, "sea.json"),
+    JSON.stringify({
+      main: "stratum.cjs",
+      output: "stratum.blob",
+      disableExperimentalSEAWarning: true,
+      useCodeCache: true,
+    }),
+  );
+  run("node", ["--experimental-sea-config", "sea.json"], work);
+  const bin = join(dist, "stratum");
+  rmSync(bin, { force: true });
+  const node = execFileSync("node", ["-p", "process.execPath"], { encoding: "utf8" }).trim();
+  cpSync(node, bin);
+  run(join(OUT, "node_modules", ".bin", "postject"), [
+    bin,
+    "NODE_SEA_BLOB",
+    join(work, "stratum.blob"),
+    "--sentinel-fuse",
+    "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
+  ], OUT);
+  console.log(
+    `built ${relative(ROOT, bin)} (${
+      (statSync(bin).size / 1e6).toFixed(1)
+    } MB, Node ${NODE_VERSION})`,
+  );
+}
 
 if (!process.argv.includes("--skip-tests")) {
   const compiled: string[] = [];
@@ -163,6 +285,6 @@ if (!process.argv.includes("--skip-tests")) {
     }
   };
   walk(join(OUT, "esm"));
-  console.log(`running ${compiled.length} test files on Node ${process.versions.node}`);
+  console.log(`running ${compiled.length} test files on Node ${NODE_VERSION}`);
   run("node", ["--test", "--test-concurrency=2", ...compiled.sort()], OUT);
 }

@@ -192,7 +192,11 @@ export class BuildStepError extends Error {
   /** The command's exit code, when a command ran. */
   readonly exitCode?: number;
 
-  /** @param message What failed. */
+  /**
+   * Creates the error for the instruction at `line`.
+   *
+   * @param message What failed.
+   */
   constructor(
     message: string,
     instruction: string,

@@ -66,6 +66,7 @@ export interface ScopeBuildArgsOptions {
 
 /** One instruction of a stage with the ARG values set when it runs. */
 export interface ScopedStep {
+  /** The instruction as parsed, words not yet expanded. */
   instruction: Instruction;
   /** ARGs declared in the stage so far that have a value (unset ones are absent). */
   args: Record<string, string>;
@@ -97,6 +98,7 @@ export interface StageArgs {
 export interface ScopedBuildArgs {
   /** The global scope used for FROM lines: platform args and meta args that have values. */
   metaArgs: Record<string, string>;
+  /** Each stage's steps with the ARG values in effect, in Dockerfile order. */
   stages: StageArgs[];
   /** Proxy build args given with `--build-arg`; they go to RUN without an ARG. */
   proxyArgs: Record<string, string>;

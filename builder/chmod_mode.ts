@@ -34,12 +34,16 @@ export class ChmodSyntaxError extends SyntaxError {
 }
 
 /** One step of a parsed mode: `+`/`-` set or clear bits, `X` sets bits if executable, copy ops. */
-interface Command {
+export interface ChmodCommand {
+  /** `+`/`-` set or clear `bits`, `X` sets them on executables and directories, `u`/`g`/`o` copy that class. */
   op: "+" | "-" | "X" | "u" | "g" | "o";
+  /** The permission bits the step works on. */
   bits: number;
   /** For copy ops (`g=u`): which classes to clear, set, and whether `=` clears all first. */
   clear?: boolean;
+  /** For copy ops: true for `+` and `=`, which set the copied bits. */
   set?: boolean;
+  /** For copy ops: the classes (user, group, other) that receive the copied bits. */
   targets?: { u: boolean; g: boolean; o: boolean };
 }
 
@@ -47,7 +51,8 @@ interface Command {
 export interface ChmodMode {
   /** The value as written, for history and cache keys. */
   readonly text: string;
-  readonly commands: readonly Command[];
+  /** The steps in the order written. */
+  readonly commands: readonly ChmodCommand[];
   /** The bits of an octal value; BuildKit gives them to the directories a copy makes too. */
   readonly octal?: number;
 }
@@ -72,7 +77,7 @@ export function parseChmod(text: string): ChmodMode {
       throw new ChmodSyntaxError(text, OCTAL_ERROR);
     }
     const bits = parseInt(text, 8);
-    const commands: Command[] = [{ op: "-", bits: STANDARD | STICKY }, { op: "+", bits }];
+    const commands: ChmodCommand[] = [{ op: "-", bits: STANDARD | STICKY }, { op: "+", bits }];
     return { text, commands, octal: bits };
   }
   const commands = parseSymbolic(text);
@@ -82,8 +87,8 @@ export function parseChmod(text: string): ChmodMode {
   return { text, commands };
 }
 
-function parseSymbolic(text: string): Command[] | undefined {
-  const commands: Command[] = [];
+function parseSymbolic(text: string): ChmodCommand[] | undefined {
+  const commands: ChmodCommand[] = [];
   const add = (op: string, who: number, arg: number) => {
     if (op === "=") {
       commands.push({ op: "-", bits: who !== 0 ? who : STANDARD });

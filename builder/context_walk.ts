@@ -19,6 +19,7 @@ import {
 export interface ContextEntry {
   /** Relative to the context root, `/`-separated. */
   path: string;
+  /** What the entry is; `other` covers devices, sockets and FIFOs. */
   type: "file" | "directory" | "symlink" | "other";
 }
 

@@ -414,7 +414,11 @@ export interface CopyPlan {
 
 /** A COPY/ADD that cannot be done: missing source, bad destination. */
 export class CopyError extends Error {
-  /** @param message What failed, with the path. */
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, with the path.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "CopyError";
@@ -758,7 +762,8 @@ function parentOf(path: string): string {
   return slash < 0 ? "" : path.slice(0, slash);
 }
 
-type Archive = "gzip" | "bzip2" | "xz" | "tar";
+/** What {@linkcode archiveKind} finds a source file to be: ADD unpacks all but plain files. */
+export type Archive = "gzip" | "bzip2" | "xz" | "tar";
 
 /** Tells a tar archive (plain or compressed) from its bytes; undefined when it is not one. */
 export async function archiveKind(

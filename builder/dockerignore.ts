@@ -83,6 +83,8 @@ export class DockerignoreMatcher {
   #hasExclusions = false;
 
   /**
+   * Compiles the patterns once; {@linkcode DockerignoreMatcher.matches} then tests paths.
+   *
    * @param patterns Patterns as written or as {@linkcode parseDockerignore} returns them.
    * @throws {SyntaxError} for `!` alone or a malformed pattern (`[`, `a\`, `[x-]`, ...).
    */

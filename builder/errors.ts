@@ -13,6 +13,8 @@ export class DockerfileSyntaxError extends SyntaxError {
   readonly file: string | undefined;
 
   /**
+   * Creates the error; the message names the file (when given) and the line.
+   *
    * @param reason What is wrong, e.g. `unknown instruction: FOO`.
    * @param line The 1-based first line of the instruction.
    * @param options `endLine` (default `line`), the `file` name and a `cause`, all optional.
@@ -41,6 +43,8 @@ export class WordExpansionError extends Error {
   readonly word: string;
 
   /**
+   * Creates the error with BuildKit's message, which quotes the word.
+   *
    * @param word The input word.
    * @param reason What is wrong with it.
    */

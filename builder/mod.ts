@@ -12,6 +12,32 @@
  *   are sent; {@linkcode walkBuildContext} does the same over a real directory (the one part
  *   that needs a filesystem).
  *
+ * @example Parse a Dockerfile and build it without a daemon
+ * ```ts
+ * import { build, parseDockerfile } from "@stratum/stratum/builder";
+ * import { openStore } from "@stratum/stratum/storage";
+ * import { mkdtemp, rm, writeFile } from "node:fs/promises";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const dockerfile = 'FROM scratch\nCOPY hello.txt /\nCMD ["/hello.txt"]\n';
+ * // BuildKit's reading of a Dockerfile, as plain data; errors name the line.
+ * console.log(parseDockerfile(dockerfile).instructions.map((i) => i.keyword)); // from copy cmd
+ *
+ * // A build needs no daemon; this one has no RUN, so it needs no container runtime either.
+ * const dir = await mkdtemp(join(tmpdir(), "stratum-example-"));
+ * try {
+ *   await writeFile(join(dir, "Dockerfile"), dockerfile);
+ *   await writeFile(join(dir, "hello.txt"), "hello\n");
+ *   const storeRoot = join(dir, "store");
+ *   const store = await openStore(storeRoot);
+ *   const result = await build({ store, storeRoot, contextDir: dir, tags: ["hello:1"] });
+ *   console.log(result.imageId, result.config.config?.Cmd); // sha256:... ["/hello.txt"]
+ * } finally {
+ *   await rm(dir, { recursive: true, force: true });
+ * }
+ * ```
+ *
  * @module
  */
 export { DockerfileSyntaxError, WordExpansionError } from "./errors.ts";
@@ -112,11 +138,13 @@ export {
   type ProgressRenderer,
 } from "./build_progress.ts";
 export {
+  type Archive,
   archiveKind,
   contextFs,
   CopyError,
   type CopyOptions,
   type CopyPlan,
+  type InlineSource,
   planCopy,
   type PlannedEntry,
   resolveChown,
@@ -158,3 +186,70 @@ export {
   type CollectGarbageResult,
   DEFAULT_GC_GRACE_MS,
 } from "./store_gc.ts";
+export { type ChmodCommand, type ChmodMode, parseChmod } from "./chmod_mode.ts";
+
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
+export type { Digest, DigestResult } from "../digest/mod.ts";
+export type {
+  ContainerConfig,
+  Descriptor,
+  HealthConfig,
+  History,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  ParsedManifest,
+  Platform,
+  Reference,
+  RootFS,
+} from "../image/mod.ts";
+export type {
+  BlobInfo,
+  BlobReadOptions,
+  BlobStore,
+  BlobWriter,
+  BlobWriterOptions,
+  ExpectedBlob,
+  FsckProblem,
+  GcOptions,
+  GcResult,
+  ImageStore,
+  ImageSummary,
+  Lease,
+  LeaseManager,
+  RemoveResult,
+  ResolvedImage,
+  SweepStoreResult,
+  TagRecord,
+  TagStore,
+} from "../storage/mod.ts";
+export type {
+  ApplyEntry,
+  Body,
+  BodyReader,
+  ChangeCount,
+  EntryType,
+  LayerSource,
+  LayerStats,
+  MergedTree,
+  NodeType,
+  PrepareOptions,
+  ScannedEntry,
+  SnapshotGcResult,
+  SnapshotLayer,
+  SnapshotStore,
+  TarHeader,
+  TreeEntry,
+  WriteEntry,
+  WriteHeader,
+} from "../unionfs/mod.ts";
+export type {
+  BlobState,
+  CredentialProvider,
+  Credentials,
+  ProgressEvent,
+  PushResult,
+  RegistryClientOptions,
+  TransferOptions,
+} from "../registry_client/mod.ts";

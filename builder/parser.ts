@@ -62,7 +62,9 @@ export interface Heredoc {
 
 /** One ENV or LABEL pair, the value raw (quotes and escapes still in it). */
 export interface KeyValuePair {
+  /** The key as written (quotes and escapes still in it). */
   key: string;
+  /** The value as written (quotes and escapes still in it). */
   value: string;
   /** True for `key=value`, false for the legacy `KEY key value` form. */
   equals: boolean;
@@ -70,7 +72,9 @@ export interface KeyValuePair {
 
 /** One name declared by ARG, the default raw or `null` when none is given. */
 export interface ArgDefinition {
+  /** The ARG's name, as written. */
   name: string;
+  /** The default after `=`, raw; `null` without `=`. */
   default: string | null;
 }
 
@@ -92,13 +96,17 @@ export interface InstructionBase {
 
 /** ENV or LABEL: key/value pairs. */
 export interface KeyValueInstruction extends InstructionBase {
+  /** The instruction, lower-case. */
   keyword: "env" | "label";
+  /** The pairs in the order written. */
   args: KeyValuePair[];
 }
 
 /** ARG: one or more names with optional defaults. */
 export interface ArgInstruction extends InstructionBase {
+  /** Always `arg`. */
   keyword: "arg";
+  /** The names in the order written. */
   args: ArgDefinition[];
 }
 
@@ -108,8 +116,11 @@ export interface ArgInstruction extends InstructionBase {
  * text in the image and fails only when a child build runs it.
  */
 export interface OnbuildInstruction extends InstructionBase {
+  /** Always `onbuild`. */
   keyword: "onbuild";
+  /** The trigger instruction's text, one string. */
   args: string[];
+  /** The trigger, parsed as if it stood on its own line; undefined for an unknown keyword. */
   instruction?: Instruction;
 }
 
@@ -121,7 +132,9 @@ export interface OnbuildInstruction extends InstructionBase {
  * - HEALTHCHECK: the type word (`CMD` or `NONE`) then the command as above.
  */
 export interface PlainInstruction extends InstructionBase {
+  /** The instruction, lower-case. */
   keyword: Exclude<Keyword, "env" | "label" | "arg" | "onbuild">;
+  /** The arguments, split as described above. */
   args: string[];
 }
 
@@ -134,16 +147,21 @@ export type Instruction =
 
 /** A warning BuildKit would print without failing the build. */
 export interface ParseWarning {
+  /** The 1-based line the warning is about. */
   line: number;
+  /** BuildKit's text for it. */
   message: string;
 }
 
 /** The result of {@linkcode parseDockerfile}; plain data, so `JSON.stringify` prints it. */
 export interface ParsedDockerfile {
+  /** The parser directives at the top of the file, in order. */
   directives: Directive[];
   /** `\` unless `# escape=` set a backtick. */
   escapeToken: "\\" | "`";
+  /** The instructions in file order. */
   instructions: Instruction[];
+  /** What BuildKit would warn about (empty continuation lines, ...). */
   warnings: ParseWarning[];
   /** Comment lines after the last instruction. */
   trailingComments: string[];

@@ -10,6 +10,24 @@
  *   `sha512:`); {@linkcode checkDigest} the image-spec's wider grammar (`sha256+b64u:`, ...),
  *   for descriptors whose bytes stratum never has to check.
  *
+ * @example Hash bytes, then hash and count a stream in one pass
+ * ```ts
+ * import { createHasher, DigestStream, parseDigest } from "@stratum/stratum/digest";
+ *
+ * const bytes = new TextEncoder().encode("hello\n");
+ * const hasher = await createHasher();
+ * hasher.update(bytes);
+ * const digest = hasher.digest();
+ * console.log(digest); // sha256:5891b5b5...
+ *
+ * // The same digest and the size from one pass over a stream.
+ * const counted = new DigestStream();
+ * await new Response(new Blob([bytes]).stream().pipeThrough(counted)).arrayBuffer();
+ * const { digest: streamed, size } = await counted.result;
+ * if (streamed !== digest || size !== 6) throw new Error("the two digests differ");
+ * console.log(parseDigest(digest).hex.length); // 64
+ * ```
+ *
  * @module
  */
 export { DigestMismatchError, SizeMismatchError, UnsupportedDigestError } from "./errors.ts";

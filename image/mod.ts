@@ -14,6 +14,29 @@
  * Written by hand: these are small grammars and schemas that must match Docker's and
  * containerd's behaviour exactly, and no maintained npm package does both.
  *
+ * @example Parse a reference, a manifest and a platform
+ * ```ts
+ * import { MediaType, parseManifest, parsePlatform, parseReference } from "@stratum/stratum/image";
+ *
+ * const ref = parseReference("busybox");
+ * console.log(ref.toString()); // docker.io/library/busybox:latest, as docker reads it
+ *
+ * const bytes = new TextEncoder().encode(JSON.stringify({
+ *   schemaVersion: 2,
+ *   mediaType: MediaType.OCI_MANIFEST,
+ *   config: {
+ *     mediaType: MediaType.OCI_CONFIG,
+ *     digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+ *     size: 2,
+ *   },
+ *   layers: [],
+ * }));
+ * // Validated from its exact bytes; the digest is over those bytes, never re-serialized.
+ * const parsed = await parseManifest(bytes);
+ * console.log(parsed.kind, parsed.digest);
+ * console.log(parsePlatform("linux/arm64"));
+ * ```
+ *
  * @module
  */
 export {
@@ -59,3 +82,7 @@ export {
   parsePlatform,
   selectManifest,
 } from "./platform.ts";
+
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
+export type { Digest } from "../digest/mod.ts";

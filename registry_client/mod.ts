@@ -22,6 +22,40 @@
  * Written by hand over `fetch`: no maintained npm client does the token flow, resumable
  * chunked uploads and store-verified streaming together on Web-standard APIs.
  *
+ * @example Push to a registry and pull back (here stratum's own, in memory)
+ * ```ts
+ * import { pull, push } from "@stratum/stratum/registry_client";
+ * import { createRegistryApp } from "@stratum/stratum/server";
+ * import { memoryStore, putBytes } from "@stratum/stratum/storage";
+ * import { MediaType } from "@stratum/stratum/image";
+ *
+ * // A registry to talk to: stratum's own, in memory, reached through `fetch` (a real one is
+ * // reached over the network the same way; credentials come from docker's config.json).
+ * const registry = createRegistryApp(memoryStore());
+ * const fetch = (input: RequestInfo | URL, init?: RequestInit) =>
+ *   registry.fetch(new Request(input, init));
+ *
+ * const local = memoryStore();
+ * const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+ * const config = await putBytes(local.blobs, json({
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * }));
+ * const manifest = await putBytes(local.blobs, json({
+ *   schemaVersion: 2,
+ *   mediaType: MediaType.OCI_MANIFEST,
+ *   config: { mediaType: MediaType.OCI_CONFIG, ...config },
+ *   layers: [],
+ * }));
+ * await local.tags.set("localhost:5000/app:1", { mediaType: MediaType.OCI_MANIFEST, ...manifest });
+ *
+ * const pushed = await push(local, "localhost:5000/app:1", { fetch });
+ * const other = memoryStore();
+ * const pulled = await pull(other, "localhost:5000/app:1", { fetch, platform: "linux/amd64" });
+ * console.log(pushed.digest === pulled.digest); // true: the same manifest bytes
+ * ```
+ *
  * @module
  */
 export { type Challenge, parseChallenges } from "./challenge.ts";
@@ -69,3 +103,39 @@ export {
   type ProgressRenderer,
   type ProgressRendererOptions,
 } from "./progress.ts";
+
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
+export type { Digest, DigestResult } from "../digest/mod.ts";
+export type {
+  ContainerConfig,
+  Descriptor,
+  HealthConfig,
+  History,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  ParsedManifest,
+  Platform,
+  Reference,
+  RootFS,
+} from "../image/mod.ts";
+export type {
+  BlobInfo,
+  BlobReadOptions,
+  BlobStore,
+  BlobWriter,
+  BlobWriterOptions,
+  ExpectedBlob,
+  FsckProblem,
+  GcOptions,
+  GcResult,
+  ImageStore,
+  ImageSummary,
+  Lease,
+  LeaseManager,
+  RemoveResult,
+  ResolvedImage,
+  TagRecord,
+  TagStore,
+} from "../storage/mod.ts";

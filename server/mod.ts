@@ -18,6 +18,20 @@
  * Blobs are stored once but reachable only through repositories that link them (a
  * manifest there names them, or they were uploaded or mounted there), as in distribution.
  *
+ * @example Serve a store as an OCI distribution registry
+ * ```ts
+ * import { createRegistryApp } from "@stratum/stratum/server";
+ * import { memoryStore } from "@stratum/stratum/storage";
+ *
+ * // An OCI distribution registry over a store: a fetch(Request) handler for Deno.serve,
+ * // Node's http (through a Request adapter) or Deno Deploy.
+ * const app = createRegistryApp(memoryStore());
+ * const response = await app.fetch(new Request("http://localhost:5000/v2/"));
+ * console.log(response.status, response.headers.get("docker-distribution-api-version")); // 200 registry/2.0
+ * const catalog = await app.fetch(new Request("http://localhost:5000/v2/_catalog"));
+ * console.log(await catalog.json()); // { repositories: [] }
+ * ```
+ *
  * @module
  */
 export {
@@ -73,3 +87,41 @@ export {
 } from "./inspect_image.ts";
 export { demoBuildEngine } from "./demo_build.ts";
 export { pullingResolver, type PullingResolverOptions } from "./pulling_resolver.ts";
+
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
+export type { Digest, DigestResult } from "../digest/mod.ts";
+export type {
+  ContainerConfig,
+  Descriptor,
+  HealthConfig,
+  History,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  ParsedManifest,
+  Platform,
+  Reference,
+  RootFS,
+} from "../image/mod.ts";
+export type {
+  BlobInfo,
+  BlobReadOptions,
+  BlobStore,
+  BlobWriter,
+  BlobWriterOptions,
+  ExpectedBlob,
+  FsckProblem,
+  GcOptions,
+  GcResult,
+  ImageStore,
+  ImageSummary,
+  Lease,
+  LeaseManager,
+  RemoveResult,
+  ResolvedImage,
+  TagRecord,
+  TagStore,
+} from "../storage/mod.ts";
+export type { ChangeCount, EntryType, NodeType } from "../unionfs/mod.ts";
+export type { CredentialProvider, Credentials } from "../registry_client/mod.ts";

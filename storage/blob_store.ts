@@ -95,7 +95,23 @@ export async function readBlob(
   return new Uint8Array(await new Response(await store.get(digest)).arrayBuffer());
 }
 
-/** Stores `bytes` (a manifest, a config) and returns its digest and size. */
+/**
+ * Stores `bytes` (a manifest, a config) and returns its digest and size.
+ *
+ * @example A blob that does not match the expected digest is refused, and not stored
+ * ```ts
+ * import { memoryStore, putBytes } from "@stratum/stratum/storage";
+ *
+ * const store = memoryStore();
+ * const bytes = new TextEncoder().encode("{}");
+ * const wrong = "sha256:" + "0".repeat(64);
+ * await putBytes(store.blobs, bytes, { digest: wrong }).then(
+ *   () => { throw new Error("a wrong digest was accepted"); },
+ *   (error) => console.log(error.name), // DigestMismatchError
+ * );
+ * console.log(await store.blobs.has(wrong)); // false
+ * ```
+ */
 export function putBytes(
   store: BlobStore,
   bytes: Uint8Array,

@@ -12,6 +12,40 @@
  * OCI archives), {@linkcode saveDockerArchive}, {@linkcode saveOciArchive},
  * {@linkcode exportOciLayout} and {@linkcode importOciLayout} move images in and out.
  *
+ * @example Store an image, then move it to another store as a `docker save` archive
+ * ```ts
+ * import { loadArchive, memoryStore, putBytes, saveDockerArchive } from "@stratum/stratum/storage";
+ * import { MediaType } from "@stratum/stratum/image";
+ *
+ * // On disk: `await openStore("/var/lib/stratum")`, an OCI layout skopeo and umoci read.
+ * const store = memoryStore();
+ * const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+ * const config = await putBytes(store.blobs, json({
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * }));
+ * const manifest = json({
+ *   schemaVersion: 2,
+ *   mediaType: MediaType.OCI_MANIFEST,
+ *   config: { mediaType: MediaType.OCI_CONFIG, ...config },
+ *   layers: [],
+ * });
+ * const stored = await putBytes(store.blobs, manifest); // verified, then committed
+ * await store.tags.set("docker.io/library/empty:1", {
+ *   mediaType: MediaType.OCI_MANIFEST,
+ *   digest: stored.digest,
+ *   size: stored.size,
+ * });
+ * console.log((await store.resolve("empty:1")).config.os); // linux, by docker's short name
+ *
+ * // `docker save` out, `docker load` in: streams, hashed as they pass.
+ * const copy = memoryStore();
+ * const loaded = await loadArchive(copy, saveDockerArchive(store, ["empty:1"]));
+ * console.log(loaded.map((image) => image.id)); // the same image ID in the second store
+ * console.log((await copy.images()).map((row) => row.name));
+ * ```
+ *
  * @module
  */
 export {
@@ -44,7 +78,13 @@ export {
   type RemoveResult,
   type ResolvedImage,
 } from "./image_store.ts";
-export { familiarTag, loadArchive, type LoadedImage, saveDockerArchive } from "./docker_archive.ts";
+export {
+  familiarTag,
+  loadArchive,
+  type LoadedImage,
+  type LoadOptions,
+  saveDockerArchive,
+} from "./docker_archive.ts";
 export { exportOciLayout, importOciLayout, saveOciArchive } from "./oci_layout.ts";
 export { blobAge, memoryStore, openStore, type StoreOptions } from "./open_store.ts";
 export { FsLeaseManager, type Lease, type LeaseManager, MemoryLeaseManager } from "./lease.ts";
@@ -58,3 +98,20 @@ export {
 } from "./owner.ts";
 export { sweepStore, type SweepStoreOptions, type SweepStoreResult } from "./sweep.ts";
 export { withLock } from "./_lock.ts";
+
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
+export type { Digest, DigestResult } from "../digest/mod.ts";
+export type {
+  ContainerConfig,
+  Descriptor,
+  HealthConfig,
+  History,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  ParsedManifest,
+  Platform,
+  Reference,
+  RootFS,
+} from "../image/mod.ts";

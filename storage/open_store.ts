@@ -18,6 +18,23 @@ export interface StoreOptions {
 /**
  * Opens (creating if needed) the on-disk store at `root`: an OCI image layout that
  * skopeo (`oci:ROOT:NAME`) and umoci (`--layout ROOT`) read as it is.
+ *
+ * @example Open a store and list its images, as `stratum images` does
+ * ```ts
+ * import { openStore } from "@stratum/stratum/storage";
+ * import { mkdtemp, readFile, rm } from "node:fs/promises";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const root = await mkdtemp(join(tmpdir(), "stratum-store-"));
+ * try {
+ *   const store = await openStore(root);
+ *   console.log(await store.images()); // [] in a new store
+ *   console.log(await readFile(join(root, "oci-layout"), "utf8")); // {"imageLayoutVersion":"1.0.0"}
+ * } finally {
+ *   await rm(root, { recursive: true, force: true });
+ * }
+ * ```
  */
 export async function openStore(root: string, options: StoreOptions = {}): Promise<ImageStore> {
   const tags = new OciIndexTagStore(root);
@@ -28,7 +45,19 @@ export async function openStore(root: string, options: StoreOptions = {}): Promi
   });
 }
 
-/** A store in memory, for tests and edge runtimes. */
+/**
+ * A store in memory, for tests and edge runtimes.
+ *
+ * @example Store a blob and read it back by its digest
+ * ```ts
+ * import { memoryStore, putBytes, readBlob } from "@stratum/stratum/storage";
+ *
+ * const store = memoryStore();
+ * const { digest, size } = await putBytes(store.blobs, new TextEncoder().encode("{}"));
+ * console.log(digest, size); // sha256:44136fa3..., 2
+ * console.log(new TextDecoder().decode(await readBlob(store.blobs, digest))); // {}
+ * ```
+ */
 export function memoryStore(options: StoreOptions = {}): ImageStore {
   return new ImageStore(new MemoryBlobStore(), new MemoryTagStore(), options);
 }

@@ -28,6 +28,32 @@
  * UTF-8, which corrupts binary `SCHILY.xattr.*` values such as `security.capability`;
  * `tar-stream` also ignores PAX `uid`, `gid` and `mtime`. Layers need all of these.
  *
+ * @example Make two layers and merge them the way overlayfs does
+ * ```ts
+ * import { buildMergedTree, createLayer } from "@stratum/stratum/unionfs";
+ *
+ * const file = (name: string, text: string) => {
+ *   const body = new TextEncoder().encode(text);
+ *   return { header: { name, type: "file" as const, size: body.length, mode: 0o644 }, body };
+ * };
+ * // Two layers; the upper one deletes a file with a whiteout and overrides another.
+ * const lower = createLayer([file("etc/motd", "lower\n"), file("etc/old", "gone soon\n")]);
+ * const upper = createLayer([file("etc/motd", "upper\n"), file("etc/.wh.old", "")]);
+ * const blobs = [
+ *   new Uint8Array(await new Response(lower.stream).arrayBuffer()),
+ *   new Uint8Array(await new Response(upper.stream).arrayBuffer()),
+ * ];
+ * const digests = [await lower.digests, await upper.digests];
+ * console.log(digests[0].digest, digests[0].diffId); // compressed and uncompressed, one pass
+ *
+ * const tree = await buildMergedTree(blobs.map((bytes, i) => ({
+ *   digest: digests[i].digest,
+ *   open: () => Promise.resolve(new Blob([bytes]).stream()),
+ * })));
+ * console.log(tree.get("etc/motd")?.layer); // 1: the upper layer wins
+ * console.log(tree.get("etc/old")); // undefined: whited out
+ * ```
+ *
  * @module
  */
 export {
@@ -38,6 +64,8 @@ export {
   openLayer,
 } from "./open_layer.ts";
 export { pullThroughZlib, type PullThroughZlibOptions } from "./zlib_pull.ts";
+export type { Body } from "./_fs_write.ts";
+export type { BodyReader } from "./_tar_reader.ts";
 export type { EntryType, TarEntry, TarHeader } from "./tar_entry.ts";
 export { InvalidLayerError, PathError, TarFormatError } from "./errors.ts";
 export {
@@ -102,3 +130,16 @@ export {
   type SnapshotLayer,
   SnapshotStore,
 } from "./snapshots.ts";
+
+// Types of lower modules that this module's API names, re-exported so that its
+// documentation links them and users import them from one door.
+export type { Digest, DigestResult } from "../digest/mod.ts";
+export type { Descriptor, Platform } from "../image/mod.ts";
+export type {
+  BlobInfo,
+  BlobReadOptions,
+  BlobStore,
+  BlobWriter,
+  BlobWriterOptions,
+  ExpectedBlob,
+} from "../storage/mod.ts";
