@@ -343,9 +343,11 @@ const COMMANDS: Record<string, Command> = {
   diff: {
     summary: "Show paths added (A), changed (C) and removed (D) from IMAGE1 to IMAGE2",
     usage: "[--mtime] IMAGE1 IMAGE2",
-    details: "By default a file counts as changed when its content, type, link target, mode,\n" +
-      "owner or xattrs differ, not when only its mtime does: rebuilt images touch every\n" +
-      "file's mtime, and container-diff's file analyzer compares content too.\n" +
+    details: "A path counts as changed when its type, size, mode, owner, link target or\n" +
+      "xattrs differ. The default is content-only for mtimes: a file whose mtime differs\n" +
+      "counts only when its bytes differ too (hashed in both images), not when only its\n" +
+      "mtime does, since a rebuild touches every copied file's mtime and container-diff\n" +
+      "users expect its content comparison.\n" +
       "--mtime also reports files whose only change is the modification time.",
     flags: {
       mtime: { type: "boolean", help: "Also report files whose only change is the mtime" },
