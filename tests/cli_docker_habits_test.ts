@@ -188,7 +188,7 @@ test("images -a, --filter, --no-trunc and --format", async () => {
     );
     assert.deepEqual(await list("--filter", "dangling=true"), []);
     assert.deepEqual(await list("--filter", "dangling=false").then((l) => l.length), 3);
-    // An image that loses its last name is dangling, <none> <none>.
+    await stratum(root, "rmi", "test/mid:1");
     const bad = await stratum(root, "images", "--filter", "color=red");
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /invalid filter 'color'/);
