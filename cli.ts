@@ -478,12 +478,18 @@ export interface CliOutput {
   err(line: string): void;
   /** Writes raw text or bytes to standard output (no newline added). */
   write(data: string | Uint8Array): void;
+  /**
+   * Writes raw text to standard error (progress, with its own line ends). Without it,
+   * progress goes to `err` a line at a time.
+   */
+  writeErr?(text: string): void;
 }
 
 const STDIO: CliOutput = {
   out: (s) => writeStdio("stdout", s + "\n"),
   err: (s) => writeStdio("stderr", s + "\n"),
   write: (d) => writeStdio("stdout", d),
+  writeErr: (t) => writeStdio("stderr", t),
 };
 
 /**
@@ -594,6 +600,10 @@ function globalFlags(argv: string[]): { root?: string; rest: string[]; error?: s
 
 async function dispatch(argv: string[], io: CliOutput): Promise<number> {
   const { out, err, write } = io;
+  const writeErr = io.writeErr?.bind(io) ??
+    ((text: string) => {
+      for (const line of text.replace(/\n$/, "").split("\n")) err(line);
+    });
   const global = globalFlags(argv);
   if (global.error) {
     err(`stratum: ${global.error}`);
@@ -636,7 +646,7 @@ async function dispatch(argv: string[], io: CliOutput): Promise<number> {
       return 0;
     }
     const module = await command.load();
-    return (await module.run({ root, args, values, out, err, write })) ?? 0;
+    return (await module.run({ root, args, values, out, err, write, writeErr })) ?? 0;
   } catch (e) {
     // The reader went away: nothing to say, and no one to say it to.
     if (gone.stdout && isBrokenPipe(e)) return EXIT_BROKEN_PIPE;

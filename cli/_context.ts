@@ -23,6 +23,8 @@ export interface CommandContext {
   err: (line: string) => void;
   /** Writes raw text or bytes to standard output. */
   write: (data: string | Uint8Array) => void;
+  /** Writes raw text (progress, with its own line ends and escapes) to standard error. */
+  writeErr: (text: string) => void;
 }
 
 /** A command's module: `cli/NAME.ts` exports `run`. */

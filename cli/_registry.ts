@@ -5,7 +5,7 @@
  */
 import process from "node:process";
 import { createProgressRenderer, type TransferOptions } from "../registry_client/mod.ts";
-import { type CommandContext, str, writeStdio } from "./_context.ts";
+import { type CommandContext, str } from "./_context.ts";
 
 /** The `--insecure HOST` flags: registries reached over plain HTTP. */
 export function insecureHosts(ctx: CommandContext): string[] {
@@ -22,7 +22,7 @@ export function transferOptions(
   ctx: CommandContext,
   printed: (message: string) => boolean = () => false,
 ): TransferOptions & { done(): void } {
-  const renderer = createProgressRenderer((text) => writeStdio("stderr", text), {
+  const renderer = createProgressRenderer(ctx.writeErr, {
     tty: Boolean(process.stderr.isTTY),
     quiet: Boolean(ctx.values.quiet),
   });

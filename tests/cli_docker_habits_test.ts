@@ -3,7 +3,7 @@
 // content, gc by kind, and serve exposing the whole store.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -73,8 +73,12 @@ test("a pulled image is one row; its repo digest is in --digests, RepoDigests an
     });
     try {
       const host = new URL(registry.url).host;
-      const pushed = await stratum(root, "push", "-q", "test/app:1", `${host}/cli/app:1`);
+      const pushed = await stratum(root, "push", "test/app:1", `${host}/cli/app:1`);
       assert.equal(pushed.code, 0, pushed.stderr);
+      // Progress on stderr, the closing line once, on stdout.
+      assert.match(pushed.stderr, /: Pushed$/m);
+      assert.doesNotMatch(pushed.stderr, /digest: sha256/);
+      assert.match(pushed.stdout, /^1: digest: sha256:[0-9a-f]{64} size: \d+$/);
       const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)![1];
       const pulled = await stratum(other, "pull", `${host}/cli/app:1`);
       assert.equal(pulled.code, 0, pulled.stderr);
@@ -460,4 +464,39 @@ test("stratum serve serves the store's own images: app as library/app, user/app 
       await served.stop();
     }
   });
+});
+
+/**
+ * The local modules `file` loads before any of its code runs: its static imports and
+ * re-exports, followed recursively (a dynamic `import()` is not followed).
+ */
+async function eagerModules(file: string): Promise<string[]> {
+  const seen = new Set<string>();
+  const visit = async (url: URL): Promise<void> => {
+    if (seen.has(url.href)) return;
+    seen.add(url.href);
+    const text = await readFile(url, "utf8");
+    for (const m of text.matchAll(/^(?:import|export)\s[^;]*?\sfrom\s+"(\.[^"]+)"/gms)) {
+      await visit(new URL(m[1], url));
+    }
+  };
+  await visit(new URL(file, import.meta.url));
+  const base = new URL("../", import.meta.url).href;
+  return [...seen].map((h) => h.slice(base.length)).sort();
+}
+
+test("stratum --help and images load neither the builder, the server nor the registry client", async () => {
+  const ext = import.meta.url.endsWith(".js") ? "js" : "ts";
+  const door = await eagerModules(`../cli.${ext}`);
+  assert.deepEqual(
+    door.filter((m) => !m.startsWith("cli")),
+    [],
+    "the door imports only cli/ helpers",
+  );
+  const images = await eagerModules(`../cli/images.${ext}`);
+  for (const heavy of ["builder/", "server/", "registry_client/"]) {
+    assert.ok(!images.some((m) => m.startsWith(heavy)), `images loads ${heavy}`);
+  }
+  // The command modules that need them do load them.
+  assert.ok((await eagerModules(`../cli/build.${ext}`)).some((m) => m.startsWith("builder/")));
 });
