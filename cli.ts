@@ -70,7 +70,11 @@ const COMMANDS: Record<string, Command> = {
       "(and the json format) gives the bytes stored and moved by push and pull.\n" +
       "Fields: .ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size .CompressedSize",
     flags: {
-      all: { type: "boolean", short: "a", help: "Show all images, also those without a name" },
+      all: {
+        type: "boolean",
+        short: "a",
+        help: "Show all images (stratum keeps no intermediate images: as the default)",
+      },
       digests: { type: "boolean", help: "Show digests" },
       filter: {
         type: "string",
