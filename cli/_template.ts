@@ -25,6 +25,26 @@ type Value = unknown;
 /** A missing map key: Go prints it as `<no value>`. */
 const NO_VALUE = Symbol("no value");
 
+/** Marks a Go nil slice or map of a typed struct field: `[]`/`map[]` in print, `null` in json. */
+const TYPED_NIL = Symbol("typed nil");
+
+/**
+ * A nil slice of a typed Go struct (docker's `Config.Cmd` when unset): it prints as `[]`,
+ * ranges over nothing, and `json` gives `null`, as docker's typed inspect data does.
+ */
+export function nilSlice(): unknown[] {
+  return Object.freeze(Object.assign([], { [TYPED_NIL]: true })) as unknown[];
+}
+
+/** A nil map of a typed Go struct (`Config.Volumes` when unset): `map[]`, `null` in json. */
+export function nilMap(): Record<string, unknown> {
+  return Object.freeze({ [TYPED_NIL]: true }) as Record<string, unknown>;
+}
+
+function isTypedNil(v: unknown): boolean {
+  return v !== null && typeof v === "object" && TYPED_NIL in (v as object);
+}
+
 type Node =
   | { kind: "text"; text: string }
   | { kind: "action"; pipe: Pipe; line: number }
@@ -398,7 +418,10 @@ export function goPrint(v: Value): string {
 
 /** Go's `json.Marshal`: HTML characters escaped, as docker's `json` function prints. */
 function goJson(v: Value): string {
-  const text = JSON.stringify(v === NO_VALUE || v === undefined ? null : v) ?? "null";
+  const text = JSON.stringify(
+    v === NO_VALUE || v === undefined ? null : v,
+    (_, x) => isTypedNil(x) ? null : x,
+  ) ?? "null";
   return text.replace(
     /[<>&\u2028\u2029]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { goPrint, parseTemplate, TemplateError } from "./_template.ts";
+import { goPrint, nilMap, nilSlice, parseTemplate, TemplateError } from "./_template.ts";
 
 // Cases from Go's text/template exec_test.go (over the same data, as JSON-shaped values)
 // and docker's formatter tests (cli/templates/templates_test.go).
@@ -18,6 +18,8 @@ const data = {
   Str: "hello, world",
   HTML: "<script>",
   Nested: { A: { B: "deep" } },
+  NilSlice: nilSlice(),
+  NilMap: nilMap(),
 };
 
 const ok: [string, string, string][] = [
@@ -116,6 +118,13 @@ const ok: [string, string, string][] = [
   ["truncate", `{{truncate .Str 5}}`, "hello"],
   ["truncate longer", `{{truncate .X 5}}`, "x"],
   ["pad", `{{pad .X 1 2}}`, " x  "],
+  // A typed struct's nil slice and map (docker's typed inspect data).
+  ["nil slice", "{{.NilSlice}}", "[]"],
+  ["nil map", "{{.NilMap}}", "map[]"],
+  ["json nil slice", "{{json .NilSlice}}", "null"],
+  ["json nil map", "{{json .NilMap}}", "null"],
+  ["range nil slice", "{{range .NilSlice}}x{{else}}none{{end}}", "none"],
+  ["len nil map", "{{len .NilMap}}", "0"],
 ];
 
 for (const [name, template, want] of ok) {

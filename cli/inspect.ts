@@ -7,6 +7,7 @@ import { dockerInspectComment, dockerInspectConfig, parseReference } from "../im
 import { familiarTag } from "../storage/mod.ts";
 import { type CommandContext, need, str } from "./_context.ts";
 import { userTemplate } from "./_format.ts";
+import { nilMap, nilSlice } from "./_template.ts";
 import { store, unpackedSize } from "./_store.ts";
 
 /** Runs `stratum inspect`. */
@@ -51,6 +52,36 @@ export async function run(ctx: CommandContext): Promise<number | void> {
       },
     });
   }
-  if (template) { for (const o of out) ctx.out(template.execute(o)); }
+  if (template) { for (const o of out) ctx.out(template.execute(typed(o))); }
   else ctx.out(JSON.stringify(out, null, 4));
+}
+
+const SLICES = ["Env", "Cmd", "Entrypoint", "OnBuild", "Shell"];
+const MAPS = ["ExposedPorts", "Volumes", "Labels"];
+const STRINGS = ["Hostname", "Domainname", "User", "Image", "WorkingDir", "StopSignal"];
+const BOOLS = ["AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"];
+const POINTERS = ["Healthcheck", "StopTimeout"];
+
+/**
+ * The inspect data as a template sees docker's typed `ImageInspect`: an unset field of
+ * `Config` is Go's zero value (`[]` for a slice, `map[]` for a map, `""`, `false`, `<nil>` for
+ * a pointer), not a missing key, while `{{json .Config.Cmd}}` still says `null`.
+ */
+function typed(o: Record<string, unknown>): Record<string, unknown> {
+  const config = { ...(o.Config as Record<string, unknown> | null ?? {}) };
+  // A field docker's JSON leaves out (omitempty) stays out of `{{json .Config}}`: it is
+  // there for `.Field` but not enumerable.
+  const zero = (keys: string[], value: () => unknown) => {
+    for (const k of keys) {
+      if (!Object.hasOwn(config, k)) {
+        Object.defineProperty(config, k, { value: value(), enumerable: false });
+      } else if (config[k] === null) config[k] = value();
+    }
+  };
+  zero(SLICES, nilSlice);
+  zero(MAPS, nilMap);
+  zero(STRINGS, () => "");
+  zero(BOOLS, () => false);
+  zero(POINTERS, () => null);
+  return { ...o, Config: config };
 }

@@ -156,6 +156,16 @@ test("inspect -f renders docker's Go templates", async () => {
     assert.equal(await f("{{range .RepoTags}}<{{.}}>{{end}}"), "<test/app:1><test/app:2>");
     assert.equal(await f("{{.RepoDigests}}"), "[]");
     assert.equal(await f("{{.Config.Nope}}"), "<no value>");
+    // Unset fields of docker's typed Config print as Go's zero values; json keeps null.
+    assert.equal(
+      await f(
+        "{{.Config.Entrypoint}} {{.Config.Volumes}} {{.Config.ExposedPorts}} {{.Config.User}}|",
+      ),
+      "[] map[] map[] |",
+    );
+    assert.equal(await f("{{json .Config.Entrypoint}} {{.Config.Healthcheck}}"), "null <nil>");
+    const [plain] = JSON.parse((await stratum(root, "inspect", "test/app:1")).stdout);
+    assert.deepEqual(JSON.parse(await f("{{json .Config}}")), plain.Config);
     assert.equal(await f("{{.RootFS}}").then((s) => s.startsWith("map[Layers:[sha256:")), true);
     assert.equal(await f("{{.Os}}/{{.Architecture}} {{.Size}}"), "linux/amd64 12");
     // One line per image, like docker.
