@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { type ImageStore, openStore, type ResolvedImage } from "../storage/mod.ts";
@@ -63,4 +63,17 @@ export async function unpackedSize(
   let total = 0;
   for (const source of layerSources(s, img)) total += await layerSize(root, source);
   return total;
+}
+
+/**
+ * Forgets the cached sizes of layers no longer in the store (deleted by `gc` or `rmi`);
+ * a size is keyed by the layer's digest, so one that is still there is still right.
+ */
+export async function forgetLayerSizes(root: string, s: ImageStore): Promise<void> {
+  const dir = join(root, "layer-sizes");
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const hex = /^[0-9a-f]{64}/.exec(name)?.[0];
+    const stale = !hex || (name.includes(".tmp-") ? false : !(await s.blobs.has(`sha256:${hex}`)));
+    if (stale) await rm(join(dir, name), { force: true });
+  }
 }

@@ -7,7 +7,7 @@
 import { collectGarbage, DEFAULT_GC_GRACE_MS } from "../builder/mod.ts";
 import { type CommandContext, str, UsageError } from "./_context.ts";
 import { humanSize } from "./_format.ts";
-import { store } from "./_store.ts";
+import { forgetLayerSizes, store } from "./_store.ts";
 
 /** Runs `stratum gc`. */
 export async function run(ctx: CommandContext): Promise<number | void> {
@@ -20,6 +20,7 @@ export async function run(ctx: CommandContext): Promise<number | void> {
   const grace = Number(graceText);
   const s = await store(ctx);
   const r = await collectGarbage(s, ctx.root, { graceMs: grace * 1000 });
+  await forgetLayerSizes(ctx.root, s);
   for (const d of r.removed) ctx.out(`deleted: ${d}`);
   const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
   if (r.removed.length) {

@@ -3,7 +3,7 @@
 // content, gc by kind, and serve exposing the whole store.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -402,6 +402,11 @@ test("diff ignores files whose only change is the mtime unless --mtime", async (
 test("gc reports what it freed by kind and the real total", async () => {
   await withDir(async (dir, root) => {
     await load(root, dir, "test/app:1");
+    await load(root, dir, "test/gone:1", "gone\n");
+    // images keeps each layer's unpacked size beside the store; rmi takes a layer away.
+    assert.equal((await stratum(root, "images", "-q")).code, 0);
+    assert.equal((await readdir(join(root, "layer-sizes"))).length, 2);
+    assert.equal((await stratum(root, "rmi", "test/gone:1")).code, 0);
     const bytes = (n: number, seed: number) => new Uint8Array(n).map((_, i) => (i * seed) % 251);
     // An unnamed blob (written by a tool that held no lease), an unpacked snapshot no image
     // uses, and an abandoned write of a process that is gone (pids stop below 2^22).
@@ -419,7 +424,8 @@ test("gc reports what it freed by kind and the real total", async () => {
       "Ingest/debris: 1 abandoned write, 0 dead builds, 50kB",
       "Total reclaimed space: 450kB",
     ]);
-    // The named image is untouched.
+    // The named image is untouched; the size of the layer that went is forgotten.
+    assert.equal((await readdir(join(root, "layer-sizes"))).length, 1);
     assert.equal((await stratum(root, "images", "-q")).stdout.split("\n").length, 1);
   });
 });
