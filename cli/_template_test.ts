@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { goPrint, nilMap, nilSlice, parseTemplate, TemplateError } from "./_template.ts";
 
 // Cases from Go's text/template exec_test.go (over the same data, as JSON-shaped values)
@@ -128,7 +129,7 @@ const ok: [string, string, string][] = [
 ];
 
 for (const [name, template, want] of ok) {
-  Deno.test(`template: ${name}`, () => {
+  test(`template: ${name}`, () => {
     assert.equal(parseTemplate(template).execute(data), want);
   });
 }
@@ -148,7 +149,7 @@ const bad: [string, string, RegExp][] = [
   ["range over string", "{{range .X}}{{end}}", /range can't iterate over x/],
 ];
 for (const [name, template, want] of bad) {
-  Deno.test(`template error: ${name}`, () => {
+  test(`template error: ${name}`, () => {
     assert.throws(() => parseTemplate(template).execute(data), (e: Error) => {
       assert.ok(e instanceof TemplateError, String(e));
       assert.match(e.message, want);
@@ -157,7 +158,7 @@ for (const [name, template, want] of bad) {
   });
 }
 
-Deno.test("goPrint prints floats and nested values as Go's fmt does", () => {
+test("goPrint prints floats and nested values as Go's fmt does", () => {
   assert.equal(goPrint(1e21), "1e+21");
   assert.equal(goPrint(0.00001), "1e-05");
   assert.equal(goPrint(0.5), "0.5");
