@@ -1,1130 +1,423 @@
 /**
- * The `stratum` command line: a thin, string-in layer over the library.
+ * The `stratum` command line: a thin, string-in layer over the library, like docker's.
  *
- * Global options come before the command, like docker's: `stratum --root DIR images`.
- * Errors are one line on stderr and a non-zero exit.
+ * This file is the door: global flags (`--root` anywhere on the line, `--help`,
+ * `--version`), each command's flags and help, and dispatch. A command's code lives in
+ * `cli/NAME.ts` and is imported only when that command runs, so `stratum --help` or
+ * `stratum images` never loads the builder, the server or the registry client. Errors are
+ * one line on stderr and a non-zero exit.
  *
  * @module
  */
-import { createReadStream } from "node:fs";
-import { mkdtemp, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import process from "node:process";
-import { Readable } from "node:stream";
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
-  exportOciLayout,
-  familiarTag,
-  type ImageStore,
-  importOciLayout,
-  loadArchive,
-  openStore,
-  type ResolvedImage,
-  saveDockerArchive,
-  saveOciArchive,
-} from "./storage/mod.ts";
-import { dockerInspectComment, dockerInspectConfig, parseReference } from "./image/mod.ts";
-import {
-  build,
-  type BuildOutput,
-  collectGarbage,
-  createProgress,
-  DEFAULT_GC_GRACE_MS,
-  formatDockerfile,
-  parseDockerfile,
-  parseOutputSpec,
-  toParseJson,
-  writeFileAtomic,
-} from "./builder/mod.ts";
-import {
-  createDemoApp,
-  demoBuildEngine,
-  htpasswdAuth,
-  parseAddr,
-  pullingResolver,
-  serveRegistry,
-} from "./server/mod.ts";
-import {
-  buildMergedTree,
-  diffTrees,
-  flattenToTar,
-  type LayerSource,
-  type MergedTree,
-  scanLayer,
-  type TreeEntry,
-} from "./unionfs/mod.ts";
-import {
-  copy,
-  createProgressRenderer,
-  dockerConfigProvider,
-  fetchManifest,
-  listTags,
-  login,
-  logout,
-  pull,
-  push,
-  type TransferOptions,
-} from "./registry_client/mod.ts";
-import { readFile, writeFile } from "node:fs/promises";
+  type CommandContext,
+  type CommandModule,
+  EXIT_BROKEN_PIPE,
+  gone,
+  guardStdio,
+  isBrokenPipe,
+  printable,
+  stdoutDrained,
+  UsageError,
+  writeStdio,
+} from "./cli/_context.ts";
+import { VERSION } from "./cli/_version.ts";
 
-/** What a command receives. */
-interface CommandContext {
-  /** The store root from `--root`, `$STRATUM_ROOT` or the default. */
-  root: string;
-  /** Positional arguments after the command's options. */
-  args: string[];
-  /** The parsed options. */
-  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  /** Writes a line to standard output. */
-  out: (line: string) => void;
-  /** Writes a line to standard error. */
-  err: (line: string) => void;
-  /** Writes raw text or bytes to standard output. */
-  write: (data: string | Uint8Array) => void;
+export { humanDuration, humanSize } from "./cli/_format.ts";
+
+/** One flag of a command: its type, short letter, value name and one line of help. */
+interface Flag {
+  type: "string" | "boolean";
+  short?: string;
+  multiple?: boolean;
+  /** The value's name in help (`FILE`); string flags only. */
+  arg?: string;
+  help: string;
 }
 
 interface Command {
   summary: string;
   usage: string;
-  options: NonNullable<ParseArgsConfig["options"]>;
-  run(ctx: CommandContext): Promise<number | void>;
+  /** Longer help printed after the summary. */
+  details?: string;
+  flags: Record<string, Flag>;
+  load(): Promise<CommandModule>;
 }
 
-/** A caller mistake on the command line: printed with the command's usage hint. */
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-/** A byte stream from a file path, or standard input for `-`. */
-function inputStream(path: string): ReadableStream<Uint8Array> {
-  const node = path === "-" ? process.stdin : createReadStream(path, { highWaterMark: 256 << 10 });
-  return Readable.toWeb(node) as unknown as ReadableStream<Uint8Array>;
-}
-
-/**
- * Writes a tar to standard output for `-`, else to the file `path` with writeFileAtomic:
- * an existing file is replaced only once the whole tar is written, and kept as it was when
- * anything fails.
- */
-async function writeTar(path: string, tar: ReadableStream<Uint8Array>): Promise<void> {
-  if (path === "-") await tar.pipeTo(stdoutSink());
-  else await writeFileAtomic(path, tar);
-}
-
-/*
- * A closed standard output (`stratum ls IMAGE / | head -2`). docker and coreutils are killed
- * by SIGPIPE there, which a shell reports as status 141; Node and Deno ignore SIGPIPE, so the
- * write fails with EPIPE instead (its callback and an `error` event on the stream) and,
- * unhandled, crashed with a stack trace. Here the first EPIPE marks the stream gone, later
- * output is dropped, a pipe being written stops, and main() returns 141 without a word, so a
- * script with `set -o pipefail` sees what it sees with docker.
- */
-const gone = { stdout: false, stderr: false };
-let stdioGuarded = false;
-/** The last write to stdout, settled once written or failed: writes end in order. */
-let lastStdoutWrite = Promise.resolve();
-
-/** The status of a command whose standard output was closed: 128 + SIGPIPE, as a shell shows. */
-const EXIT_BROKEN_PIPE = 141;
-
-/** Whether `error` is a write to a closed pipe (or to the stream it destroyed), on Node or Deno. */
-function isBrokenPipe(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === "EPIPE" || code === "ERR_STREAM_DESTROYED";
-}
-
-/** Listens for EPIPE on stdout and stderr once, so that it is never an uncaught error. */
-function guardStdio(): void {
-  if (stdioGuarded) return;
-  stdioGuarded = true;
-  for (const name of ["stdout", "stderr"] as const) {
-    process[name].on("error", (error: Error) => {
-      if (!isBrokenPipe(error)) throw error;
-      gone[name] = true;
-    });
-  }
-}
-
-/** Writes to stdout or stderr; calls `done` when written, with the error when it failed. */
-function writeStdio(
-  name: "stdout" | "stderr",
-  data: string | Uint8Array,
-  done: (error?: Error) => void = () => {},
-): void {
-  if (gone[name]) return done(new BrokenPipeError(name));
-  const failed = (error: Error) => {
-    if (isBrokenPipe(error)) gone[name] = true;
-    done(error);
-  };
-  let settle = () => {};
-  if (name === "stdout") lastStdoutWrite = new Promise<void>((resolve) => settle = resolve);
-  try {
-    process[name].write(data, (error) => {
-      settle();
-      if (error) failed(error);
-      else done();
-    });
-  } catch (error) {
-    settle();
-    failed(error as Error);
-  }
-}
-
-/** Output to a closed stdout or stderr. */
-class BrokenPipeError extends Error {
-  /** Always `EPIPE`, like the runtime's own error. */
-  readonly code = "EPIPE";
-  constructor(name: string) {
-    super(`${name} is closed`);
-    this.name = "BrokenPipeError";
-  }
-}
-
-/** Standard output as a byte sink with backpressure: each write waits for the last. */
-function stdoutSink(): WritableStream<Uint8Array> {
-  return new WritableStream({
-    write: (chunk) =>
-      new Promise<void>((resolve, reject) =>
-        writeStdio("stdout", chunk, (error) => error ? reject(error) : resolve())
-      ),
-  });
-}
-
-/**
- * Control characters (C0, DEL, C1) as JSON escapes (`\n`, `\u001b`), so that a name with a
- * newline or a terminal escape in it, quoted in a message, is shown rather than obeyed.
- */
-function printable(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
-    const short: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
-    return short[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
-  });
-}
-
-/** Docker's `units.HumanSize`: three significant digits, decimal units. */
-export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let i = 0;
-  let n = bytes;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${Number(n.toPrecision(3))}${units[i]}`;
-}
-
-/** Docker's `units.HumanDuration`, as `docker images` prints CREATED. */
-export function humanDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 1) return "Less than a second";
-  if (s === 1) return "1 second";
-  if (s < 60) return `${s} seconds`;
-  const m = Math.floor(s / 60);
-  if (m === 1) return "About a minute";
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(s / 3600);
-  if (h === 1) return "About an hour";
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
-  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
-  return `${Math.floor(h / 24 / 365)} years`;
-}
-
-function since(created: string | undefined): string {
-  if (!created) return "N/A";
-  const t = Date.parse(created);
-  return Number.isNaN(t) ? "N/A" : `${humanDuration(Date.now() - t)} ago`;
-}
-
-/** Lays rows out in columns like Go's tabwriter with docker's padding of three. */
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) =>
-    r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i] + 3)).join("").trimEnd()
-  );
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === "string" ? v : undefined;
-}
-
-function need(args: string[], count: number, what: string): void {
-  if (args.length < count) throw new UsageError(`requires ${what}`);
-}
-
-/** The layers of an image in the store, as unionfs reads them. */
-/**
- * `docker inspect`'s Size: the daemon sums what unpacking each layer tar reports, the sizes
- * in the tar headers, so regular files count and symlinks, hardlinks, directories and
- * whiteouts do not.
- */
-async function unpackedSize(s: ImageStore, img: ResolvedImage): Promise<number> {
-  let total = 0;
-  for (const source of layerSources(s, img)) {
-    for (const { header: h } of await scanLayer(source)) if (h.type === "file") total += h.size;
-  }
-  return total;
-}
-
-function layerSources(s: ImageStore, img: ResolvedImage): LayerSource[] {
-  return img.manifest.layers.map((l) => ({
-    digest: l.digest,
-    mediaType: l.mediaType,
-    open: () => s.blobs.get(l.digest),
-  }));
-}
-
-async function mergedTreeOf(s: ImageStore, input: string): Promise<MergedTree> {
-  return await buildMergedTree(layerSources(s, await s.resolve(input)));
-}
-
-/** `drwxr-xr-x`-style type and permission bits. */
-function modeString(type: string, mode: number): string {
-  const t = { directory: "d", symlink: "l", chardev: "c", blockdev: "b", fifo: "p" }[type] ?? "-";
-  let out = t;
-  for (const shift of [6, 3, 0]) {
-    const bits = (mode >> shift) & 7;
-    out += (bits & 4 ? "r" : "-") + (bits & 2 ? "w" : "-") + (bits & 1 ? "x" : "-");
-  }
-  if (mode & 0o4000) out = out.slice(0, 3) + (out[3] === "x" ? "s" : "S") + out.slice(4);
-  if (mode & 0o2000) out = out.slice(0, 6) + (out[6] === "x" ? "s" : "S") + out.slice(7);
-  if (mode & 0o1000) out = out.slice(0, 9) + (out[9] === "x" ? "t" : "T");
-  return out;
-}
-
-/** `K=V` flags (--build-arg, --label) as a record; a bare `K` takes `$K` like docker. */
-function keyValues(values: unknown, flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of (values as string[] | undefined) ?? []) {
-    const eq = kv.indexOf("=");
-    if (eq === 0) throw new UsageError(`invalid ${flag} "${kv}": expected KEY=VALUE`);
-    if (eq < 0) {
-      const env = process.env[kv];
-      if (env !== undefined) out[kv] = env;
-    } else out[kv.slice(0, eq)] = kv.slice(eq + 1);
-  }
-  return out;
-}
-
-/** `--secret id=NAME,src=PATH` (or `env=VAR`) flags as id → file path. */
-async function secretFiles(
-  values: unknown,
-  scratch: () => Promise<string>,
-): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const spec of (values as string[] | undefined) ?? []) {
-    const fields = new Map(
-      spec.split(",").map((p) => {
-        const eq = p.indexOf("=");
-        return eq < 0 ? [p, ""] : [p.slice(0, eq), p.slice(eq + 1)];
-      }),
-    );
-    const id = fields.get("id");
-    if (!id) throw new UsageError(`invalid --secret "${spec}": needs id=NAME`);
-    const src = fields.get("src") ?? fields.get("source");
-    const env = fields.get("env");
-    if (src) {
-      await checkSecretFile(id, src);
-      out[id] = src;
-    } else if (env !== undefined || process.env[id] !== undefined) {
-      // Docker reads an env secret from the variable; it goes through a private file here.
-      const value = process.env[env || id];
-      if (value === undefined) {
-        throw new UsageError(`--secret ${id}: environment variable ${env || id} is not set`);
-      }
-      const file = join(await scratch(), id);
-      await writeFile(file, value, { mode: 0o600 });
-      out[id] = file;
-    } else throw new UsageError(`invalid --secret "${spec}": needs src=PATH or env=VAR`);
-  }
-  return out;
-}
-
-/** BuildKit's cap on one secret (`secretsprovider.MaxSecretSize`). */
-const MAX_SECRET_SIZE = 500 * 1024;
-
-/**
- * Fails, naming the file, when a `--secret` source cannot be used, before the build starts,
- * as buildx does (`failed to stat /missing`); otherwise a RUN would get no secret mounted.
- */
-async function checkSecretFile(id: string, src: string): Promise<void> {
-  const what = `--secret id=${id}: ${JSON.stringify(src)}`;
-  let info;
-  try {
-    info = await stat(src);
-  } catch (cause) {
-    const code = (cause as { code?: string }).code;
-    const why = code === "ENOENT" ? "no such file or directory" : (cause as Error).message;
-    throw new Error(`${what}: ${why}`, { cause });
-  }
-  if (info.isDirectory()) throw new Error(`${what}: is a directory`);
-  if (info.size > MAX_SECRET_SIZE) throw new Error(`${what}: too big, the most is 500KB`);
-}
-
-/** Registry options every network command shares. */
-const REGISTRY_OPTIONS = {
-  insecure: { type: "string", multiple: true },
-  platform: { type: "string" },
-  quiet: { type: "boolean", short: "q" },
-} as const;
-
-/** The `--insecure HOST` flags: registries reached over plain HTTP. */
-function insecureHosts(ctx: CommandContext): string[] {
-  return (ctx.values.insecure as string[] | undefined) ?? [];
-}
-
-/** Transfer options from the shared flags, with progress drawn on stderr. */
-function transferOptions(ctx: CommandContext): TransferOptions & { done(): void } {
-  const renderer = createProgressRenderer((text) => writeStdio("stderr", text), {
-    tty: Boolean(process.stderr.isTTY),
-    quiet: Boolean(ctx.values.quiet),
-  });
-  return {
-    insecure: insecureHosts(ctx),
-    platform: str(ctx.values.platform),
-    onProgress: (e) => renderer.update(e),
-    onWarning: (m) => ctx.err(`warning: ${m}`),
-    done: () => renderer.done(),
-  };
-}
-
-/** Reads a password from standard input (for `login --password-stdin`). */
-async function readStdinLine(): Promise<string> {
-  return (await new Response(inputStream("-")).text()).replace(/\r?\n$/, "");
-}
-
-/** Reads the Dockerfile named by `-f` (default `./Dockerfile`, `-` for stdin) and parses it. */
-async function readDockerfile(ctx: CommandContext) {
-  const file = str(ctx.values.file) ?? ctx.args[0] ?? "Dockerfile";
-  const text = file === "-"
-    ? await new Response(inputStream("-")).text()
-    : await readFile(file, "utf8");
-  return { file, text, parsed: parseDockerfile(text, { file }) };
-}
-
-async function store(ctx: CommandContext): Promise<ImageStore> {
-  return await openStore(ctx.root);
-}
+const INSECURE: Flag = {
+  type: "string",
+  multiple: true,
+  arg: "HOST",
+  help: "Reach registry HOST over plain HTTP (repeatable)",
+};
+const REGISTRY_FLAGS: Record<string, Flag> = {
+  insecure: INSECURE,
+  platform: {
+    type: "string",
+    arg: "OS/ARCH",
+    help: "Pick this platform from a multi-platform image",
+  },
+  quiet: { type: "boolean", short: "q", help: "Suppress progress output" },
+};
+const LIST_FORMAT = "Format output: table, json, 'table TEMPLATE' or a Go template";
 
 const COMMANDS: Record<string, Command> = {
   images: {
     summary: "List images",
-    usage: "[--digests] [--format table|json] [REPOSITORY[:TAG]]",
-    options: {
-      digests: { type: "boolean" },
-      format: { type: "string" },
-      quiet: { type: "boolean", short: "q" },
+    usage: "[OPTIONS] [REPOSITORY[:TAG]]",
+    details: "SIZE is the unpacked size, as docker shows it; {{.CompressedSize}} in --format\n" +
+      "(and the json format) gives the bytes stored and moved by push and pull.\n" +
+      "Fields: .ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size .CompressedSize",
+    flags: {
+      all: {
+        type: "boolean",
+        short: "a",
+        help: "Show all images (stratum keeps no intermediate images: as the default)",
+      },
+      digests: { type: "boolean", help: "Show digests" },
+      filter: {
+        type: "string",
+        short: "f",
+        multiple: true,
+        arg: "FILTER",
+        help:
+          "Filter: dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=K[=V]",
+      },
+      format: { type: "string", arg: "FORMAT", help: LIST_FORMAT },
+      "no-trunc": { type: "boolean", help: "Don't truncate output" },
+      quiet: { type: "boolean", short: "q", help: "Only show image IDs" },
     },
-    async run(ctx) {
-      const s = await store(ctx);
-      let rows = await s.images();
-      if (ctx.args[0]) {
-        const want = parseReference(ctx.args[0]);
-        const explicitTag = /:[^/]+$/.test(ctx.args[0]);
-        rows = rows.filter((r) =>
-          r.reference && r.reference.name === want.name &&
-          (!explicitTag || r.reference.tag === want.tag)
-        );
-      }
-      rows.sort((a, b) => (Date.parse(b.created ?? "") || 0) - (Date.parse(a.created ?? "") || 0));
-      const view = rows.map((r) => ({
-        Repository: r.reference?.familiarName ?? "<none>",
-        Tag: r.reference?.tag ?? "<none>",
-        Digest: r.digest,
-        ID: r.id.slice(7, 19),
-        CreatedSince: since(r.created),
-        CreatedAt: r.created ?? "",
-        Size: humanSize(r.size),
-      }));
-      if (ctx.values.quiet) {
-        for (const id of new Set(view.map((v) => v.ID))) ctx.out(id);
-      } else if (ctx.values.format === "json") {
-        for (const v of view) ctx.out(JSON.stringify(v));
-      } else if (ctx.values.format && ctx.values.format !== "table") {
-        throw new UsageError(`unknown --format "${ctx.values.format}": use table or json`);
-      } else {
-        const head = [
-          "REPOSITORY",
-          "TAG",
-          ...(ctx.values.digests ? ["DIGEST"] : []),
-          "IMAGE ID",
-          "CREATED",
-          "SIZE",
-        ];
-        const body = view.map((v) => [
-          v.Repository,
-          v.Tag,
-          ...(ctx.values.digests ? [v.Digest] : []),
-          v.ID,
-          v.CreatedSince,
-          v.Size,
-        ]);
-        for (const line of table([head, ...body])) ctx.out(line);
-      }
-    },
+    load: () => import("./cli/images.ts"),
   },
   tag: {
     summary: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
     usage: "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
-    options: {},
-    async run(ctx) {
-      need(ctx.args, 2, "exactly 2 arguments");
-      await (await store(ctx)).tag(ctx.args[0], ctx.args[1]);
-    },
+    flags: {},
+    load: () => import("./cli/tag.ts"),
   },
   rmi: {
     summary: "Remove one or more images (untag; delete when no name is left)",
     usage: "[-f] IMAGE [IMAGE...]",
-    options: { force: { type: "boolean", short: "f" } },
-    async run(ctx) {
-      need(ctx.args, 1, "at least 1 argument");
-      const s = await store(ctx);
-      let failed = 0;
-      for (const a of ctx.args) {
-        try {
-          const r = await s.remove(a, { force: Boolean(ctx.values.force) });
-          for (const n of r.untagged) ctx.out(`Untagged: ${familiarTag(n)}`);
-          for (const d of r.deleted) ctx.out(`Deleted: ${d}`);
-        } catch (e) {
-          failed++;
-          ctx.err(`Error response: ${printable((e as Error).message)}`);
-        }
-      }
-      return failed ? 1 : 0;
+    flags: {
+      force: { type: "boolean", short: "f", help: "Remove an image that other names share" },
     },
+    load: () => import("./cli/rmi.ts"),
   },
   inspect: {
     summary: "Show low-level information on images, as JSON",
-    usage: "IMAGE [IMAGE...]",
-    options: {},
-    async run(ctx) {
-      need(ctx.args, 1, "at least 1 argument");
-      const s = await store(ctx);
-      const out = [];
-      for (const a of ctx.args) {
-        const img = await s.resolve(a);
-        const records = await s.tags.list();
-        const same = records.filter((r) =>
-          r.descriptor.digest === img.manifestDigest || r.descriptor.digest === img.indexDigest
-        );
-        const c = img.config;
-        out.push({
-          Id: img.id,
-          RepoTags: same.filter((r) => !r.name.includes("@")).map((r) => familiarTag(r.name)),
-          RepoDigests: same.filter((r) => r.name.includes("@") && !r.name.startsWith("@")).map(
-            (r) => {
-              const ref = parseReference(r.name);
-              return `${ref.familiarName}@${ref.digest}`;
-            },
-          ),
-          Parent: "",
-          Comment: dockerInspectComment(c),
-          Created: c.created ?? "",
-          DockerVersion: str((c as unknown as Record<string, unknown>).docker_version) ?? "",
-          Author: c.author ?? "",
-          Config: dockerInspectConfig(c.config),
-          Architecture: c.architecture,
-          ...(c.variant ? { Variant: c.variant } : {}),
-          Os: c.os,
-          Size: await unpackedSize(s, img),
-          RootFS: { Type: c.rootfs.type, Layers: c.rootfs.diff_ids },
-          Descriptor: {
-            mediaType: img.descriptor.mediaType,
-            digest: img.manifestDigest,
-            size: img.descriptor.size,
-          },
-        });
-      }
-      ctx.out(JSON.stringify(out, null, 4));
+    usage: "[-f FORMAT] IMAGE [IMAGE...]",
+    details: "FORMAT is a Go template, as docker's: {{.Id}}, {{json .Config}},\n" +
+      "{{index .RepoTags 0}}, {{range .Config.Env}}{{println .}}{{end}}, ...",
+    flags: {
+      format: {
+        type: "string",
+        short: "f",
+        arg: "FORMAT",
+        help: "Format output with a Go template",
+      },
     },
+    load: () => import("./cli/inspect.ts"),
   },
   history: {
     summary: "Show the history of an image",
-    usage: "[--no-trunc] [--format table|json] IMAGE",
-    options: { "no-trunc": { type: "boolean" }, format: { type: "string" } },
-    async run(ctx) {
-      need(ctx.args, 1, "exactly 1 argument");
-      const img = await (await store(ctx)).resolve(ctx.args[0]);
-      const layers = [...img.manifest.layers];
-      const entries = (img.config.history ?? []).map((h) => ({
-        createdBy: h.created_by ?? "",
-        created: h.created,
-        size: h.empty_layer ? 0 : layers.shift()?.size ?? 0,
-        comment: h.comment ?? "",
-      })).reverse();
-      const noTrunc = Boolean(ctx.values["no-trunc"]);
-      const trunc = (t: string) => noTrunc || t.length <= 45 ? t : `${t.slice(0, 44)}…`;
-      const view = entries.map((e, i) => ({
-        ID: i === 0 ? (noTrunc ? img.id : img.id.slice(7, 19)) : "<missing>",
-        CreatedSince: since(e.created),
-        CreatedAt: e.created ?? "",
-        CreatedBy: e.createdBy,
-        Size: humanSize(e.size),
-        Comment: e.comment,
-      }));
-      if (ctx.values.format === "json") {
-        for (const v of view) ctx.out(JSON.stringify(v));
-        return;
-      }
-      const rows = view.map((v) => [v.ID, v.CreatedSince, trunc(v.CreatedBy), v.Size, v.Comment]);
-      for (const l of table([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], ...rows])) {
-        ctx.out(l);
-      }
+    usage: "[OPTIONS] IMAGE",
+    details: "SIZE is each layer's unpacked size, as docker shows it; {{.CompressedSize}} in\n" +
+      "--format (and the json format) gives the stored blob's size.\n" +
+      "Fields: .ID .CreatedSince .CreatedAt .CreatedBy .Size .CompressedSize .Comment",
+    flags: {
+      "no-trunc": { type: "boolean", help: "Don't truncate output" },
+      format: { type: "string", arg: "FORMAT", help: LIST_FORMAT },
+      quiet: { type: "boolean", short: "q", help: "Only show image IDs" },
     },
+    load: () => import("./cli/history.ts"),
   },
   save: {
     summary:
       "Save images to a docker archive (docker load), an OCI archive, or an OCI layout directory",
     usage: "[--format docker|oci|oci-dir] -o FILE|DIR|- IMAGE [IMAGE...]",
-    options: { output: { type: "string", short: "o" }, format: { type: "string" } },
-    async run(ctx) {
-      need(ctx.args, 1, "at least 1 argument");
-      const dest = str(ctx.values.output) ?? "-";
-      const format = str(ctx.values.format) ?? "docker";
-      const s = await store(ctx);
-      if (format !== "docker" && format !== "oci" && format !== "oci-dir") {
-        throw new UsageError(`unknown --format "${format}"`);
-      }
-      // Every name is resolved before anything is created, so a typo costs nothing.
-      for (const a of ctx.args) await s.resolve(a);
-      if (format === "oci-dir") {
-        if (dest === "-") throw new UsageError("--format oci-dir needs -o DIR");
-        return void await exportOciLayout(s, ctx.args, dest);
-      }
-      if (dest === "-" && process.stdout.isTTY) {
-        throw new UsageError("refusing to write an archive to a terminal; use -o FILE");
-      }
-      const tar = format === "oci" ? saveOciArchive(s, ctx.args) : saveDockerArchive(s, ctx.args);
-      await writeTar(dest, tar);
+    flags: {
+      output: {
+        type: "string",
+        short: "o",
+        arg: "FILE",
+        help: "Write to FILE (or DIR), - for stdout",
+      },
+      format: { type: "string", arg: "FORMAT", help: "docker (default), oci or oci-dir" },
     },
+    load: () => import("./cli/save.ts"),
   },
   load: {
     summary: "Load images from a docker or OCI archive (plain or gzip) or an OCI layout directory",
     usage: "[-i FILE|DIR|-] [--name REPOSITORY] [-q]",
-    options: {
-      input: { type: "string", short: "i" },
-      name: { type: "string" },
-      quiet: { type: "boolean", short: "q" },
+    flags: {
+      input: {
+        type: "string",
+        short: "i",
+        arg: "FILE",
+        help: "Read from FILE or DIR (default stdin)",
+      },
+      name: {
+        type: "string",
+        arg: "REPOSITORY",
+        help: "Name images that the archive leaves unnamed",
+      },
+      quiet: { type: "boolean", short: "q", help: "Suppress the load output" },
     },
-    async run(ctx) {
-      const src = str(ctx.values.input) ?? "-";
-      const s = await store(ctx);
-      const options = {
-        label: src === "-" ? "standard input" : `"${src}"`,
-        name: str(ctx.values.name),
-      };
-      const loaded = src !== "-" && (await stat(src)).isDirectory()
-        ? await importOciLayout(s, src, options)
-        : await loadArchive(s, inputStream(src), options);
-      if (ctx.values.quiet) return;
-      for (const img of loaded) {
-        if (img.names.length) {
-          for (const n of img.names) ctx.out(`Loaded image: ${familiarTag(n)}`);
-        } else ctx.out(`Loaded image ID: ${img.id}`);
-      }
-    },
+    load: () => import("./cli/load.ts"),
   },
   gc: {
     summary: "Delete blobs that no image name reaches, and what killed processes left",
-    usage: "[--grace SECONDS (default 600)]",
-    options: { grace: { type: "string" } },
-    async run(ctx) {
-      const graceText = str(ctx.values.grace) ?? String(DEFAULT_GC_GRACE_MS / 1000);
-      if (!/^\d+(\.\d+)?$/.test(graceText)) {
-        throw new UsageError(
-          `invalid --grace ${JSON.stringify(graceText)}: expected a number of seconds, 0 or more`,
-        );
-      }
-      const grace = Number(graceText);
-      const s = await store(ctx);
-      const r = await collectGarbage(s, ctx.root, { graceMs: grace * 1000 });
-      if (r.snapshots.length) ctx.out(`removed ${r.snapshots.length} unpacked layer snapshots`);
-      for (const d of r.removed) ctx.out(`deleted: ${d}`);
-      ctx.out(`Total reclaimed space: ${humanSize(r.bytes)}`);
+    usage: "[--grace SECONDS]",
+    details: "Reports what it freed by kind: blobs, unpacked layer snapshots, and\n" +
+      "ingest/debris (abandoned writes and build scratch of dead processes).",
+    flags: {
+      grace: {
+        type: "string",
+        arg: "SECONDS",
+        help: "Keep unnamed content younger than this (default 600)",
+      },
     },
+    load: () => import("./cli/gc.ts"),
   },
   build: {
     summary: "Build an image from a Dockerfile, like docker build (no daemon)",
-    usage: "[-t NAME:TAG]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--platform P] " +
-      "[--no-cache] [--pull] [--progress auto|plain|tty] [--network host|none] " +
-      "[--secret id=ID,src=PATH]... [--label K=V]... [--output SPEC]... [--iidfile F] " +
-      "[--metadata-file F] [--cache-to|--cache-from type=registry,ref=REF] [--push] " +
-      "[--explain-cache] [--dry-run] [-q] CONTEXT|-",
-    options: {
-      tag: { type: "string", short: "t", multiple: true },
-      file: { type: "string", short: "f" },
-      "build-arg": { type: "string", multiple: true },
-      target: { type: "string" },
-      platform: { type: "string" },
-      "no-cache": { type: "boolean" },
-      pull: { type: "boolean" },
-      progress: { type: "string" },
-      network: { type: "string" },
-      secret: { type: "string", multiple: true },
-      label: { type: "string", multiple: true },
-      output: { type: "string", short: "o", multiple: true },
-      iidfile: { type: "string" },
-      "metadata-file": { type: "string" },
-      "explain-cache": { type: "boolean" },
-      "dry-run": { type: "boolean" },
-      "cache-to": { type: "string", multiple: true },
-      "cache-from": { type: "string", multiple: true },
-      push: { type: "boolean" },
-      quiet: { type: "boolean", short: "q" },
-      insecure: { type: "string", multiple: true },
+    usage: "[OPTIONS] CONTEXT|-",
+    flags: {
+      tag: { type: "string", short: "t", multiple: true, arg: "NAME:TAG", help: "Name the image" },
+      file: {
+        type: "string",
+        short: "f",
+        arg: "FILE",
+        help: "The Dockerfile (default CONTEXT/Dockerfile, - for stdin)",
+      },
+      "build-arg": {
+        type: "string",
+        multiple: true,
+        arg: "K=V",
+        help: "Set a build-time variable",
+      },
+      target: { type: "string", arg: "STAGE", help: "Build this stage" },
+      platform: { type: "string", arg: "OS/ARCH", help: "Build for this platform" },
+      "no-cache": { type: "boolean", help: "Do not use the build cache" },
+      pull: { type: "boolean", help: "Always pull the base images" },
+      progress: { type: "string", arg: "MODE", help: "auto, plain or tty" },
+      network: { type: "string", arg: "MODE", help: "Network for RUN: host (default) or none" },
+      secret: {
+        type: "string",
+        multiple: true,
+        arg: "id=ID,src=PATH",
+        help: "A secret for RUN --mount=type=secret",
+      },
+      label: { type: "string", multiple: true, arg: "K=V", help: "Set an image label" },
+      output: {
+        type: "string",
+        short: "o",
+        multiple: true,
+        arg: "SPEC",
+        help: "Output: type=local,dest=DIR | type=tar,dest=FILE | ...",
+      },
+      iidfile: { type: "string", arg: "FILE", help: "Write the image ID to FILE" },
+      "metadata-file": { type: "string", arg: "FILE", help: "Write build metadata to FILE" },
+      "explain-cache": { type: "boolean", help: "Say why each step was or was not cached" },
+      "dry-run": { type: "boolean", help: "Show what would run, build nothing" },
+      "cache-to": {
+        type: "string",
+        multiple: true,
+        arg: "SPEC",
+        help: "Export the cache: type=registry,ref=REF",
+      },
+      "cache-from": {
+        type: "string",
+        multiple: true,
+        arg: "SPEC",
+        help: "Import a cache: type=registry,ref=REF",
+      },
+      push: { type: "boolean", help: "Push the tagged image when built" },
+      quiet: { type: "boolean", short: "q", help: "Print only the image ID" },
+      insecure: INSECURE,
     },
-    async run(ctx) {
-      need(ctx.args, 1, "exactly 1 argument (the context directory, or - for a tar on stdin)");
-      const context = ctx.args[0];
-      const file = str(ctx.values.file);
-      if (context === "-" && file === "-") {
-        throw new UsageError("the context and -f cannot both be stdin");
-      }
-      const network = str(ctx.values.network) ?? "host";
-      if (network !== "host" && network !== "none" && network !== "default") {
-        throw new UsageError(`--network must be host or none, got "${network}"`);
-      }
-      const progressMode = ctx.values.quiet ? "quiet" : str(ctx.values.progress) ?? "auto";
-      if (!["auto", "plain", "tty", "quiet"].includes(progressMode)) {
-        throw new UsageError(`--progress must be auto, plain or tty, got "${progressMode}"`);
-      }
-      const mode = progressMode === "auto"
-        ? (process.stderr.isTTY ? "tty" : "plain")
-        : progressMode;
-      const render = createProgress(
-        mode as "plain" | "tty" | "quiet",
-        (t) => writeStdio("stderr", t),
-      );
-      let scratchDir: string | undefined;
-      const scratch = async () => scratchDir ??= await mkdtemp(join(tmpdir(), "stratum-secrets-"));
-      const s = await store(ctx);
-      const insecure = insecureHosts(ctx);
-      const sde = process.env.SOURCE_DATE_EPOCH;
-      const tags = (ctx.values.tag as string[] | undefined) ?? [];
-      // A bad -t fails now, not after the whole build.
-      for (const t of tags) parseReference(t);
-      const outputs: BuildOutput[] = ((ctx.values.output as string[] | undefined) ?? []).map(
-        (o) => {
-          try {
-            return parseOutputSpec(o);
-          } catch (e) {
-            throw new UsageError((e as Error).message);
-          }
-        },
-      );
-      const iidfile = str(ctx.values.iidfile);
-      // Like docker and buildx: a failed build must not leave the last build's ID behind.
-      if (iidfile && !ctx.values["dry-run"]) await rm(iidfile, { force: true });
-      try {
-        const result = await build({
-          store: s,
-          storeRoot: ctx.root,
-          contextDir: context === "-" ? undefined : context,
-          contextTar: context === "-" ? inputStream("-") : undefined,
-          dockerfile: file === "-" ? await new Response(inputStream("-")).text() : undefined,
-          // -f is relative to the current directory, as in docker build.
-          dockerfilePath: file === "-" || file === undefined ? undefined : resolve(file),
-          tags,
-          buildArgs: keyValues(ctx.values["build-arg"], "--build-arg"),
-          labels: keyValues(ctx.values.label, "--label"),
-          target: str(ctx.values.target),
-          platform: str(ctx.values.platform),
-          noCache: Boolean(ctx.values["no-cache"]),
-          alwaysPull: Boolean(ctx.values.pull),
-          pull: async (ref) =>
-            void await pull(s, ref, { insecure, platform: str(ctx.values.platform) }),
-          network: network === "none" ? "none" : "host",
-          secrets: await secretFiles(ctx.values.secret, scratch),
-          sourceDateEpoch: sde === undefined || sde === "" ? undefined : Number(sde),
-          outputs,
-          iidfile,
-          metadataFile: str(ctx.values["metadata-file"]),
-          dryRun: Boolean(ctx.values["dry-run"]),
-          cacheTo: ctx.values["cache-to"] as string[] | undefined,
-          cacheFrom: ctx.values["cache-from"] as string[] | undefined,
-          push: Boolean(ctx.values.push),
-          registry: { insecure, platform: str(ctx.values.platform) },
-          progress: render,
-        });
-        render.finish();
-        if (ctx.values["explain-cache"] || ctx.values["dry-run"]) {
-          for (const step of result.steps) {
-            const state = step.cached ? "CACHED" : ctx.values["dry-run"] ? "would run" : "ran";
-            const why = step.cached ? "" : step.missReason ? `: ${step.missReason}` : "";
-            ctx.err(
-              `[${step.stage}] ${step.instruction}  ${state}${why}  key ${
-                step.cacheKey.slice(7, 19)
-              }`,
-            );
-          }
-        }
-        if (ctx.values["dry-run"]) return;
-        if (ctx.values.quiet) ctx.out(result.imageId);
-        else ctx.err(`Successfully built ${result.imageId.slice(7, 19)}`);
-      } finally {
-        if (scratchDir) await rm(scratchDir, { recursive: true, force: true });
-      }
-    },
+    load: () => import("./cli/build.ts"),
   },
   parse: {
     summary: "Parse a Dockerfile the way BuildKit does and print it",
     usage: "[-f FILE|-] [--json]",
-    options: { file: { type: "string", short: "f" }, json: { type: "boolean" } },
-    async run(ctx) {
-      const { file, parsed } = await readDockerfile(ctx);
-      for (const w of parsed.warnings) ctx.err(`${file}:${w.line}: warning: ${w.message}`);
-      if (ctx.values.json) return void ctx.out(toParseJson(parsed));
-      for (const i of parsed.instructions) {
-        const lines = i.startLine === i.endLine ? `${i.startLine}` : `${i.startLine}-${i.endLine}`;
-        ctx.out(`${lines.padEnd(8)} ${i.keyword.toUpperCase()} ${JSON.stringify(i.args)}`);
-      }
+    flags: {
+      file: {
+        type: "string",
+        short: "f",
+        arg: "FILE",
+        help: "The Dockerfile (default ./Dockerfile, - for stdin)",
+      },
+      json: { type: "boolean", help: "Print the parse as JSON" },
     },
+    load: () => import("./cli/parse.ts"),
   },
   fmt: {
     summary: "Print a Dockerfile in canonical form (or rewrite it with --write)",
     usage: "[-f FILE|-] [--write] [--check]",
-    options: {
-      file: { type: "string", short: "f" },
-      write: { type: "boolean", short: "w" },
-      check: { type: "boolean" },
+    flags: {
+      file: {
+        type: "string",
+        short: "f",
+        arg: "FILE",
+        help: "The Dockerfile (default ./Dockerfile, - for stdin)",
+      },
+      write: { type: "boolean", short: "w", help: "Rewrite the file in place" },
+      check: { type: "boolean", help: "Exit 1 when the file is not formatted" },
     },
-    async run(ctx) {
-      const { file, text, parsed } = await readDockerfile(ctx);
-      const formatted = formatDockerfile(parsed);
-      if (ctx.values.check) {
-        if (formatted === text) return 0;
-        ctx.err(`${file} is not formatted`);
-        return 1;
-      }
-      if (ctx.values.write) {
-        if (file === "-") throw new UsageError("--write needs -f FILE");
-        return void await writeFile(file, formatted);
-      }
-      ctx.write(formatted);
-      return 0;
-    },
+    load: () => import("./cli/fmt.ts"),
   },
   pull: {
     summary: "Pull an image from a registry into the store",
-    usage: "[--platform OS/ARCH[/VARIANT]] [--insecure HOST] [-q] IMAGE",
-    options: { ...REGISTRY_OPTIONS },
-    async run(ctx) {
-      need(ctx.args, 1, "exactly 1 argument");
-      const t = transferOptions(ctx);
-      const r = await pull(await store(ctx), ctx.args[0], t).finally(t.done);
-      if (ctx.values.quiet) return void ctx.out(familiarTag(r.name));
-      ctx.out(`Digest: ${r.digest}`);
-      ctx.out(
-        `Status: ${r.upToDate ? "Image is up to date" : "Downloaded newer image"} for ${
-          familiarTag(r.name)
-        }`,
-      );
-      ctx.out(r.name);
-    },
+    usage: "[OPTIONS] IMAGE",
+    flags: { ...REGISTRY_FLAGS },
+    load: () => import("./cli/pull.ts"),
   },
   push: {
     summary: "Push an image from the store to a registry (optionally under another name)",
-    usage: "[--insecure HOST] [-q] IMAGE [DESTINATION]",
-    options: { ...REGISTRY_OPTIONS },
-    async run(ctx) {
-      need(ctx.args, 1, "1 or 2 arguments");
-      const t = transferOptions(ctx);
-      const r = await push(await store(ctx), ctx.args[0], { ...t, destination: ctx.args[1] })
-        .finally(t.done);
-      ctx.out(`${parseReference(r.name).tag ?? "latest"}: digest: ${r.digest} size: ${r.size}`);
-    },
+    usage: "[OPTIONS] IMAGE [DESTINATION]",
+    flags: { ...REGISTRY_FLAGS },
+    load: () => import("./cli/push.ts"),
   },
   copy: {
     summary: "Copy an image between registries, oci:DIR[:NAME] and docker-archive:FILE[:NAME]",
-    usage: "[--all-platforms] [--no-referrers] [--platform P] [--insecure HOST] SOURCE DESTINATION",
-    options: {
-      ...REGISTRY_OPTIONS,
-      "all-platforms": { type: "boolean" },
-      "no-referrers": { type: "boolean" },
+    usage: "[OPTIONS] SOURCE DESTINATION",
+    flags: {
+      ...REGISTRY_FLAGS,
+      "all-platforms": { type: "boolean", help: "Copy every platform of an index" },
+      "no-referrers": { type: "boolean", help: "Do not copy signatures and other referrers" },
     },
-    async run(ctx) {
-      need(ctx.args, 2, "exactly 2 arguments");
-      const t = transferOptions(ctx);
-      const r = await copy(ctx.args[0], ctx.args[1], {
-        ...t,
-        allPlatforms: Boolean(ctx.values["all-platforms"]),
-        referrers: !ctx.values["no-referrers"],
-      }).finally(t.done);
-      ctx.out(r.digest);
-    },
+    load: () => import("./cli/copy.ts"),
   },
   login: {
     summary: "Log in to a registry (credentials stored in ~/.docker/config.json like docker)",
     usage: "[-u USER] [-p PASSWORD | --password-stdin] [--insecure HOST] SERVER",
-    options: {
-      username: { type: "string", short: "u" },
-      password: { type: "string", short: "p" },
-      "password-stdin": { type: "boolean" },
-      insecure: { type: "string", multiple: true },
+    flags: {
+      username: { type: "string", short: "u", arg: "USER", help: "Username" },
+      password: {
+        type: "string",
+        short: "p",
+        arg: "PASSWORD",
+        help: "Password (prefer --password-stdin)",
+      },
+      "password-stdin": { type: "boolean", help: "Read the password from stdin" },
+      insecure: INSECURE,
     },
-    async run(ctx) {
-      need(ctx.args, 1, "exactly 1 argument");
-      const username = str(ctx.values.username);
-      if (!username) throw new UsageError("-u USER is required (stratum never prompts)");
-      let password = str(ctx.values.password);
-      if (ctx.values["password-stdin"]) password = await readStdinLine();
-      if (password === undefined) throw new UsageError("give --password-stdin or -p PASSWORD");
-      if (ctx.values.password) {
-        ctx.err("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
-      }
-      await login(ctx.args[0], { username, password }, {
-        insecure: insecureHosts(ctx),
-      });
-      ctx.out("Login Succeeded");
-    },
+    load: () => import("./cli/login.ts"),
   },
   logout: {
     summary: "Remove a registry's stored credentials",
     usage: "SERVER",
-    options: {},
-    async run(ctx) {
-      need(ctx.args, 1, "exactly 1 argument");
-      const removed = await logout(ctx.args[0]);
-      const server = printable(ctx.args[0]);
-      ctx.out(removed ? `Removing login credentials for ${server}` : `Not logged in to ${server}`);
-    },
+    flags: {},
+    load: () => import("./cli/logout.ts"),
   },
   tags: {
     summary: "List a repository's tags",
     usage: "[--insecure HOST] REPOSITORY",
-    options: { insecure: { type: "string", multiple: true } },
-    async run(ctx) {
-      need(ctx.args, 1, "exactly 1 argument");
-      const tags = await listTags(ctx.args[0], {
-        insecure: insecureHosts(ctx),
-      });
-      for (const t of tags) ctx.out(t);
-    },
+    flags: { insecure: INSECURE },
+    load: () => import("./cli/tags.ts"),
   },
   manifest: {
     summary: "Print an image's raw manifest or index, byte for byte",
     usage: "[--insecure HOST] IMAGE",
-    options: { insecure: { type: "string", multiple: true } },
-    async run(ctx) {
-      need(ctx.args, 1, "exactly 1 argument");
-      const m = await fetchManifest(ctx.args[0], {
-        insecure: insecureHosts(ctx),
-      });
-      ctx.write(m.bytes);
-    },
+    flags: { insecure: INSECURE },
+    load: () => import("./cli/manifest.ts"),
   },
   export: {
     summary: "Write an image's flattened file system as one tar, like docker export",
     usage: "-o FILE|- IMAGE",
-    options: { output: { type: "string", short: "o" } },
-    async run(ctx) {
-      need(ctx.args, 1, "exactly 1 argument");
-      const dest = str(ctx.values.output) ?? "-";
-      if (dest === "-" && process.stdout.isTTY) {
-        throw new UsageError("refusing to write a tar to a terminal; use -o FILE");
-      }
-      const s = await store(ctx);
-      await writeTar(dest, flattenToTar(layerSources(s, await s.resolve(ctx.args[0]))));
+    flags: {
+      output: { type: "string", short: "o", arg: "FILE", help: "Write to FILE, - for stdout" },
     },
+    load: () => import("./cli/export.ts"),
   },
   layers: {
     summary: "Show each layer: size, created-by, files added/modified/removed, wasted bytes",
     usage: "[--format table|json] IMAGE",
-    options: { format: { type: "string" } },
-    async run(ctx) {
-      need(ctx.args, 1, "exactly 1 argument");
-      const s = await store(ctx);
-      const img = await s.resolve(ctx.args[0]);
-      const tree = await buildMergedTree(layerSources(s, img));
-      const createdBy = (img.config.history ?? []).filter((h) => !h.empty_layer).map((h) =>
-        h.created_by ?? ""
-      );
-      const rows = tree.stats.map((st, i) => ({
-        Layer: i,
-        Digest: st.digest,
-        Size: img.manifest.layers[i].size,
-        CreatedBy: createdBy[i] ?? "",
-        Added: st.added.files,
-        Modified: st.modified.files,
-        Removed: st.removed.files,
-        WastedBytes: st.hiddenBytes,
-      }));
-      if (ctx.values.format === "json") return void ctx.out(JSON.stringify(rows, null, 2));
-      const trunc = (t: string) => t.length <= 50 ? t : `${t.slice(0, 49)}…`;
-      const table_ = [[
-        "LAYER",
-        "DIGEST",
-        "SIZE",
-        "ADDED",
-        "MODIFIED",
-        "REMOVED",
-        "WASTED",
-        "CREATED BY",
-      ]];
-      for (const r of rows) {
-        table_.push([
-          String(r.Layer),
-          r.Digest.slice(7, 19),
-          humanSize(r.Size),
-          String(r.Added),
-          String(r.Modified),
-          String(r.Removed),
-          humanSize(r.WastedBytes),
-          trunc(r.CreatedBy),
-        ]);
-      }
-      for (const line of table(table_)) ctx.out(line);
-    },
+    flags: { format: { type: "string", arg: "FORMAT", help: "table (default) or json" } },
+    load: () => import("./cli/layers.ts"),
   },
   ls: {
     summary: "List the merged file tree (or one layer's own entries), each with its layer",
     usage: "[--layer N] IMAGE [PATH]",
-    options: { layer: { type: "string" } },
-    async run(ctx) {
-      need(ctx.args, 1, "1 or 2 arguments");
-      const s = await store(ctx);
-      const prefix = (ctx.args[1] ?? "").replace(/^\/+|\/+$/g, "");
-      const under = (p: string) => !prefix || p === prefix || p.startsWith(`${prefix}/`);
-      const line = (
-        type: string,
-        mode: number,
-        uid: number,
-        gid: number,
-        size: number,
-        path: string,
-        link: string,
-        layer: string,
-      ) =>
-        `${modeString(type, mode)} ${`${uid}/${gid}`.padEnd(9)} ${String(size).padStart(10)} ${
-          layer.padEnd(4)
-        } /${path}${link ? ` -> ${link}` : ""}`;
-      if (ctx.values.layer !== undefined) {
-        const img = await s.resolve(ctx.args[0]);
-        const n = Number(ctx.values.layer);
-        const sources = layerSources(s, img);
-        if (!Number.isInteger(n) || n < 0 || n >= sources.length) {
-          throw new UsageError(`--layer must be 0..${sources.length - 1}`);
-        }
-        for (const { header: h } of await scanLayer(sources[n])) {
-          const path = h.name.replace(/^\.?\/+/, "").replace(/\/$/, "");
-          if (!under(path)) continue;
-          ctx.out(line(h.type, h.mode, h.uid, h.gid, h.size, path, h.linkname, `L${n}`));
-        }
-        return;
-      }
-      const tree = await mergedTreeOf(s, ctx.args[0]);
-      const entries: TreeEntry[] = [...tree.entries()].filter((e) =>
-        e.path !== "" && under(e.path)
-      );
-      for (const e of entries) {
-        ctx.out(line(e.type, e.mode, e.uid, e.gid, e.size, e.path, e.linkTarget, `L${e.layer}`));
-      }
-    },
+    flags: { layer: { type: "string", arg: "N", help: "List layer N's own entries" } },
+    load: () => import("./cli/ls.ts"),
   },
   diff: {
     summary: "Show paths added (A), changed (C) and removed (D) from IMAGE1 to IMAGE2",
-    usage: "IMAGE1 IMAGE2",
-    options: {},
-    async run(ctx) {
-      need(ctx.args, 2, "exactly 2 arguments");
-      const s = await store(ctx);
-      const [a, b] = await Promise.all([
-        mergedTreeOf(s, ctx.args[0]),
-        mergedTreeOf(s, ctx.args[1]),
-      ]);
-      const letter = { added: "A", changed: "C", removed: "D" } as const;
-      for (const c of diffTrees(a, b)) ctx.out(`${letter[c.kind]} /${c.path}`);
+    usage: "[--mtime] IMAGE1 IMAGE2",
+    details: "A path counts as changed when its type, size, mode, owner, link target or\n" +
+      "xattrs differ. The default is content-only for mtimes: a file whose mtime differs\n" +
+      "counts only when its bytes differ too (hashed in both images), not when only its\n" +
+      "mtime does, since a rebuild touches every copied file's mtime and container-diff\n" +
+      "users expect its content comparison.\n" +
+      "--mtime also reports files whose only change is the modification time.",
+    flags: {
+      mtime: { type: "boolean", help: "Also report files whose only change is the mtime" },
     },
+    load: () => import("./cli/diff.ts"),
   },
   serve: {
     summary:
-      "Serve the store as an OCI distribution registry (docker, skopeo, crane push and pull)\n" +
-      "\n" +
-      "  --ui                    also serve the web view at / and its /api/*, under the same\n" +
-      "                          --htpasswd login and per-repository access as /v2/\n" +
-      "  --ui-remote             let the web view inspect images of other registries: it\n" +
-      "                          pulls them into this store, anonymously\n" +
-      "  --ui-remote-credentials pull those with your own logins (stratum login,\n" +
-      "                          ~/.docker/config.json): every web view user sees what you can",
-    usage: "[--addr 127.0.0.1:5000] [--htpasswd FILE [--token]] [--read-only] " +
-      "[--namespace HOST] [--ui [--ui-remote [--ui-remote-credentials]]] [--insecure HOST]",
-    options: {
-      addr: { type: "string" },
-      htpasswd: { type: "string" },
-      token: { type: "boolean" },
-      "read-only": { type: "boolean" },
-      namespace: { type: "string" },
-      ui: { type: "boolean" },
-      "ui-remote": { type: "boolean" },
-      "ui-remote-credentials": { type: "boolean" },
-      insecure: { type: "string", multiple: true },
+      "Serve the store as an OCI distribution registry (docker, skopeo, crane push and pull)",
+    usage: "[OPTIONS]",
+    details: "Every image in the store is served, under the name a client of this server uses:\n" +
+      "  app:1 (docker.io/library/app:1)      ->  HOST:PORT/library/app:1\n" +
+      "  user/app:1 (docker.io/user/app:1)    ->  HOST:PORT/user/app:1\n" +
+      "  localhost:5000/app:1 (--namespace)   ->  HOST:PORT/app:1\n" +
+      "  ghcr.io/org/app:1 (another registry) ->  HOST:PORT/ghcr.io/org/app:1\n" +
+      "Images pushed to the server land under --namespace (default localhost:PORT), so\n" +
+      "`docker push HOST:PORT/app:1` shows in `stratum images` as localhost:PORT/app:1.",
+    flags: {
+      addr: { type: "string", arg: "HOST:PORT", help: "Listen here (default 127.0.0.1:5000)" },
+      htpasswd: {
+        type: "string",
+        arg: "FILE",
+        help: "Require logins from this htpasswd file (bcrypt)",
+      },
+      token: {
+        type: "boolean",
+        help: "Hand out bearer tokens (docker's token auth) for --htpasswd",
+      },
+      "read-only": { type: "boolean", help: "Refuse pushes and deletes" },
+      namespace: {
+        type: "string",
+        arg: "HOST",
+        help: "Store names of pushed images under HOST/ (default localhost:PORT)",
+      },
+      ui: { type: "boolean", help: "Also serve the web view at / and /api/*, same logins as /v2/" },
+      "ui-remote": {
+        type: "boolean",
+        help: "Let the web view pull images of other registries, anonymously",
+      },
+      "ui-remote-credentials": {
+        type: "boolean",
+        help: "Pull those with your logins (every web user sees what you can)",
+      },
+      insecure: INSECURE,
     },
-    async run(ctx) {
-      const addr = str(ctx.values.addr) ?? "127.0.0.1:5000";
-      const htpasswd = str(ctx.values.htpasswd);
-      if (ctx.values.token && !htpasswd) throw new UsageError("--token needs --htpasswd FILE");
-      if (ctx.values["ui-remote"] && !ctx.values.ui) throw new UsageError("--ui-remote needs --ui");
-      if (ctx.values["ui-remote-credentials"] && !ctx.values["ui-remote"]) {
-        throw new UsageError("--ui-remote-credentials needs --ui-remote");
-      }
-      const { port } = parseAddr(addr);
-      const s = await store(ctx);
-      // Images pushed as HOST:PORT/NAME show in `stratum images` under that same name.
-      const namespace = str(ctx.values.namespace) ?? `localhost:${port || 5000}`;
-      const auth = htpasswd ? await htpasswdAuth(htpasswd, Boolean(ctx.values.token)) : undefined;
-      const insecure = insecureHosts(ctx);
-      const ui = ctx.values.ui
-        ? createDemoApp(s, {
-          namespace,
-          auth,
-          build: demoBuildEngine(ctx.root),
-          resolve: ctx.values["ui-remote"]
-            ? pullingResolver(s, {
-              insecure,
-              auth: ctx.values["ui-remote-credentials"] ? dockerConfigProvider() : undefined,
-            })
-            : undefined,
-        })
-        : undefined;
-      const server = await serveRegistry({
-        store: s,
-        addr,
-        auth,
-        ui,
-        readOnly: Boolean(ctx.values["read-only"]),
-        namespace,
-        log: (line) => ctx.err(line),
-      });
-      ctx.err(
-        `stratum registry listening on ${server.url}${ui ? ` (web view at ${server.url}/)` : ""}`,
-      );
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
-          void server.close().then(resolve);
-        };
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
-      });
-    },
+    load: () => import("./cli/serve.ts"),
   },
   fsck: {
     summary: "Re-hash every blob and check every referenced blob exists",
     usage: "",
-    options: {},
-    async run(ctx) {
-      const r = await (await store(ctx)).fsck();
-      for (const p of r.problems) ctx.out(`bad: ${p.digest}: ${p.problem}`);
-      ctx.out(`checked ${r.checked} blobs, ${r.problems.length} problems`);
-      return r.problems.length ? 1 : 0;
+    flags: {},
+    load: () => import("./cli/fsck.ts"),
+  },
+  version: {
+    summary: "Show the stratum version and runtime",
+    usage: "[--format TEMPLATE]",
+    details: "Fields: .Version .Runtime .RuntimeVersion .Os .Arch",
+    flags: {
+      format: {
+        type: "string",
+        short: "f",
+        arg: "FORMAT",
+        help: "Format output with a Go template",
+      },
     },
+    load: () => import("./cli/version.ts"),
   },
 };
 
@@ -1135,6 +428,13 @@ function defaultRoot(): string {
   return `${data}/stratum`;
 }
 
+const GLOBAL_HELP = [
+  "Global options (anywhere on the line, like docker's):",
+  "      --root DIR   Store root (default $STRATUM_ROOT or ~/.local/share/stratum)",
+  "  -h, --help       Print help",
+  "  -v, --version    Print the version",
+];
+
 function help(out: (s: string) => void): void {
   out("Usage: stratum [--root DIR] COMMAND [OPTIONS] [ARGS]");
   out("");
@@ -1144,9 +444,34 @@ function help(out: (s: string) => void): void {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
   for (const [name, c] of Object.entries(COMMANDS)) out(`  ${name.padEnd(width)}  ${c.summary}`);
   out("");
-  out("Global options:");
-  out("  --root DIR   store root (default $STRATUM_ROOT or ~/.local/share/stratum)");
+  for (const line of GLOBAL_HELP) out(line);
+  out("");
   out("Run 'stratum COMMAND --help' for more on a command.");
+}
+
+/** A command's `--help`: usage, summary, details, and each flag on one line. */
+function commandHelp(name: string, c: Command, out: (s: string) => void): void {
+  out(`Usage: stratum ${name}${c.usage ? ` ${c.usage}` : ""}`);
+  out("");
+  out(c.summary);
+  if (c.details) {
+    out("");
+    for (const line of c.details.split("\n")) out(line);
+  }
+  out("");
+  out("Options:");
+  const rows = Object.entries({
+    ...c.flags,
+    help: { type: "boolean", short: "h", help: "Print this help" } as Flag,
+  })
+    .map(([long, f]) => [
+      `${f.short ? `-${f.short}, ` : "    "}--${long}${
+        f.type === "string" ? ` ${f.arg ?? "string"}` : ""
+      }`,
+      f.help,
+    ]);
+  const width = Math.max(...rows.map(([l]) => l.length));
+  for (const [left, text] of rows) out(`  ${left.padEnd(width)}   ${text}`);
 }
 
 /** Where the CLI writes its lines; tests capture them. */
@@ -1157,12 +482,18 @@ export interface CliOutput {
   err(line: string): void;
   /** Writes raw text or bytes to standard output (no newline added). */
   write(data: string | Uint8Array): void;
+  /**
+   * Writes raw text to standard error (progress, with its own line ends). Without it,
+   * progress goes to `err` a line at a time.
+   */
+  writeErr?(text: string): void;
 }
 
 const STDIO: CliOutput = {
   out: (s) => writeStdio("stdout", s + "\n"),
   err: (s) => writeStdio("stderr", s + "\n"),
   write: (d) => writeStdio("stdout", d),
+  writeErr: (t) => writeStdio("stderr", t),
 };
 
 /**
@@ -1173,83 +504,159 @@ export async function main(argv: string[], io: CliOutput = STDIO): Promise<numbe
   guardStdio();
   const code = await dispatch(argv, io);
   // A write fails after it returns: wait for the last one to know whether the reader left.
-  await lastStdoutWrite;
+  await stdoutDrained();
   return gone.stdout ? EXIT_BROKEN_PIPE : code;
 }
 
+type Values = CommandContext["values"];
+
 /**
- * docker's flag parser (pflag) takes the word after a flag that needs a value as that value
- * even when it starts with `-` (`--grace -5`, `-o -`); node's parseArgs calls that ambiguous
- * and fails with three lines of advice. The pair is joined as `--flag=value` first.
+ * Reads a command's flags as docker's flag parser (pflag) does: `--flag value`,
+ * `--flag=value`, `-f value`, `-fvalue`, grouped short booleans (`-aq`), a value that starts
+ * with `-` (`--grace -5`, `-o -`), `--bool=true|false`, and `--` ending the flags. Unknown
+ * flags fail with pflag's words.
  */
-function joinDashValues(
+function parseFlags(
   args: string[],
-  options: NonNullable<ParseArgsConfig["options"]>,
-): string[] {
-  const out: string[] = [];
+  flags: Record<string, Flag>,
+): { values: Values; args: string[] } {
+  const values: Values = {};
+  const positionals: string[] = [];
+  const set = (name: string, f: Flag, value: string | boolean) => {
+    if (f.multiple) values[name] = [...((values[name] as (string | boolean)[]) ?? []), value];
+    else values[name] = value;
+  };
+  const bool = (shown: string, text: string): boolean => {
+    if (/^(1|t|T|TRUE|true|True)$/.test(text)) return true;
+    if (/^(0|f|F|FALSE|false|False)$/.test(text)) return false;
+    throw new UsageError(
+      `invalid argument ${JSON.stringify(text)} for "${shown}" flag: ` +
+        `strconv.ParseBool: parsing ${JSON.stringify(text)}: invalid syntax`,
+    );
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === "--") return [...out, ...args.slice(i)];
-    const long = a.startsWith("--")
-      ? a.slice(2)
-      : Object.keys(options).find((k) => a === `-${options[k].short}`);
-    const next = args[i + 1];
-    if (
-      long !== undefined && options[long]?.type === "string" && next?.startsWith("-")
-    ) {
-      out.push(`--${long}=${next}`);
-      i++;
-    } else out.push(a);
+    if (a === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      const f = flags[name];
+      if (!f) throw new UsageError(`unknown flag: --${name}`);
+      if (f.type === "boolean") {
+        set(name, f, eq < 0 ? true : bool(`--${name}`, a.slice(eq + 1)));
+      } else if (eq >= 0) set(name, f, a.slice(eq + 1));
+      else if (i + 1 < args.length) set(name, f, args[++i]);
+      else throw new UsageError(`flag needs an argument: --${name}`);
+      continue;
+    }
+    if (a.startsWith("-") && a !== "-") {
+      for (let j = 1; j < a.length; j++) {
+        const c = a[j];
+        const entry = Object.entries(flags).find(([, f]) => f.short === c);
+        if (!entry) throw new UsageError(`unknown shorthand flag: '${c}' in ${a}`);
+        const [name, f] = entry;
+        if (f.type === "boolean") {
+          if (a[j + 1] === "=") {
+            set(name, f, bool(`-${c}`, a.slice(j + 2)));
+            break;
+          }
+          set(name, f, true);
+          continue;
+        }
+        const rest = a.slice(j + 1).replace(/^=/, "");
+        if (rest) set(name, f, rest);
+        else if (i + 1 < args.length) set(name, f, args[++i]);
+        else throw new UsageError(`flag needs an argument: '${c}' in -${c}`);
+        break;
+      }
+      continue;
+    }
+    positionals.push(a);
   }
-  return out;
+  return { values, args: positionals };
+}
+
+/**
+ * Takes the global flags out of `argv`, wherever they are, as docker takes its persistent
+ * flags: `--root DIR`/`--root=DIR`, and before the command `-h`/`--help` and
+ * `-v`/`--version`. Words after `--` are left alone.
+ */
+function globalFlags(argv: string[]): { root?: string; rest: string[]; error?: string } {
+  const rest: string[] = [];
+  let root: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (a === "--root") {
+      if (i + 1 >= argv.length) return { rest, error: "flag needs an argument: --root" };
+      root = argv[++i];
+    } else if (a.startsWith("--root=")) root = a.slice(7);
+    else rest.push(a);
+  }
+  return { root, rest };
 }
 
 async function dispatch(argv: string[], io: CliOutput): Promise<number> {
   const { out, err, write } = io;
-  let root = defaultRoot();
+  const writeErr = io.writeErr?.bind(io) ??
+    ((text: string) => {
+      for (const line of text.replace(/\n$/, "").split("\n")) err(line);
+    });
+  const global = globalFlags(argv);
+  if (global.error) {
+    err(`stratum: ${global.error}`);
+    return 2;
+  }
+  const root = global.root ?? defaultRoot();
+  const rest = global.rest;
   let i = 0;
-  for (; i < argv.length && argv[i].startsWith("-"); i++) {
-    const a = argv[i];
-    if (a === "--root" && i + 1 < argv.length) root = argv[++i];
-    else if (a.startsWith("--root=")) root = a.slice(7);
-    else if (a === "-h" || a === "--help") {
+  for (; i < rest.length && rest[i].startsWith("-"); i++) {
+    const a = rest[i];
+    if (a === "-h" || a === "--help") {
       help(out);
       return 0;
+    } else if (a === "-v" || a === "--version") {
+      out(`stratum version ${VERSION}`);
+      return 0;
     } else {
-      err(`stratum: unknown global option ${printable(JSON.stringify(a))}`);
+      err(`stratum: unknown flag: ${printable(a.replace(/=.*/s, ""))}`);
+      err("See 'stratum --help'.");
       return 2;
     }
   }
-  const name = argv[i];
+  const name = rest[i];
   if (!name) {
     help(err);
     return 2;
   }
-  const command = COMMANDS[name];
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
     err(`stratum: unknown command ${printable(JSON.stringify(name))}; see 'stratum --help'`);
     return 2;
   }
   try {
-    const { values, positionals } = parseArgs({
-      args: joinDashValues(argv.slice(i + 1), command.options),
-      options: { ...command.options, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-      strict: true,
+    const { values, args } = parseFlags(rest.slice(i + 1), {
+      ...command.flags,
+      help: { type: "boolean", short: "h", help: "" },
     });
     if (values.help) {
-      out(`Usage: stratum ${name} ${command.usage}`);
-      out("");
-      out(command.summary);
+      commandHelp(name, command, out);
       return 0;
     }
-    return (await command.run({ root, args: positionals, values, out, err, write })) ?? 0;
+    const module = await command.load();
+    return (await module.run({ root, args, values, out, err, write, writeErr })) ?? 0;
   } catch (e) {
     // The reader went away: nothing to say, and no one to say it to.
     if (gone.stdout && isBrokenPipe(e)) return EXIT_BROKEN_PIPE;
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      err(`stratum ${name}: ${printable((e as Error).message)}`);
-      err(`Usage: stratum ${name} ${command.usage}`);
+    if (e instanceof UsageError) {
+      err(`stratum ${name}: ${printable(e.message)}`);
+      err(`Usage: stratum ${name}${command.usage ? ` ${command.usage}` : ""}`);
       return 2;
     }
     err(`stratum ${name}: ${printable(e instanceof Error ? e.message : String(e))}`);

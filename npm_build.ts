@@ -158,12 +158,13 @@ cpSync(join(ROOT, "LICENSE"), join(OUT, "LICENSE"));
 // Sources are copied under npm/ so that npm/package.json ("type": "module") and
 // npm/node_modules govern them, as they will in the published package.
 const SRC = join(OUT, "src");
-for (const entry of ["mod.ts", "cli.ts", ...modules, "tests"]) {
+for (const entry of ["mod.ts", "cli.ts", "cli", ...modules, "tests"]) {
   cpSync(join(ROOT, entry), join(SRC, entry), { recursive: true });
 }
 const files = [
   join(SRC, "mod.ts"),
   join(SRC, "cli.ts"),
+  ...sources(join(SRC, "cli")),
   ...modules.flatMap((m) => sources(join(SRC, m))),
   ...sources(join(SRC, "tests")),
 ].map((f) => relative(OUT, f));

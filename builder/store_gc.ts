@@ -1,10 +1,10 @@
-import { readFile, stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { lstat, readdir, readFile, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import type { Digest } from "../digest/mod.ts";
 import { blobAge, type ImageStore } from "../storage/mod.ts";
 import { chainIds, SnapshotStore } from "../unionfs/mod.ts";
 import { BuildCache } from "./build_cache.ts";
-import { type DebrisResult, liveBuilds, sweepDebris } from "./debris.ts";
+import { buildTempRoot, type DebrisResult, liveBuilds, sweepDebris } from "./debris.ts";
 
 /**
  * How long `gc` keeps blobs and snapshots that nothing names or leases, by default. Every
@@ -26,6 +26,14 @@ export interface CollectGarbageResult {
   removed: Digest[];
   /** Their total size in bytes. */
   bytes: number;
+  /**
+   * Bytes freed, by kind: `blobs` (the same as `bytes`), `snapshots` (unpacked layer
+   * trees), `debris` (abandoned writes in `ingest/` and scratch directories of dead
+   * builds), and their `total`. Snapshots and debris are measured as the drop in their
+   * directories' file sizes across the sweep, so a write by another process at the same
+   * moment can make the figure smaller, never larger, than what gc removed.
+   */
+  freed: { blobs: number; snapshots: number; debris: number; total: number };
   /** Chain IDs of the unpacked layer snapshots removed. */
   snapshots: Digest[];
   /** Debris of dead processes cleaned up. */
@@ -46,7 +54,10 @@ export async function collectGarbage(
   options: CollectGarbageOptions = {},
 ): Promise<CollectGarbageResult> {
   const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS;
+  const debrisDirs = [join(root, "ingest"), buildTempRoot(root)];
+  const debrisBefore = await treeBytes(debrisDirs);
   const debris = await sweepDebris(root);
+  const debrisBytes = Math.max(0, debrisBefore - await treeBytes(debrisDirs));
   const cache = new BuildCache(root);
   const r = await store.gc({ graceMs, age: blobAge(root), roots: () => cache.roots() });
   // Snapshots are kept for the layer chains of named images; a cached step whose snapshot
@@ -64,8 +75,40 @@ export async function collectGarbage(
     const s = await stat(snapshots.path(id)).catch(() => undefined);
     if (building || (s && Date.now() - s.mtimeMs < graceMs)) live.add(id);
   }
+  const snapshotDir = join(root, "snapshots");
+  const snapshotsBefore = await treeBytes([snapshotDir]);
   const removed = (await snapshots.gc(live)).removed;
-  return { removed: r.removed, bytes: r.bytes, snapshots: removed, debris };
+  const snapshotBytes = Math.max(0, snapshotsBefore - await treeBytes([snapshotDir]));
+  return {
+    removed: r.removed,
+    bytes: r.bytes,
+    freed: {
+      blobs: r.bytes,
+      snapshots: snapshotBytes,
+      debris: debrisBytes,
+      total: r.bytes + snapshotBytes + debrisBytes,
+    },
+    snapshots: removed,
+    debris,
+  };
+}
+
+/**
+ * The sizes of the files under `dirs`, summed (missing directories count 0). Walked with
+ * lstat: symlinks count as themselves and are never followed out of the store.
+ */
+async function treeBytes(dirs: string[]): Promise<number> {
+  let total = 0;
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) await walk(path);
+      else if (e.isFile()) total += (await lstat(path).catch(() => undefined))?.size ?? 0;
+    }
+  };
+  for (const d of dirs) await walk(d);
+  return total;
 }
 
 /** Chain IDs of snapshots that a mounted overlay (a RUN in flight) has as a lower dir. */

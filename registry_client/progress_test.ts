@@ -47,3 +47,26 @@ test("formatBytes() uses docker's decimal units", () => {
   assert.equal(formatBytes(1500), "1.50kB");
   assert.equal(formatBytes(123_400_000), "123MB");
 });
+
+test("push on a TTY draws a bar per layer with bytes and speed; plain output stays lines", () => {
+  const other = `sha256:${"cd".repeat(32)}` as const;
+  const out: string[] = [];
+  let now = 0;
+  const r = createProgressRenderer((t) => out.push(t), { tty: true, now: () => now });
+  r.update({ type: "status", message: "The push refers to repository [x/app]" });
+  r.update({ type: "blob", digest, size: 40_000_000, state: "Pushing", current: 0 });
+  r.update({ type: "blob", digest: other, size: 2_000, state: "Already exists", current: 2_000 });
+  now = 2000;
+  r.update({ type: "blob", digest, size: 40_000_000, state: "Pushing", current: 16_000_000 });
+  r.done();
+  const frame = out.at(-1)!.split("\n");
+  assert.match(frame[1], /abababababab: Pushing \[=+>\s+\] 16.0MB\/40.0MB 8.00MB\/s$/);
+  assert.match(frame[2], /cdcdcdcdcdcd: Already exists$/);
+
+  const plain: string[] = [];
+  const p = createProgressRenderer((t) => plain.push(t));
+  p.update({ type: "blob", digest, size: 40_000_000, state: "Pushing", current: 0 });
+  p.update({ type: "blob", digest, size: 40_000_000, state: "Pushing", current: 16_000_000 });
+  p.update({ type: "blob", digest, size: 40_000_000, state: "Pushed", current: 40_000_000 });
+  assert.deepEqual(plain, ["abababababab: Pushing\n", "abababababab: Pushed\n"]);
+});

@@ -15,10 +15,17 @@ export interface RepoName {
 }
 
 /**
- * The mapping between registry repositories and store names: repository `NAME` is the
- * store's `<namespace>/NAME`, a tag `T` is the record `<namespace>/NAME:T`, and every pushed
- * manifest is also recorded as `<namespace>/NAME@<digest>` so it stays pullable by digest
- * (and safe from GC) when its tag moves. Records outside the namespace are not served.
+ * The mapping between registry repositories and store names. Pushes write repository
+ * `NAME` as the store's `<namespace>/NAME`: a tag `T` is the record `<namespace>/NAME:T`,
+ * and every pushed manifest is also recorded as `<namespace>/NAME@<digest>` so it stays
+ * pullable by digest (and safe from GC) when its tag moves.
+ *
+ * Every other name in the store is served too, so that serving your own store just works:
+ * a Docker Hub name by its Hub path (`app:1`, stored as `docker.io/library/app:1`, as
+ * `library/app:1`; `user/app:1` as `user/app:1`), and a name of
+ * another registry without a port with its host as the first component
+ * (`ghcr.io/org/app:1` as `ghcr.io/org/app:1`). Where two store names map to the same
+ * repository and tag, the namespace's wins.
  */
 export class Namespace {
   readonly prefix: string;
@@ -61,9 +68,42 @@ export class Namespace {
     return `${this.prefix}/${repo}@${digest}`;
   }
 
-  /** Reads a store record name, or undefined when it lies outside the namespace. */
+  /**
+   * The store names a read of `repo:tag` (or `repo@digest`) looks up, in order: the
+   * namespace's, then the name it has when it came from Docker Hub or another registry.
+   */
+  candidates(repo: string, reference: string): string[] {
+    const sep = reference.includes(":") ? "@" : ":";
+    const out = [`${this.prefix}/${repo}${sep}${reference}`];
+    if (!repo.includes("/")) return out;
+    const first = repo.split("/")[0];
+    out.push(
+      first.includes(".") ? `${repo}${sep}${reference}` : `docker.io/${repo}${sep}${reference}`,
+    );
+    return out;
+  }
+
+  /**
+   * Reads a store record name as the repository it is served as, or undefined when it
+   * cannot be served (a name of a registry with a port outside the namespace, an
+   * unnamed record).
+   */
   parse(name: string): RepoName | undefined {
-    if (!name.startsWith(this.prefix + "/")) return undefined;
+    if (!name.startsWith(this.prefix + "/")) {
+      if (name.startsWith("@")) return undefined;
+      let ref;
+      try {
+        ref = parseReference(name);
+      } catch {
+        return undefined;
+      }
+      if (ref.registry.includes(":")) return undefined;
+      const repo = ref.registry === "docker.io"
+        ? ref.repository
+        : `${ref.registry}/${ref.repository}`;
+      if (!NAME_RE.test(repo)) return undefined;
+      return ref.digest ? { repo, digest: ref.digest } : { repo, tag: ref.tag };
+    }
     const rest = name.slice(this.prefix.length + 1);
     const at = rest.indexOf("@");
     if (at >= 0) return { repo: rest.slice(0, at), digest: rest.slice(at + 1) };

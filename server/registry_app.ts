@@ -339,9 +339,11 @@ export function createRegistryApp(
       throw unknown();
     }
     if (!Namespace.isTag(reference)) throw unknown();
-    const d = await store.tags.get(ns.tag(repo, reference));
-    if (!d) throw unknown();
-    return d;
+    for (const name of ns.candidates(repo, reference)) {
+      const d = await store.tags.get(name);
+      if (d) return d;
+    }
+    throw unknown();
   }
 
   async function authorize(ctx: Ctx, scope: Scope | undefined): Promise<void> {
@@ -683,7 +685,9 @@ export function createRegistryApp(
         detail: { name: repo },
       });
     }
-    const tags = records.flatMap((r) => r.tag === undefined ? [] : [r.tag]).sort(byCodeUnit);
+    // A tag can be both the namespace's and a Hub name's (`library/app:1`): listed once.
+    const tags = [...new Set(records.flatMap((r) => r.tag === undefined ? [] : [r.tag]))]
+      .sort(byCodeUnit);
     const { page, headers } = paginate(tags, ctx.url, `/v2/${repo}/tags/list`);
     return jsonResponse({ name: repo, tags: page }, 200, headers);
   }

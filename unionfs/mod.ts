@@ -121,7 +121,12 @@ export {
   type Workspace,
 } from "./overlay.ts";
 export { CowLayer, type CowMeta, type CowStat } from "./cow_layer.ts";
-export { diffTrees, type TreeChange } from "./diff_trees.ts";
+export {
+  diffLayerStacks,
+  type DiffLayerStacksOptions,
+  diffTrees,
+  type TreeChange,
+} from "./diff_trees.ts";
 export { fileLayer, fileStream } from "./file_layer.ts";
 export {
   chainIds,

@@ -1,0 +1,67 @@
+/**
+ * `stratum history`: an image's steps, newest first, with each layer's unpacked size as
+ * docker shows it (`{{.CompressedSize}}` gives the stored blob's size).
+ *
+ * @module
+ */
+import { type CommandContext, need, str } from "./_context.ts";
+import { humanSize, printRows, since } from "./_format.ts";
+import { layerSize, layerSources, store } from "./_store.ts";
+
+/** Runs `stratum history`. */
+export async function run(ctx: CommandContext): Promise<number | void> {
+  need(ctx.args, 1, "exactly 1 argument");
+  const s = await store(ctx);
+  const img = await s.resolve(ctx.args[0]);
+  const sources = layerSources(s, img);
+  const layers = img.manifest.layers.map((d, i) => ({ d, source: sources[i] }));
+  const entries = [];
+  for (const h of img.config.history ?? []) {
+    const layer = h.empty_layer ? undefined : layers.shift();
+    entries.push({
+      createdBy: h.created_by ?? "",
+      created: h.created,
+      size: layer ? await layerSize(ctx.root, layer.source) : 0,
+      compressed: layer?.d.size ?? 0,
+      comment: h.comment ?? "",
+    });
+  }
+  entries.reverse();
+  const noTrunc = Boolean(ctx.values["no-trunc"]);
+  const trunc = (t: string) => noTrunc || t.length <= 45 ? t : `${t.slice(0, 44)}…`;
+  const view = entries.map((e, i) => ({
+    ID: i === 0 ? (noTrunc ? img.id : img.id.slice(7, 19)) : "<missing>",
+    CreatedSince: since(e.created),
+    CreatedAt: e.created ?? "",
+    CreatedBy: e.createdBy,
+    Size: humanSize(e.size),
+    CompressedSize: humanSize(e.compressed),
+    Comment: e.comment,
+  }));
+  if (ctx.values.quiet) {
+    for (const v of view) ctx.out(v.ID);
+    return;
+  }
+  const format = str(ctx.values.format);
+  printRows(
+    ctx,
+    format,
+    format ? view : view.map((v) => ({ ...v, CreatedBy: trunc(v.CreatedBy) })),
+    [
+      ["ID", "IMAGE"],
+      ["CreatedSince", "CREATED"],
+      ["CreatedBy", "CREATED BY"],
+      ["Size", "SIZE"],
+      ["Comment", "COMMENT"],
+    ],
+    {
+      ID: "IMAGE",
+      CreatedSince: "CREATED",
+      CreatedAt: "CREATED AT",
+      CreatedBy: "CREATED BY",
+      Size: "SIZE",
+      CompressedSize: "COMPRESSED SIZE",
+      Comment: "COMMENT",
+    },
+  );
+}
