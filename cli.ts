@@ -1092,6 +1092,13 @@ const COMMANDS: Record<string, Command> = {
             : undefined,
         })
         : undefined;
+      // A first visit to an empty store's web view finds the demo image, not a 404.
+      try {
+        const seed = await ui?.seed();
+        if (seed?.seeded) ctx.err(`built the demo image ${seed.reference} into the empty store`);
+      } catch (e) {
+        ctx.err(`Cannot build the demo image: ${(e as Error).message}`);
+      }
       const server = await serveRegistry({
         store: s,
         addr,
