@@ -57,3 +57,4 @@ export {
 } from "./owner.ts";
 export { sweepStore, type SweepStoreOptions, type SweepStoreResult } from "./sweep.ts";
 export { withLock } from "./_lock.ts";
+export { dropChunk, releaseChunk, soleChunk } from "./release_chunk.ts";
