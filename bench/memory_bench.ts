@@ -1,0 +1,78 @@
+/**
+ * Memory benchmark: peak RSS (VmHWM) of the commands that stream a blob, on an image with
+ * one 1 GiB layer, each command in a process of its own, with skopeo's pull and push of the
+ * same image from the same local docker-registry for comparison.
+ *
+ *   deno task bench memory            (or: deno run -A bench/memory_bench.ts [--mb 1024])
+ *
+ * stratum runs as `deno run -A tests/_rss_child.ts` (the CLI plus a last VmHWM line). It
+ * needs about 5 GB of free disk in the temp directory for the copies.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { startRegistry } from "../tests/_cncf_registry.ts";
+import { writeBigImage } from "../tests/_big_image.ts";
+import { measure, type Measured } from "./_measure.ts";
+
+const CHILD = fileURLToPath(new URL("../tests/_rss_child.ts", import.meta.url));
+
+function line(what: string, m: Measured): string {
+  return `${what.padEnd(14)} ${m.rssMb.toFixed(0).padStart(4)} MB peak RSS  ${
+    m.seconds.toFixed(1).padStart(5)
+  }s`;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const i = argv.indexOf("--mb");
+  const mb = i >= 0 ? Number(argv[i + 1]) : 1024;
+  const work = await mkdtemp(join(tmpdir(), "stratum-memory-bench-"));
+  const reg = await startRegistry("none");
+  try {
+    const stratum = (root: string, ...args: string[]) =>
+      measure(process.execPath, ["run", "-A", CHILD, "--root", join(work, root), ...args]);
+    console.log(`image: one layer of ${mb} MiB (random bytes, uncompressed)`);
+    await writeBigImage(join(work, "a"), "big:1", mb << 20);
+    const remote = `${reg.host}/bench/big:1`;
+    console.log(line("save", await stratum("a", "save", "-o", join(work, "big.tar"), "big:1")));
+    const exported = join(work, "export.tar");
+    console.log(line("export", await stratum("a", "export", "-o", exported, "big:1")));
+    await rm(exported);
+    console.log(line("load", await stratum("b", "load", "-q", "-i", join(work, "big.tar"))));
+    await rm(join(work, "big.tar"));
+    await rm(join(work, "b"), { recursive: true });
+    await stratum("a", "tag", "big:1", remote);
+    console.log(line("push", await stratum("a", "push", "-q", remote)));
+    console.log(line("pull", await stratum("c", "pull", "-q", remote)));
+    await rm(join(work, "c"), { recursive: true });
+    const pulled = join(work, "k");
+    console.log(line(
+      "skopeo pull",
+      await measure("skopeo", [
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        `docker://${remote}`,
+        `oci:${pulled}:big`,
+      ]),
+    ));
+    console.log(line(
+      "skopeo push",
+      await measure("skopeo", [
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        `oci:${pulled}:big`,
+        `docker://${reg.host}/bench/big-skopeo:1`,
+      ]),
+    ));
+  } finally {
+    await reg.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
