@@ -1,7 +1,8 @@
 /**
  * Memory benchmark: peak RSS (VmHWM) of the commands that stream a blob, on an image with
  * one 1 GiB layer, each command in a process of its own, with skopeo's pull and push of the
- * same image from the same local docker-registry for comparison.
+ * same image from the same local docker-registry for comparison. `serve` is the peak of a
+ * `stratum serve` that receives the image by push and sends it back by pull.
  *
  *   deno task bench memory            (or: deno run -A bench/memory_bench.ts [--mb 1024])
  *
@@ -13,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { startRegistry } from "../tests/_cncf_registry.ts";
+import { spawn } from "node:child_process";
+import { freePort, startRegistry } from "../tests/_cncf_registry.ts";
 import { writeBigImage } from "../tests/_big_image.ts";
 import { measure, type Measured } from "./_measure.ts";
 
@@ -23,6 +25,52 @@ function line(what: string, m: Measured): string {
   return `${what.padEnd(14)} ${m.rssMb.toFixed(0).padStart(4)} MB peak RSS  ${
     m.seconds.toFixed(1).padStart(5)
   }s`;
+}
+
+/**
+ * `stratum serve` over an empty store while stratum pushes the image to it and pulls it
+ * back into a third store: its peak covers receiving and sending a 1 GiB blob.
+ */
+async function serveBoth(
+  work: string,
+  stratum: (root: string, ...args: string[]) => Promise<Measured>,
+): Promise<Measured> {
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const start = performance.now();
+  const serve = spawn(process.execPath, [
+    "run",
+    "-A",
+    CHILD,
+    "--root",
+    join(work, "served"),
+    "serve",
+    "--addr",
+    host,
+    "--namespace",
+    host,
+  ], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  const closed = new Promise<void>((resolve) => serve.on("close", () => resolve()));
+  await new Promise<void>((resolve) =>
+    serve.stderr!.on("data", (d) => {
+      err += d;
+      if (err.includes("listening")) resolve();
+    })
+  );
+  try {
+    const remote = `${host}/bench/big:1`;
+    await stratum("a", "tag", "big:1", remote);
+    await stratum("a", "push", "-q", remote);
+    await stratum("d", "pull", "-q", remote);
+  } finally {
+    serve.kill("SIGTERM");
+    await closed;
+    await rm(join(work, "d"), { recursive: true, force: true });
+    await rm(join(work, "served"), { recursive: true, force: true });
+  }
+  const kb = Number(/VmHWM (\d+)\s*$/.exec(err)?.[1] ?? 0);
+  return { seconds: (performance.now() - start) / 1000, rssMb: kb / 1024, stderr: err };
 }
 
 async function main(): Promise<void> {
@@ -48,6 +96,7 @@ async function main(): Promise<void> {
     console.log(line("push", await stratum("a", "push", "-q", remote)));
     console.log(line("pull", await stratum("c", "pull", "-q", remote)));
     await rm(join(work, "c"), { recursive: true });
+    console.log(line("serve", await serveBoth(work, stratum)));
     const pulled = join(work, "k");
     console.log(line(
       "skopeo pull",
