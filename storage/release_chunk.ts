@@ -2,6 +2,14 @@
 const RELEASE_MIN = 64 << 10;
 
 /**
+ * Detaches `buffer`, which frees its memory now. Node 20's V8 has no
+ * `ArrayBuffer.prototype.transfer`: there the buffer is left to the GC, as before.
+ */
+function detach(buffer: ArrayBuffer): void {
+  if (typeof buffer.transfer === "function") buffer.transfer(0);
+}
+
+/**
  * Frees the memory under `chunk`, a chunk that has been written and that nobody else holds,
  * now rather than at V8's next garbage collection. V8 frees a dead ArrayBuffer only when
  * a collection finds it, and it starts one for external memory only after about 64 MiB
@@ -18,7 +26,7 @@ export function releaseChunk(chunk: Uint8Array): void {
     buffer instanceof ArrayBuffer && !buffer.detached && buffer.byteLength >= RELEASE_MIN &&
     chunk.byteOffset + chunk.byteLength === buffer.byteLength && !buffer.resizable
   ) {
-    buffer.transfer(0);
+    detach(buffer);
   }
 }
 
@@ -50,6 +58,6 @@ export function dropChunk(chunk: Uint8Array): void {
     chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength
   ) {
     SOLE.delete(buffer);
-    buffer.transfer(0);
+    detach(buffer);
   }
 }
