@@ -18,7 +18,13 @@ import {
   serializeImageConfig,
   serializeManifest,
 } from "../image/mod.ts";
-import { type ImageStore, putBytes, saveDockerArchive, saveOciArchive } from "../storage/mod.ts";
+import {
+  type ImageStore,
+  putBytes,
+  releaseChunk,
+  saveDockerArchive,
+  saveOciArchive,
+} from "../storage/mod.ts";
 import { flattenToDirectory, flattenToTar } from "../unionfs/mod.ts";
 import type { LayerRef } from "./build_cache.ts";
 
@@ -168,6 +174,13 @@ export async function writeOutput(
 export interface WriteFileAtomicOptions {
   /** Create missing parent directories first, as buildx does for its outputs. Default: false. */
   mkdirs?: boolean;
+  /**
+   * Free each chunk of a stream `data` as soon as it is on disk (storage's
+   * `releaseChunk`) instead of leaving it to the next garbage collection, so a
+   * multi-gigabyte stream keeps memory flat. Only for streams whose chunks nobody else
+   * holds, such as the tars stratum makes for `save` and `export`. Default: false.
+   */
+  releaseChunks?: boolean;
 }
 
 /** Bytes gathered before one write: a tar stream arrives in 512-byte headers and bodies. */
@@ -208,8 +221,9 @@ export async function writeFileAtomic(
   let renamed = false;
   try {
     try {
-      if (data instanceof ReadableStream) await copyStream(data, (b) => disk(writeAll(fh, b)));
-      else await disk(fh.writeFile(data));
+      if (data instanceof ReadableStream) {
+        await copyStream(data, (b) => disk(writeAll(fh, b)), options.releaseChunks ?? false);
+      } else await disk(fh.writeFile(data));
       await disk(fh.sync());
     } finally {
       await fh.close();
@@ -232,6 +246,7 @@ export async function writeFileAtomic(
 async function copyStream(
   stream: ReadableStream<Uint8Array>,
   write: (bytes: Uint8Array) => Promise<void>,
+  release: boolean,
 ): Promise<void> {
   const reader = stream.getReader();
   let batch: Uint8Array[] = [];
@@ -245,9 +260,15 @@ async function copyStream(
         off += b.length;
       }
     }
+    const written = batch;
     batch = [];
     size = 0;
     await write(bytes);
+    if (release) {
+      // The copy first, then what it was copied from, once every byte of it is on disk.
+      if (written.length > 1) releaseChunk(bytes);
+      for (const b of written) releaseChunk(b);
+    }
   };
   try {
     for (;;) {

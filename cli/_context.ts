@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { createReadStream } from "node:fs";
+import { existsSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import process from "node:process";
 import { Readable } from "node:stream";
 
@@ -41,22 +42,58 @@ export class UsageError extends Error {
   }
 }
 
-/** A byte stream from a file path, or standard input for `-`. */
-export function inputStream(path: string): ReadableStream<Uint8Array> {
-  const node = path === "-" ? process.stdin : createReadStream(path, { highWaterMark: 256 << 10 });
-  return Readable.toWeb(node) as unknown as ReadableStream<Uint8Array>;
+/** Frees a chunk's memory once it is used (storage's `releaseChunk`). */
+export type ChunkRelease = (chunk: Uint8Array) => void;
+
+/**
+ * A byte stream from a file path, or standard input for `-` (through /dev/stdin where there
+ * is one): reads of 256 KiB into a fresh buffer each, handed on whole, so that its one
+ * consumer may free each once used (loadArchive's `releaseChunks`). Deno's
+ * createReadStream + toWeb copied every chunk once more, garbage that only the next
+ * collection freed, about 64 MiB of it at a time. `release` frees the big buffer behind a
+ * short read.
+ */
+export function inputStream(path: string, release?: ChunkRelease): ReadableStream<Uint8Array> {
+  if (path === "-" && !existsSync("/dev/stdin")) {
+    return Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>;
+  }
+  let fh: FileHandle | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      fh ??= await open(path === "-" ? "/dev/stdin" : path, "r");
+      const buf = new Uint8Array(256 << 10);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) {
+        await fh.close();
+        return c.close();
+      }
+      if (bytesRead === buf.length) return c.enqueue(buf);
+      // A pipe gives 64 KiB at a time: pass on an exact copy and free the big buffer now.
+      c.enqueue(buf.slice(0, bytesRead));
+      release?.(buf);
+    },
+    async cancel() {
+      await fh?.close();
+    },
+  }, { highWaterMark: 0 });
 }
 
 /**
  * Writes a tar to standard output for `-`, else to the file `path` with writeFileAtomic:
  * an existing file is replaced only once the whole tar is written, and kept as it was when
- * anything fails.
+ * anything fails. The tar is stratum's own (save, export): no one else holds its chunks,
+ * so with `release` each is freed once written and a gigabyte layer does not leave dead
+ * chunks waiting for the GC.
  */
-export async function writeTar(path: string, tar: ReadableStream<Uint8Array>): Promise<void> {
-  if (path === "-") return await tar.pipeTo(stdoutSink());
+export async function writeTar(
+  path: string,
+  tar: ReadableStream<Uint8Array>,
+  release?: ChunkRelease,
+): Promise<void> {
+  if (path === "-") return await tar.pipeTo(stdoutSink(release));
   // Imported here: only save and export to a file need the builder's atomic writer.
   const { writeFileAtomic } = await import("../builder/mod.ts");
-  await writeFileAtomic(path, tar);
+  await writeFileAtomic(path, tar, { releaseChunks: release !== undefined });
 }
 
 /*
@@ -134,12 +171,19 @@ export class BrokenPipeError extends Error {
   }
 }
 
-/** Standard output as a byte sink with backpressure: each write waits for the last. */
-export function stdoutSink(): WritableStream<Uint8Array> {
+/**
+ * Standard output as a byte sink with backpressure: each write waits for the last. With
+ * `release`, each chunk is freed once written.
+ */
+export function stdoutSink(release?: ChunkRelease): WritableStream<Uint8Array> {
   return new WritableStream({
     write: (chunk) =>
       new Promise<void>((resolve, reject) =>
-        writeStdio("stdout", chunk, (error) => error ? reject(error) : resolve())
+        writeStdio("stdout", chunk, (error) => {
+          if (error) return reject(error);
+          release?.(chunk);
+          resolve();
+        })
       ),
   });
 }

@@ -1,5 +1,6 @@
 /** `stratum export`. @module */
 import process from "node:process";
+import { releaseChunk } from "../storage/mod.ts";
 import { flattenToTar } from "../unionfs/mod.ts";
 import { type CommandContext, need, str, UsageError, writeTar } from "./_context.ts";
 import { layerSources, store } from "./_store.ts";
@@ -12,5 +13,6 @@ export async function run(ctx: CommandContext): Promise<number | void> {
     throw new UsageError("refusing to write a tar to a terminal; use -o FILE");
   }
   const s = await store(ctx);
-  await writeTar(dest, flattenToTar(layerSources(s, await s.resolve(ctx.args[0]))));
+  const tar = flattenToTar(layerSources(s, await s.resolve(ctx.args[0])));
+  await writeTar(dest, tar, releaseChunk);
 }

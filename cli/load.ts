@@ -1,6 +1,6 @@
 /** `stratum load`. @module */
 import { stat } from "node:fs/promises";
-import { familiarTag, importOciLayout, loadArchive } from "../storage/mod.ts";
+import { familiarTag, importOciLayout, loadArchive, releaseChunk } from "../storage/mod.ts";
 import { type CommandContext, inputStream, str } from "./_context.ts";
 import { store } from "./_store.ts";
 
@@ -14,7 +14,8 @@ export async function run(ctx: CommandContext): Promise<number | void> {
   };
   const loaded = src !== "-" && (await stat(src)).isDirectory()
     ? await importOciLayout(s, src, options)
-    : await loadArchive(s, inputStream(src), options);
+    // The stream is ours alone, so its chunks are freed as they are staged.
+    : await loadArchive(s, inputStream(src, releaseChunk), { ...options, releaseChunks: true });
   if (ctx.values.quiet) return;
   for (const img of loaded) {
     if (img.names.length) {

@@ -1,6 +1,11 @@
 /** `stratum save`. @module */
 import process from "node:process";
-import { exportOciLayout, saveDockerArchive, saveOciArchive } from "../storage/mod.ts";
+import {
+  exportOciLayout,
+  releaseChunk,
+  saveDockerArchive,
+  saveOciArchive,
+} from "../storage/mod.ts";
 import { type CommandContext, need, str, UsageError, writeTar } from "./_context.ts";
 import { store } from "./_store.ts";
 
@@ -23,5 +28,5 @@ export async function run(ctx: CommandContext): Promise<number | void> {
     throw new UsageError("refusing to write an archive to a terminal; use -o FILE");
   }
   const tar = format === "oci" ? saveOciArchive(s, ctx.args) : saveDockerArchive(s, ctx.args);
-  await writeTar(dest, tar);
+  await writeTar(dest, tar, releaseChunk);
 }

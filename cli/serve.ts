@@ -45,6 +45,13 @@ export async function run(ctx: CommandContext): Promise<number | void> {
         : undefined,
     })
     : undefined;
+  // A first visit to an empty store's web view finds the demo image, not a 404.
+  try {
+    const seed = await ui?.seed();
+    if (seed?.seeded) ctx.err(`built the demo image ${seed.reference} into the empty store`);
+  } catch (e) {
+    ctx.err(`Cannot build the demo image: ${(e as Error).message}`);
+  }
   const server = await serveRegistry({
     store: s,
     addr,

@@ -153,7 +153,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .summary { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem;
   background: var(--panel); padding: .6rem .8rem; border-radius: 6px; margin: .5rem 0 1rem; }
 .summary dt { font-weight: 600; }
-.summary dd { margin: 0; overflow-wrap: anywhere; font-family: ui-monospace, monospace; font-size: .88em; }
+.summary dd { margin: 0; overflow-wrap: anywhere; white-space: pre-line; font-family: ui-monospace, monospace; font-size: .88em; }
 .columns { display: grid; grid-template-columns: minmax(20rem, 2fr) 3fr; gap: 1.2rem; }
 @media (max-width: 900px) { .columns { grid-template-columns: 1fr; } }
 .stack { list-style: none; margin: 0; padding: 0; }
@@ -220,11 +220,75 @@ export const DEMO_JS: string = String.raw`"use strict";
     });
     return e;
   }
+  // The CLI's humanSize (docker's units.HumanSize): decimal units, three significant
+  // digits, so the page and "stratum images" print the same "1.07GB" for the same image.
   function bytes(n) {
-    var units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    var units = ["B", "kB", "MB", "GB", "TB", "PB"];
     var i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i === 0 ? String(n) : n.toFixed(n < 10 ? 1 : 0)) + " " + units[i];
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+    return String(Number(n.toPrecision(3))) + units[i];
+  }
+  // A Go duration as a Dockerfile flag writes it ("30s", "1m30s") from nanoseconds.
+  function goDuration(ns) {
+    if (!ns) return "0s";
+    var s = ns / 1e9;
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), rest = s % 60;
+    return (h ? h + "h" : "") + (h || m ? m + "m" : "") +
+      (rest || !(h || m) ? Number(rest.toPrecision(9)) + "s" : "");
+  }
+  // One HEALTHCHECK as its Dockerfile line, from the test and the flags that are set.
+  function healthcheckLine(test, flags) {
+    if (!test || !test.length) return "HEALTHCHECK (inherited)";
+    if (test[0] === "NONE") return "HEALTHCHECK NONE";
+    var f = flags.filter(function (x) { return x; }).join(" ");
+    var cmd = test[0] === "CMD-SHELL" ? "CMD " + test.slice(1).join(" ")
+      : "CMD " + JSON.stringify(test.slice(1));
+    return "HEALTHCHECK " + (f ? f + " " : "") + cmd;
+  }
+  // The image config's Healthcheck (durations in nanoseconds) as a Dockerfile line.
+  function healthcheckText(h) {
+    function flag(name, v) { return v ? "--" + name + "=" + goDuration(v) : ""; }
+    return healthcheckLine(h.Test, [flag("interval", h.Interval), flag("timeout", h.Timeout),
+      flag("start-period", h.StartPeriod), flag("start-interval", h.StartInterval),
+      h.Retries ? "--retries=" + h.Retries : ""]);
+  }
+  // BuildKit records some steps as Go values ("HEALTHCHECK &{[\"CMD\" \"x\"] \"30s\" ...}",
+  // "EXPOSE map[80/tcp:{}]"), as docker history shows them; the page shows what was written.
+  function readableStep(text) {
+    if (!text) return text;
+    text = text.replace(/ # buildkit$/, "");
+    var hc = /^HEALTHCHECK &\{\[(.*?)\] "([^"]*)" "([^"]*)" "([^"]*)"(?: "([^"]*)")? '(?:\\x([0-9a-f]{2})|(.))'\}$/
+      .exec(text);
+    if (hc) {
+      var test = (hc[1].match(/"(?:[^"\\]|\\.)*"/g) || []).map(function (q) {
+        try { return JSON.parse(q); } catch (_) { return q.slice(1, -1); }
+      });
+      var retries = hc[6] !== undefined ? parseInt(hc[6], 16) : hc[7].charCodeAt(0);
+      function flag(name, v) { return v && v !== "0s" ? "--" + name + "=" + v : ""; }
+      return healthcheckLine(test, [flag("interval", hc[2]), flag("timeout", hc[3]),
+        flag("start-period", hc[4]), flag("start-interval", hc[5]),
+        retries ? "--retries=" + retries : ""]);
+    }
+    var ex = /^EXPOSE map\[(.*)\]$/.exec(text);
+    if (ex) return "EXPOSE " + ex[1].split(" ").map(function (p) { return p.replace(/:\{\}$/, ""); }).join(" ");
+    return text;
+  }
+  // A parsed instruction's arguments as they read in a Dockerfile: ENV and LABEL pairs as
+  // k=v, ARG as name[=default], JSON forms as JSON (after HEALTHCHECK's CMD word).
+  function argsText(ins) {
+    var args = ins.args;
+    if (ins.json) {
+      if (ins.keyword === "healthcheck") return args[0] + " " + JSON.stringify(args.slice(1));
+      return JSON.stringify(args);
+    }
+    return args.map(function (a) {
+      if (typeof a === "string") return a;
+      if (a && typeof a.key === "string") return a.key + "=" + a.value;
+      if (a && typeof a.name === "string") {
+        return a.name + (a.default !== undefined && a.default !== null ? "=" + a.default : "");
+      }
+      return JSON.stringify(a);
+    }).join(" ");
   }
   function short(digest) { return digest ? digest.replace(/^sha256:/, "").slice(0, 12) : ""; }
   function hue(layer) { return (layer * 137 + 200) % 360; }
@@ -291,7 +355,7 @@ export const DEMO_JS: string = String.raw`"use strict";
     select.replaceChildren(el("option", { value: "", text: "All layers" }));
     data.layers.forEach(function (l) {
       select.append(el("option", { value: String(l.index), text: "L" + l.index + " — " +
-        (l.createdBy || short(l.digest)).slice(0, 60) }));
+        (readableStep(l.createdBy) || short(l.digest)).slice(0, 60) }));
     });
     state.rows = treeRows(data);
     renderTree();
@@ -315,6 +379,18 @@ export const DEMO_JS: string = String.raw`"use strict";
     add("Wasted", bytes(wasted) + " of file content hidden by later layers");
     if (d.config.entrypoint) add("Entrypoint", JSON.stringify(d.config.entrypoint));
     if (d.config.cmd) add("Cmd", JSON.stringify(d.config.cmd));
+    if (d.config.env && d.config.env.length) add("Env", d.config.env.join("\n"));
+    add("Workdir", d.config.workingDir);
+    add("User", d.config.user);
+    if (d.config.exposedPorts && d.config.exposedPorts.length) {
+      add("Exposed ports", d.config.exposedPorts.join(" "));
+    }
+    if (d.config.healthcheck) add("Healthcheck", healthcheckText(d.config.healthcheck));
+    if (d.config.labels) {
+      add("Labels", Object.keys(d.config.labels).map(function (k) {
+        return k + "=" + d.config.labels[k];
+      }).join("\n"));
+    }
     if (d.source === "local") add("Pull", "docker pull " + d.reference);
   }
 
@@ -337,7 +413,7 @@ export const DEMO_JS: string = String.raw`"use strict";
       if (it.step) {
         ol.append(el("li", { class: "step" }, [
           el("span", { text: "no layer: " }),
-          el("code", { text: it.step.createdBy || "(no command recorded)" }),
+          el("code", { text: readableStep(it.step.createdBy) || "(no command recorded)" }),
         ]));
         return;
       }
@@ -381,7 +457,7 @@ export const DEMO_JS: string = String.raw`"use strict";
           el("span", { class: "size", text: bytes(l.size) }),
         ]),
         bar,
-        el("code", { class: "created-by", text: l.createdBy || "(no history entry)" }),
+        el("code", { class: "created-by", text: readableStep(l.createdBy) || "(no history entry)" }),
         dl,
       );
       if (wh) li.append(wh);
@@ -522,7 +598,7 @@ export const DEMO_JS: string = String.raw`"use strict";
     body.instructions.forEach(function (ins) {
       var lines = ins.startLine === ins.endLine ? "L" + ins.startLine
         : "L" + ins.startLine + "–" + ins.endLine;
-      var args = ins.json ? JSON.stringify(ins.args) : ins.args.join(" ");
+      var args = argsText(ins);
       var flags = ins.flags && ins.flags.length ? ins.flags.join(" ") + " " : "";
       list.append(el("li", null, [
         el("span", { class: "line", text: lines }),

@@ -9,6 +9,7 @@ import { Namespace } from "./_names.ts";
 import type { FetchHandler } from "./registry_app.ts";
 import { type ImageInspection, inspectImage } from "./inspect_image.ts";
 import { DEMO_CSS, DEMO_HTML, DEMO_JS } from "./_demo_page.ts";
+import { DEMO_IMAGE_CONTEXT, DEMO_IMAGE_DOCKERFILE } from "./_demo_image.ts";
 
 /**
  * Finds an image outside this registry (`docker.io/library/busybox`) and makes its config
@@ -79,11 +80,32 @@ export interface DemoAppOptions {
   bodyIdleTimeoutMs?: number;
 }
 
+/** What {@linkcode DemoApp.seed} did. */
+export interface DemoSeedResult {
+  /** Whether it built the demo image (false: the store already had images, or no engine). */
+  seeded: boolean;
+  /** The name the page inspects, e.g. `demo/app:1`. */
+  reference: string;
+  /** Why it did not build, when it did not. */
+  reason?: string;
+}
+
 /** The demo UI as a handler; pass it as `fallback` / `ui` of the registry. */
 export type DemoApp = FetchHandler & {
   /** The same handler, for `export default app`. */
   fetch: FetchHandler;
+  /**
+   * Builds the bundled demo image (`examples/demo_image/`: FROM scratch, COPY, ENV,
+   * HEALTHCHECK; no RUN and no network) with the app's build engine and tags it
+   * `demo/app:1`, the page's placeholder, so the first click shows an image. Only when the
+   * store holds no image at all: a user's store and tags are never touched.
+   */
+  seed(): Promise<DemoSeedResult>;
 };
+
+/** The repository and tag the demo image is seeded as: the page's placeholder. */
+const SEED_REPO = "demo/app";
+const SEED_TAG = "1";
 
 /** A refusal with its status, sent as `{ error, code, line? }`. */
 class ApiError extends Error {
@@ -337,7 +359,19 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
     } catch (e) {
       throw buildFailure(e);
     }
-    // As for a push: the digest record keeps the image pullable by digest when the tag moves.
+    await recordBuild(repo, tag);
+    return json({
+      reference: `${url.host}/${repo}:${tag}`,
+      digestReference: `${url.host}/${repo}@${result.manifestDigest}`,
+      repository: repo,
+      tag,
+      imageId: result.imageId,
+      manifestDigest: result.manifestDigest,
+    }, 201);
+  }
+
+  /** As for a push: the digest record keeps the image pullable by digest when the tag moves. */
+  async function recordBuild(repo: string, tag: string): Promise<void> {
     const tagName = ns.tag(repo, tag);
     await store.tags.update((records) => {
       const tagged = records.find((r) => r.name === tagName);
@@ -350,14 +384,24 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
         descriptor: tagged.descriptor,
       }];
     });
-    return json({
-      reference: `${url.host}/${repo}:${tag}`,
-      digestReference: `${url.host}/${repo}@${result.manifestDigest}`,
-      repository: repo,
-      tag,
-      imageId: result.imageId,
-      manifestDigest: result.manifestDigest,
-    }, 201);
+  }
+
+  async function seed(): Promise<DemoSeedResult> {
+    const reference = `${SEED_REPO}:${SEED_TAG}`;
+    if (!options.build) return { seeded: false, reference, reason: "no build engine" };
+    if ((await store.tags.list()).length > 0) {
+      return { seeded: false, reference, reason: "the store already has images" };
+    }
+    const enc = new TextEncoder();
+    await options.build({
+      store,
+      dockerfile: DEMO_IMAGE_DOCKERFILE,
+      context: new Map([...DEMO_IMAGE_CONTEXT].map(([path, text]) => [path, enc.encode(text)])),
+      tag: ns.tag(SEED_REPO, SEED_TAG),
+      signal: new AbortController().signal,
+    });
+    await recordBuild(SEED_REPO, SEED_TAG);
+    return { seeded: true, reference };
   }
 
   function buildTarget(text: string | undefined): { repo: string; tag: string } {
@@ -413,7 +457,7 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
       );
     }
   };
-  return Object.assign(handler, { fetch: handler });
+  return Object.assign(handler, { fetch: handler, seed });
 }
 
 function allow(request: Request, methods: string[]): void {

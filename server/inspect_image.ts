@@ -1,4 +1,5 @@
 import type { BlobStore, ResolvedImage } from "../storage/mod.ts";
+import type { HealthConfig } from "../image/mod.ts";
 import {
   type ChangeCount,
   type LayerSource,
@@ -105,6 +106,12 @@ export interface ImageInspection {
     env?: string[];
     workingDir?: string;
     user?: string;
+    /** `ExposedPorts`' keys (`8080/tcp`). */
+    exposedPorts?: string[];
+    /** The config's `Healthcheck`, durations in nanoseconds as stored. */
+    healthcheck?: HealthConfig;
+    /** The config's `Labels`. */
+    labels?: Record<string, string>;
   };
   /** The config's history, in order. */
   history: InspectedStep[];
@@ -217,6 +224,9 @@ export async function inspectImage(
       env: c.config?.Env,
       workingDir: c.config?.WorkingDir || undefined,
       user: c.config?.User || undefined,
+      exposedPorts: c.config?.ExposedPorts ? Object.keys(c.config.ExposedPorts) : undefined,
+      healthcheck: c.config?.Healthcheck,
+      labels: c.config?.Labels && Object.keys(c.config.Labels).length ? c.config.Labels : undefined,
     },
     history: steps,
     layers,

@@ -75,6 +75,7 @@ export {
   type DemoBuildRequest,
   type DemoBuildResult,
   type DemoResolveFunction,
+  type DemoSeedResult,
 } from "./demo_app.ts";
 export {
   type ImageInspection,

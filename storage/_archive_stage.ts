@@ -2,6 +2,7 @@ import { createTarDecoder } from "modern-tar";
 import { createHasher, type DigestResult } from "../digest/mod.ts";
 import type { BlobStore, BlobWriter } from "./blob_store.ts";
 import { ArchiveError } from "./errors.ts";
+import { releaseChunk } from "./release_chunk.ts";
 
 /** A regular file of an archive, written to the store but not yet committed. */
 export interface StagedFile {
@@ -95,6 +96,7 @@ export async function stageArchive(
   store: BlobStore,
   archive: ReadableStream<Uint8Array>,
   label: string,
+  release = false,
 ): Promise<StagedArchive> {
   const files = new Map<string, StagedFile>();
   const links = new Map<string, string>();
@@ -124,7 +126,7 @@ export async function stageArchive(
         throw new ArchiveError(`${label}: entry "${path}" has unsupported type ${type}`);
       }
       if (files.has(path)) throw new ArchiveError(`${label}: duplicate entry "${path}"`);
-      files.set(path, await stageFile(store, path, entry.body, h.size));
+      files.set(path, await stageFile(store, path, entry.body, h.size, release));
     }
   } catch (e) {
     await abort();
@@ -166,6 +168,7 @@ async function stageFile(
   path: string,
   body: ReadableStream<Uint8Array>,
   declared: number,
+  release: boolean,
 ): Promise<StagedFile> {
   const writer = await store.writer();
   // Content an OCI layout names by sha512 is kept under that name; its diff_id (and the
@@ -194,8 +197,11 @@ async function stageFile(
       hasher.update(chunk);
       namedHasher?.update(chunk);
       if (inflate) await inflate.writer.write(chunk);
-      if (declared <= SMALL) small.push(chunk);
       size += chunk.length;
+      if (declared <= SMALL) small.push(chunk);
+      // Written and hashed: nothing of ours holds it any more. (A gzip layer is left to the
+      // GC: whether the inflater has let go of a chunk is its own business.)
+      else if (release && !inflate) releaseChunk(chunk);
     }
     out.releaseLock();
     const plain = hasher.digest();

@@ -1,6 +1,7 @@
 import process from "node:process";
 import { type FileHandle, open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
+import { soleChunk } from "./release_chunk.ts";
 
 const CHUNK = 256 << 10;
 
@@ -19,7 +20,7 @@ export function readFileStream(
         c.close();
         return;
       }
-      const buf = new Uint8Array(n);
+      const buf = soleChunk(n);
       const { bytesRead } = await fh.read(buf, 0, n, pos);
       if (bytesRead === 0) {
         await fh.close();

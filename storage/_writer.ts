@@ -11,6 +11,7 @@ import {
   SizeMismatchError,
 } from "../digest/mod.ts";
 import type { BlobWriter, ExpectedBlob } from "./blob_store.ts";
+import { dropChunk } from "./release_chunk.ts";
 
 /** Where a writer's bytes land; each backend supplies one. */
 export interface WriteSink {
@@ -111,6 +112,9 @@ export class VerifyingWriter {
         for await (const chunk of resume.rehash()) {
           native.update(chunk);
           offset += chunk.length;
+          // Hashed and dropped: a registry upload in 16 MiB PATCHes re-reads all it holds
+          // on each one, gigabytes of chunks that otherwise waited for the GC.
+          dropChunk(chunk);
         }
       }
       return new VerifyingWriter(sink, native, offset, true, beforeCommit);
@@ -122,7 +126,12 @@ export class VerifyingWriter {
     }
     if (!hasher) {
       hasher = await createResumableHasher();
-      if (resume?.rehash) { for await (const chunk of resume.rehash()) hasher.update(chunk); }
+      if (resume?.rehash) {
+        for await (const chunk of resume.rehash()) {
+          hasher.update(chunk);
+          dropChunk(chunk);
+        }
+      }
     }
     return new VerifyingWriter(sink, hasher, hasher.size, true, beforeCommit);
   }

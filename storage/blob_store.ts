@@ -70,7 +70,11 @@ export interface BlobStore {
   has(digest: string): Promise<boolean>;
   /** The blob's size, or undefined when it is not stored. */
   stat(digest: string): Promise<BlobInfo | undefined>;
-  /** Streams the blob's bytes; rejects with `BlobNotFoundError`. */
+  /**
+   * Streams the blob's bytes; rejects with `BlobNotFoundError`. The chunks belong to the
+   * stream's one reader: stratum's readers free the ones they drop unread (`dropChunk`), so
+   * to read a blob twice at once, `get` it twice rather than `tee()` one stream.
+   */
   get(digest: string, options?: BlobReadOptions): Promise<ReadableStream<Uint8Array>>;
   /** Writes `stream` and commits it against `expected`; the store is unchanged on error. */
   put(stream: ReadableStream<Uint8Array>, expected?: ExpectedBlob): Promise<DigestResult>;

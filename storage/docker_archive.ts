@@ -41,6 +41,13 @@ export interface LoadOptions {
    * repository to tag them under, e.g. `localhost:5000/app`. Without it they load untagged.
    */
   name?: string;
+  /**
+   * Free each chunk of `archive` once its bytes are staged on disk (with `releaseChunk`)
+   * rather than at the next garbage collection, so loading a multi-gigabyte archive keeps
+   * memory flat. Only for a stream whose chunks nobody else holds (a file the caller opened
+   * for this load). @default {false}
+   */
+  releaseChunks?: boolean;
 }
 
 /**
@@ -65,7 +72,7 @@ async function load(
   options: LoadOptions,
 ): Promise<LoadedImage[]> {
   const label = options.label ?? "archive";
-  const staged = await stageArchive(store.blobs, archive, label);
+  const staged = await stageArchive(store.blobs, archive, label, options.releaseChunks ?? false);
   try {
     const keep = new Set<StagedFile>();
     const plans = staged.file("manifest.json")

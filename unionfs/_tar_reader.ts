@@ -1,3 +1,4 @@
+import { dropChunk } from "../storage/mod.ts";
 import { TarFormatError } from "./errors.ts";
 import type { EntryType, TarEntry, TarHeader } from "./tar_entry.ts";
 
@@ -90,6 +91,8 @@ class ByteQueue {
       const part = await this.takeSome(n);
       if (!part) return false;
       n -= part.length;
+      // Dropped unread: a whole file-read chunk is freed now, not at the next GC.
+      dropChunk(part);
     }
     return true;
   }
