@@ -17,6 +17,7 @@ import { classify } from "./_path.ts";
 import { isRoot, mknod, setXattrs, unmount } from "./_platform.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 import { withFileLock } from "./_file_lock.ts";
+import { prepareDirectApply } from "./_direct_apply.ts";
 
 /** One layer of a stack as a snapshot needs it: the blob to read and its diff_id. */
 export interface SnapshotLayer {
@@ -304,8 +305,19 @@ export class SnapshotStore {
         await this.#make(ids[i], i, async (tmp) => {
           const given = options.entries?.(layer, i);
           const digest = layer.descriptor.digest;
+          if (given) {
+            const held: ApplyEntry[] = [];
+            for await (const e of given) held.push(e);
+            let direct = lowers.length === 0;
+            if (!direct) {
+              await applyOver(lowers, tmp, async (root) => {
+                direct = await prepareDirectApply(held, root);
+              });
+            }
+            if (direct) return await applyEntries(held, tmp, { digest });
+            return await applyOver(lowers, tmp, (root) => applyEntries(held, root, { digest }));
+          }
           await applyOver(lowers, tmp, async (root) => {
-            if (given) return await applyEntries(given, root, { digest });
             const v = verified(sourceOf(layer), layer.diffId);
             await applyEntries(v.entries, root, { digest });
             await v.check();

@@ -13,7 +13,7 @@ import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
 import { chainIds, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
 import { readXattrs } from "./_platform.ts";
 import { listDirectory } from "./_listing_test_util.ts";
-import { dir, file, opaque, symlink, whiteout } from "./_test_util.ts";
+import { dir, file, hardlink, opaque, symlink, whiteout } from "./_test_util.ts";
 import type { WriteEntry } from "./_tar_writer.ts";
 
 const rootOnly = process.getuid?.() !== 0 ? "needs root (devices, trusted xattrs)" : false;
@@ -219,3 +219,77 @@ test("gc() removes snapshots not named live and abandoned unpacks, and keeps the
     await assert.rejects(store.gc(["not-a-digest"]), SyntaxError);
   });
 });
+
+// A layer a build just made, handed to prepare() as entries: written straight into its
+// snapshot where only adds, through the overlay mount otherwise; the merged view must equal
+// the flattened stack either way (parents copied up whole, symlinked parents followed).
+const enc = (s: string) => new TextEncoder().encode(s);
+const givenCases: { name: string; lower: WriteEntry[]; top: WriteEntry[] }[] = [
+  {
+    name: "new files below a lower directory keep its owner, mode, mtime and xattrs",
+    lower: [
+      dir("app/", { mode: 0o700, uid: 7, gid: 8, mtime: 1000, xattrs: { "user.k": enc("v") } }),
+      file("app/old", "old"),
+    ],
+    top: [dir("app/files/", { mtime: 2000 }), file("app/files/a", "a", { mtime: 2000 })],
+  },
+  {
+    name: "a path below a lower symlink lands where the symlink points",
+    lower: [dir("usr/"), dir("usr/lib/", { mtime: 1000 }), symlink("lib", "usr/lib")],
+    top: [file("lib/x", "x")],
+  },
+  {
+    name: "a file replaces a lower directory",
+    lower: [dir("d/"), file("d/f", "f")],
+    top: [file("d", "now a file")],
+  },
+  {
+    name: "a redeclared directory merges with the lower one",
+    lower: [dir("d/", { uid: 3 }), file("d/f", "f")],
+    top: [dir("d/", { mode: 0o750, mtime: 3000 }), file("d/g", "g")],
+  },
+  {
+    name: "a directory replaces a lower file",
+    lower: [file("x", "x")],
+    top: [dir("x/"), file("x/y", "y")],
+  },
+  {
+    name: "a hardlink to a lower file",
+    lower: [file("big", "bytes")],
+    top: [hardlink("h", "big")],
+  },
+  {
+    name: "a file and then a directory of the same name over a lower directory",
+    lower: [dir("p/"), file("p/keep", "k")],
+    top: [file("p", "f"), dir("p/"), file("p/new", "n")],
+  },
+];
+
+for (const c of givenCases) {
+  test(`prepare() with given entries: ${c.name}`, { skip: rootOnly }, async (t) => {
+    if (!(await overlaySupported())) return t.skip("kernel overlayfs cannot be mounted here");
+    await withTemp(async (d) => {
+      const blobs = new MemoryBlobStore();
+      const layers = [await putLayer(blobs, c.lower), await putLayer(blobs, c.top)];
+      const store = new SnapshotStore(join(d, "store"));
+      const lowers = await store.prepare(layers, blobs, {
+        entries: (_layer, i) => i === 1 ? c.top : undefined,
+      });
+      const merged = join(d, "merged");
+      for (const p of [merged, join(d, "u"), join(d, "w")]) await mkdir(p);
+      await mountOverlay(lowers, join(d, "u"), join(d, "w"), merged);
+      let viaOverlay: string[];
+      try {
+        viaOverlay = await listDirectory(merged);
+      } finally {
+        await unmountOverlay(merged);
+      }
+      const sources = layers.map((l) => ({
+        digest: l.descriptor.digest,
+        open: () => blobs.get(l.descriptor.digest),
+      }));
+      await flattenToDirectory(sources, join(d, "flat"));
+      assert.deepEqual(viaOverlay, await listDirectory(join(d, "flat")));
+    });
+  });
+}
