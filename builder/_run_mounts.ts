@@ -25,7 +25,7 @@ import { execFile } from "node:child_process";
 import { basename, dirname, join, posix, relative } from "node:path";
 import process from "node:process";
 import { sha256 } from "../digest/mod.ts";
-import { resolveOnDisk } from "../unionfs/mod.ts";
+import { lstatOrNull, resolveOnDisk } from "../unionfs/mod.ts";
 import type { RunMount } from "./run_executor.ts";
 
 /** One mount as both executors apply it. */
@@ -64,16 +64,6 @@ function exec(command: string, args: string[]): Promise<void> {
       else resolve();
     });
   });
-}
-
-async function lstatOrNull(path: string) {
-  try {
-    return await lstat(path);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return null;
-    throw e;
-  }
 }
 
 /** Mount points made for this step only, removed again when still empty. */

@@ -26,6 +26,7 @@ import {
   diffDirectories,
   diffOverlayUpper,
   type LayerBlob,
+  lstatOrNull,
   mountOverlay,
   openWorkspace,
   overlaySupported,
@@ -251,16 +252,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-async function lstatOrNull(path: string) {
-  try {
-    return await lstat(path);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return null;
-    throw e;
-  }
 }
 
 function hasOpaqueXattr(path: string): Promise<boolean> {

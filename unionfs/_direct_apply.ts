@@ -12,10 +12,11 @@
  *
  * @module
  */
-import { chown, lstat } from "node:fs/promises";
+import { chown } from "node:fs/promises";
 import { join } from "node:path";
 import type { ApplyEntry } from "./apply_layer.ts";
 import { classify, cleanComponents } from "./_path.ts";
+import { lstatOrNull } from "./resolve_in_root.ts";
 
 /** An entry's path and type, as the writer will read them. */
 interface Planned {
@@ -80,16 +81,6 @@ function plan(
 }
 
 const under = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
-
-async function lstatOrNull(path: string) {
-  try {
-    return await lstat(path);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return null;
-    throw e;
-  }
-}
 
 /**
  * Whether `entries` may be written straight into the upper directory; if so, the lower

@@ -96,6 +96,7 @@ export {
 export {
   diskLookup,
   type DiskNode,
+  lstatOrNull,
   MAX_SYMLINK_HOPS,
   type ResolvedPath,
   resolveInRoot,

@@ -1,5 +1,6 @@
 import { lstatSync } from "node:fs";
-import { mkdir, readlink, unlink } from "node:fs/promises";
+import { lstat, mkdir, readlink, unlink } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import { join } from "node:path";
 import { PathError } from "./errors.ts";
 
@@ -242,4 +243,18 @@ export function diskLookup(
 export async function resolveOnDisk(root: string, path: string): Promise<string> {
   const r = await resolveInRoot(diskLookup(root), path);
   return join(root, ...r!.parts);
+}
+
+/**
+ * `lstat` of a path, or null when it is missing (or a parent on the way is not a
+ * directory), as the resolver's callers check what is there before they write.
+ */
+export async function lstatOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await lstat(path);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw e;
+  }
 }
