@@ -2,11 +2,24 @@
 const RELEASE_MIN = 64 << 10;
 
 /**
+ * ES2024's additions to ArrayBuffer, optional: Node 20's V8 lacks them, and the npm build
+ * compiles against ES2022's library.
+ */
+interface DetachableBuffer {
+  transfer?(length: number): ArrayBuffer;
+  readonly detached?: boolean;
+  readonly resizable?: boolean;
+}
+
+const detachable = (buffer: ArrayBuffer) => buffer as ArrayBuffer & DetachableBuffer;
+
+/**
  * Detaches `buffer`, which frees its memory now. Node 20's V8 has no
  * `ArrayBuffer.prototype.transfer`: there the buffer is left to the GC, as before.
  */
 function detach(buffer: ArrayBuffer): void {
-  if (typeof buffer.transfer === "function") buffer.transfer(0);
+  const b = detachable(buffer);
+  if (typeof b.transfer === "function") b.transfer(0);
 }
 
 /**
@@ -23,8 +36,9 @@ function detach(buffer: ArrayBuffer): void {
 export function releaseChunk(chunk: Uint8Array): void {
   const buffer = chunk.buffer;
   if (
-    buffer instanceof ArrayBuffer && !buffer.detached && buffer.byteLength >= RELEASE_MIN &&
-    chunk.byteOffset + chunk.byteLength === buffer.byteLength && !buffer.resizable
+    buffer instanceof ArrayBuffer && !detachable(buffer).detached &&
+    buffer.byteLength >= RELEASE_MIN &&
+    chunk.byteOffset + chunk.byteLength === buffer.byteLength && !detachable(buffer).resizable
   ) {
     detach(buffer);
   }
@@ -54,7 +68,7 @@ export function soleChunk(size: number): Uint8Array<ArrayBuffer> {
 export function dropChunk(chunk: Uint8Array): void {
   const buffer = chunk.buffer;
   if (
-    buffer instanceof ArrayBuffer && SOLE.has(buffer) && !buffer.detached &&
+    buffer instanceof ArrayBuffer && SOLE.has(buffer) && !detachable(buffer).detached &&
     chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength
   ) {
     SOLE.delete(buffer);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { dropChunk, releaseChunk, soleChunk } from "./release_chunk.ts";
 
-const canDetach = typeof ArrayBuffer.prototype.transfer === "function";
+const canDetach = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === "function";
 
 test("releaseChunk() frees a written chunk that ends its big buffer, and nothing else", {
   skip: canDetach ? false : "this runtime has no ArrayBuffer.prototype.transfer",
