@@ -54,17 +54,31 @@ export type ChunkRelease = (chunk: Uint8Array) => void;
  * short read.
  */
 export function inputStream(path: string, release?: ChunkRelease): ReadableStream<Uint8Array> {
-  if (path === "-" && !existsSync("/dev/stdin")) {
-    return Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>;
-  }
+  const viaNode = () => Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>;
+  if (path === "-" && !existsSync("/dev/stdin")) return viaNode();
   let fh: FileHandle | undefined;
+  // Standard input that /dev/stdin cannot open (a socket, as Node's child processes get:
+  // ENXIO) is read through the runtime's own stream instead.
+  let fallback: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>({
     async pull(c) {
-      fh ??= await open(path === "-" ? "/dev/stdin" : path, "r");
+      if (!fh && !fallback) {
+        try {
+          fh = await open(path === "-" ? "/dev/stdin" : path, "r");
+        } catch (e) {
+          if (path !== "-" || (e as { code?: string }).code !== "ENXIO") throw e;
+          fallback = viaNode().getReader();
+        }
+      }
+      if (fallback) {
+        // A copy: the runtime may still hold its chunk, and the consumer frees what it gets.
+        const { done, value } = await fallback.read();
+        return done ? c.close() : c.enqueue(value.slice());
+      }
       const buf = new Uint8Array(256 << 10);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      const { bytesRead } = await fh!.read(buf, 0, buf.length, null);
       if (bytesRead === 0) {
-        await fh.close();
+        await fh!.close();
         return c.close();
       }
       if (bytesRead === buf.length) return c.enqueue(buf);
@@ -72,8 +86,9 @@ export function inputStream(path: string, release?: ChunkRelease): ReadableStrea
       c.enqueue(buf.slice(0, bytesRead));
       release?.(buf);
     },
-    async cancel() {
+    async cancel(reason) {
       await fh?.close();
+      await fallback?.cancel(reason);
     },
   }, { highWaterMark: 0 });
 }

@@ -42,3 +42,16 @@ export function missingPeers(...names: string[]): string | false {
   console.log(`SKIP: ${reason}`);
   return reason;
 }
+
+/**
+ * Why a peak-memory bound cannot hold on this runtime, or false where it can: without
+ * `ArrayBuffer.prototype.transfer` (Node 20) stratum cannot free a chunk's memory once it
+ * is used, and dead chunks wait for V8's next collection (seen there: ~300 MiB for what
+ * Deno does in ~150 MiB). The bounds are checked on Deno.
+ */
+export function memoryBoundUnsupported(): string | false {
+  const transfer = (ArrayBuffer.prototype as { transfer?: unknown }).transfer;
+  return typeof transfer === "function"
+    ? false
+    : "this runtime has no ArrayBuffer.prototype.transfer (Node 20): freed chunks wait for the GC, so peak memory is not bounded here";
+}

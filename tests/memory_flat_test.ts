@@ -23,7 +23,7 @@ import { test } from "node:test";
 import { spawnTestScript } from "./_child.ts";
 import { bigDockerArchive } from "./_big_image.ts";
 import { startRegistry } from "./_cncf_registry.ts";
-import { missingPeers } from "./_peers.ts";
+import { memoryBoundUnsupported, missingPeers } from "./_peers.ts";
 
 const LIMIT_MB = 150;
 const LAYER_BYTES = 1 << 30;
@@ -63,7 +63,7 @@ const skip = process.platform !== "linux" || !existsSync("/proc/self/status")
   ? "needs Linux /proc"
   : process.env.STRATUM_SKIP_MEMORY_TEST === "1"
   ? "STRATUM_SKIP_MEMORY_TEST=1"
-  : false;
+  : memoryBoundUnsupported();
 
 test(
   "load, save, export, push and pull of a 1 GiB layer each stay under 150 MB of RSS",
