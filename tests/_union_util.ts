@@ -9,8 +9,7 @@ import { join } from "node:path";
 import type { Digest } from "../digest/mod.ts";
 import type { ImageStore } from "../storage/mod.ts";
 import { createLayer, type SnapshotLayer, type WriteEntry } from "../unionfs/mod.ts";
-import { storeImage } from "../builder/build_output.ts";
-import { initialStageConfig } from "../builder/instructions.ts";
+import { initialStageConfig, storeImage } from "../builder/mod.ts";
 
 const enc = new TextEncoder();
 /** The mtime every entry gets unless told: old enough that an unpack time stands out. */
