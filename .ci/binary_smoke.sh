@@ -9,20 +9,7 @@ BIN=${1:-dist/stratum}
 [ -x "$BIN" ] || { echo "binary smoke: $BIN is missing; build it with 'deno task compile'"; exit 1; }
 work=$(mktemp -d /tmp/stratum-binary-smoke.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
-check() { # check NAME COMMAND...: runs COMMAND, counts it
-  local name=$1
-  shift
-  if "$@" >"$work/out" 2>&1; then
-    pass=$((pass + 1))
-    echo "   ok   $name"
-  else
-    fail=$((fail + 1))
-    echo "   FAIL $name"
-    sed 's/^/        /' "$work/out" | tail -n 20
-  fi
-}
+. .ci/_check.sh
 export STRATUM_ROOT="$work/store"
 echo "binary: $BIN ($(du -m "$BIN" | cut -f1) MB)"
 # Output goes to a file before grep: grep -q leaving early would break the pipe under it.

@@ -11,20 +11,8 @@ TYPESCRIPT=$(sed -nE 's/^const TYPESCRIPT = "([^"]+)".*/\1/p' npm_build.ts)
 NODE_TYPES=$(sed -nE 's/^const NODE_TYPES = "([^"]+)".*/\1/p' npm_build.ts)
 work=$(mktemp -d /tmp/stratum-npm-smoke.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
-check() { # check NAME COMMAND...: runs COMMAND, counts it
-  local name=$1
-  shift
-  if "$@" >"$work/out" 2>&1; then
-    pass=$((pass + 1))
-    echo "   ok   $name"
-  else
-    fail=$((fail + 1))
-    echo "   FAIL $name"
-    sed 's/^/        /' "$work/out" | tail -n 30
-  fi
-}
+CHECK_TAIL=30
+. .ci/_check.sh
 
 tarball=$(cd npm && npm pack --silent --pack-destination "$work")
 tar -tzf "$work/$tarball" | sed 's#^package/##' | sort >"$work/files"
