@@ -3,10 +3,11 @@
  * offline from Debian's busybox-static, as DESIGN.md describes.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { type ImageStore, loadArchive, openStore } from "../storage/mod.ts";
 
 /** Runs docker and returns its trimmed standard output. */
 export function docker(...args: string[]): string {
@@ -48,4 +49,33 @@ RUN ["/bin/busybox","--install","-s","/bin"]
 /** Where Debian's busybox-static puts the static binary. */
 export function busyboxPath(): string {
   return "/bin/busybox";
+}
+
+/**
+ * Builds the busybox base as `tag` with Docker BuildKit (in `root/base`, with `files` beside
+ * it and `more` Dockerfile lines after the base's) and loads it into a stratum store at
+ * `root/store`, so that both builders start from the same image.
+ */
+export async function buildkitBase(
+  root: string,
+  tag: string,
+  options: { files?: Record<string, string>; more?: string } = {},
+): Promise<ImageStore> {
+  const dir = join(root, "base");
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(busyboxPath(), join(dir, "busybox"));
+  for (const [name, body] of Object.entries(options.files ?? {})) {
+    writeFileSync(join(dir, name), body);
+  }
+  writeFileSync(join(dir, "Dockerfile"), BUSYBOX_BASE + (options.more ?? ""));
+  // Debian's 20.10 client has the classic DOCKER_BUILDKIT=1 switch.
+  const bin = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
+  execFileSync(bin, ["build", "--network=host", "-q", "-t", tag, dir], {
+    env: { ...process.env, DOCKER_BUILDKIT: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const store = await openStore(join(root, "store"));
+  const saved = execFileSync(bin, ["save", tag], { maxBuffer: 256 << 20 });
+  await loadArchive(store, new Blob([new Uint8Array(saved)]).stream());
+  return store;
 }

@@ -8,14 +8,14 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { after, before, describe, test } from "node:test";
 import { build } from "../builder/mod.ts";
-import { type ImageStore, loadArchive, openStore, saveDockerArchive } from "../storage/mod.ts";
-import { busyboxPath } from "./_docker.ts";
+import { type ImageStore, saveDockerArchive } from "../storage/mod.ts";
+import { buildkitBase } from "./_docker.ts";
 import { missingPeers } from "./_peers.ts";
 
 const DOCKER = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
@@ -41,17 +41,7 @@ describe("issue 13: build rules beyond the differential tables", {
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "stratum-bksem-"));
-    const base = join(root, "base");
-    await mkdir(base);
-    await copyFile(busyboxPath(), join(base, "busybox"));
-    await writeFile(
-      join(base, "Dockerfile"),
-      'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n',
-    );
-    docker(["build", "--network=host", "-q", "-t", BASE, base]);
-    store = await openStore(join(root, "store"));
-    const saved = execFileSync(DOCKER, ["save", BASE], { maxBuffer: 256 << 20 });
-    await loadArchive(store, new Blob([new Uint8Array(saved)]).stream());
+    store = await buildkitBase(root, BASE);
   });
 
   after(async () => {

@@ -9,7 +9,6 @@ import { promisify } from "node:util";
 import { existsSync } from "node:fs";
 import {
   chmod,
-  copyFile,
   link,
   lstat,
   mkdir,
@@ -27,9 +26,9 @@ import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { sha256 } from "../digest/mod.ts";
 import { build } from "../builder/mod.ts";
-import { type ImageStore, loadArchive, openStore, saveDockerArchive } from "../storage/mod.ts";
+import { type ImageStore, saveDockerArchive } from "../storage/mod.ts";
 import { openLayer } from "../unionfs/mod.ts";
-import { busyboxPath } from "./_docker.ts";
+import { buildkitBase } from "./_docker.ts";
 import { missingPeers } from "./_peers.ts";
 
 // Debian's 20.10 client has the classic DOCKER_BUILDKIT=1 switch; a newer client on PATH
@@ -878,22 +877,14 @@ describe("stratum build matches Docker BuildKit", { skip: missingPeers("dockerd"
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "stratum-bkdiff-"));
-    const base = join(root, "base");
-    await mkdir(base);
-    await copyFile(busyboxPath(), join(base, "busybox"));
-    await writeFile(
-      join(base, "passwd"),
-      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n",
-    );
-    await writeFile(join(base, "group"), "root:x:0:\nnogroup:x:65534:\napp:x:1000:\nstaff:x:50:\n");
-    await writeFile(
-      join(base, "Dockerfile"),
-      'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\nCOPY passwd group /etc/\nONBUILD LABEL trig=1\nONBUILD COPY . /onb/\n',
-    );
-    docker(["build", "--network=host", "-q", "-t", BASE, base]);
-    store = await openStore(join(root, "store"));
-    const saved = execFileSync(DOCKER, ["save", BASE], { maxBuffer: 256 << 20 });
-    await loadArchive(store, new Blob([new Uint8Array(saved)]).stream());
+    store = await buildkitBase(root, BASE, {
+      files: {
+        passwd:
+          "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n",
+        group: "root:x:0:\nnogroup:x:65534:\napp:x:1000:\nstaff:x:50:\n",
+      },
+      more: "COPY passwd group /etc/\nONBUILD LABEL trig=1\nONBUILD COPY . /onb/\n",
+    });
   });
 
   after(async () => {
@@ -1012,17 +1003,7 @@ describe("sources outside the context or a stage's root", { skip: missingPeers("
     canary = join(root, "canary");
     await mkdir(canary);
     await writeFile(join(canary, "secret"), `${marker}\n`);
-    const b = join(root, "base");
-    await mkdir(b);
-    await copyFile(busyboxPath(), join(b, "busybox"));
-    await writeFile(
-      join(b, "Dockerfile"),
-      'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n',
-    );
-    docker(["build", "--network=host", "-q", "-t", base, b]);
-    store = await openStore(join(root, "store"));
-    const saved = execFileSync(DOCKER, ["save", base], { maxBuffer: 256 << 20 });
-    await loadArchive(store, new Blob([new Uint8Array(saved)]).stream());
+    store = await buildkitBase(root, base);
   });
 
   after(async () => {
