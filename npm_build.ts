@@ -44,11 +44,27 @@ const NODE_TYPES = "24.19.4";
 const MODULES = ["digest", "image", "storage", "unionfs", "registry_client", "builder", "server"];
 // Imports only tests use: devDependencies of the package, installed for the Node test run.
 const TEST_ONLY = new Set(["playwright-core"]);
-// The package's source repository (package.json `repository`): npm shows it and provenance
-// checks it.
-const REPOSITORY = "git+https://github.com/stratum-oci/stratum.git";
+// The package's source repository (package.json `repository`), which npm shows and provenance
+// checks: the public URL of this checkout's `origin` remote, or STRATUM_REPOSITORY. Never a
+// guessed URL: a wrong one would send users (and provenance) to someone else's code.
+const REPOSITORY = process.env.STRATUM_REPOSITORY ?? publicOrigin();
 const ESBUILD = "0.28.2";
 const POSTJECT = "1.0.0-alpha.6";
+
+/** The origin remote as an npm `git+https` URL, or undefined when it is not a public host. */
+function publicOrigin(): string | undefined {
+  let url: string;
+  try {
+    url = execFileSync("git", ["remote", "get-url", "origin"], { cwd: ROOT, encoding: "utf8" })
+      .trim();
+  } catch {
+    return undefined;
+  }
+  const scp = /^git@([^:]+):(.+)$/.exec(url);
+  if (scp) url = `https://${scp[1]}/${scp[2]}`;
+  if (!/^https:\/\/[^/]+\/.+/.test(url)) return undefined;
+  return `git+${url.endsWith(".git") ? url : `${url}.git`}`;
+}
 
 function run(cmd: string, args: string[], cwd: string): void {
   execFileSync(cmd, args, { cwd, stdio: "inherit" });
@@ -112,7 +128,7 @@ writeFileSync(
       description:
         "A daemonless container-image toolkit: build, store, pull, push and serve OCI images",
       license: deno.license,
-      repository: { type: "git", url: REPOSITORY },
+      ...(REPOSITORY ? { repository: { type: "git", url: REPOSITORY } } : {}),
       keywords: ["oci", "docker", "container", "image", "registry", "dockerfile", "deno"],
       type: "module",
       engines: { node: ">=20" },
@@ -208,6 +224,9 @@ const NODE_VERSION = execFileSync("node", ["--version"], { encoding: "utf8" }).t
 console.log(
   `built npm/ (${modules.length} modules; tsc ${TYPESCRIPT}, tests on Node ${NODE_VERSION})`,
 );
+if (!REPOSITORY) {
+  console.log("package.json has no repository: no public origin remote (set STRATUM_REPOSITORY)");
+}
 
 if (process.argv.includes("--sea")) buildSingleExecutable();
 
