@@ -62,8 +62,8 @@ export interface RuntimeSpec {
     /** Set `no_new_privs`. */
     noNewPrivileges: boolean;
   };
-  /** The root filesystem, relative to the bundle. */
-  root: { path: string; readonly: boolean };
+  /** The root filesystem, relative to the bundle; writable unless `readonly`. */
+  root: { path: string; readonly?: boolean };
   /** The container's host name. */
   hostname: string;
   /** Mounts, in order. */
@@ -330,7 +330,7 @@ function defaultSpec(rootPath: string): RuntimeSpec {
       rlimits: [{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
-    root: { path: rootPath, readonly: false },
+    root: { path: rootPath },
     hostname: "stratum",
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },

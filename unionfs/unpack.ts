@@ -140,10 +140,12 @@ function unescapeMount(text: string): string {
 
 /**
  * The flags of the mount holding `path` that the kernel locks for a user namespace
- * (`ro`, `nodev`, `noexec`, `nosuid` and the atime ones): a bind mount of it inside one
- * must carry them, or runc's mount fails. umoci reads them with statfs(2), which neither
- * runtime offers; /proc/self/mountinfo holds the same per-mount flags. Undefined when
- * `path` does not exist.
+ * (`ro`, `nodev`, `noexec`, `nosuid`, `noatime`, `nodiratime`): a bind mount of it inside
+ * one must carry them, or runc's mount fails. umoci reads them with statfs(2), which
+ * neither runtime offers; /proc/self/mountinfo holds the same per-mount flags. `relatime`
+ * is left out as umoci leaves it out (it tests statfs's flags for MS_RELATIME, which
+ * statfs reports as ST_RELATIME, another bit): a bind without atime flags gets relatime
+ * from the kernel anyway. Undefined when `path` does not exist.
  */
 async function lockedMountFlags(path: string): Promise<string[] | undefined> {
   const real = await realpath(path).catch(() => undefined);
@@ -162,7 +164,7 @@ async function lockedMountFlags(path: string): Promise<string[] | undefined> {
     if ((f[dash + 3] ?? "").split(",").includes("ro")) options.add("ro");
     best = { point, options };
   }
-  const order = ["ro", "nodev", "noexec", "nosuid", "noatime", "relatime", "nodiratime"];
+  const order = ["ro", "nodev", "noexec", "nosuid", "noatime", "nodiratime"];
   return order.filter((o) => best?.options.has(o));
 }
 
