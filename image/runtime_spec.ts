@@ -503,8 +503,14 @@ export function runtimeSpec(image: ImageConfig, options: RuntimeSpecOptions = {}
       { type: "user" },
     ];
   }
-  if (uidMappings.length > 0) spec.linux.uidMappings = uidMappings.map((m) => ({ ...m }));
-  if (gidMappings.length > 0) spec.linux.gidMappings = gidMappings.map((m) => ({ ...m }));
+  if (uidMappings.length > 0 || gidMappings.length > 0) {
+    // First in `linux`, where Go's specs-go writes them.
+    spec.linux = {
+      ...(uidMappings.length > 0 ? { uidMappings: uidMappings.map((m) => ({ ...m })) } : {}),
+      ...(gidMappings.length > 0 ? { gidMappings: gidMappings.map((m) => ({ ...m })) } : {}),
+      ...spec.linux,
+    };
+  }
   if (options.rootless) toRootless(spec, options.resolvConfOptions);
   return spec;
 }

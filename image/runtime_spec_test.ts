@@ -278,6 +278,16 @@ test("runtimeSpec() annotates exposed ports (sorted) and the stop signal", () =>
 
 test("runtimeSpec() starts from the default spec: namespaces, mounts, capabilities", () => {
   const spec = runtimeSpec(image());
+  // Go's field order, as specs-go writes a config.json.
+  assert.deepEqual(Object.keys(spec), [
+    "ociVersion",
+    "process",
+    "root",
+    "hostname",
+    "mounts",
+    "annotations",
+    "linux",
+  ]);
   assert.equal(spec.process.terminal, false);
   assert.equal(spec.root.path, "rootfs");
   assert.deepEqual(spec.linux.namespaces.map((n) => n.type), [
@@ -314,6 +324,7 @@ test("runtimeSpec() with ID mappings adds a user namespace", () => {
   assert.equal(spec.linux.namespaces.filter((n) => n.type === "user").length, 1);
   assert.deepEqual(spec.linux.uidMappings, m);
   assert.deepEqual(spec.linux.gidMappings, m);
+  assert.deepEqual(Object.keys(spec.linux).slice(0, 2), ["uidMappings", "gidMappings"]);
   assert.ok(spec.linux.namespaces.some((n) => n.type === "network"));
 });
 

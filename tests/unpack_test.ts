@@ -33,7 +33,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { openStore } from "../storage/mod.ts";
 import { stratum } from "./_cli.ts";
-import { missingPeers } from "./_peers.ts";
+import { missingPeers, which } from "./_peers.ts";
 import { d, f, l, putImage, putLayer } from "./_union_util.ts";
 
 const notRoot = process.getuid?.() !== 0 ? "needs root (RUN in the build, runc run)" : false;
@@ -226,6 +226,55 @@ describe("stratum unpack", { skip }, () => {
       return c;
     };
     assert.deepEqual(sorted(await config(ours)), sorted(await config(theirs)));
+  });
+
+  test("a --rootless bundle runs under runc as an unprivileged user", async (t) => {
+    const users = Number(
+      await readFile("/proc/sys/user/max_user_namespaces", "utf8").catch(() => 0),
+    );
+    const why = !which("setpriv")
+      ? "setpriv (util-linux) missing"
+      : users > 0
+      ? false
+      : "user namespaces are disabled (user.max_user_namespaces = 0)";
+    if (why) {
+      console.log(`SKIP: ${why}`);
+      return t.skip(why);
+    }
+    // An image that runs as root, which is the only user a rootless bundle maps.
+    const ctx = join(work, "ctx-root");
+    await mkdir(ctx);
+    await writeFile(
+      join(ctx, "Dockerfile"),
+      `FROM ${IMAGE}\nUSER root\nCMD ["sh", "-c", "echo rootless $(id -u) $(cat /proc/self/uid_map)"]\n`,
+    );
+    const built = await stratum(root, "build", "-q", "-t", "unpack/root:1", ctx);
+    assert.equal(built.code, 0, built.stderr);
+    // What nobody's own `stratum unpack --rootless` makes: every file nobody's, mapped to root.
+    const bundle = join(work, "b4");
+    const nobody = ["--uid-map", "0:65534:1", "--gid-map", "0:65534:1"];
+    const r = await stratum(root, "unpack", "--rootless", ...nobody, "unpack/root:1", bundle);
+    assert.equal(r.code, 0, r.stderr);
+    execFileSync("chown", ["-R", "65534:65534", bundle]);
+    await chmod(work, 0o711);
+    const id = `stratum-unpack-${randomBytes(6).toString("hex")}`;
+    const state = join(work, "runc-rootless");
+    await mkdir(state, { mode: 0o700 });
+    execFileSync("chown", ["65534:65534", state]);
+    const asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "env", `HOME=${state}`];
+    try {
+      const run = spawnSync(
+        "setpriv",
+        [...asNobody, "runc", "--root", state, "run", "--bundle", bundle, id],
+        { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 },
+      );
+      assert.equal(run.status, 0, `rootless runc run failed: ${run.stderr}`);
+      assert.equal(run.stdout.replace(/\s+/g, " ").trim(), "rootless 0 0 65534 1");
+    } finally {
+      spawnSync("setpriv", [...asNobody, "runc", "--root", state, "delete", "-f", id], {
+        stdio: "ignore",
+      });
+    }
   });
 
   test("errors are one line and leave nothing: a missing image, a full directory", async () => {
