@@ -157,7 +157,9 @@ test("unpack() of a missing image or a user the image lacks leaves nothing behin
   const bundle = join(work, "missing");
   await assert.rejects(unpack(store, "nope:1", bundle), ImageNotFoundError);
   await assert.rejects(unpack(store, "Not A Reference", bundle), ImageNotFoundError);
-  await putImage("nouser:1", [ACCOUNTS], { User: "ghost" });
+  // A read-only directory with a file: a non-root caller must still be able to clean up.
+  const readOnly = [dir("ro/", { mode: 0o555 }), file("ro/f", "x", { mode: 0o444 })];
+  await putImage("nouser:1", [ACCOUNTS, readOnly], { User: "ghost" });
   await assert.rejects(unpack(store, "nouser:1", bundle), /no user "ghost"/);
   await assert.rejects(lstat(bundle), { code: "ENOENT" });
   assert.deepEqual(await siblings(), []);
