@@ -1,8 +1,7 @@
 /** `stratum unpack`. @module */
 import { type IdMapping, parseIdMapping } from "../image/mod.ts";
 import { unpack } from "../unionfs/mod.ts";
-import type { CommandContext } from "./_context.ts";
-import { UsageError } from "./_context.ts";
+import { type CommandContext, UsageError } from "./_context.ts";
 import { store } from "./_store.ts";
 
 /** The values of a repeatable `--uid-map`/`--gid-map`, or undefined when not given. */
