@@ -332,6 +332,32 @@ const COMMANDS: Record<string, Command> = {
     },
     load: () => import("./cli/export.ts"),
   },
+  unpack: {
+    summary: "Unpack an image into an OCI runtime bundle (DIR/rootfs, DIR/config.json), like umoci",
+    usage: "[OPTIONS] IMAGE DIR",
+    details:
+      "DIR must be missing or empty. The bundle runs with `runc run --bundle DIR ID`; its\n" +
+      "config.json comes from the image config (entrypoint, cmd, env, user, workdir).",
+    flags: {
+      rootless: {
+        type: "boolean",
+        help: "For an unprivileged user: no chown, user namespace, rootless mounts",
+      },
+      "uid-map": {
+        type: "string",
+        multiple: true,
+        arg: "CONT:HOST[:SIZE]",
+        help: "Map container UIDs to host UIDs, files and spec (repeatable)",
+      },
+      "gid-map": {
+        type: "string",
+        multiple: true,
+        arg: "CONT:HOST[:SIZE]",
+        help: "Map container GIDs to host GIDs, files and spec (repeatable)",
+      },
+    },
+    load: () => import("./cli/unpack.ts"),
+  },
   layers: {
     summary: "Show each layer: size, created-by, files added/modified/removed, wasted bytes",
     usage: "[--format table|json] IMAGE",

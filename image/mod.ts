@@ -10,6 +10,9 @@
  * {@linkcode parseImageLayout} checks an OCI layout's `oci-layout` file.
  * {@linkcode parseReference} follows Docker's reference normalization;
  * {@linkcode selectManifest} picks an index entry the way containerd matches platforms.
+ * {@linkcode runtimeSpec} turns an image config into the OCI runtime spec of a bundle, as
+ * umoci does, with the user resolved by {@linkcode resolveExecUser} from the passwd and
+ * group files a caller reads out of the image's root filesystem.
  *
  * Written by hand: these are small grammars and schemas that must match Docker's and
  * containerd's behaviour exactly, and no maintained npm package does both.
@@ -82,6 +85,18 @@ export {
   parsePlatform,
   selectManifest,
 } from "./platform.ts";
+export {
+  type ExecUser,
+  hostId,
+  type IdMapping,
+  parseIdMapping,
+  resolveExecUser,
+  RUNTIME_SPEC_VERSION,
+  type RuntimeMount,
+  type RuntimeSpec,
+  runtimeSpec,
+  type RuntimeSpecOptions,
+} from "./runtime_spec.ts";
 
 // Types of lower modules that this module's API names, re-exported so that its
 // documentation links them and users import them from one door.

@@ -8,6 +8,8 @@
  * - {@linkcode flattenToDirectory} / {@linkcode flattenToTar}: the merged tree written
  *   out, each surviving file once; {@linkcode applyLayer} applies one layer onto a
  *   directory in place. Both resolve every path inside the target.
+ * - {@linkcode unpack}: an image of the store as an OCI runtime bundle (`rootfs` flattened,
+ *   `config.json` from the image config), as `umoci unpack` makes it, for `runc run`.
  * - {@linkcode resolveInRoot}: the one rooted path resolver (securejoin semantics) every
  *   walk of an image root goes through, over disk ({@linkcode diskLookup}), the merged
  *   tree or any other tree.
@@ -86,6 +88,7 @@ export {
   flattenToTar,
   type FlattenToTarOptions,
 } from "./flatten.ts";
+export { unpack, type UnpackOptions, type UnpackResult } from "./unpack.ts";
 export {
   applyEntries,
   type ApplyEntriesOptions,
@@ -140,7 +143,22 @@ export {
 // Types of lower modules that this module's API names, re-exported so that its
 // documentation links them and users import them from one door.
 export type { Digest, DigestResult } from "../digest/mod.ts";
-export type { Descriptor, Platform } from "../image/mod.ts";
+export type {
+  ContainerConfig,
+  Descriptor,
+  HealthConfig,
+  History,
+  IdMapping,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  ParsedManifest,
+  Platform,
+  Reference,
+  RootFS,
+  RuntimeMount,
+  RuntimeSpec,
+} from "../image/mod.ts";
 export type {
   BlobInfo,
   BlobReadOptions,
@@ -148,4 +166,15 @@ export type {
   BlobWriter,
   BlobWriterOptions,
   ExpectedBlob,
+  FsckProblem,
+  GcOptions,
+  GcResult,
+  ImageStore,
+  ImageSummary,
+  Lease,
+  LeaseManager,
+  RemoveResult,
+  ResolvedImage,
+  TagRecord,
+  TagStore,
 } from "../storage/mod.ts";
