@@ -1,6 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { DigestMismatchError, type DigestResult, SizeMismatchError } from "../digest/mod.ts";
-import type { BlobStore, BlobWriter } from "../storage/mod.ts";
+import {
+  DigestMismatchError,
+  type DigestResult,
+  sha256,
+  SizeMismatchError,
+} from "../digest/mod.ts";
+import { type BlobStore, type BlobWriter, dropChunk } from "../storage/mod.ts";
 import { RegistryHttpError } from "./errors.ts";
 
 /** An upload in progress: a resumable store write named by the session ID. */
@@ -25,16 +30,31 @@ export interface UploadSessionOptions {
   now: () => number;
 }
 
+/** What the server holds of a session besides what the client sees. */
+interface Held {
+  session: UploadSession;
+  /** The store write, its hasher included, open from the first byte to the final PUT. */
+  writer?: BlobWriter;
+}
+
+/** Session IDs are UUIDs; anything else is unknown without asking the store. */
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /**
- * The registry's upload sessions over the store's resumable writers (`writer({ ref })`):
- * each request appends to the session's write and suspends it; the final PUT commits it
- * against the client's digest. Nothing is visible under a digest before that commit, so a
- * client that disconnects or lets a session expire leaves no blob behind.
+ * The registry's upload sessions over the store's resumable writers (`writer({ ref })`).
+ * A session keeps its writer open across its requests, so each chunk is hashed once as it
+ * arrives and the final PUT commits against the client's digest without reading the
+ * upload back (a 552 MB blob in 16 MiB PATCHes used to re-read and re-hash all it held on
+ * every one). Nothing is visible under a digest before that commit, so a client that
+ * disconnects or lets a session expire leaves no blob behind. On shutdown the writes are
+ * suspended, not thrown away: a restarted server that is asked for a session it does not
+ * hold resumes the store's write of that name (re-hashing what the file holds), and
+ * `stratum gc` removes the ones nobody resumed.
  */
 export class UploadSessions {
   readonly #blobs: BlobStore;
   readonly #options: UploadSessionOptions;
-  readonly #sessions = new Map<string, UploadSession>();
+  readonly #sessions = new Map<string, Held>();
   #single = 0;
 
   constructor(blobs: BlobStore, options: UploadSessionOptions) {
@@ -63,20 +83,43 @@ export class UploadSessions {
     this.#admit();
     const now = this.#options.now();
     const session = { id: randomUUID(), repo, offset: 0, touched: now, busy: false };
-    this.#sessions.set(session.id, session);
+    this.#sessions.set(session.id, { session });
     return session;
   }
 
-  /** The session `id` of `repo`; BLOB_UPLOAD_UNKNOWN when it does not exist or expired. */
+  /**
+   * The session `id` of `repo`; BLOB_UPLOAD_UNKNOWN when it does not exist or expired. A
+   * session this process does not hold (it was restarted) is taken up again from the
+   * store's suspended write of that name, when there is one with bytes in it.
+   */
   async get(repo: string, id: string): Promise<UploadSession> {
     await this.sweep();
-    const s = this.#sessions.get(id);
-    if (!s || s.repo !== repo) {
+    const held = this.#sessions.get(id) ?? await this.#resume(repo, id);
+    if (!held || held.session.repo !== repo) {
       throw new RegistryHttpError("BLOB_UPLOAD_UNKNOWN", `upload ${id} is unknown or expired`, {
         detail: { session: id },
       });
     }
-    return s;
+    return held.session;
+  }
+
+  async #resume(repo: string, id: string): Promise<Held | undefined> {
+    if (!SESSION_ID.test(id) || this.active >= this.#options.max) return undefined;
+    const writer = await this.#blobs.writer({ ref: await writeRef(repo, id) });
+    if (writer.offset === 0 || this.#sessions.has(id)) {
+      await writer.abort();
+      return this.#sessions.get(id);
+    }
+    const session = {
+      id,
+      repo,
+      offset: writer.offset,
+      touched: this.#options.now(),
+      busy: false,
+    };
+    const held = { session, writer };
+    this.#sessions.set(id, held);
+    return held;
   }
 
   /**
@@ -88,11 +131,9 @@ export class UploadSessions {
     chunks: AsyncIterable<Uint8Array>,
     start: number | undefined,
   ): Promise<number> {
-    return await this.#exclusive(session, async () => {
+    return await this.#exclusive(session, async (held) => {
       this.#checkStart(session, start);
-      const writer = await this.#blobs.writer({ ref: session.id });
-      const written = await this.#write(session, writer, chunks);
-      session.offset = writer.offset + written;
+      await this.#write(held, chunks);
       return session.offset;
     });
   }
@@ -104,43 +145,32 @@ export class UploadSessions {
     start: number | undefined,
     digest: string,
   ): Promise<DigestResult> {
-    return await this.#exclusive(session, async () => {
-      this.#checkStart(session, start);
-      const writer = await this.#blobs.writer({ ref: session.id });
-      const sink = writer.writable.getWriter();
-      let sent = 0;
+    return await this.#exclusive(session, async (held) => {
       try {
-        for await (const c of chunks) {
-          await sink.write(c);
-          sent += c.length;
-        }
-        sink.releaseLock();
+        this.#checkStart(session, start);
+        const writer = await this.#write(held, chunks);
+        this.#sessions.delete(session.id);
         return await writer.commit({ digest });
       } catch (e) {
-        sink.releaseLock();
         this.#sessions.delete(session.id);
-        await writer.abort().catch(() => {});
+        await this.#discard(held);
         if (e instanceof DigestMismatchError || e instanceof SizeMismatchError) {
           throw new RegistryHttpError(
             "DIGEST_INVALID",
             `uploaded content does not match ${digest}`,
-            {
-              detail: { expected: digest, size: writer.offset + sent },
-              cause: e,
-            },
+            { detail: { expected: digest, size: session.offset }, cause: e },
           );
         }
         throw e;
-      } finally {
-        this.#sessions.delete(session.id);
       }
     });
   }
 
   /** Ends the session and throws its bytes away. */
   async cancel(session: UploadSession): Promise<void> {
+    const held = this.#sessions.get(session.id) ?? { session };
     this.#sessions.delete(session.id);
-    await this.#discard(session.id);
+    await this.#discard(held);
   }
 
   /**
@@ -152,22 +182,16 @@ export class UploadSessions {
     this.#single++;
     try {
       const writer = await this.#blobs.writer();
-      const sink = writer.writable.getWriter();
       try {
-        for await (const c of chunks) await sink.write(c);
-        sink.releaseLock();
+        await pour(writer, chunks);
         return await writer.commit({ digest });
       } catch (e) {
-        sink.releaseLock();
         await writer.abort().catch(() => {});
         if (e instanceof DigestMismatchError || e instanceof SizeMismatchError) {
           throw new RegistryHttpError(
             "DIGEST_INVALID",
             `uploaded content does not match ${digest}`,
-            {
-              detail: { expected: digest },
-              cause: e,
-            },
+            { detail: { expected: digest }, cause: e },
           );
         }
         throw e;
@@ -180,21 +204,31 @@ export class UploadSessions {
   /** Drops sessions idle past the timeout. */
   async sweep(): Promise<void> {
     const cutoff = this.#options.now() - this.#options.timeoutMs;
-    for (const s of [...this.#sessions.values()]) {
+    for (const held of [...this.#sessions.values()]) {
+      const s = held.session;
       if (!s.busy && s.touched < cutoff) {
         this.#sessions.delete(s.id);
-        await this.#discard(s.id);
+        await this.#discard(held);
       }
     }
   }
 
-  /** Drops every session (server shutdown). */
+  /**
+   * Lets go of every session (server shutdown): their writes are suspended with what they
+   * hold, for a restarted server to resume.
+   */
   async close(): Promise<void> {
-    for (const s of [...this.#sessions.values()]) await this.cancel(s);
+    for (const held of [...this.#sessions.values()]) {
+      this.#sessions.delete(held.session.id);
+      await held.writer?.writable.close().catch(() => held.writer?.abort());
+    }
   }
 
-  async #discard(id: string): Promise<void> {
-    const w = await this.#blobs.writer({ ref: id }).catch(() => undefined);
+  async #discard(held: Held): Promise<void> {
+    const w = held.writer ??
+      await this.#blobs.writer({ ref: await writeRef(held.session.repo, held.session.id) })
+        .catch(() => undefined);
+    held.writer = undefined;
     await w?.abort().catch(() => {});
   }
 
@@ -204,48 +238,77 @@ export class UploadSessions {
     }
   }
 
-  async #write(
-    session: UploadSession,
-    writer: BlobWriter,
-    chunks: AsyncIterable<Uint8Array>,
-  ): Promise<number> {
+  /**
+   * Appends `chunks` through the session's writer, opening it on the first bytes. Bytes
+   * that arrived before a body failed stay counted; a write the store refused ends the
+   * session, since what its file holds is then unknown.
+   */
+  async #write(held: Held, chunks: AsyncIterable<Uint8Array>): Promise<BlobWriter> {
+    const { session } = held;
+    if (!held.writer) {
+      held.writer = await this.#blobs.writer({ ref: await writeRef(session.repo, session.id) });
+      session.offset = held.writer.offset;
+    }
+    const writer = held.writer;
     const sink = writer.writable.getWriter();
-    let written = 0;
-    let failure: unknown;
     try {
       for await (const c of chunks) {
-        await sink.write(c);
-        written += c.length;
+        try {
+          await sink.write(c);
+        } catch (e) {
+          this.#sessions.delete(session.id);
+          held.writer = undefined;
+          await writer.abort().catch(() => {});
+          throw e;
+        }
+        session.offset += c.length;
+        // Written and hashed: a request body's chunk is nobody else's (adoptChunk).
+        dropChunk(c);
       }
-    } catch (e) {
-      failure = e;
+    } finally {
+      sink.releaseLock();
     }
-    try {
-      // Closing without commit suspends the write: what arrived stays for the next chunk.
-      await sink.close();
-    } catch (e) {
-      this.#sessions.delete(session.id);
-      await writer.abort().catch(() => {});
-      throw failure ?? e;
-    }
-    if (failure) {
-      session.offset = writer.offset + written;
-      throw failure;
-    }
-    return written;
+    return writer;
   }
 
-  async #exclusive<T>(session: UploadSession, fn: () => Promise<T>): Promise<T> {
+  async #exclusive<T>(session: UploadSession, fn: (held: Held) => Promise<T>): Promise<T> {
     if (session.busy) {
       throw rangeError(session, "another request is writing to this upload");
     }
+    const held = this.#sessions.get(session.id);
+    if (!held) {
+      throw new RegistryHttpError("BLOB_UPLOAD_UNKNOWN", `upload ${session.id} is unknown`, {
+        detail: { session: session.id },
+      });
+    }
     session.busy = true;
     try {
-      return await fn();
+      return await fn(held);
     } finally {
       session.busy = false;
       session.touched = this.#options.now();
     }
+  }
+}
+
+/**
+ * The store's name for a session's write: the repository is in it, so a restarted server
+ * resumes a session only through the repository it was started in.
+ */
+async function writeRef(repo: string, id: string): Promise<string> {
+  return `upload-${(await sha256(repo)).slice(7, 23)}-${id}`;
+}
+
+/** Writes every chunk of `chunks` and frees each once written. */
+async function pour(writer: BlobWriter, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  const sink = writer.writable.getWriter();
+  try {
+    for await (const c of chunks) {
+      await sink.write(c);
+      dropChunk(c);
+    }
+  } finally {
+    sink.releaseLock();
   }
 }
 

@@ -22,7 +22,10 @@ export interface ExpectedBlob {
  * resumable write (one opened with a `ref`).
  */
 export interface BlobWriter {
-  /** Where the bytes go. */
+  /**
+   * Where the bytes go. A chunk is copied or written out by the time its write resolves,
+   * and the writer keeps no reference to it: its producer may then reuse or free it.
+   */
   readonly writable: WritableStream<Uint8Array>;
   /** Bytes already held for this write (non-zero when a resumable write was resumed). */
   readonly offset: number;
