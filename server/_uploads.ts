@@ -5,7 +5,13 @@ import {
   sha256,
   SizeMismatchError,
 } from "../digest/mod.ts";
-import { type BlobStore, type BlobWriter, dropChunk } from "../storage/mod.ts";
+import {
+  type BlobStore,
+  type BlobWriter,
+  type BlobWriterOptions,
+  dropChunk,
+  soleChunk,
+} from "../storage/mod.ts";
 import { RegistryHttpError } from "./errors.ts";
 
 /** An upload in progress: a resumable store write named by the session ID. */
@@ -105,7 +111,7 @@ export class UploadSessions {
 
   async #resume(repo: string, id: string): Promise<Held | undefined> {
     if (!SESSION_ID.test(id) || this.active >= this.#options.max) return undefined;
-    const writer = await this.#blobs.writer({ ref: await writeRef(repo, id) });
+    const writer = await this.#blobs.writer(await writeOptions(repo, id));
     if (writer.offset === 0 || this.#sessions.has(id)) {
       await writer.abort();
       return this.#sessions.get(id);
@@ -181,9 +187,12 @@ export class UploadSessions {
     this.#admit();
     this.#single++;
     try {
-      const writer = await this.#blobs.writer();
+      // Unnamed: nobody else can write to it, so commit need not read it back.
+      const writer = await this.#blobs.writer({ readBack: false });
       try {
-        await pour(writer, chunks);
+        await pour(writer, chunks).catch((e) => {
+          throw e instanceof StoreWriteError ? e.cause : e;
+        });
         return await writer.commit({ digest });
       } catch (e) {
         await writer.abort().catch(() => {});
@@ -226,7 +235,7 @@ export class UploadSessions {
 
   async #discard(held: Held): Promise<void> {
     const w = held.writer ??
-      await this.#blobs.writer({ ref: await writeRef(held.session.repo, held.session.id) })
+      await this.#blobs.writer(await writeOptions(held.session.repo, held.session.id))
         .catch(() => undefined);
     held.writer = undefined;
     await w?.abort().catch(() => {});
@@ -246,27 +255,18 @@ export class UploadSessions {
   async #write(held: Held, chunks: AsyncIterable<Uint8Array>): Promise<BlobWriter> {
     const { session } = held;
     if (!held.writer) {
-      held.writer = await this.#blobs.writer({ ref: await writeRef(session.repo, session.id) });
+      held.writer = await this.#blobs.writer(await writeOptions(session.repo, session.id));
       session.offset = held.writer.offset;
     }
     const writer = held.writer;
-    const sink = writer.writable.getWriter();
     try {
-      for await (const c of chunks) {
-        try {
-          await sink.write(c);
-        } catch (e) {
-          this.#sessions.delete(session.id);
-          held.writer = undefined;
-          await writer.abort().catch(() => {});
-          throw e;
-        }
-        session.offset += c.length;
-        // Written and hashed: a request body's chunk is nobody else's (adoptChunk).
-        dropChunk(c);
-      }
-    } finally {
-      sink.releaseLock();
+      await pour(writer, chunks, (n) => session.offset += n);
+    } catch (e) {
+      if (!(e instanceof StoreWriteError)) throw e;
+      this.#sessions.delete(session.id);
+      held.writer = undefined;
+      await writer.abort().catch(() => {});
+      throw e.cause;
     }
     return writer;
   }
@@ -292,24 +292,87 @@ export class UploadSessions {
 }
 
 /**
- * The store's name for a session's write: the repository is in it, so a restarted server
- * resumes a session only through the repository it was started in.
+ * The store write of a session. Its name holds the repository, so a restarted server
+ * resumes a session only through the repository it was started in; with the random session
+ * ID in it nobody else can name it, so commit trusts the bytes it hashed as they came and
+ * does not read the upload back.
  */
-async function writeRef(repo: string, id: string): Promise<string> {
-  return `upload-${(await sha256(repo)).slice(7, 23)}-${id}`;
+async function writeOptions(repo: string, id: string): Promise<BlobWriterOptions> {
+  return { ref: `upload-${(await sha256(repo)).slice(7, 23)}-${id}`, readBack: false };
 }
 
-/** Writes every chunk of `chunks` and frees each once written. */
-async function pour(writer: BlobWriter, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+/** A write the store refused (as opposed to a request body that failed). */
+class StoreWriteError extends Error {}
+
+/** Bytes per write to the store: a body's socket chunks are 16-64 KiB. */
+const BATCH = 1 << 20;
+
+/**
+ * Writes `chunks` to `writer`, gathered into 1 MiB writes through two buffers used in turn
+ * (one fills while the other is written), so a big upload costs a few hundred writes and
+ * leaves no garbage: each request-body chunk is freed once copied (adoptChunk), and the
+ * buffers are reused since a writer keeps no chunk once its write resolves. `written` hears
+ * of each write that landed. When the body fails, what arrived before is still written;
+ * a failed write rejects with a {@linkcode StoreWriteError}.
+ */
+async function pour(
+  writer: BlobWriter,
+  chunks: AsyncIterable<Uint8Array>,
+  written: (bytes: number) => void = () => {},
+): Promise<void> {
   const sink = writer.writable.getWriter();
+  // Made on first use and freed at the end: a small blob should not cost 2 MiB of garbage.
+  const buffers: Uint8Array[] = [];
+  const pending: (Promise<void> | undefined)[] = [undefined, undefined];
+  let failed: unknown;
+  let current = 0;
+  let fill = 0;
+  // Each write's outcome is recorded rather than left to reject: one nobody awaits yet
+  // must not become an unhandled rejection.
+  const settle = async (i: number) => {
+    await pending[i];
+    pending[i] = undefined;
+    if (failed) throw failed;
+  };
+  const flush = async () => {
+    if (fill === 0) return;
+    const n = fill;
+    pending[current] = sink.write(buffers[current].subarray(0, n)).then(
+      () => written(n),
+      (e) => void (failed ??= new StoreWriteError("store write failed", { cause: e })),
+    );
+    current ^= 1;
+    fill = 0;
+    await settle(current);
+  };
+  let bodyFailed = false;
+  let bodyError: unknown;
   try {
-    for await (const c of chunks) {
-      await sink.write(c);
-      dropChunk(c);
+    try {
+      for await (const c of chunks) {
+        for (let at = 0; at < c.length;) {
+          const n = Math.min(c.length - at, BATCH - fill);
+          buffers[current] ??= soleChunk(BATCH);
+          buffers[current].set(c.subarray(at, at + n), fill);
+          fill += n;
+          at += n;
+          if (fill === BATCH) await flush();
+        }
+        dropChunk(c);
+      }
+    } catch (e) {
+      bodyFailed = true;
+      bodyError = e;
     }
+    // What arrived is kept even when the body failed: the client may resume after it.
+    if (!failed) await flush().catch(() => {});
+    await Promise.all(pending);
   } finally {
     sink.releaseLock();
+    for (const b of buffers) dropChunk(b);
   }
+  if (failed) throw failed;
+  if (bodyFailed) throw bodyError;
 }
 
 /** The 416 the spec asks for when a chunk cannot be accepted, with the current range. */
