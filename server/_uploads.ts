@@ -61,6 +61,8 @@ export class UploadSessions {
   readonly #blobs: BlobStore;
   readonly #options: UploadSessionOptions;
   readonly #sessions = new Map<string, Held>();
+  /** Sessions being taken up from the store: concurrent requests for one share the work. */
+  readonly #resuming = new Map<string, Promise<Held | undefined>>();
   #single = 0;
 
   constructor(blobs: BlobStore, options: UploadSessionOptions) {
@@ -100,7 +102,16 @@ export class UploadSessions {
    */
   async get(repo: string, id: string): Promise<UploadSession> {
     await this.sweep();
-    const held = this.#sessions.get(id) ?? await this.#resume(repo, id);
+    let held = this.#sessions.get(id);
+    if (!held) {
+      const key = `${repo}\n${id}`;
+      let resuming = this.#resuming.get(key);
+      if (!resuming) {
+        resuming = this.#resume(repo, id).finally(() => this.#resuming.delete(key));
+        this.#resuming.set(key, resuming);
+      }
+      held = await resuming;
+    }
     if (!held || held.session.repo !== repo) {
       throw new RegistryHttpError("BLOB_UPLOAD_UNKNOWN", `upload ${id} is unknown or expired`, {
         detail: { session: id },
