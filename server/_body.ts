@@ -13,6 +13,8 @@ export interface BodyLimits {
 /**
  * Yields a request body's chunks, refusing bodies over the limit and clients that stop
  * sending: a slow or stalled client must not hold an upload (and its session) forever.
+ * One timer per body watches for the stall (re-armed only when it fires early), not one per
+ * chunk: a big upload arrives in tens of thousands of chunks.
  */
 export async function* readBody(
   body: ReadableStream<Uint8Array> | null,
@@ -22,26 +24,28 @@ export async function* readBody(
   const reader = body.getReader();
   let total = 0;
   let finished = false;
+  // When the pending read began; undefined while the consumer has the last chunk.
+  let waiting: number | undefined;
+  let stalled: RegistryHttpError | undefined;
+  const watch = () => {
+    const idle = waiting === undefined ? 0 : performance.now() - waiting;
+    if (idle < limits.idleMs) {
+      timer = setTimeout(watch, limits.idleMs - idle);
+      return;
+    }
+    stalled = new RegistryHttpError("BLOB_UPLOAD_INVALID", "request body stalled; upload dropped", {
+      status: 408,
+    });
+    // Ends the pending read (as done), without a promise raced against every chunk.
+    reader.cancel(stalled).catch(() => {});
+  };
+  let timer = setTimeout(watch, limits.idleMs);
   try {
     for (;;) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const idle = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new RegistryHttpError("BLOB_UPLOAD_INVALID", "request body stalled; upload dropped", {
-                status: 408,
-              }),
-            ),
-          limits.idleMs,
-        );
-      });
-      let step: ReadableStreamReadResult<Uint8Array>;
-      try {
-        step = await Promise.race([reader.read(), idle]);
-      } finally {
-        clearTimeout(timer);
-      }
+      waiting = performance.now();
+      const step = await reader.read();
+      waiting = undefined;
+      if (stalled) throw stalled;
       if (step.done) {
         finished = true;
         return;
@@ -51,6 +55,7 @@ export async function* readBody(
       yield step.value;
     }
   } finally {
+    clearTimeout(timer);
     if (!finished) await reader.cancel().catch(() => {});
     reader.releaseLock();
   }

@@ -61,12 +61,15 @@ export type FetchHandler = (request: Request, info?: ServeInfo) => Promise<Respo
 
 /**
  * The registry as a Web-standard handler: call it, or pass it (or its `fetch`) to
- * `Deno.serve`, Deno Deploy or {@linkcode serveRegistry}. `close()` drops upload sessions.
+ * `Deno.serve`, Deno Deploy or {@linkcode serveRegistry}. `close()` suspends upload sessions.
  */
 export type RegistryApp = FetchHandler & {
   /** The same handler, for `export default app` and Hono-style adapters. */
   fetch: FetchHandler;
-  /** Ends every upload session and frees their bytes. */
+  /**
+   * Lets go of every upload session: their writes are suspended in the store with what
+   * they hold, for a restarted server to resume (`stratum gc` removes what nobody resumes).
+   */
   close(): Promise<void>;
 };
 

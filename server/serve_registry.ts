@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ImageStore } from "../storage/mod.ts";
+import { adoptChunk, dropChunk, type ImageStore } from "../storage/mod.ts";
 import { type Authenticator, basicAuth, tokenAuth, type TokenAuthOptions } from "./auth.ts";
 import { Htpasswd } from "./htpasswd.ts";
 import {
@@ -43,7 +43,7 @@ export interface RegistryServer {
   readonly url: string;
   /** The handler it serves. */
   readonly app: RegistryApp;
-  /** Stops accepting, closes connections and drops upload sessions. */
+  /** Stops accepting, closes connections and suspends upload sessions (see the app). */
   close(): Promise<void>;
 }
 
@@ -175,7 +175,11 @@ function bodyOf(req: IncomingMessage): ReadableStream<Uint8Array> {
     start(c) {
       req.on("data", (chunk: Uint8Array) => {
         if (settled) return;
-        c.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        const view = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        // Node hands each chunk over and keeps no reference: the app's upload path frees
+        // the chunks it has written (dropChunk), so a big upload leaves no garbage behind.
+        adoptChunk(view);
+        c.enqueue(view);
         if ((c.desiredSize ?? 0) <= 0) req.pause();
       });
       req.on("end", () => {
@@ -225,7 +229,10 @@ async function send(res: ServerResponse, response: Response, head: boolean): Pro
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (!res.write(value)) await drained(res);
+      // Once the socket has it, a blob's file chunk is nobody's: free it now rather than
+      // at V8's next collection, which let ~64 MiB of sent chunks pile up per GET.
+      const sent = res.write(value, () => dropChunk(value));
+      if (!sent) await drained(res);
       if (res.destroyed) {
         await reader.cancel();
         return;

@@ -3,7 +3,9 @@ import { type FileHandle, open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { soleChunk } from "./release_chunk.ts";
 
-const CHUNK = 256 << 10;
+// 1 MiB reads: a registry GET of a 552 MB blob spent ~20% less CPU than with 256 KiB (fewer
+// read ops, socket writes and stream steps).
+const CHUNK = 1 << 20;
 
 /** Streams bytes `[start, end)` of an open file and closes it when done or cancelled. */
 export function readFileStream(

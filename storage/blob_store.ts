@@ -22,7 +22,10 @@ export interface ExpectedBlob {
  * resumable write (one opened with a `ref`).
  */
 export interface BlobWriter {
-  /** Where the bytes go. */
+  /**
+   * Where the bytes go. A chunk is copied or written out by the time its write resolves,
+   * and the writer keeps no reference to it: its producer may then reuse or free it.
+   */
   readonly writable: WritableStream<Uint8Array>;
   /** Bytes already held for this write (non-zero when a resumable write was resumed). */
   readonly offset: number;
@@ -51,6 +54,14 @@ export interface BlobWriterOptions {
    * the instant it exists.
    */
   beforeCommit?: (result: DigestResult) => Promise<void> | void;
+  /**
+   * Commit reads the written content back from where it lies and checks it is what this
+   * writer sent: a writer that ignored a ref's lock may have written there too. Turn it off
+   * only for a write nobody else can name (an unnamed one, or a random ref such as a
+   * registry upload session's), where it would read every byte once more for nothing: a
+   * 552 MB push spent a third of its server time on it. @default {true}
+   */
+  readBack?: boolean;
 }
 
 /** Options for {@linkcode BlobStore.get}. */

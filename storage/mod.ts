@@ -98,7 +98,7 @@ export {
 } from "./owner.ts";
 export { sweepStore, type SweepStoreOptions, type SweepStoreResult } from "./sweep.ts";
 export { withLock } from "./_lock.ts";
-export { dropChunk, releaseChunk, soleChunk } from "./release_chunk.ts";
+export { adoptChunk, dropChunk, releaseChunk, soleChunk } from "./release_chunk.ts";
 
 // Types of lower modules that this module's API names, re-exported so that its
 // documentation links them and users import them from one door.

@@ -59,6 +59,22 @@ export function soleChunk(size: number): Uint8Array<ArrayBuffer> {
 }
 
 /**
+ * Declares `chunk` a sole chunk, as if made by {@linkcode soleChunk}: its producer hands its
+ * only reference to one reader, which may then free it with {@linkcode dropChunk}. Only a
+ * chunk that spans its whole buffer qualifies: a view into a bigger
+ * buffer may share it with bytes someone else still reads. The registry server adopts the
+ * chunks of a request body, fresh buffers that nothing else reads once they are handed on.
+ */
+export function adoptChunk(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (
+    buffer instanceof ArrayBuffer && !detachable(buffer).detached &&
+    !detachable(buffer).resizable && chunk.byteOffset === 0 &&
+    chunk.byteLength === buffer.byteLength
+  ) SOLE.add(buffer);
+}
+
+/**
  * Frees a chunk its reader is dropping unread (a tar reader skipping a body it was not
  * asked for), if the chunk is the whole of a {@linkcode soleChunk} buffer: then nothing
  * else can hold any part of it. `buildMergedTree` reads every byte of a layer to find the

@@ -1,8 +1,12 @@
 // distribution-spec "Push": uploads (monolithic, chunked, single POST), mounts and manifests,
 // with raw HTTP.
 import assert from "node:assert/strict";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { MediaType } from "../image/mod.ts";
+import { openStore } from "../storage/mod.ts";
 import {
   bytesOf,
   errorCode,
@@ -361,21 +365,25 @@ test("uploads beyond the concurrency limit get 429 TOOMANYREQUESTS", async () =>
 
 test("an upload session idle past its timeout expires and loses its bytes", async () => {
   let clock = 1_000_000;
-  await withRegistry({ uploadTimeoutMs: 60_000, now: () => clock }, async ({ req, store }) => {
-    const loc = await startUpload(req, "push/app");
-    await (await req(loc, { method: "PATCH", body: "partial" })).body?.cancel();
-    clock += 30_000;
-    let res = await req(loc);
-    assert.equal(res.status, 204, "still alive inside the timeout");
-    clock += 61_000;
-    res = await req(loc);
-    assert.equal(res.status, 404);
-    assert.equal(await errorCode(res), "BLOB_UPLOAD_UNKNOWN");
-    const id = loc.split("/").pop()!;
-    const w = await store.blobs.writer({ ref: id });
-    assert.equal(w.offset, 0, "the partial bytes were discarded");
-    await w.abort();
-  });
+  const root = await mkdtemp(join(tmpdir(), "stratum-expiry-"));
+  try {
+    const store = await openStore(root);
+    await withRegistry({ store, uploadTimeoutMs: 60_000, now: () => clock }, async ({ req }) => {
+      const loc = await startUpload(req, "push/app");
+      await (await req(loc, { method: "PATCH", body: "partial" })).body?.cancel();
+      assert.notDeepEqual(await readdir(join(root, "ingest")), [], "the bytes are held");
+      clock += 30_000;
+      let res = await req(loc);
+      assert.equal(res.status, 204, "still alive inside the timeout");
+      clock += 61_000;
+      res = await req(loc);
+      assert.equal(res.status, 404);
+      assert.equal(await errorCode(res), "BLOB_UPLOAD_UNKNOWN");
+      assert.deepEqual(await readdir(join(root, "ingest")), [], "the partial bytes were discarded");
+    });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });
 
 test("a read-only registry refuses pushes and deletes with 405 UNSUPPORTED but serves pulls", async () => {
