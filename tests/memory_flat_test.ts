@@ -3,7 +3,7 @@
  * stream a blob keep their peak resident memory (VmHWM) under 150 MB whatever the layer
  * size: `load`, `save`, `export`, `push` and `pull` of an image with a 1 GiB layer, each in
  * a process of its own (tests/_rss_child.ts reports the kernel's high-water mark just
- * before it exits). (`serve` is not held to it yet: see bench/memory_bench.ts.)
+ * before it exits). `serve` is held to the same bound by tests/server_memory_test.ts.
  *
  * The archive is made on the fly and piped into `load`; `save` and `export` write to a pipe
  * that this test drains, so they touch no disk. `push` and `pull` go through the CNCF
