@@ -71,7 +71,8 @@ const umask = process.umask();
 const selfUid = process.getuid?.() ?? -1;
 const selfGid = process.getgid?.() ?? -1;
 
-async function gather(body: BodyReader, size: number): Promise<Uint8Array> {
+/** Reads a body of at most `size` bytes into one array (the tar header's size). */
+export async function gather(body: BodyReader, size: number): Promise<Uint8Array> {
   const out = new Uint8Array(size);
   let at = 0;
   for (let chunk; (chunk = await body.read()) !== null;) {
