@@ -8,7 +8,9 @@
  * Each round makes a fresh loop-mounted ext4 (this machine's disk is noisy for file
  * creation), writes the context on it and runs both checkouts on it, each with its own
  * store, the order alternating between rounds. Each build is a child process, run with
- * the checkout's own `deno.json`. Reports per-step medians and the ratios B/A.
+ * the checkout's own `deno.json`. Reports per-step medians and the ratios B/A, and the
+ * CPU time (user + system) of the whole build with its children (runc, mount): on a
+ * machine shared with other work, wall times swing with the load, CPU time much less.
  *
  * Run as root:
  * `deno run -A bench/build_ab.ts OLD_REPO NEW_REPO [--rounds 4] [--files 30000] [--cpu-prof DIR]`
@@ -17,7 +19,7 @@
  * @module
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -79,7 +81,17 @@ async function child(repo: string, what: string, storeRoot: string, arg: string)
     },
   });
   steps.total = performance.now() - t;
+  steps.cpu = cpuMs();
   console.log(RESULT + JSON.stringify(steps));
+}
+
+/** CPU time of this process and its reaped children (runc, mount...), in ms. */
+function cpuMs(): number {
+  // /proc/self/stat: fields after the command name; utime, stime, cutime, cstime are 14-17.
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = [11, 12, 13, 14].reduce((n, i) => n + Number(f[i]), 0);
+  return ticks * 10; // USER_HZ is 100 on Linux.
 }
 
 function run(cmd: string, args: string[]): string {
@@ -192,7 +204,8 @@ async function main(): Promise<void> {
             const detail = ["COPY", "RUN"].filter((k) => k in steps)
               .map((k) => `${k} ${(steps[k] / 1000).toFixed(2)}`).join(" ");
             console.log(
-              `  ${label} ${phase.padEnd(11)} ${(steps.total / 1000).toFixed(2)} s  ${detail}`,
+              `  ${label} ${phase.padEnd(11)} ${(steps.total / 1000).toFixed(2)} s  ${detail}` +
+                `  cpu ${(steps.cpu / 1000).toFixed(2)} s`,
             );
           }
         }
@@ -214,19 +227,13 @@ async function main(): Promise<void> {
   for (const phase of ["cold", "warm", "one-changed"]) {
     const steps = Object.keys(times.a?.[phase] ?? {}).filter((k) => times.b?.[phase]?.[k]);
     // Total first, then the steps that take time.
-    const shown = [
-      "total",
-      "COPY",
-      "RUN",
-      ...steps.filter((s) =>
-        !["total", "COPY", "RUN", "wall"]
-          .includes(s)
-      ),
-    ].filter((s) => steps.includes(s));
+    const first = ["total", "cpu", "COPY", "RUN"];
+    const shown = [...first, ...steps.filter((s) => ![...first, "wall"].includes(s))]
+      .filter((s) => steps.includes(s));
     for (const s of shown) {
       const a = median(times.a[phase][s]);
       const b = median(times.b[phase][s]);
-      if (s !== "total" && a < 50 && b < 50) continue;
+      if (s !== "total" && s !== "cpu" && a < 50 && b < 50) continue;
       console.log([
         phase.padEnd(12),
         s.slice(0, 8).padEnd(8),
