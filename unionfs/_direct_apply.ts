@@ -44,8 +44,9 @@ function plan(
       if (target === undefined || target === "directory") return undefined;
     }
     const parts = what.parts;
-    for (let k = 1; k < parts.length; k++) {
-      const a = parts.slice(0, k).join("/");
+    let a = "";
+    for (let k = 0; k < parts.length - 1; k++) {
+      a = k === 0 ? parts[0] : `${a}/${parts[k]}`;
       const at = explicit.get(a);
       // A symlink of this layer as a parent, or a file of it turned into a directory for a
       // path below: left to the mount.
