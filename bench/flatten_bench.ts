@@ -39,9 +39,14 @@ interface Layer {
   size: number;
 }
 
-/** One timed run: wall seconds and peak resident memory in MiB. */
+/**
+ * One timed run: wall seconds, CPU seconds (user + system, children included: tar's gzip)
+ * and peak resident memory in MiB. On a machine shared with other work the wall time
+ * swings with the load; the CPU time much less.
+ */
 interface Run {
   seconds: number;
+  cpu: number;
   rssMiB: number;
 }
 
@@ -173,13 +178,20 @@ async function ociLayout(dir: string, layers: Layer[]): Promise<void> {
 }
 
 /** Runs a command under GNU time; its peak RSS is the largest of it and its children. */
-function timed(cmd: string, args: string[]): Run {
+function timed(cmd: string, args: string[]): Run & { stdout: string } {
   const t0 = performance.now();
-  const r = spawnSync("/usr/bin/time", ["-f", "RSS %M", cmd, ...args], { encoding: "utf8" });
+  const r = spawnSync("/usr/bin/time", ["-f", "RSS %M CPU %U %S", cmd, ...args], {
+    encoding: "utf8",
+  });
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  const m = /RSS (\d+)/.exec(r.stderr ?? "");
-  return { seconds, rssMiB: m ? Number(m[1]) / 1024 : NaN };
+  const m = /RSS (\d+) CPU ([\d.]+) ([\d.]+)/.exec(r.stderr ?? "");
+  return {
+    seconds,
+    cpu: m ? Number(m[2]) + Number(m[3]) : NaN,
+    rssMiB: m ? Number(m[1]) / 1024 : NaN,
+    stdout: r.stdout,
+  };
 }
 
 function vmHwmMiB(): number {
@@ -282,27 +294,25 @@ async function bench(
   const contenders: [string, Contender][] = [[
     "stratum flatten",
     (out) => {
-      const t0 = performance.now();
-      const r = spawnSync(process.execPath, [
+      const r = timed(process.execPath, [
         "run",
         "-A",
         process.argv[1],
         "--child",
         join(dir, "layers.json"),
         join(out, "rootfs"),
-      ], { encoding: "utf8" });
-      const seconds = (performance.now() - t0) / 1000;
-      if (r.status !== 0) throw new Error(`stratum flatten failed: ${r.stderr}`);
+      ]);
       const reported = JSON.parse(r.stdout.trim().split("\n").pop()!);
-      return { seconds, rssMiB: reported.rssMiB };
+      return { seconds: r.seconds, cpu: r.cpu, rssMiB: reported.rssMiB };
     },
   ], [
     "tar -xzf per layer",
     (out) => {
-      const total: Run = { seconds: 0, rssMiB: 0 };
+      const total: Run = { seconds: 0, cpu: 0, rssMiB: 0 };
       for (const l of layers) {
         const r = timed("tar", ["-xzf", l.file, "-C", out]);
         total.seconds += r.seconds;
+        total.cpu += r.cpu;
         total.rssMiB = Math.max(total.rssMiB, r.rssMiB);
       }
       return total;
@@ -327,14 +337,18 @@ async function bench(
     }
   }
   const ours = median(runs.get("stratum flatten")!.map((r) => r.seconds));
+  const ourCpu = median(runs.get("stratum flatten")!.map((r) => r.cpu));
   for (const [what, rs] of runs) {
     const secs = median(rs.map((r) => r.seconds));
+    const cpu = median(rs.map((r) => r.cpu));
     const rss = Math.max(...rs.map((r) => r.rssMiB));
     const all = rs.map((r) => r.seconds.toFixed(2)).join(" ");
     console.log(
       `  ${what.padEnd(20)} median ${secs.toFixed(2).padStart(6)} s  x${
         (secs / ours).toFixed(2)
-      } of stratum  peak RSS ${rss.toFixed(0).padStart(4)} MiB  (runs: ${all})`,
+      } of stratum  cpu ${cpu.toFixed(2)} s x${(cpu / ourCpu).toFixed(2)}  peak RSS ${
+        rss.toFixed(0).padStart(4)
+      } MiB  (runs: ${all})`,
     );
   }
 }

@@ -44,8 +44,9 @@ function plan(
       if (target === undefined || target === "directory") return undefined;
     }
     const parts = what.parts;
-    for (let k = 1; k < parts.length; k++) {
-      const a = parts.slice(0, k).join("/");
+    let a = "";
+    for (let k = 0; k < parts.length - 1; k++) {
+      a = k === 0 ? parts[0] : `${a}/${parts[k]}`;
       const at = explicit.get(a);
       // A symlink of this layer as a parent, or a file of it turned into a directory for a
       // path below: left to the mount.
@@ -80,8 +81,6 @@ function plan(
   return { candidates: [...candidates].sort((a, b) => depth(a) - depth(b)), fresh, dirs };
 }
 
-const under = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
-
 /**
  * Whether `entries` may be written straight into the upper directory; if so, the lower
  * directories they pass through have been copied up through `merged` (an overlay mount of
@@ -95,19 +94,26 @@ export async function prepareDirectApply(
 ): Promise<boolean> {
   const p = plan(entries);
   if (!p) return false;
-  const fresh = [...p.fresh];
+  const fresh = new Set(p.fresh);
+  // Whether `path` or a directory above it is fresh: one set look-up per ancestor.
+  const underFresh = (path: string) => {
+    for (let at = path.length; at > 0; at = path.lastIndexOf("/", at - 1)) {
+      if (fresh.has(path.slice(0, at))) return true;
+    }
+    return false;
+  };
   for (const path of p.candidates) {
-    if (fresh.some((f) => under(path, f))) continue;
+    if (underFresh(path)) continue;
     const st = await lstatOrNull(join(merged, path));
     if (st === null) {
-      fresh.push(path);
+      fresh.add(path);
     } else if (st.isDirectory()) {
       // A setattr copies the directory up whole (owner, mode, times, xattrs); it changes
       // nothing else.
       await chown(join(merged, path), st.uid, st.gid);
     } else if (p.dirs.has(path)) {
       // The layer puts its own directory over a lower non-directory: nothing shows below.
-      fresh.push(path);
+      fresh.add(path);
     } else {
       // A lower symlink (or file) that the layer's paths pass through.
       return false;

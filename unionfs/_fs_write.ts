@@ -71,7 +71,8 @@ const umask = process.umask();
 const selfUid = process.getuid?.() ?? -1;
 const selfGid = process.getgid?.() ?? -1;
 
-async function gather(body: BodyReader, size: number): Promise<Uint8Array> {
+/** Reads a body of at most `size` bytes into one array (the tar header's size). */
+export async function gather(body: BodyReader, size: number): Promise<Uint8Array> {
   const out = new Uint8Array(size);
   let at = 0;
   for (let chunk; (chunk = await body.read()) !== null;) {
@@ -94,25 +95,30 @@ export async function writeFile(
   opts: WriteOptions,
 ): Promise<void> {
   const size = m.size;
-  if (m.type === "file" && size !== undefined) {
-    if (size <= SMALL_FILE) {
-      const bytes = await gather(readerOf(body), size);
-      const fd = openSync(path, "wx", m.mode & 0o777);
-      try {
-        for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
-        const chown = opts.owners && (m.uid !== selfUid || m.gid !== selfGid);
-        if (chown) fchownSync(fd, m.uid, m.gid);
-        if (chown || (m.mode & 0o7000) !== 0 || (m.mode & umask) !== 0) {
-          fchmodSync(fd, m.mode & 0o7777);
-        }
-        futimesSync(fd, m.mtime, m.mtime);
-      } finally {
-        closeSync(fd);
-      }
-      return;
-    }
+  if (m.type === "file" && size !== undefined && size <= SMALL_FILE) {
+    return writeFileBytes(path, await gather(readerOf(body), size), m, opts);
   }
   await writeLargeFile(path, readerOf(body), m, opts);
+}
+
+/**
+ * Writes a regular file from bytes in memory, then its metadata, with direct calls: open
+ * (exclusive, so nothing already there is followed), write, fchown and fchmod only where
+ * they change something, futimes, close.
+ */
+export function writeFileBytes(path: string, bytes: Uint8Array, m: Meta, opts: WriteOptions): void {
+  const fd = openSync(path, "wx", m.mode & 0o777);
+  try {
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+    const chown = opts.owners && (m.uid !== selfUid || m.gid !== selfGid);
+    if (chown) fchownSync(fd, m.uid, m.gid);
+    if (chown || (m.mode & 0o7000) !== 0 || (m.mode & umask) !== 0) {
+      fchmodSync(fd, m.mode & 0o7777);
+    }
+    futimesSync(fd, m.mtime, m.mtime);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Bytes gathered before one write call: decompressors hand out chunks of a few KiB. */

@@ -12,6 +12,7 @@ import {
   type Meta,
   setMetaSync,
   writeFile,
+  writeFileBytes,
   type WriteOptions,
 } from "./_fs_write.ts";
 import type { WriteEntry, WriteHeader } from "./_tar_writer.ts";
@@ -87,19 +88,7 @@ function fullHeader(h: WriteHeader): TarHeader {
   };
 }
 
-function bodyOf(body: Body | Uint8Array | undefined): Body {
-  if (body === undefined || body instanceof Uint8Array) {
-    let left: Uint8Array | null = body ?? null;
-    return {
-      read() {
-        const out = left;
-        left = null;
-        return Promise.resolve(out);
-      },
-    };
-  }
-  return body;
-}
+const EMPTY = new Uint8Array(0);
 
 /**
  * {@linkcode applyLayer} over entries instead of a tar: the same writer for a layer the
@@ -123,26 +112,34 @@ export async function applyEntries(
   const savedTimes = new Map<string, number>();
   const xattrs: { path: string; xattrs: Record<string, Uint8Array> }[] = [];
 
-  const abs = (rel: string) => (rel ? join(root, rel) : root);
+  // Relative paths here are clean components (the resolver's or cleanComponents'), so
+  // plain concatenation is exact and spares a normalize per entry.
+  const top = join(root);
+  const prefix = top.endsWith("/") ? top : `${top}/`;
+  const abs = (rel: string) => (rel ? prefix + rel : top);
   const rel = (parts: string[]) => parts.join("/");
   const parentOf = (r: string) => r.slice(0, Math.max(0, r.lastIndexOf("/")));
 
-  async function saveTime(dir: string): Promise<void> {
+  function saveTime(dir: string): void {
     if (savedTimes.has(dir) || dirMeta.has(dir)) return;
-    const st = await lstatOrNull(abs(dir));
+    const st = lstatOrNull(abs(dir));
     if (st) savedTimes.set(dir, st.mtimeMs / 1000);
   }
 
   function markCreated(r: string): void {
     created.add(r);
-    for (let p = r; p !== ""; p = parentOf(p)) touched.add(parentOf(p));
     touched.add(r);
+    // Every ancestor of a touched path is touched: stop at the first one already there.
+    for (let p = parentOf(r); !touched.has(p); p = parentOf(p)) {
+      touched.add(p);
+      if (p === "") break;
+    }
   }
 
   async function removeAll(r: string): Promise<void> {
     resolved.clear();
     fresh.clear();
-    await saveTime(parentOf(r));
+    saveTime(parentOf(r));
     await rm(abs(r), { recursive: true, force: true });
   }
 
@@ -151,18 +148,24 @@ export async function applyEntries(
   const resolved = new Map<string, string[]>();
   // Directories this apply made from nothing (forgotten, like `resolved`, on any removal).
   const fresh = new Set<string>();
-  const lookup = diskLookup(root, async (r, parent) => {
-    await saveTime(parent);
+  const lookup = diskLookup(root, (r, parent) => {
+    saveTime(parent);
     dirMeta.set(r, IMPLICIT);
     markCreated(r);
     fresh.add(r);
   });
 
-  /** The real directory `parts` names, symlinks resolved inside root; optionally made. */
-  async function resolveDir(parts: string[], create: boolean): Promise<string[] | null> {
+  /**
+   * The real directory `parts` names, symlinks resolved inside root; optionally made.
+   * A directory already resolved in this layer is answered without a promise.
+   */
+  function resolveDir(parts: string[], create: boolean): string[] | Promise<string[] | null> {
+    const known = resolved.get(parts.join("/"));
+    return known ?? resolveNew(parts, create);
+  }
+
+  async function resolveNew(parts: string[], create: boolean): Promise<string[] | null> {
     const key = parts.join("/");
-    const known = resolved.get(key);
-    if (known) return known;
     try {
       const res = await resolveInRoot(lookup, key, {
         missing: create ? "create" : "fail",
@@ -191,7 +194,7 @@ export async function applyEntries(
     }
   }
 
-  async function add(parts: string[], h: TarHeader, body: Body) {
+  async function add(parts: string[], h: TarHeader, body: Body | Uint8Array) {
     const meta: Meta = {
       type: h.type,
       mode: h.mode,
@@ -207,10 +210,10 @@ export async function applyEntries(
       dirMeta.set("", meta);
       return;
     }
-    const dir = (await resolveDir(parts.slice(0, -1), true))!;
-    const r = rel([...dir, parts[parts.length - 1]]);
+    const dir = rel((await resolveDir(parts.slice(0, -1), true))!);
+    const r = dir ? `${dir}/${parts[parts.length - 1]}` : parts[parts.length - 1];
     // In a directory this apply made, only what it made since can be there: no lstat.
-    const existing = fresh.has(rel(dir)) && !created.has(r) ? null : lstatOrNull(abs(r));
+    const existing = fresh.has(dir) && !created.has(r) ? null : lstatOrNull(abs(r));
     let linkFrom: string | undefined;
     if (h.type === "hardlink") {
       const lp = cleanComponents(h.linkname);
@@ -238,7 +241,7 @@ export async function applyEntries(
     if (linkFrom !== undefined && existing) {
       // The target may lie inside what is replaced (`b` -> `b/a/y`): link first, then swap.
       const tmp = `${abs(r)}.stratum-link-${process.pid}`;
-      await saveTime(parentOf(r));
+      saveTime(parentOf(r));
       await link(linkFrom, tmp);
       await removeAll(r);
       await rename(tmp, abs(r));
@@ -246,9 +249,12 @@ export async function applyEntries(
       return;
     }
     if (existing) await removeAll(r);
-    else await saveTime(parentOf(r));
+    else saveTime(parentOf(r));
     if (h.type === "file") {
-      await writeFile(abs(r), body, meta, opts);
+      // A body held in memory (a COPY's planned entries) is written with direct calls.
+      if (body instanceof Uint8Array) {
+        writeFileBytes(abs(r), body.subarray(0, h.size), meta, opts);
+      } else await writeFile(abs(r), body, meta, opts);
     } else {
       await makeSpecial(abs(r), { ...meta, linkTarget: h.linkname, ...h, linkFrom }, opts);
       if (h.type === "directory") {
@@ -263,9 +269,9 @@ export async function applyEntries(
     }
   }
 
-  for await (const entry of entries) {
+  async function apply(entry: ApplyEntry): Promise<void> {
     const header = fullHeader(entry.header);
-    const body = bodyOf(entry.body);
+    const body = entry.body ?? EMPTY;
     const what = classify(header.name);
     if (what.kind === "invalid") throw new InvalidLayerError(digest, header.name, what.reason);
     if (what.kind === "add") {
@@ -275,12 +281,15 @@ export async function applyEntries(
       if (dir) await pruneLower(rel([...dir, what.parts[what.parts.length - 1]]));
     } else if (what.kind === "opaque") {
       const dir = await resolveDir(what.parts, false);
-      if (!dir) continue;
+      if (!dir) return;
       const d = rel(dir);
-      await saveTime(d);
+      saveTime(d);
       for (const name of await readdir(abs(d))) await pruneLower(d ? `${d}/${name}` : name);
     }
   }
+  // Entries held in memory are walked without an await per element that `for await` adds.
+  if (Symbol.iterator in entries) { for (const entry of entries) await apply(entry); }
+  else for await (const entry of entries) await apply(entry);
   // A later entry may have turned a parent of a path written earlier into a symlink: the
   // metadata pass must not follow it, so every path is checked to still be itself.
   async function unmoved(r: string): Promise<boolean> {

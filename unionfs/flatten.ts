@@ -10,7 +10,14 @@ import {
 } from "./merged_tree.ts";
 import { type LayerSource, openLayer, openLayerEntries } from "./open_layer.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
-import { makeSpecial, setMeta, writeFile, type WriteOptions } from "./_fs_write.ts";
+import {
+  gather,
+  makeSpecial,
+  setMeta,
+  writeFile,
+  writeFileBytes,
+  type WriteOptions,
+} from "./_fs_write.ts";
 import { isRoot, setXattrs } from "./_platform.ts";
 import { contentXattrs } from "./_path.ts";
 
@@ -53,7 +60,14 @@ function primaries(entries: TreeEntry[]): Map<number, TreeEntry> {
  */
 const STAGE_FROM = 64 * 1024;
 
-/** Where a layer entry's bytes were staged. */
+/**
+ * Bytes of smaller files kept in memory from the first read, at most this much over all
+ * layers: a layer all of whose surviving small files are held is not decompressed and
+ * parsed a second time, which for many small files costs as much as writing them.
+ */
+const HOLD_BUDGET = 64 << 20;
+
+/** Where a layer entry's bytes were staged (or, for a small file, held). */
 function stagedName(layer: number, entry: number): string {
   return `${layer}.${entry}`;
 }
@@ -67,8 +81,10 @@ async function scanAndStage(
   staging: string,
   concurrency: number,
   opts: WriteOptions,
-): Promise<{ tree: MergedTree; staged: Set<string> }> {
+): Promise<{ tree: MergedTree; staged: Set<string>; held: Map<string, Uint8Array> }> {
   const staged = new Set<string>();
+  const held = new Map<string, Uint8Array>();
+  let budget = HOLD_BUDGET;
   await mkdir(staging, { mode: 0o700 });
   const scanned = await mapLimit(layers, concurrency, async (source, layer) => {
     const out: ScannedEntry[] = [];
@@ -77,6 +93,9 @@ async function scanAndStage(
       if (header.type === "file" && header.size >= STAGE_FROM) {
         await writeFile(join(staging, stagedName(layer, index)), body, header, opts);
         staged.add(stagedName(layer, index));
+      } else if (header.type === "file" && header.size <= budget) {
+        budget -= header.size;
+        held.set(stagedName(layer, index), await gather(body, header.size));
       }
       out.push({ header, index: index++ });
     }
@@ -84,7 +103,7 @@ async function scanAndStage(
   });
   const tree = new MergedTree();
   scanned.forEach((entries, i) => tree.addLayer(entries, layers[i].digest));
-  return { tree, staged };
+  return { tree, staged, held };
 }
 
 /**
@@ -116,18 +135,27 @@ export async function flattenToDirectory(
   }
   let tree = options.tree;
   let staged = new Set<string>();
+  let held = new Map<string, Uint8Array>();
   const staging = join(target, `.stratum-flatten-${randomBytes(8).toString("hex")}`);
   try {
     if (!tree) {
       try {
-        ({ tree, staged } = await scanAndStage(layers, staging, concurrency, opts));
+        ({ tree, staged, held } = await scanAndStage(layers, staging, concurrency, opts));
       } catch (e) {
         // Bad layers leave no trace: not even the target, if this call made it.
         await rm(made ?? staging, { recursive: true, force: true });
         throw e;
       }
     }
-    return await writeTree(layers, tree, target, staging, staged, concurrency, opts, options);
+    return await writeTree(
+      layers,
+      tree,
+      target,
+      { staging, staged, held },
+      concurrency,
+      opts,
+      options,
+    );
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -137,8 +165,7 @@ async function writeTree(
   layers: readonly LayerSource[],
   tree: MergedTree,
   target: string,
-  staging: string,
-  staged: Set<string>,
+  kept: { staging: string; staged: Set<string>; held: Map<string, Uint8Array> },
   concurrency: number,
   opts: WriteOptions,
   options: FlattenOptions,
@@ -149,6 +176,7 @@ async function writeTree(
   for (const e of entries) {
     if (e.type === "directory") await mkdir(join(target, e.path), { mode: 0o700 });
   }
+  const { staging, staged, held } = kept;
   const wanted = new Map<number, Map<number, TreeEntry>>();
   for (const e of first.values()) {
     if (e.type !== "file") continue;
@@ -158,10 +186,18 @@ async function writeTree(
       result.bytes += e.size;
       continue;
     }
+    const bytes = held.get(name);
+    if (bytes) {
+      writeFileBytes(join(target, e.path), bytes, e, opts);
+      held.delete(name);
+      result.bytes += e.size;
+      continue;
+    }
     let m = wanted.get(e.contentLayer);
     if (!m) wanted.set(e.contentLayer, m = new Map());
     m.set(e.contentEntry, e);
   }
+  held.clear();
   await rm(staging, { recursive: true, force: true });
   await mapLimit([...wanted.keys()], concurrency, async (layer) => {
     const need = wanted.get(layer)!;
