@@ -82,3 +82,16 @@ export class BuildStepError extends Error {
     this.exitCode = options.exitCode;
   }
 }
+
+/** A COPY/ADD that cannot be done: missing source, bad destination. */
+export class CopyError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, with the path.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CopyError";
+  }
+}

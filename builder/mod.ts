@@ -40,7 +40,7 @@
  *
  * @module
  */
-export { DockerfileSyntaxError, WordExpansionError } from "./errors.ts";
+export { CopyError, DockerfileSyntaxError, WordExpansionError } from "./errors.ts";
 export {
   type ArgDefinition,
   type ArgInstruction,
@@ -137,21 +137,15 @@ export {
   type ProgressMode,
   type ProgressRenderer,
 } from "./build_progress.ts";
+export { type Archive, archiveKind } from "./copy_archive.ts";
 export {
-  type Archive,
-  archiveKind,
-  contextFs,
-  CopyError,
   type CopyOptions,
   type CopyPlan,
   type InlineSource,
-  planCopy,
   type PlannedEntry,
-  resolveChown,
-  type SourceFs,
-  type SourceStat,
-  TreeFs,
-} from "./copy.ts";
+} from "./copy_plan.ts";
+export { planCopy } from "./copy.ts";
+export { contextFs, resolveChown, type SourceFs, type SourceStat, TreeFs } from "./copy_source.ts";
 export {
   applyMetadata,
   DEFAULT_PATH,

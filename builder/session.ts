@@ -15,7 +15,7 @@ import type { BuildContext } from "./build_context.ts";
 import { type BuildGraph, findStage } from "./build_graph.ts";
 import type { BuildOutput } from "./build_output.ts";
 import type { BuildEvent } from "./build_progress.ts";
-import type { PlannedEntry } from "./copy.ts";
+import type { PlannedEntry } from "./copy_plan.ts";
 import type { StageConfig } from "./instructions.ts";
 import type { RegistryCache } from "./registry_cache.ts";
 import type { ExecutorKind } from "./run_executor.ts";

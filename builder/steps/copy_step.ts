@@ -8,20 +8,10 @@
 import { sha256 } from "../../digest/mod.ts";
 import type { KeyComponents } from "../build_cache.ts";
 import { parseChmod } from "../chmod_mode.ts";
-import {
-  contextFs,
-  contextInputs,
-  CopyError,
-  fetchUrl,
-  type InlineSource,
-  matchSource,
-  planCopy,
-  resolveChown,
-  resolvePath,
-  type SourceFs,
-  TreeFs,
-} from "../copy.ts";
-import { DockerfileSyntaxError } from "../errors.ts";
+import { contextInputs, fetchUrl, matchSource, planCopy } from "../copy.ts";
+import type { InlineSource } from "../copy_plan.ts";
+import { contextFs, resolveChown, resolvePath, type SourceFs, TreeFs } from "../copy_source.ts";
+import { CopyError, DockerfileSyntaxError } from "../errors.ts";
 import { addHistory, copyCreatedBy } from "../instructions.ts";
 import { type Instruction, parseHeredocWord } from "../parser.ts";
 import { fromSource, imageLayers } from "../session.ts";

@@ -19,15 +19,9 @@ import {
 } from "../../unionfs/mod.ts";
 import type { LayerRef } from "../build_cache.ts";
 import { type BuildContext, contextPath } from "../build_context.ts";
-import {
-  contextFs,
-  contextInputs,
-  planCopy,
-  planEntries,
-  type PlannedEntry,
-  resolvePath,
-  TreeFs,
-} from "../copy.ts";
+import { contextInputs, planCopy } from "../copy.ts";
+import { planEntries, type PlannedEntry } from "../copy_plan.ts";
+import { contextFs, resolvePath, TreeFs } from "../copy_source.ts";
 import {
   addHistory,
   commandLine,

@@ -10,7 +10,8 @@ import type { Digest } from "../../digest/mod.ts";
 import { createLayer } from "../../unionfs/mod.ts";
 import type { KeyComponents, LayerRef } from "../build_cache.ts";
 import type { StageNode } from "../build_graph.ts";
-import { planEntries, type PlannedEntry, TreeFs } from "../copy.ts";
+import { planEntries, type PlannedEntry } from "../copy_plan.ts";
+import { TreeFs } from "../copy_source.ts";
 import type { StageConfig } from "../instructions.ts";
 import type { Session } from "../session.ts";
 

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type PlannedEntry, resolveChown, rootPath } from "../copy.ts";
+import type { PlannedEntry } from "../copy_plan.ts";
+import { resolveChown, rootPath } from "../copy_source.ts";
 import { addHistory, cleanAbsolute } from "../instructions.ts";
 import { nextState, type Step, type StepContext, viewOf, writeLayer } from "./step.ts";
 
