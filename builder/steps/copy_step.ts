@@ -13,66 +13,39 @@ import type { InlineSource } from "../copy_plan.ts";
 import { contextFs, resolveChown, resolvePath, type SourceFs, TreeFs } from "../copy_source.ts";
 import { CopyError, DockerfileSyntaxError } from "../errors.ts";
 import { addHistory, copyCreatedBy } from "../instructions.ts";
-import { type Instruction, parseHeredocWord } from "../parser.ts";
+import type { CopyInstruction } from "../dockerfile_types.ts";
+import { parseHeredocWord } from "../heredoc.ts";
+import type { CopyFlags } from "../instruction_flags.ts";
 import { fromSource, imageLayers } from "../session.ts";
 import { expandWord } from "../word_expansion.ts";
 import { nextState, type Step, type StepContext, viewOf, writeLayer } from "./step.ts";
 
-interface CopyFlags {
-  from?: string;
-  chown?: string;
-  chmod?: string;
-  parents: boolean;
-  exclude: string[];
-  checksum?: string;
-  link: boolean;
-}
-
-function copyFlags(instruction: Instruction, word: (w: string) => string): CopyFlags {
-  const flags: CopyFlags = { parents: false, exclude: [], link: false };
-  for (const flag of instruction.flags) {
-    const eq = flag.indexOf("=");
-    const name = flag.slice(2, eq < 0 ? undefined : eq);
-    const value = eq < 0 ? "true" : flag.slice(eq + 1);
-    switch (name) {
-      case "from":
-        flags.from = word(value);
-        break;
-      case "chown":
-        flags.chown = word(value);
-        break;
-      case "chmod":
-        flags.chmod = word(value);
-        break;
-      case "parents":
-        flags.parents = value.toLowerCase() !== "false";
-        break;
-      case "link":
-        flags.link = value.toLowerCase() !== "false";
-        break;
-      case "exclude":
-        flags.exclude.push(word(value));
-        break;
-      case "checksum":
-        flags.checksum = word(value);
-        break;
-    }
-  }
-  return flags;
+/** The flags with word expansion applied to their values, as BuildKit expands them. */
+function expandFlags(flags: CopyFlags, word: (w: string) => string): CopyFlags {
+  const opt = (v: string | undefined) => (v === undefined ? undefined : word(v));
+  return {
+    from: opt(flags.from),
+    chown: opt(flags.chown),
+    chmod: opt(flags.chmod),
+    parents: flags.parents,
+    exclude: flags.exclude.map(word),
+    checksum: opt(flags.checksum),
+    link: flags.link,
+  };
 }
 
 /** Prepares a COPY or an ADD as a step. */
 export async function copyStep(
   ctx: StepContext,
-  instruction: Instruction,
+  instruction: CopyInstruction,
   env: Record<string, string>,
 ): Promise<Step> {
   const { session } = ctx;
   const keyword = instruction.keyword === "add" ? "ADD" : "COPY";
   const escapeToken = session.escapeToken;
   const word = (w: string) => expandWord(w, env, { escapeToken });
-  const flags = copyFlags(instruction, word);
-  const raw = instruction.args as string[];
+  const flags = expandFlags(instruction.copyFlags, word);
+  const raw = instruction.args;
   const expanded = instruction.json ? raw.map(word) : raw.flatMap((w) => {
     if (parseHeredocWord(w)) return [w];
     return [word(w)]; // one word each, empty or with blanks, as BuildKit's ProcessWord gives

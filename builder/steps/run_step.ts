@@ -29,60 +29,22 @@ import {
   resolveWorkdir,
   runCreatedBy,
 } from "../instructions.ts";
-import { type Instruction, parseHeredocWord } from "../parser.ts";
-import { type RunMount, runStep as runInExecutor } from "../run_executor.ts";
+import type { Instruction, RunInstruction } from "../dockerfile_types.ts";
+import { parseHeredocWord } from "../heredoc.ts";
+import type { RunMount } from "../instruction_flags.ts";
+import { runStep as runInExecutor } from "../run_executor.ts";
 import { fromSource, imageLayers, type Session } from "../session.ts";
 import { nextState, type Step, type StepContext } from "./step.ts";
 
-interface RunMountSpec {
-  type: "cache" | "bind" | "secret" | "tmpfs";
-  target: string;
-  source?: string;
-  id?: string;
-  readonly?: boolean;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  sharing?: "shared" | "private" | "locked";
-  required?: boolean;
-  secretPath?: string;
-  from?: string;
-}
-
-function parseMount(spec: string, session: Session, workdir: string): RunMountSpec {
-  const fields = new Map<string, string>();
-  for (const part of spec.split(",")) {
-    const eq = part.indexOf("=");
-    fields.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? "true" : part.slice(eq + 1));
-  }
-  const type = (fields.get("type") ?? "bind") as RunMountSpec["type"];
-  if (!["cache", "bind", "secret", "tmpfs"].includes(type)) {
-    throw new SyntaxError(`Invalid --mount=${spec}: unknown type "${type}"`);
-  }
-  const id = fields.get("id");
-  let target = fields.get("target") ?? fields.get("dst") ?? fields.get("destination");
-  if (type === "secret" && !target) target = `/run/secrets/${id ?? ""}`;
-  if (!target) throw new SyntaxError(`Invalid --mount=${spec}: target= is required`);
-  if (!target.startsWith("/")) target = resolveWorkdir(workdir, target);
-  const num = (
-    k: string,
-  ) => (fields.has(k) ? parseInt(fields.get(k)!, k === "mode" ? 8 : 10) : undefined);
-  const mount: RunMountSpec = {
-    type,
-    target,
-    source: fields.get("source") ?? fields.get("src"),
-    id,
-    readonly: ["ro", "readonly"].some((k) => fields.get(k) === "true") ||
-      (type === "bind" && fields.get("rw") !== "true" && fields.get("readwrite") !== "true"),
-    mode: num("mode"),
-    uid: num("uid"),
-    gid: num("gid"),
-    sharing: fields.get("sharing") as RunMountSpec["sharing"],
-    required: fields.get("required") === "true",
-    from: fields.get("from"),
-  };
-  if (type === "secret") {
-    const secretId = id ?? target.slice(target.lastIndexOf("/") + 1);
+/**
+ * A mount as the step uses it: a relative target resolved against the working directory
+ * and a secret's id and host file settled, as BuildKit settles them.
+ */
+function stepMount(parsed: RunMount, session: Session, workdir: string): RunMount {
+  const mount = { ...parsed };
+  if (!mount.target.startsWith("/")) mount.target = resolveWorkdir(workdir, mount.target);
+  if (mount.type === "secret") {
+    const secretId = mount.id ?? mount.target.slice(mount.target.lastIndexOf("/") + 1);
     mount.id = secretId;
     mount.secretPath = session.options.secrets?.[secretId];
     if (mount.required && !mount.secretPath) {
@@ -95,14 +57,14 @@ function parseMount(spec: string, session: Session, workdir: string): RunMountSp
 /** Prepares a RUN as a step: its command, environment, network and mounts. */
 export async function runStep(
   ctx: StepContext,
-  instruction: Instruction,
+  instruction: RunInstruction,
   args: Record<string, string>,
 ): Promise<Step> {
   const { session } = ctx;
   const image = ctx.state.image;
   let argv = commandLine(instruction, image);
   if (!instruction.json && instruction.heredocs.length > 0) {
-    const cmd = (instruction.args as string[])[0];
+    const cmd = instruction.args[0];
     const only = parseHeredocWord(cmd.trim());
     const [first] = instruction.heredocs;
     const body = first.chomp ? first.content.replace(/^\t+/gm, "") : first.content;
@@ -114,12 +76,8 @@ export async function runStep(
       ];
   }
   const workdir = image.config?.WorkingDir || "/";
-  let network = session.options.network ?? "host";
-  const mounts: RunMountSpec[] = [];
-  for (const flag of instruction.flags) {
-    if (flag.startsWith("--network=")) network = flag.slice(10) === "none" ? "none" : "host";
-    if (flag.startsWith("--mount=")) mounts.push(parseMount(flag.slice(8), session, workdir));
-  }
+  const network = instruction.runFlags.network ?? session.options.network ?? "host";
+  const mounts = instruction.runFlags.mounts.map((m) => stepMount(m, session, workdir));
   const envMap: Record<string, string> = {
     ...session.graph.scoped.proxyArgs,
     ...expansionEnv(image, args, ctx.argsOverEnv),
@@ -202,7 +160,7 @@ export async function runStep(
  * directory with ignored files below it is written out for the step without them (through
  * unionfs's writer); anything else is mounted where it is.
  */
-async function contextMountSource(session: Session, m: RunMountSpec): Promise<string> {
+async function contextMountSource(session: Session, m: RunMount): Promise<string> {
   const { context } = session;
   const found = await resolvePath(contextFs(context), m.source ?? "", true);
   if (!found) {
@@ -258,7 +216,7 @@ async function hidesIgnored(context: BuildContext, dir: string, onDisk: string):
  */
 async function mountInputs(
   session: Session,
-  mounts: readonly RunMountSpec[],
+  mounts: readonly RunMount[],
 ): Promise<Record<string, string>> {
   const inputs: Record<string, string> = {};
   for (const [i, m] of mounts.entries()) {
@@ -285,7 +243,7 @@ async function mountInputs(
  * root and symlinks, absolute ones too, are followed as if the root were `/`, so a mount
  * never shows a host file outside it.
  */
-async function resolveMount(session: Session, m: RunMountSpec): Promise<RunMount> {
+async function resolveMount(session: Session, m: RunMount): Promise<RunMount> {
   const { from, ...rest } = m;
   if (m.type !== "bind" && !(m.type === "cache" && from !== undefined)) return rest;
   if (from === undefined) return { ...rest, source: await contextMountSource(session, m) };
