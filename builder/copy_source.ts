@@ -359,28 +359,32 @@ export async function resolveChown(
     uid = Number(user);
     gid = uid;
   } else {
-    const passwd = await image.readText("etc/passwd");
-    const line = passwd?.split("\n").map((l) => l.split(":")).find((f) => f[0] === user);
-    if (!line || line.length < 4) {
-      throw new CopyError(
-        `Cannot use --chown=${spec}: no user "${user}" in the image's /etc/passwd`,
-      );
-    }
+    const line = await databaseEntry(image, "passwd", user, 4, spec);
     uid = Number(line[2]);
     gid = Number(line[3]);
   }
   if (group !== undefined && group !== "") {
     if (/^\d+$/.test(group)) gid = Number(group);
-    else {
-      const groups = await image.readText("etc/group");
-      const line = groups?.split("\n").map((l) => l.split(":")).find((f) => f[0] === group);
-      if (!line || line.length < 3) {
-        throw new CopyError(
-          `Cannot use --chown=${spec}: no group "${group}" in the image's /etc/group`,
-        );
-      }
-      gid = Number(line[2]);
-    }
+    else gid = Number((await databaseEntry(image, "group", group, 3, spec))[2]);
   }
   return { uid, gid };
+}
+
+/** The fields of `name`'s line in the image's /etc/passwd or /etc/group. */
+async function databaseEntry(
+  image: TreeFs,
+  file: "passwd" | "group",
+  name: string,
+  fields: number,
+  spec: string,
+): Promise<string[]> {
+  const text = await image.readText(`etc/${file}`);
+  const line = text?.split("\n").map((l) => l.split(":")).find((f) => f[0] === name);
+  if (!line || line.length < fields) {
+    const what = file === "passwd" ? "user" : "group";
+    throw new CopyError(
+      `Cannot use --chown=${spec}: no ${what} "${name}" in the image's /etc/${file}`,
+    );
+  }
+  return line;
 }

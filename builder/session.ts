@@ -106,24 +106,6 @@ export interface StepReport {
   durationMs: number;
 }
 
-/** One step of the build as it ran (or would run). */
-export interface StepReport {
-  /** The stage's label (`builder`, `stage-0`). */
-  stage: string;
-  /** The instruction as written in the Dockerfile. */
-  instruction: string;
-  /** True when the cache had it. */
-  cached: boolean;
-  /** The step's cache key. */
-  cacheKey: string;
-  /** Why it missed the cache (when it ran). */
-  missReason?: string;
-  /** For a hit found in a `cacheFrom` registry cache: its ref. */
-  cachedFrom?: string;
-  /** Time it took; 0 for cache hits and dry runs. */
-  durationMs: number;
-}
-
 /** A stage as built: its state after the last step, its layers and its last key. */
 export interface StageResult {
   /** The config (and whether CMD was set) after the stage's last step. */
