@@ -10,7 +10,7 @@ import { createLayer, type WriteEntry } from "../unionfs/mod.ts";
 import type { Digest } from "../digest/mod.ts";
 import { storeImage } from "./build_output.ts";
 import { initialStageConfig } from "./instructions.ts";
-import { TreeFs } from "./copy.ts";
+import { TreeFs } from "./copy_source.ts";
 
 /** A file of a test base image or context. */
 export interface TestFile {

@@ -172,3 +172,12 @@ export function parseJsonArray(rest: string): string[] | undefined {
   if (!value.every((item) => typeof item === "string")) throw new NotStringArrayError();
   return value as string[];
 }
+
+/** A problem found while reading one logical line; the caller adds the line numbers. */
+export class LineProblem extends Error {}
+
+/**
+ * An instruction keyword BuildKit does not know. Its parser keeps such lines and the
+ * instruction checks reject them in file order, so an earlier line's error comes first.
+ */
+export class UnknownInstruction extends LineProblem {}

@@ -26,7 +26,7 @@ import { basename, dirname, join, posix, relative } from "node:path";
 import process from "node:process";
 import { sha256 } from "../digest/mod.ts";
 import { lstatOrNull, resolveOnDisk } from "../unionfs/mod.ts";
-import type { RunMount } from "./run_executor.ts";
+import type { RunMount } from "./instruction_flags.ts";
 
 /** One mount as both executors apply it. */
 export interface PlannedMount {

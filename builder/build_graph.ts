@@ -8,7 +8,7 @@
  */
 import { withSuggestion } from "./_suggest.ts";
 import { scopeBuildArgs, type ScopedBuildArgs, type StageArgs } from "./build_args.ts";
-import type { ParsedDockerfile } from "./parser.ts";
+import type { Instruction, ParsedDockerfile } from "./parser.ts";
 import { expandWord } from "./word_expansion.ts";
 
 /** One stage with what it depends on. */
@@ -55,6 +55,17 @@ export function findStage(stages: StageArgs[], name: string, before?: number): n
   return null;
 }
 
+/** What an instruction's `--from` and `RUN --mount=from=` name, as written. */
+function fromsOf(instruction: Instruction): string[] {
+  if (instruction.keyword === "copy" || instruction.keyword === "add") {
+    return instruction.copyFlags.from === undefined ? [] : [instruction.copyFlags.from];
+  }
+  if (instruction.keyword === "run") {
+    return instruction.runFlags.mounts.flatMap((m) => (m.from === undefined ? [] : [m.from]));
+  }
+  return [];
+}
+
 /**
  * Plans the stages of a parsed Dockerfile.
  *
@@ -83,13 +94,7 @@ export function planBuildGraph(
       const instruction = step.instruction.keyword === "onbuild"
         ? step.instruction.instruction ?? step.instruction
         : step.instruction;
-      for (const flag of instruction.flags) {
-        let from: string | undefined;
-        if (flag.startsWith("--from=")) from = flag.slice(7);
-        else if (flag.startsWith("--mount=")) {
-          from = flag.slice(8).split(",").find((f) => f.startsWith("from="))?.slice(5);
-        }
-        if (from === undefined) continue;
+      for (const from of fromsOf(instruction)) {
         let name = from;
         try {
           name = expandWord(from, { ...scoped.metaArgs, ...step.args }, {

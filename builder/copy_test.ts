@@ -10,7 +10,9 @@ import { sha256 } from "../digest/mod.ts";
 import type { ImageStore } from "../storage/mod.ts";
 import { build, BuildStepError } from "./build.ts";
 import { contextDir, storeWithBase, treeOf, type TreeRow } from "./_build_test_util.ts";
-import { archiveKind, globToRegExp, rootPath, type SourceFs, type SourceStat } from "./copy.ts";
+import { globToRegExp } from "./copy.ts";
+import { archiveKind } from "./copy_archive.ts";
+import { rootPath, type SourceFs, type SourceStat } from "./copy_source.ts";
 import { openLayer } from "../unionfs/mod.ts";
 
 const FILES = [

@@ -54,3 +54,44 @@ export class WordExpansionError extends Error {
     this.word = word;
   }
 }
+
+/** A RUN step failed: the exit code and the end of its output. */
+export class BuildStepError extends Error {
+  /** The step as written. */
+  readonly instruction: string;
+  /** Its 1-based line in the Dockerfile. */
+  readonly line: number;
+  /** The command's exit code, when a command ran. */
+  readonly exitCode?: number;
+
+  /**
+   * Creates the error for the instruction at `line`.
+   *
+   * @param message What failed.
+   */
+  constructor(
+    message: string,
+    instruction: string,
+    line: number,
+    options: { exitCode?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "BuildStepError";
+    this.instruction = instruction;
+    this.line = line;
+    this.exitCode = options.exitCode;
+  }
+}
+
+/** A COPY/ADD that cannot be done: missing source, bad destination. */
+export class CopyError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, with the path.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CopyError";
+  }
+}

@@ -3,7 +3,8 @@
  * same instructions. Keywords upper-case, one space between words, flags first, JSON form as
  * `["a", "b"]`, heredoc bodies kept byte for byte, comments kept above their instruction,
  * one blank line before each FROM after the first. Comment lines inside a continuation are
- * dropped, as BuildKit drops them.
+ * dropped, as BuildKit drops them. {@linkcode toParseJson} prints the same parse as JSON
+ * (`stratum parse --json`).
  *
  * @module
  */
@@ -90,4 +91,42 @@ function jsonArray(items: string[]): string {
 function formatFlag(flag: string): string {
   if (!/[\s"'\\]/.test(flag)) return flag;
   return `--"${flag.slice(2).replace(/["\\]/g, "\\$&")}"`;
+}
+
+/**
+ * The JSON that `stratum parse --json` prints: directives, then each instruction with its
+ * lower-case keyword, flags, JSON-form flag, arguments, nested ONBUILD trigger, heredocs,
+ * lines and comments, then warnings.
+ *
+ * @param indent Spaces per level for `JSON.stringify`. Default 2.
+ */
+export function toParseJson(parsed: ParsedDockerfile, indent = 2): string {
+  return JSON.stringify(
+    {
+      directives: parsed.directives,
+      escapeToken: parsed.escapeToken,
+      instructions: parsed.instructions.map(orderedInstruction),
+      warnings: parsed.warnings,
+      trailingComments: parsed.trailingComments,
+    },
+    null,
+    indent,
+  );
+}
+
+/** The same fields in reading order: what it is, its arguments, then where it is. */
+function orderedInstruction(instruction: Instruction): Record<string, unknown> {
+  return {
+    keyword: instruction.keyword,
+    flags: instruction.flags,
+    json: instruction.json,
+    args: instruction.args,
+    ...(instruction.keyword === "onbuild" && instruction.instruction
+      ? { instruction: orderedInstruction(instruction.instruction) }
+      : {}),
+    heredocs: instruction.heredocs,
+    startLine: instruction.startLine,
+    endLine: instruction.endLine,
+    comments: instruction.comments,
+  };
 }

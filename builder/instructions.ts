@@ -10,7 +10,7 @@
  */
 import type { HealthConfig, History, ImageConfig } from "../image/mod.ts";
 import { DockerfileSyntaxError, WordExpansionError } from "./errors.ts";
-import type { Instruction } from "./parser.ts";
+import type { HealthcheckInstruction, Instruction } from "./parser.ts";
 import { expandWord, expandWords } from "./word_expansion.ts";
 
 /** The PATH BuildKit gives images that have none. */
@@ -359,43 +359,15 @@ function trimFraction(value: number): string {
   return String(Number(value.toFixed(9)));
 }
 
-const DURATION_UNITS: Record<string, number> = {
-  ns: 1,
-  us: 1e3,
-  "µs": 1e3,
-  "μs": 1e3,
-  ms: 1e6,
-  s: 1e9,
-  m: 60e9,
-  h: 3600e9,
-};
-
-/** Go's `time.ParseDuration` in nanoseconds; the parser has already checked the syntax. */
-function parseDuration(text: string): number {
-  if (text === "0" || text === "") return 0;
-  let total = 0;
-  for (const m of text.matchAll(/(\d*(?:\.\d*)?)(ns|us|µs|μs|ms|s|m|h)/g)) {
-    total += Number(m[1]) * DURATION_UNITS[m[2]];
-  }
-  return Math.round(total);
-}
-
-function healthcheck(instruction: Instruction): { config: HealthConfig; describe: string } {
-  const args = instruction.args as string[];
-  const flags = new Map<string, string>();
-  for (const flag of instruction.flags) {
-    const eq = flag.indexOf("=");
-    flags.set(flag.slice(2, eq < 0 ? undefined : eq), eq < 0 ? "" : flag.slice(eq + 1));
-  }
+function healthcheck(
+  instruction: HealthcheckInstruction,
+): { config: HealthConfig; describe: string } {
+  const args = instruction.args;
   let test: string[];
   if (args[0].toUpperCase() === "NONE") test = ["NONE"];
   else if (instruction.json) test = ["CMD", ...args.slice(1)];
   else test = ["CMD-SHELL", args[1]];
-  const interval = parseDuration(flags.get("interval") ?? "");
-  const timeout = parseDuration(flags.get("timeout") ?? "");
-  const startPeriod = parseDuration(flags.get("start-period") ?? "");
-  const startInterval = parseDuration(flags.get("start-interval") ?? "");
-  const retries = Number(flags.get("retries") || 0);
+  const { interval, timeout, startPeriod, startInterval, retries } = instruction.healthcheck;
   const config: HealthConfig = { Test: test };
   if (interval) config.Interval = interval;
   if (timeout) config.Timeout = timeout;

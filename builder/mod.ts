@@ -11,6 +11,10 @@
  * - {@linkcode DockerignoreMatcher} and {@linkcode filterContext} decide which context paths
  *   are sent; {@linkcode walkBuildContext} does the same over a real directory (the one part
  *   that needs a filesystem).
+ * - {@linkcode build} runs a build: `build.ts` is the door, `stage.ts` the stage loop and
+ *   cache lookup, `steps/` one file per instruction kind (COPY/ADD, RUN, WORKDIR, metadata),
+ *   `session.ts` what they share. The parser hands steps typed flags
+ *   ({@linkcode CopyFlags}, {@linkcode RunFlags}, {@linkcode HealthcheckOptions}).
  *
  * @example Parse a Dockerfile and build it without a daemon
  * ```ts
@@ -40,11 +44,13 @@
  *
  * @module
  */
-export { DockerfileSyntaxError, WordExpansionError } from "./errors.ts";
+export { CopyError, DockerfileSyntaxError, WordExpansionError } from "./errors.ts";
 export {
   type ArgDefinition,
   type ArgInstruction,
+  type CopyInstruction,
   type Directive,
+  type HealthcheckInstruction,
   type Heredoc,
   type Instruction,
   type InstructionBase,
@@ -57,9 +63,15 @@ export {
   type ParseOptions,
   type ParseWarning,
   type PlainInstruction,
-  toParseJson,
+  type RunInstruction,
 } from "./parser.ts";
-export { formatDockerfile } from "./format.ts";
+export {
+  type CopyFlags,
+  type HealthcheckOptions,
+  type RunFlags,
+  type RunMount,
+} from "./instruction_flags.ts";
+export { formatDockerfile, toParseJson } from "./format.ts";
 export {
   type ExpandOptions,
   expandWord,
@@ -137,21 +149,15 @@ export {
   type ProgressMode,
   type ProgressRenderer,
 } from "./build_progress.ts";
+export { type Archive, archiveKind } from "./copy_archive.ts";
 export {
-  type Archive,
-  archiveKind,
-  contextFs,
-  CopyError,
   type CopyOptions,
   type CopyPlan,
   type InlineSource,
-  planCopy,
   type PlannedEntry,
-  resolveChown,
-  type SourceFs,
-  type SourceStat,
-  TreeFs,
-} from "./copy.ts";
+} from "./copy_plan.ts";
+export { planCopy } from "./copy.ts";
+export { contextFs, resolveChown, type SourceFs, type SourceStat, TreeFs } from "./copy_source.ts";
 export {
   applyMetadata,
   DEFAULT_PATH,
@@ -167,7 +173,6 @@ export {
   detectExecutor,
   type ExecutorKind,
   RunFailedError,
-  type RunMount,
   type RunRequest,
   type RunResult,
   runStep,

@@ -2,9 +2,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseDockerfile, parseHeredocWord, toParseJson } from "./parser.ts";
+import { parseHeredocWord } from "./heredoc.ts";
+import { parseDockerfile } from "./parser.ts";
 import { DockerfileSyntaxError } from "./errors.ts";
-import { formatDockerfile } from "./format.ts";
+import { formatDockerfile, toParseJson } from "./format.ts";
 
 const testdata = fileURLToPath(new URL("./testdata/", import.meta.url));
 
@@ -338,5 +339,65 @@ describe("ONBUILD with an unknown trigger keyword", () => {
         return true;
       });
     }
+  });
+});
+
+describe("typed flags", () => {
+  test("COPY, RUN and HEALTHCHECK flags come read, values as written", () => {
+    const parsed = parseDockerfile(
+      [
+        "FROM a",
+        "COPY --from=$S --chown=1:2 --parents --exclude=*.md --exclude=x --link=false a b/",
+        "RUN --network=none --mount=type=cache,target=c,sharing=locked,mode=0700 --mount=from=s,source=/x,target=/y true",
+        "HEALTHCHECK --interval=1m30s --timeout=1.5s --retries=3 CMD true",
+        "",
+      ].join("\n"),
+    );
+    const [, copy, run, health] = parsed.instructions;
+    assert.ok(copy.keyword === "copy");
+    assert.deepEqual(copy.copyFlags, {
+      from: "$S",
+      chown: "1:2",
+      parents: true,
+      exclude: ["*.md", "x"],
+      link: false,
+    });
+    assert.ok(run.keyword === "run");
+    assert.equal(run.runFlags.network, "none");
+    assert.deepEqual(run.runFlags.mounts.map((m) => [m.type, m.target, m.from, m.readonly]), [
+      ["cache", "c", undefined, false],
+      ["bind", "/y", "s", true],
+    ]);
+    assert.equal(run.runFlags.mounts[0].mode, 0o700);
+    assert.equal(run.runFlags.mounts[0].sharing, "locked");
+    assert.ok(health.keyword === "healthcheck");
+    assert.deepEqual(health.healthcheck, {
+      interval: 90e9,
+      timeout: 1.5e9,
+      startPeriod: 0,
+      startInterval: 0,
+      retries: 3,
+    });
+  });
+
+  test("a RUN mount of an unknown type or without a target is refused with its line", () => {
+    for (
+      const [mount, reason] of [
+        ["type=nfs,target=/x", 'Invalid --mount=type=nfs,target=/x: unknown type "nfs"'],
+        ["type=cache", "Invalid --mount=type=cache: target= is required"],
+      ]
+    ) {
+      assert.throws(() => parseDockerfile(`FROM a\nRUN --mount=${mount} true\n`), (error) => {
+        assert.ok(error instanceof DockerfileSyntaxError);
+        assert.equal(error.line, 2);
+        assert.equal(error.reason, reason);
+        return true;
+      });
+    }
+  });
+
+  test("an ONBUILD trigger's bad mount waits for the child build, as in BuildKit", () => {
+    const parsed = parseDockerfile("FROM a\nONBUILD RUN --mount=type=nfs,target=/x true\n");
+    assert.equal(parsed.instructions[1].keyword, "onbuild");
   });
 });

@@ -35,6 +35,7 @@ import {
   type SnapshotStore,
   unmountOverlay,
 } from "../unionfs/mod.ts";
+import type { RunMount } from "./instruction_flags.ts";
 import { resolveUser } from "./_rootfs.ts";
 import { ancestors, DEFAULT_HOSTNAME, planMounts } from "./_run_mounts.ts";
 import type { ExecSpec } from "./_run_process.ts";
@@ -72,39 +73,6 @@ export async function detectExecutor(): Promise<ExecutorKind | null> {
   if (await findExecutable("crun")) return "crun";
   if (process.getuid?.() === 0 && await findExecutable("unshare")) return "chroot";
   return null;
-}
-
-/** A `RUN --mount`, with the engine's sources already resolved to host paths. */
-export interface RunMount {
-  /** What to mount. */
-  type: "cache" | "bind" | "secret" | "tmpfs";
-  /** Where, inside the container. Secrets default to `/run/secrets/<id>`. */
-  target: string;
-  /**
-   * bind: the host file or directory (a context dir or a stage rootfs); cache: a host
-   * directory, written out for this step alone, that becomes the cache when the cache is
-   * new (`from=STAGE`), moved into place. Unused otherwise.
-   */
-  source?: string;
-  /** cache: the cache's key (default: the target); secret: the secret's id. */
-  id?: string;
-  /** Read-only. binds default to true, as in BuildKit; caches to false. */
-  readonly?: boolean;
-  /** cache: the mode of a new cache dir (default 0755); secret: the file's (default 0400). */
-  mode?: number;
-  /** Owner of a new cache dir or of a secret file. @default {0} */
-  uid?: number;
-  /** Group of a new cache dir or of a secret file. @default {0} */
-  gid?: number;
-  /**
-   * cache: `shared` (default) lets steps use it at once; `locked` waits for the one using
-   * it; `private` takes a fresh empty cache while another step holds it.
-   */
-  sharing?: "shared" | "private" | "locked";
-  /** secret: fail when the secret is missing, instead of skipping the mount. */
-  required?: boolean;
-  /** secret: the host file holding the secret's bytes. */
-  secretPath?: string;
 }
 
 /** One RUN step. */

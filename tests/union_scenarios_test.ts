@@ -20,7 +20,7 @@ import { chainIds, flattenToDirectory, type SnapshotLayer, SnapshotStore } from 
 import type { WriteEntry } from "../unionfs/mod.ts";
 import { build } from "../builder/mod.ts";
 import { detectExecutor, runStep } from "../builder/run_executor.ts";
-import { TreeFs } from "../builder/copy.ts";
+import { TreeFs } from "../builder/copy_source.ts";
 import { missingPeers, underCI } from "./_peers.ts";
 import {
   chr,

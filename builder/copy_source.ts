@@ -1,0 +1,390 @@
+/**
+ * Where COPY reads from and what it copies onto, as one small file-system shape
+ * ({@linkcode SourceFs}): the build context, or a stack of layers (another stage, an
+ * image, the image being built) read through unionfs's merged tree. Paths resolve inside
+ * the root through unionfs's rooted resolver, never outside it. `--chown` names are looked
+ * up here, in the image's /etc/passwd and /etc/group.
+ *
+ * @module
+ */
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  buildMergedTree,
+  fileStream,
+  type LayerSource,
+  type MergedTree,
+  openLayer,
+  PathError,
+  resolveInRoot,
+  type RootedLookup,
+  type TreeEntry,
+} from "../unionfs/mod.ts";
+import type { BlobStore } from "../storage/mod.ts";
+import type { BuildContext } from "./build_context.ts";
+import type { LayerRef } from "./build_cache.ts";
+import { contextPath } from "./build_context.ts";
+import { CopyError } from "./errors.ts";
+
+/** A path's metadata in a copy source or the image being built. */
+export interface SourceStat {
+  /**
+   * What it is. Fifos and devices of an image or stage are copied as BuildKit copies them
+   * (fsutil makes them anew); `other` (sockets, and whatever the context cannot send) is
+   * skipped.
+   */
+  type: "file" | "directory" | "symlink" | "fifo" | "char" | "block" | "other";
+  /** Permission bits. */
+  mode: number;
+  /** Owner. */
+  uid: number;
+  /** Group. */
+  gid: number;
+  /** Bytes of a regular file. */
+  size: number;
+  /** Modification time, seconds. */
+  mtime: number;
+  /** Symlink target. */
+  linkTarget: string;
+  /** Same number: hardlinks of one file. */
+  ino: number;
+  /** Device numbers of a char or block device. */
+  devmajor?: number;
+  /** Device numbers of a char or block device. */
+  devminor?: number;
+  /** Extended attributes, copied with the path as BuildKit does. */
+  xattrs?: Record<string, Uint8Array>;
+}
+
+/** Where COPY reads from: the build context, or another stage's or image's root. */
+export interface SourceFs {
+  /** Names the source in errors: `build context`, `stage "builder"`. */
+  readonly label: string;
+  /** True for images and stages (owners kept), false for the context (owners 0:0). */
+  readonly keepOwners: boolean;
+  /** Metadata of a path (relative, no final symlink followed), or undefined. */
+  lstat(path: string): Promise<SourceStat | undefined>;
+  /** Names in a directory, sorted. */
+  readdir(path: string): Promise<string[]>;
+  /** A regular file's bytes. */
+  body(path: string): Promise<ReadableStream<Uint8Array> | Uint8Array>;
+  /** Loads many bodies at once before `body` is asked for them (layers are read once). */
+  prefetch?(paths: string[]): Promise<void>;
+}
+
+/** The context as a copy source. */
+export function contextFs(context: BuildContext): SourceFs {
+  return {
+    label: "build context",
+    keepOwners: false,
+    async lstat(path) {
+      const st = await context.lstat(path);
+      if (!st) return undefined;
+      return { ...st, type: st.type, uid: 0, gid: 0 };
+    },
+    readdir: (path) => Promise.resolve(context.readdir(path)),
+    body: (path) => {
+      try {
+        return Promise.resolve(context.body(path));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+  };
+}
+
+/**
+ * An image root (a stack of layers in the store) read through its merged tree, for COPY
+ * --from, for the destination checks of COPY and WORKDIR, and for --chown names.
+ */
+export class TreeFs implements SourceFs {
+  /** Names the source in errors. */
+  readonly label: string;
+  /** Images keep their owners. */
+  readonly keepOwners = true;
+  #blobs: BlobStore;
+  #layers: LayerRef[];
+  #tree: Promise<MergedTree> | undefined;
+  #bodies = new Map<string, () => Promise<ReadableStream<Uint8Array> | Uint8Array>>();
+  #spool: string | undefined;
+  #budget = { left: MEMORY_BUDGET };
+
+  /**
+   * A view of `layers` (bottom first), read from `blobs`. With `options.spool`, the large
+   * bodies a copy reads are kept in files there rather than in memory (as ADD keeps what
+   * it unpacks), so copying a large file from a stage does not hold it in memory.
+   */
+  constructor(
+    blobs: BlobStore,
+    layers: readonly LayerRef[],
+    label: string,
+    options: { spool?: string } = {},
+  ) {
+    this.#blobs = blobs;
+    this.#layers = [...layers];
+    this.label = label;
+    this.#spool = options.spool;
+  }
+
+  /** The layer sources, bottom first. */
+  get sources(): LayerSource[] {
+    return this.#layers.map((l) => ({
+      digest: l.descriptor.digest,
+      mediaType: l.descriptor.mediaType,
+      open: () => this.#blobs.get(l.descriptor.digest),
+    }));
+  }
+
+  /** The merged tree, built once. */
+  tree(): Promise<MergedTree> {
+    return this.#tree ??= buildMergedTree(this.sources);
+  }
+
+  /** Metadata of a path. */
+  async lstat(path: string): Promise<SourceStat | undefined> {
+    const p = contextPath(path);
+    const tree = await this.tree();
+    const e = p === "" ? tree.root : tree.get(p);
+    return e ? statOf(e) : undefined;
+  }
+
+  /** Names in a directory. */
+  async readdir(path: string): Promise<string[]> {
+    const tree = await this.tree();
+    return tree.list(contextPath(path)).map((e) => e.path.slice(e.path.lastIndexOf("/") + 1));
+  }
+
+  /** Reads the bodies of `paths`, each layer once. */
+  async prefetch(paths: string[]): Promise<void> {
+    const tree = await this.tree();
+    const wanted = new Map<number, Map<number, string[]>>();
+    for (const path of paths) {
+      const p = contextPath(path);
+      if (this.#bodies.has(p)) continue;
+      const e = tree.get(p);
+      if (!e || e.type !== "file") continue;
+      let byEntry = wanted.get(e.contentLayer);
+      if (!byEntry) wanted.set(e.contentLayer, byEntry = new Map());
+      byEntry.set(e.contentEntry, [...(byEntry.get(e.contentEntry) ?? []), p]);
+    }
+    const sources = this.sources;
+    for (const [layer, byEntry] of wanted) {
+      let index = 0;
+      let left = byEntry.size;
+      for await (const { body } of openLayer(sources[layer])) {
+        const names = byEntry.get(index++);
+        if (!names) {
+          await body.cancel();
+          continue;
+        }
+        const size = (await this.lstat(names[0]))?.size ?? 0;
+        const keep = await keepBody(body, size, this.#spool, this.#budget);
+        for (const n of names) this.#bodies.set(n, keep);
+        if (--left === 0) break;
+      }
+    }
+  }
+
+  /** A regular file's bytes, all of them in memory. */
+  async body(path: string): Promise<Uint8Array> {
+    const body = await this.bodyStream(path);
+    return body instanceof Uint8Array
+      ? body
+      : new Uint8Array(await new Response(body).arrayBuffer());
+  }
+
+  /** A regular file's bytes: a stream from the spool for a large one, else in memory. */
+  async bodyStream(path: string): Promise<ReadableStream<Uint8Array> | Uint8Array> {
+    const p = contextPath(path);
+    if (!this.#bodies.has(p)) await this.prefetch([p]);
+    const open = this.#bodies.get(p);
+    if (!open) throw new Error(`Cannot read "/${p}" in ${this.label}: not a regular file`);
+    return await open();
+  }
+
+  /** This tree as a copy source whose large bodies stream (with a spool, see above). */
+  asSource(): SourceFs {
+    return {
+      label: this.label,
+      keepOwners: true,
+      lstat: (path) => this.lstat(path),
+      readdir: (path) => this.readdir(path),
+      body: (path) => this.bodyStream(path),
+      prefetch: (paths) => this.prefetch(paths),
+    };
+  }
+
+  /** Reads a small file following symlinks, or undefined when it is missing. */
+  async readText(path: string): Promise<string | undefined> {
+    const resolved = await resolvePath(this, path, true);
+    if (!resolved || resolved.stat.type !== "file") return undefined;
+    return new TextDecoder().decode(await this.body(resolved.path));
+  }
+}
+
+const TREE_TYPES = new Set(["file", "directory", "symlink", "fifo", "char", "block"]);
+
+function statOf(e: TreeEntry): SourceStat {
+  return {
+    type: TREE_TYPES.has(e.type) ? e.type as SourceStat["type"] : "other",
+    mode: e.mode & 0o7777,
+    uid: e.uid,
+    gid: e.gid,
+    size: e.size,
+    mtime: e.mtime,
+    linkTarget: e.linkTarget,
+    ino: e.inode,
+    devmajor: e.devmajor,
+    devminor: e.devminor,
+    xattrs: e.xattrs,
+  };
+}
+
+/**
+ * Resolves `path` inside the root of `fs`, following symlinks in its parents (and in its
+ * last component when `followLast`), never leaving the root. Undefined when missing.
+ */
+export async function resolvePath(
+  fs: SourceFs,
+  path: string,
+  followLast: boolean,
+): Promise<{ path: string; stat: SourceStat } | undefined> {
+  let resolved;
+  try {
+    resolved = await resolveInRoot(lookupOf(fs), contextPath(path), {
+      followLast,
+      missing: "fail",
+    });
+  } catch (e) {
+    if (e instanceof PathError && e.code === "ELOOP") {
+      throw new Error(`Too many symlinks resolving "${path}" in ${fs.label}`, { cause: e });
+    }
+    throw e;
+  }
+  if (!resolved) return undefined;
+  const final = resolved.parts.join("/");
+  const stat = resolved.node?.stat ?? await fs.lstat(final);
+  return stat ? { path: final, stat } : undefined;
+}
+
+type SourceNode = { path: string; stat?: SourceStat };
+
+/** A copy source or image as unionfs's rooted resolver walks it. */
+function lookupOf(fs: SourceFs): RootedLookup<SourceNode> {
+  return {
+    root: { path: "" },
+    child: async (_dir, _name, p) => {
+      const stat = await fs.lstat(p);
+      return stat ? { path: p, stat } : undefined;
+    },
+    linkTarget: (node) => (node.stat?.type === "symlink" ? node.stat.linkTarget : undefined),
+    isDirectory: (node) => node.stat === undefined || node.stat.type === "directory",
+  };
+}
+
+/**
+ * Where `path` lands inside the root of `fs`, as BuildKit's COPY destination does
+ * (continuity's `fs.RootPath`, unionfs's rooted resolver): every symlink on the way is
+ * followed, the last one too (an absolute target taken from the root, a relative one from
+ * its directory), `..` stops at the root, and from a missing component on the rest is taken
+ * as written, so a dangling link leads to where it points. `stat` is what is there, if
+ * anything.
+ *
+ * @throws {CopyError} when a path has too many symlinks, naming it.
+ */
+export async function rootPath(
+  fs: SourceFs,
+  path: string,
+): Promise<{ path: string; stat: SourceStat | undefined }> {
+  let resolved;
+  try {
+    resolved = await resolveInRoot(lookupOf(fs), path, { missing: "lexical" });
+  } catch (e) {
+    if (e instanceof PathError && e.code === "ELOOP") {
+      throw new CopyError(`Cannot resolve "${path}" in the ${fs.label}: too many symlinks`, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  const at = resolved!.parts.join("/");
+  return { path: at, stat: resolved!.node ? resolved!.node.stat ?? await fs.lstat(at) : undefined };
+}
+
+/** Unpacked files at least this large go to the spool directory instead of memory. */
+const SPOOL_FROM = 64 * 1024;
+/** Bytes of smaller unpacked files one ADD keeps in memory before spooling them too. */
+export const MEMORY_BUDGET = 32 * 1024 * 1024;
+
+/**
+ * Keeps an unpacked file's bytes until the layer is written: small ones in memory while
+ * the budget lasts, the rest in a file of their own under `spool`.
+ */
+export async function keepBody(
+  body: ReadableStream<Uint8Array>,
+  size: number,
+  spool: string | undefined,
+  budget: { left: number },
+): Promise<() => Promise<ReadableStream<Uint8Array> | Uint8Array>> {
+  if (spool === undefined || (size < SPOOL_FROM && size <= budget.left)) {
+    budget.left -= size;
+    const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+    return () => Promise.resolve(bytes);
+  }
+  const path = join(spool, `add-${crypto.randomUUID()}`);
+  const fh = await open(path, "wx", 0o600);
+  try {
+    for await (const chunk of body) await fh.write(chunk);
+  } finally {
+    await fh.close();
+  }
+  return () => Promise.resolve(fileStream(path));
+}
+
+/**
+ * Resolves a `--chown` value (`user`, `user:group`, ids or names) against the image's
+ * /etc/passwd and /etc/group, as BuildKit does: a user name without a group takes the
+ * user's primary group; a uid without a group gets the same gid.
+ *
+ * @throws {CopyError} when a name is not in the files, naming it.
+ */
+export async function resolveChown(
+  spec: string,
+  image: TreeFs,
+): Promise<{ uid: number; gid: number }> {
+  const [user, group] = spec.split(":", 2) as [string, string | undefined];
+  let uid: number;
+  let gid: number;
+  if (/^\d+$/.test(user)) {
+    uid = Number(user);
+    gid = uid;
+  } else {
+    const line = await databaseEntry(image, "passwd", user, 4, spec);
+    uid = Number(line[2]);
+    gid = Number(line[3]);
+  }
+  if (group !== undefined && group !== "") {
+    if (/^\d+$/.test(group)) gid = Number(group);
+    else gid = Number((await databaseEntry(image, "group", group, 3, spec))[2]);
+  }
+  return { uid, gid };
+}
+
+/** The fields of `name`'s line in the image's /etc/passwd or /etc/group. */
+async function databaseEntry(
+  image: TreeFs,
+  file: "passwd" | "group",
+  name: string,
+  fields: number,
+  spec: string,
+): Promise<string[]> {
+  const text = await image.readText(`etc/${file}`);
+  const line = text?.split("\n").map((l) => l.split(":")).find((f) => f[0] === name);
+  if (!line || line.length < fields) {
+    const what = file === "passwd" ? "user" : "group";
+    throw new CopyError(
+      `Cannot use --chown=${spec}: no ${what} "${name}" in the image's /etc/${file}`,
+    );
+  }
+  return line;
+}

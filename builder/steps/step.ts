@@ -1,0 +1,92 @@
+/**
+ * The shape every instruction kind takes: a {@linkcode Step} is what an instruction
+ * computes before its cache lookup (its key components), what it would leave behind in a
+ * dry run, and how it runs on a miss. `stage.ts` drives steps; the helpers here are what
+ * several kinds share (a fresh state, the view of the stage's root, writing a layer).
+ *
+ * @module
+ */
+import type { Digest } from "../../digest/mod.ts";
+import { createLayer } from "../../unionfs/mod.ts";
+import type { KeyComponents, LayerRef } from "../build_cache.ts";
+import type { StageNode } from "../build_graph.ts";
+import { planEntries, type PlannedEntry } from "../copy_plan.ts";
+import { TreeFs } from "../copy_source.ts";
+import type { StageConfig } from "../instructions.ts";
+import type { Session } from "../session.ts";
+
+/** Output of a running step, chunk by chunk. */
+export type OnOutput = (chunk: Uint8Array, stream: "stdout" | "stderr") => void;
+
+/** One instruction, prepared: what its cache lookup needs and how it runs on a miss. */
+export interface Step {
+  /** What goes into the step's cache key. */
+  components: KeyComponents;
+  /** For a dry run: the state after the step without running it. */
+  predict: () => StageConfig;
+  /** Runs the step on a miss: returns the new state and layers. */
+  execute: (onOutput: OnOutput) => Promise<{ state: StageConfig; layers: LayerRef[] }>;
+}
+
+/** What a step sees of its stage when it is prepared. */
+export interface StepContext {
+  /** What the whole build shares. */
+  session: Session;
+  /** The stage the step belongs to. */
+  stage: StageNode;
+  /** The stage's state before the step. */
+  state: StageConfig;
+  /** The stage's layers before the step. */
+  layers: LayerRef[];
+  /** The previous step's key. */
+  key: string;
+  /** The view of the stage's root, rebuilt after a layer is added. */
+  view?: TreeFs;
+  /** ARG names that win over ENV at this step (build_args.ts ScopedStep). */
+  argsOverEnv?: readonly string[];
+}
+
+/** A copy of the stage's state for a step to change. */
+export function nextState(ctx: StepContext): StageConfig {
+  return { image: structuredClone(ctx.state.image), cmdSet: ctx.state.cmdSet };
+}
+
+/** The stage's root as files, made on first use. */
+export function viewOf(ctx: StepContext): TreeFs {
+  return ctx.view ??= new TreeFs(ctx.session.options.store.blobs, ctx.layers, "image being built");
+}
+
+/** At most this many bytes of layer file bodies are kept for RUN snapshots. */
+const KEPT_BYTES_LIMIT = 256 << 20;
+
+/** Writes `entries` as a layer blob into the store. */
+export async function writeLayer(session: Session, entries: PlannedEntry[]): Promise<LayerRef> {
+  // The bytes read for the layer are kept (up to a budget) for the RUN snapshot of it, so
+  // a RUN after a large COPY does not read the context again.
+  const kept = entries.map((e) => {
+    const body = e.body;
+    if (!body) return e;
+    let bytes: Uint8Array | undefined;
+    return {
+      ...e,
+      body: async () => {
+        if (bytes) return bytes;
+        const read = await body();
+        if (read instanceof Uint8Array && session.keptBytes + read.length <= KEPT_BYTES_LIMIT) {
+          session.keptBytes += read.length;
+          bytes = read;
+        }
+        return read;
+      },
+    };
+  });
+  const blob = createLayer(planEntries(kept));
+  const { store } = session.options;
+  await store.blobs.put(blob.stream);
+  const d = await blob.digests;
+  session.written.set(d.diffId, kept);
+  return {
+    descriptor: { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size },
+    diffId: d.diffId as Digest,
+  };
+}
