@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { layerHistory } from "../image/mod.ts";
 import { type CommandContext, need, str } from "./_context.ts";
 import { humanSize, printRows, since } from "./_format.ts";
 import { layerSize, layerSources, store } from "./_store.ts";
@@ -14,15 +15,14 @@ export async function run(ctx: CommandContext): Promise<number | void> {
   const s = await store(ctx);
   const img = await s.resolve(ctx.args[0]);
   const sources = layerSources(s, img);
-  const layers = img.manifest.layers.map((d, i) => ({ d, source: sources[i] }));
   const entries = [];
-  for (const h of img.config.history ?? []) {
-    const layer = h.empty_layer ? undefined : layers.shift();
+  for (const { history: h, layer } of layerHistory(img.config)) {
+    const made = layer === null ? undefined : sources[layer];
     entries.push({
       createdBy: h.created_by ?? "",
       created: h.created,
-      size: layer ? await layerSize(ctx.root, layer.source) : 0,
-      compressed: layer?.d.size ?? 0,
+      size: made ? await layerSize(ctx.root, made) : 0,
+      compressed: layer === null ? 0 : img.manifest.layers[layer]?.size ?? 0,
       comment: h.comment ?? "",
     });
   }

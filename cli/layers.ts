@@ -1,4 +1,5 @@
 /** `stratum layers`. @module */
+import { historyOfLayers } from "../image/mod.ts";
 import { buildMergedTree } from "../unionfs/mod.ts";
 import { type CommandContext, need } from "./_context.ts";
 import { humanSize, table } from "./_format.ts";
@@ -10,14 +11,12 @@ export async function run(ctx: CommandContext): Promise<number | void> {
   const s = await store(ctx);
   const img = await s.resolve(ctx.args[0]);
   const tree = await buildMergedTree(layerSources(s, img));
-  const createdBy = (img.config.history ?? []).filter((h) => !h.empty_layer).map((h) =>
-    h.created_by ?? ""
-  );
+  const steps = historyOfLayers(img.config);
   const rows = tree.stats.map((st, i) => ({
     Layer: i,
     Digest: st.digest,
     Size: img.manifest.layers[i].size,
-    CreatedBy: createdBy[i] ?? "",
+    CreatedBy: steps[i]?.created_by ?? "",
     Added: st.added.files,
     Modified: st.modified.files,
     Removed: st.removed.files,

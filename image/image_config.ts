@@ -83,6 +83,36 @@ export interface History {
   empty_layer?: boolean;
 }
 
+/** A history step with the layer it made. */
+export interface LayerStep {
+  /** The config's history entry. */
+  history: History;
+  /** Index of the layer it made (into `rootfs.diff_ids`), or null for an `empty_layer` step. */
+  layer: number | null;
+}
+
+/**
+ * Pairs `config.history` with the layers: steps without `empty_layer` made the layers, bottom
+ * first, in order, as Docker counts them. Every view that shows a layer's command (history,
+ * layers, inspect) goes through this, so they agree when a history is short or odd.
+ */
+export function layerHistory(config: ImageConfig): LayerStep[] {
+  let next = 0;
+  return (config.history ?? []).map((history) => ({
+    history,
+    layer: history.empty_layer ? null : next++,
+  }));
+}
+
+/** The history step that made each layer, bottom first; undefined where history has none. */
+export function historyOfLayers(config: ImageConfig): (History | undefined)[] {
+  const out: (History | undefined)[] = config.rootfs.diff_ids.map(() => undefined);
+  for (const { history, layer } of layerHistory(config)) {
+    if (layer !== null && layer < out.length) out[layer] = history;
+  }
+  return out;
+}
+
 /** An image config (OCI image-spec config.md, Docker's image JSON). */
 export interface ImageConfig {
   /** When the image was created (RFC 3339). */

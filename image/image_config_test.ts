@@ -2,7 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { ConfigError } from "./errors.ts";
-import { type ImageConfig, parseImageConfig, serializeImageConfig } from "./image_config.ts";
+import {
+  historyOfLayers,
+  type ImageConfig,
+  layerHistory,
+  parseImageConfig,
+  serializeImageConfig,
+} from "./image_config.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const sha = (b: Uint8Array | string): `sha256:${string}` =>
@@ -199,4 +205,21 @@ test("parseImageConfig() accepts diff_ids in sha512, as the image-spec does", as
   const body = { ...base, rootfs: { type: "layers", diff_ids: [`sha512:${"c".repeat(128)}`] } };
   const parsed = await parseImageConfig(enc(JSON.stringify(body)));
   assert.deepEqual(parsed.config.rootfs.diff_ids, [`sha512:${"c".repeat(128)}`]);
+});
+
+test("layerHistory pairs steps with layers as Docker counts them; historyOfLayers per layer", () => {
+  const config: ImageConfig = {
+    architecture: "amd64",
+    os: "linux",
+    rootfs: { type: "layers", diff_ids: [`sha256:${"a".repeat(64)}`, `sha256:${"b".repeat(64)}`] },
+    history: [
+      { created_by: "ADD rootfs" },
+      { created_by: "ENV A=1", empty_layer: true },
+      { created_by: "RUN make" },
+      { created_by: "RUN extra (no layer left for it)" },
+    ],
+  };
+  assert.deepEqual(layerHistory(config).map((s) => s.layer), [0, null, 1, 2]);
+  assert.deepEqual(historyOfLayers(config).map((h) => h?.created_by), ["ADD rootfs", "RUN make"]);
+  assert.deepEqual(historyOfLayers({ ...config, history: undefined }), [undefined, undefined]);
 });

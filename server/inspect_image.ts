@@ -1,5 +1,5 @@
 import type { BlobStore, ResolvedImage } from "../storage/mod.ts";
-import type { HealthConfig } from "../image/mod.ts";
+import { type HealthConfig, historyOfLayers, layerHistory } from "../image/mod.ts";
 import {
   type ChangeCount,
   type LayerSource,
@@ -153,14 +153,12 @@ export async function inspectImage(
   }));
   const scanned = await mapLimit(sources, options.concurrency ?? 2, scanLayer);
 
-  const history = image.config.history ?? [];
-  const steps: InspectedStep[] = [];
-  const stepOfLayer: (typeof history[number] | undefined)[] = [];
-  for (const h of history) {
-    const layer = h.empty_layer ? null : stepOfLayer.length;
-    if (layer !== null) stepOfLayer.push(h);
-    steps.push({ createdBy: h.created_by, created: h.created, layer });
-  }
+  const steps: InspectedStep[] = layerHistory(image.config).map(({ history: h, layer }) => ({
+    createdBy: h.created_by,
+    created: h.created,
+    layer,
+  }));
+  const stepOfLayer = historyOfLayers(image.config);
 
   const tree = new MergedTree();
   const whiteouts: InspectedWhiteout[][] = [];
