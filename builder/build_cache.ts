@@ -15,16 +15,12 @@
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { type Digest, sha256 } from "../digest/mod.ts";
+import { sha256 } from "../digest/mod.ts";
 import type { Descriptor, ImageConfig } from "../image/mod.ts";
 
 /** A layer as the build carries it: the blob's descriptor and its uncompressed digest. */
-export interface LayerRef {
-  /** The compressed blob in the store. */
-  descriptor: Descriptor;
-  /** sha256 of the uncompressed tar (what `rootfs.diff_ids` lists). */
-  diffId: Digest;
-}
+export type { LayerRef } from "../image/mod.ts";
+import type { LayerRef } from "../image/mod.ts";
 
 /** What goes into a step's key. */
 export interface KeyComponents {

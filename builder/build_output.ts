@@ -21,6 +21,7 @@ import {
 import {
   type ImageStore,
   putBytes,
+  readLayers,
   releaseChunk,
   saveDockerArchive,
   saveOciArchive,
@@ -150,11 +151,7 @@ export async function writeOutput(
   output: BuildOutput,
 ): Promise<void> {
   const inputs = image.names.length > 0 ? image.names : [image.imageId];
-  const sources = layers.map((l) => ({
-    digest: l.descriptor.digest,
-    mediaType: l.descriptor.mediaType,
-    open: () => store.blobs.get(l.descriptor.digest),
-  }));
+  const sources = readLayers(store.blobs, layers);
   switch (output.type) {
     case "oci":
       await writeFileAtomic(output.dest, saveOciArchive(store, inputs), { mkdirs: true });

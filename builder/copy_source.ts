@@ -20,7 +20,7 @@ import {
   type RootedLookup,
   type TreeEntry,
 } from "../unionfs/mod.ts";
-import type { BlobStore } from "../storage/mod.ts";
+import { type BlobStore, readLayers } from "../storage/mod.ts";
 import type { BuildContext } from "./build_context.ts";
 import type { LayerRef } from "./build_cache.ts";
 import { contextPath } from "./build_context.ts";
@@ -128,11 +128,7 @@ export class TreeFs implements SourceFs {
 
   /** The layer sources, bottom first. */
   get sources(): LayerSource[] {
-    return this.#layers.map((l) => ({
-      digest: l.descriptor.digest,
-      mediaType: l.descriptor.mediaType,
-      open: () => this.#blobs.get(l.descriptor.digest),
-    }));
+    return readLayers(this.#blobs, this.#layers);
   }
 
   /** The merged tree, built once. */

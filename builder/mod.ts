@@ -242,7 +242,6 @@ export type {
   PrepareOptions,
   ScannedEntry,
   SnapshotGcResult,
-  SnapshotLayer,
   SnapshotStore,
   TarHeader,
   TreeEntry,

@@ -26,12 +26,12 @@ import {
   diffDirectories,
   diffOverlayUpper,
   type LayerBlob,
+  type LayerRef,
   lstatOrNull,
   mountOverlay,
   openWorkspace,
   overlaySupported,
   resolveOnDisk,
-  type SnapshotLayer,
   type SnapshotStore,
   unmountOverlay,
 } from "../unionfs/mod.ts";
@@ -84,7 +84,7 @@ export interface RunRequest {
    * built from them by unionfs's writer (as `stratum export` would), instead of from
    * `lowers`; then `lowers` may be empty.
    */
-  layers?: SnapshotLayer[];
+  layers?: LayerRef[];
   /** The argv; shell form comes already wrapped as `[...SHELL, cmd]`. */
   args: string[];
   /** `KEY=value` entries; PATH defaults to Docker's and HOME to the user's home. */

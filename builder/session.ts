@@ -195,17 +195,12 @@ export function resolveImage(session: Session, ref: string): Promise<ResolvedIma
   return promise;
 }
 
-/** An image's layers paired with their diff_ids. */
+/**
+ * An image's layers as the build carries them: plain refs (the store checked that every blob
+ * has its diff ID), so cache records hold no readers.
+ */
 export function imageLayers(image: ResolvedImage): LayerRef[] {
-  const diffIds = image.config.rootfs.diff_ids;
-  if (diffIds.length !== image.manifest.layers.length) {
-    throw new Error(
-      `Image ${
-        image.names[0] ?? image.id
-      } has ${image.manifest.layers.length} layers but ${diffIds.length} diff_ids`,
-    );
-  }
-  return image.manifest.layers.map((descriptor, i) => ({ descriptor, diffId: diffIds[i] }));
+  return image.layers.map(({ descriptor, diffId }) => ({ descriptor, diffId }));
 }
 
 /** What a `--from` (of COPY or of a RUN mount) names: a stage of this build or an image. */

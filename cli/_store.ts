@@ -16,18 +16,9 @@ export async function store(ctx: CommandContext): Promise<ImageStore> {
   return await openStore(ctx.root);
 }
 
-/** The layers of an image in the store, as unionfs reads them. */
-export function layerSources(s: ImageStore, img: ResolvedImage): LayerSource[] {
-  return img.manifest.layers.map((l) => ({
-    digest: l.digest,
-    mediaType: l.mediaType,
-    open: () => s.blobs.get(l.digest),
-  }));
-}
-
 /** The merged file tree of the image `input` names. */
 export async function mergedTreeOf(s: ImageStore, input: string): Promise<MergedTree> {
-  return await buildMergedTree(layerSources(s, await s.resolve(input)));
+  return await buildMergedTree((await s.resolve(input)).layers);
 }
 
 /**
@@ -55,13 +46,9 @@ export async function layerSize(root: string, source: LayerSource): Promise<numb
 }
 
 /** `docker inspect`'s and `docker images`' Size: the layers' sizes summed. */
-export async function unpackedSize(
-  root: string,
-  s: ImageStore,
-  img: ResolvedImage,
-): Promise<number> {
+export async function unpackedSize(root: string, img: ResolvedImage): Promise<number> {
   let total = 0;
-  for (const source of layerSources(s, img)) total += await layerSize(root, source);
+  for (const source of img.layers) total += await layerSize(root, source);
   return total;
 }
 

@@ -3,7 +3,7 @@ import process from "node:process";
 import { releaseChunk } from "../storage/mod.ts";
 import { flattenToTar } from "../unionfs/mod.ts";
 import { type CommandContext, need, str, UsageError, writeTar } from "./_context.ts";
-import { layerSources, store } from "./_store.ts";
+import { store } from "./_store.ts";
 
 /** Runs `stratum export`. */
 export async function run(ctx: CommandContext): Promise<number | void> {
@@ -13,6 +13,6 @@ export async function run(ctx: CommandContext): Promise<number | void> {
     throw new UsageError("refusing to write a tar to a terminal; use -o FILE");
   }
   const s = await store(ctx);
-  const tar = flattenToTar(layerSources(s, await s.resolve(ctx.args[0])));
+  const tar = flattenToTar((await s.resolve(ctx.args[0])).layers);
   await writeTar(dest, tar, releaseChunk);
 }

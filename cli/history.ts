@@ -7,17 +7,16 @@
 import { layerHistory } from "../image/mod.ts";
 import { type CommandContext, need, str } from "./_context.ts";
 import { humanSize, printRows, since } from "./_format.ts";
-import { layerSize, layerSources, store } from "./_store.ts";
+import { layerSize, store } from "./_store.ts";
 
 /** Runs `stratum history`. */
 export async function run(ctx: CommandContext): Promise<number | void> {
   need(ctx.args, 1, "exactly 1 argument");
   const s = await store(ctx);
   const img = await s.resolve(ctx.args[0]);
-  const sources = layerSources(s, img);
   const entries = [];
   for (const { history: h, layer } of layerHistory(img.config)) {
-    const made = layer === null ? undefined : sources[layer];
+    const made = layer === null ? undefined : img.layers[layer];
     entries.push({
       createdBy: h.created_by ?? "",
       created: h.created,

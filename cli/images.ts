@@ -63,7 +63,7 @@ async function rows(ctx: CommandContext, s: ImageStore): Promise<Row[]> {
       : ref?.digest;
     let size = sizes.get(id);
     if (size === undefined) {
-      size = l.img ? await unpackedSize(ctx.root, s, l.img) : foreign.get(l.digest)?.size ?? 0;
+      size = l.img ? await unpackedSize(ctx.root, l.img) : foreign.get(l.digest)?.size ?? 0;
       sizes.set(id, size);
     }
     out.push({

@@ -3,14 +3,14 @@ import { historyOfLayers } from "../image/mod.ts";
 import { buildMergedTree } from "../unionfs/mod.ts";
 import { type CommandContext, need } from "./_context.ts";
 import { humanSize, table } from "./_format.ts";
-import { layerSources, store } from "./_store.ts";
+import { store } from "./_store.ts";
 
 /** Runs `stratum layers`. */
 export async function run(ctx: CommandContext): Promise<number | void> {
   need(ctx.args, 1, "exactly 1 argument");
   const s = await store(ctx);
   const img = await s.resolve(ctx.args[0]);
-  const tree = await buildMergedTree(layerSources(s, img));
+  const tree = await buildMergedTree(img.layers);
   const steps = historyOfLayers(img.config);
   const rows = tree.stats.map((st, i) => ({
     Layer: i,

@@ -2,7 +2,7 @@
 import { scanLayer, type TreeEntry } from "../unionfs/mod.ts";
 import { type CommandContext, need, UsageError } from "./_context.ts";
 import { modeString } from "./_format.ts";
-import { layerSources, mergedTreeOf, store } from "./_store.ts";
+import { mergedTreeOf, store } from "./_store.ts";
 
 /** Runs `stratum ls`. */
 export async function run(ctx: CommandContext): Promise<number | void> {
@@ -26,7 +26,7 @@ export async function run(ctx: CommandContext): Promise<number | void> {
   if (ctx.values.layer !== undefined) {
     const img = await s.resolve(ctx.args[0]);
     const n = Number(ctx.values.layer);
-    const sources = layerSources(s, img);
+    const sources = img.layers;
     if (!Number.isInteger(n) || n < 0 || n >= sources.length) {
       throw new UsageError(`--layer must be 0..${sources.length - 1}`);
     }

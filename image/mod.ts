@@ -51,6 +51,7 @@ export {
   type MediaTypeValue,
 } from "./media_types.ts";
 export type { Descriptor, Platform } from "./descriptor.ts";
+export { type Layer, type LayerRef, layerRefs, readableLayer } from "./layer.ts";
 export {
   ConfigError,
   ImageLayoutError,

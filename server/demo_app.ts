@@ -265,7 +265,7 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
     }
     let inspection = cache.get(image.manifestDigest);
     if (!inspection) {
-      inspection = await inspectImage(store.blobs, image, {
+      inspection = await inspectImage(image, {
         maxTreeEntries: options.maxTreeEntries,
       });
       if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);

@@ -1,8 +1,7 @@
-import type { BlobStore, ResolvedImage } from "../storage/mod.ts";
+import type { ResolvedImage } from "../storage/mod.ts";
 import { type HealthConfig, historyOfLayers, layerHistory } from "../image/mod.ts";
 import {
   type ChangeCount,
-  type LayerSource,
   MergedTree,
   type NodeType,
   scanLayer,
@@ -138,20 +137,14 @@ const OPAQUE = ".wh..wh..opq";
  * Describes `image` for people: each layer with the history step that made it, what it
  * added, changed and removed, the bytes later layers hide, and its whiteouts with the layers
  * they hid; then the merged tree with each path's layer. Reads each layer's headers once
- * from `blobs` (bodies are skipped), so memory grows with the number of paths, not bytes.
+ * through `image.layers` (bodies are skipped), so memory grows with the number of paths, not bytes.
  */
 export async function inspectImage(
-  blobs: BlobStore,
   image: ResolvedImage,
   options: InspectImageOptions = {},
 ): Promise<ImageInspection> {
   const descriptors = image.manifest.layers;
-  const sources: LayerSource[] = descriptors.map((d) => ({
-    digest: d.digest,
-    mediaType: d.mediaType,
-    open: () => blobs.get(d.digest),
-  }));
-  const scanned = await mapLimit(sources, options.concurrency ?? 2, scanLayer);
+  const scanned = await mapLimit(image.layers, options.concurrency ?? 2, scanLayer);
 
   const steps: InspectedStep[] = layerHistory(image.config).map(({ history: h, layer }) => ({
     createdBy: h.created_by,
@@ -173,7 +166,7 @@ export async function inspectImage(
     return {
       index: i,
       digest: descriptors[i].digest,
-      diffId: image.config.rootfs.diff_ids[i],
+      diffId: image.layers[i].diffId,
       mediaType: descriptors[i].mediaType,
       size: descriptors[i].size,
       createdBy: step?.created_by,

@@ -79,7 +79,7 @@ test("inspectImage() maps layers to history steps, skipping empty_layer steps", 
     { created_by: 'CMD ["sh"]', empty_layer: true },
     { created_by: "RUN rm /etc/motd" },
   ]);
-  const got = await inspectImage(store.blobs, image);
+  const got = await inspectImage(image);
   assert.deepEqual(got.layers.map((l) => l.createdBy), [
     "ADD rootfs.tar /",
     "COPY app /app",
@@ -103,7 +103,7 @@ test("inspectImage() maps layers to history steps, skipping empty_layer steps", 
 test("inspectImage() counts each layer's added, changed and removed files and wasted bytes", async () => {
   const store = memoryStore();
   const image = await storeImage(store, "localhost/demo/app:1", await threeLayers(), []);
-  const [base, app, cleanup] = (await inspectImage(store.blobs, image)).layers;
+  const [base, app, cleanup] = (await inspectImage(image)).layers;
   assert.deepEqual(base.added, { files: 4, bytes: 8 + 20 + 10 + 4 });
   assert.deepEqual(app.added, { files: 2, bytes: 15 });
   assert.deepEqual(app.modified, { files: 1, bytes: 24 });
@@ -119,7 +119,7 @@ test("inspectImage() counts each layer's added, changed and removed files and wa
 test("inspectImage() lists whiteouts with the lower layers whose paths they hide", async () => {
   const store = memoryStore();
   const image = await storeImage(store, "localhost/demo/app:1", await threeLayers(), []);
-  const got = await inspectImage(store.blobs, image);
+  const got = await inspectImage(image);
   assert.deepEqual(got.layers[0].whiteouts, []);
   assert.deepEqual(got.layers[2].whiteouts, [
     { path: "etc/motd", opaque: false, hides: [0] },
@@ -131,7 +131,7 @@ test("inspectImage() lists whiteouts with the lower layers whose paths they hide
 test("inspectImage() gives every merged path its type, mode, size, link and layer", async () => {
   const store = memoryStore();
   const image = await storeImage(store, "localhost/demo/app:1", await threeLayers(), []);
-  const got = await inspectImage(store.blobs, image);
+  const got = await inspectImage(image);
   const byPath = new Map(got.tree.map((e) => [e.path, e]));
   assert.equal(byPath.has("etc/motd"), false, "whited out");
   assert.equal(byPath.has("var/cache/a.bin"), false, "under an opaque directory");
@@ -158,8 +158,8 @@ test("inspectImage() gives every merged path its type, mode, size, link and laye
 test("inspectImage() returns at most maxTreeEntries paths and counts the rest", async () => {
   const store = memoryStore();
   const image = await storeImage(store, "localhost/demo/app:1", await threeLayers(), []);
-  const all = await inspectImage(store.blobs, image);
-  const some = await inspectImage(store.blobs, image, { maxTreeEntries: 3 });
+  const all = await inspectImage(image);
+  const some = await inspectImage(image, { maxTreeEntries: 3 });
   assert.equal(some.tree.length, 3);
   assert.equal(some.treeTotal, all.tree.length);
   assert.deepEqual(some.tree, all.tree.slice(0, 3));
@@ -170,7 +170,7 @@ test("inspectImage() rejects a layer that is not a tar, naming its digest", asyn
   const junk = enc.encode("this is not a tar archive, not even close to 512 bytes");
   const image = await storeImage(store, "localhost/demo/bad:1", [junk], []);
   await assert.rejects(
-    inspectImage(store.blobs, image),
+    inspectImage(image),
     (e: Error) => e.message.includes(image.manifest.layers[0].digest),
   );
 });

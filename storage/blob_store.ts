@@ -1,4 +1,5 @@
 import type { Digest, DigestResult } from "../digest/mod.ts";
+import { type Layer, type LayerRef, readableLayer } from "../image/mod.ts";
 
 /** What is known of a stored blob without reading it. */
 export interface BlobInfo {
@@ -95,6 +96,11 @@ export interface BlobStore {
   delete(digest: string): Promise<boolean>;
   /** Every stored digest. */
   list(): AsyncIterable<Digest>;
+}
+
+/** The layers `refs` name, read from `store`: what unionfs and the builder read images through. */
+export function readLayers(store: BlobStore, refs: readonly LayerRef[]): Layer[] {
+  return refs.map((r) => readableLayer(r, (digest) => store.get(digest)));
 }
 
 /** Reads a whole (small) blob into memory: manifests and configs, never layers. */

@@ -7,10 +7,13 @@ import {
   parseDigest,
 } from "../digest/mod.ts";
 import {
+  ConfigError,
   type Descriptor,
   hostPlatform,
   type ImageConfig,
   type ImageManifest,
+  type Layer,
+  layerRefs,
   type ParsedManifest,
   parseImageConfig,
   parseManifest,
@@ -19,7 +22,7 @@ import {
   type Reference,
   selectManifest,
 } from "../image/mod.ts";
-import { type BlobStore, readBlob } from "./blob_store.ts";
+import { type BlobStore, readBlob, readLayers } from "./blob_store.ts";
 import { ConflictError, ImageNotFoundError } from "./errors.ts";
 import { type Lease, type LeaseManager, MemoryLeaseManager } from "./lease.ts";
 import type { TagRecord, TagStore } from "./tag_store.ts";
@@ -35,6 +38,8 @@ export interface ResolvedImage {
   manifestDigest: Digest;
   /** The image config. */
   config: ImageConfig;
+  /** The layers, bottom first: each manifest blob with its diff ID, read from the store. */
+  layers: Layer[];
   /** The image ID: the sha256 of the exact config bytes (even when a sha512 names them). */
   id: Digest;
   /** The record(s) that name this image (same manifest or same index). */
@@ -222,11 +227,21 @@ export class ImageStore {
     }
     const manifest = parsed.manifest;
     const { config, id } = await this.#config(manifest.config.digest);
+    const diffIds = config.rootfs.diff_ids;
+    // docker refuses such an image at pull ("layers from manifest don't match image
+    // configuration"): which diff ID goes with which blob could only be guessed.
+    if (diffIds.length !== manifest.layers.length) {
+      throw new ConfigError(
+        "rootfs.diff_ids",
+        `lists ${diffIds.length} layers but manifest ${parsed.digest} has ${manifest.layers.length}`,
+      );
+    }
     return {
       descriptor: chosen,
       manifest,
       manifestDigest: parsed.digest,
       config,
+      layers: readLayers(this.blobs, layerRefs(manifest.layers, diffIds)),
       id,
       names,
       indexDigest,

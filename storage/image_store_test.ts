@@ -8,6 +8,7 @@ import { sha256 } from "../digest/mod.ts";
 import { MediaType, serializeManifest } from "../image/mod.ts";
 import { dockerArchive, imageConfig, layerTar, streamOf } from "../tests/_fixtures.ts";
 import { sha512Layout } from "../tests/_sha512_layout.ts";
+import { putBytes } from "./blob_store.ts";
 import { loadArchive } from "./docker_archive.ts";
 import { ConflictError, ImageNotFoundError } from "./errors.ts";
 import type { ImageStore } from "./image_store.ts";
@@ -242,4 +243,37 @@ test("fsck() re-hashes sha512 blobs with sha512, and rmi and gc remove them", as
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("resolve() gives each layer with its diff ID and its bytes; a diff_ids count that differs from the manifest's layers is refused, and rmi still removes the name", async () => {
+  const store = memoryStore();
+  await withImage(store, "one");
+  const img = await store.resolve("test/app:1");
+  assert.deepEqual(img.layers.map((l) => l.diffId), img.config.rootfs.diff_ids);
+  assert.deepEqual(img.layers.map((l) => l.descriptor), img.manifest.layers);
+  const bytes = new Uint8Array(await new Response(await img.layers[1].open()).arrayBuffer());
+  assert.equal(await sha256(bytes), img.layers[1].digest);
+
+  const layers = [await layerTar([{ name: "a", body: "a" }]), await layerTar([{ name: "b" }])];
+  const config = await imageConfig(layers.slice(0, 1));
+  const descriptor = async (bytes: Uint8Array, mediaType: string) => ({
+    mediaType,
+    ...(await putBytes(store.blobs, bytes)),
+  });
+  const manifest = await serializeManifest({
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_MANIFEST,
+    config: await descriptor(config, MediaType.OCI_CONFIG),
+    layers: await Promise.all(layers.map((l) => descriptor(l, MediaType.OCI_LAYER))),
+  });
+  await store.tags.set(
+    "docker.io/test/odd:1",
+    await descriptor(manifest.bytes, MediaType.OCI_MANIFEST),
+  );
+  await assert.rejects(
+    store.resolve("test/odd:1"),
+    /rootfs\.diff_ids.*lists 1 layers but manifest sha256:[0-9a-f]{64} has 2/,
+  );
+  await store.remove("test/odd:1");
+  await assert.rejects(store.resolve("test/odd:1"), ImageNotFoundError);
 });

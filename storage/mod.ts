@@ -57,6 +57,7 @@ export {
   type ExpectedBlob,
   putBytes,
   readBlob,
+  readLayers,
 } from "./blob_store.ts";
 export { ArchiveError, BlobNotFoundError, ConflictError, ImageNotFoundError } from "./errors.ts";
 export { FsBlobStore } from "./fs_blob_store.ts";

@@ -8,7 +8,7 @@ import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Digest } from "../digest/mod.ts";
 import type { ImageStore } from "../storage/mod.ts";
-import { createLayer, type SnapshotLayer, type WriteEntry } from "../unionfs/mod.ts";
+import { createLayer, type LayerRef, type WriteEntry } from "../unionfs/mod.ts";
 import { initialStageConfig, storeImage } from "../builder/mod.ts";
 
 const enc = new TextEncoder();
@@ -64,7 +64,7 @@ export function fifo(name: string): WriteEntry {
 }
 
 /** Stores a layer made of `entries`. */
-export async function putLayer(store: ImageStore, entries: WriteEntry[]): Promise<SnapshotLayer> {
+export async function putLayer(store: ImageStore, entries: WriteEntry[]): Promise<LayerRef> {
   const blob = createLayer(entries);
   await store.blobs.put(blob.stream);
   const dg = await blob.digests;
@@ -77,7 +77,7 @@ export async function putLayer(store: ImageStore, entries: WriteEntry[]): Promis
 /** Stores an image of `layers` (bottom first) under `tag`. */
 export async function putImage(
   store: ImageStore,
-  layers: SnapshotLayer[],
+  layers: LayerRef[],
   tag: string,
 ): Promise<void> {
   const { image } = initialStageConfig(null, { os: "linux", architecture: "amd64" });

@@ -18,8 +18,8 @@ import {
   flattenToDirectory,
   flattenToTar,
   InvalidLayerError,
+  type LayerRef,
   openLayer,
-  type SnapshotLayer,
   type WriteEntry,
 } from "../unionfs/mod.ts";
 import { build } from "../builder/mod.ts";
@@ -122,7 +122,7 @@ describe("hostile layers never write outside their target", () => {
   let base = "";
   let canary = "";
   let store: ImageStore;
-  const layers: SnapshotLayer[][] = [];
+  const layers: LayerRef[][] = [];
 
   before(async () => {
     base = await mkdtemp(join(tmpdir(), "stratum-hostile-"));

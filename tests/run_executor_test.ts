@@ -9,8 +9,8 @@ import process from "node:process";
 import { MemoryBlobStore } from "../storage/mod.ts";
 import {
   createLayer,
+  type LayerRef,
   openLayer,
-  type SnapshotLayer,
   SnapshotStore,
   type WriteEntry,
 } from "../unionfs/mod.ts";
@@ -64,7 +64,7 @@ interface Fixture {
   dir: string;
   blobs: MemoryBlobStore;
   snapshots: SnapshotStore;
-  base: SnapshotLayer;
+  base: LayerRef;
   lowers: string[];
 }
 

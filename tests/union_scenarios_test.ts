@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { type ImageStore, openStore } from "../storage/mod.ts";
-import { chainIds, flattenToDirectory, type SnapshotLayer, SnapshotStore } from "../unionfs/mod.ts";
+import { chainIds, flattenToDirectory, type LayerRef, SnapshotStore } from "../unionfs/mod.ts";
 import type { WriteEntry } from "../unionfs/mod.ts";
 import { build } from "../builder/mod.ts";
 import { detectExecutor, runStep } from "../builder/run_executor.ts";
@@ -335,7 +335,7 @@ const skip = await runtimeMissing();
 describe("union scenarios: export, RUN and umoci see the same tree", () => {
   let root = "";
   let store: ImageStore;
-  const layers: SnapshotLayer[][] = [];
+  const layers: LayerRef[][] = [];
   const runViews = new Map<number, string[]>();
   let buildError: unknown;
 

@@ -1,14 +1,14 @@
-import { type DigestResult, DigestStream } from "../digest/mod.ts";
+import { type Digest, type DigestResult, DigestStream } from "../digest/mod.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 
 /** The digests of a layer, known once its stream has been read to the end. */
 export interface LayerDigests {
   /** Digest of the compressed blob: what a manifest names. */
-  digest: string;
+  digest: Digest;
   /** Size of the compressed blob in bytes. */
   size: number;
   /** Digest of the uncompressed tar: what `rootfs.diff_ids` lists. */
-  diffId: string;
+  diffId: Digest;
   /** Size of the uncompressed tar in bytes. */
   uncompressedSize: number;
   /** The layer's media type. */

@@ -136,7 +136,6 @@ export {
   chainIds,
   type PrepareOptions,
   type SnapshotGcResult,
-  type SnapshotLayer,
   SnapshotStore,
 } from "./snapshots.ts";
 
@@ -152,6 +151,8 @@ export type {
   ImageConfig,
   ImageIndex,
   ImageManifest,
+  Layer,
+  LayerRef,
   ParsedManifest,
   Platform,
   Reference,

@@ -8,12 +8,13 @@ import { MemoryBlobStore } from "../storage/mod.ts";
 import { createLayer } from "./create_layer.ts";
 import { flattenToDirectory } from "./flatten.ts";
 import { openWorkspace } from "./overlay.ts";
-import { type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
+import type { LayerRef } from "../image/mod.ts";
+import { SnapshotStore } from "./snapshots.ts";
 import { listDirectory } from "./_listing_test_util.ts";
 import { dir, file, opaque, symlink, whiteout } from "./_test_util.ts";
 import type { WriteEntry } from "./_tar_writer.ts";
 
-async function putLayer(blobs: MemoryBlobStore, entries: WriteEntry[]): Promise<SnapshotLayer> {
+async function putLayer(blobs: MemoryBlobStore, entries: WriteEntry[]): Promise<LayerRef> {
   const blob = createLayer(entries);
   const { digest, size } = await blobs.put(blob.stream);
   const d = await blob.digests;

@@ -8,8 +8,8 @@ import {
   parseDigest,
   sha256,
 } from "../digest/mod.ts";
-import type { Descriptor } from "../image/mod.ts";
-import type { BlobStore } from "../storage/mod.ts";
+import type { LayerRef } from "../image/mod.ts";
+import { type BlobStore, readLayers } from "../storage/mod.ts";
 import { applyEntries, type ApplyEntry, applyLayer } from "./apply_layer.ts";
 import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
 import { decompress, type LayerSource, openLayer, openLayerEntries } from "./open_layer.ts";
@@ -18,14 +18,6 @@ import { isRoot, mknod, setXattrs, unmount } from "./_platform.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 import { withFileLock } from "./_file_lock.ts";
 import { prepareDirectApply } from "./_direct_apply.ts";
-
-/** One layer of a stack as a snapshot needs it: the blob to read and its diff_id. */
-export interface SnapshotLayer {
-  /** The layer blob (compressed, as the manifest names it). */
-  descriptor: Descriptor;
-  /** The digest of the uncompressed tar (`rootfs.diff_ids`); checked while unpacking. */
-  diffId: string;
-}
 
 /**
  * The chain IDs of a layer stack, bottom first (OCI image-spec config.md): the first is
@@ -212,7 +204,7 @@ export interface PrepareOptions {
    * whose snapshot is missing.
    */
   entries?: (
-    layer: SnapshotLayer,
+    layer: LayerRef,
     index: number,
   ) => AsyncIterable<ApplyEntry> | Iterable<ApplyEntry> | undefined;
 }
@@ -278,17 +270,13 @@ export class SnapshotStore {
    * diff_id, leaving no snapshot behind.
    */
   async prepare(
-    layers: readonly SnapshotLayer[],
+    layers: readonly LayerRef[],
     blobs: BlobStore,
     options: PrepareOptions = {},
   ): Promise<string[]> {
     const ids = await chainIds(layers.map((l) => l.diffId));
     await mkdir(this.#dir, { recursive: true });
-    const sourceOf = (layer: SnapshotLayer): LayerSource => ({
-      digest: layer.descriptor.digest,
-      mediaType: layer.descriptor.mediaType,
-      open: () => blobs.get(layer.descriptor.digest),
-    });
+    const sourceOf = (layer: LayerRef): LayerSource => readLayers(blobs, [layer])[0];
     if (!(await overlaySupported())) {
       // No mounts here: each layer alone, in overlay form, a few at a time.
       return mapLimit(
@@ -410,7 +398,7 @@ export class SnapshotStore {
    * mounted, since snapshot directories hold overlay-form markers that a copy would keep.
    */
   async materialize(
-    layers: readonly SnapshotLayer[],
+    layers: readonly LayerRef[],
     blobs: BlobStore,
     dir: string,
   ): Promise<void> {

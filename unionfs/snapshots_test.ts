@@ -10,7 +10,8 @@ import { MemoryBlobStore } from "../storage/mod.ts";
 import { createLayer } from "./create_layer.ts";
 import { flattenToDirectory } from "./flatten.ts";
 import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
-import { chainIds, type SnapshotLayer, SnapshotStore } from "./snapshots.ts";
+import type { LayerRef } from "../image/mod.ts";
+import { chainIds, SnapshotStore } from "./snapshots.ts";
 import { readXattrs } from "./_platform.ts";
 import { listDirectory } from "./_listing_test_util.ts";
 import { dir, file, hardlink, opaque, symlink, whiteout } from "./_test_util.ts";
@@ -27,7 +28,7 @@ async function withTemp(fn: (d: string) => Promise<void>): Promise<void> {
   }
 }
 
-async function putLayer(blobs: MemoryBlobStore, entries: WriteEntry[]): Promise<SnapshotLayer> {
+async function putLayer(blobs: MemoryBlobStore, entries: WriteEntry[]): Promise<LayerRef> {
   const blob = createLayer(entries);
   const { digest, size } = await blobs.put(blob.stream);
   const d = await blob.digests;
@@ -173,7 +174,7 @@ test("prepare() rejects a layer whose bytes do not match its diff_id and keeps n
   await withTemp(async (d) => {
     const blobs = new MemoryBlobStore();
     const good = await putLayer(blobs, [file("a", "a")]);
-    const wrong = { ...good, diffId: `sha256:${"0".repeat(64)}` };
+    const wrong: LayerRef = { ...good, diffId: `sha256:${"0".repeat(64)}` };
     const store = new SnapshotStore(d);
     await assert.rejects(store.prepare([wrong], blobs), (e: Error) => {
       assert.ok(e instanceof DigestMismatchError);

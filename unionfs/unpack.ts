@@ -282,11 +282,7 @@ export async function unpack(
   const uids = options.uidMappings ?? (rootless ? self(process.geteuid?.()) : []);
   const gids = options.gidMappings ?? (rootless ? self(process.getegid?.()) : []);
   const concurrency = options.concurrency ?? 2;
-  const layers: LayerSource[] = img.manifest.layers.map((l) => ({
-    digest: l.digest,
-    mediaType: l.mediaType,
-    open: () => store.blobs.get(l.digest),
-  }));
+  const layers = img.layers;
 
   const tmp = join(
     dirname(bundle),

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { readLayers } from "../../storage/mod.ts";
 import { chmod, lstat, mkdtemp, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -263,14 +264,7 @@ async function resolveMount(session: Session, m: RunMount): Promise<RunMount> {
     label = `image "${from}"`;
   }
   const root = await mkdtemp(join(session.tmp, "mount-"));
-  await flattenToDirectory(
-    layers.map((l) => ({
-      digest: l.descriptor.digest,
-      mediaType: l.descriptor.mediaType,
-      open: () => session.options.store.blobs.get(l.descriptor.digest),
-    })),
-    root,
-  );
+  await flattenToDirectory(readLayers(session.options.store.blobs, layers), root);
   const source = await resolveOnDisk(root, `/${rest.source ?? ""}`);
   try {
     await lstat(source);
