@@ -569,9 +569,14 @@ export function registrySink(
   options: RegistrySinkOptions,
 ): ImageSink {
   /** Closes `session` with `digest`; a lost answer becomes CompletionLost for putBlob. */
-  const complete = async (session: UploadSession, digest: string, body?: Uint8Array) => {
+  const complete = async (
+    session: UploadSession,
+    digest: string,
+    body?: Uint8Array,
+    onProgress?: (sent: number) => void,
+  ) => {
     try {
-      await client.completeUpload(session, repository, digest, body);
+      await client.completeUpload(session, repository, digest, body, onProgress);
     } catch (e) {
       // 404 (BLOB_UPLOAD_UNKNOWN): a runtime may have re-sent the PUT on its own after the
       // registry had already consumed the session.
@@ -595,7 +600,9 @@ export function registrySink(
       const bytes = await reader.read(d.size + 1);
       await reader.cancel();
       if (bytes.length !== d.size) throw new SizeMismatchError(d.size, bytes.length, d.digest);
-      return await complete(session, d.digest, bytes);
+      // One PUT, its bytes reported as the connection takes them: a bar with bytes for
+      // small layers too, as docker draws.
+      return await complete(session, d.digest, bytes, (sent) => progress("Pushing", sent));
     }
     let offset = 0;
     let reader = await openAt(source, d, 0);

@@ -67,6 +67,13 @@ export interface RequestOptions {
    * @default {true}
    */
   retryOnNetworkError?: boolean;
+  /**
+   * With a `Uint8Array` body: called with how many of its bytes the connection has taken
+   * so far, as they go (a push's progress bar for a layer sent in one request). The body
+   * is then handed over in pieces, made anew for each attempt, so it can still be re-sent;
+   * a retry reports from 0 again.
+   */
+  onBodyProgress?: (sent: number) => void;
 }
 
 /** An upload session opened by {@linkcode RegistryClient.startUpload}. */
@@ -89,6 +96,30 @@ const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 const LOCAL_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/;
 const MAX_MANIFEST_BYTES = 4 << 20;
+/** Bytes per piece of a body whose sending is reported (`onBodyProgress`). */
+const PROGRESS_PIECE = 64 << 10;
+
+/** A body to send: as given, or made for each exchange (a stream is read only once). */
+type Body = BodyInit | RequestOptions["body"] | (() => BodyInit);
+
+/**
+ * `bytes` as a stream of subarrays (no copies) that reports each piece as fetch pulls it:
+ * pull-driven with no read-ahead, so the count follows what the connection has taken.
+ */
+function countedBody(bytes: Uint8Array, report: (sent: number) => void): () => BodyInit {
+  return () => {
+    let sent = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent >= bytes.length) return c.close();
+        const piece = bytes.subarray(sent, sent + PROGRESS_PIECE);
+        sent += piece.length;
+        c.enqueue(piece);
+        report(sent);
+      },
+    }, { highWaterMark: 0 });
+  };
+}
 
 /** The scheme and host a registry name is reached at (Docker Hub's API host is another). */
 export function registryBaseUrl(host: string, insecure: string[] = []): string {
@@ -284,9 +315,12 @@ export class RegistryClient {
       const authorization = await this.#auth.header(scopes);
       const headers: Record<string, string> = { ...options.headers };
       if (authorization) headers.authorization = authorization;
+      const body = options.onBodyProgress && options.body instanceof Uint8Array
+        ? countedBody(options.body, options.onBodyProgress)
+        : options.body;
       let res: Response;
       try {
-        res = await this.#send(method, url, { headers, body: options.body }, true);
+        res = await this.#send(method, url, { headers, body }, true);
       } catch (e) {
         if (
           !this.#retryable(e) || !replayable || options.retryOnNetworkError === false ||
@@ -344,20 +378,20 @@ export class RegistryClient {
   async #send(
     method: string,
     url: string,
-    init: { headers?: Record<string, string>; body?: RequestOptions["body"] },
+    init: { headers?: Record<string, string>; body?: Body },
     follow: boolean,
   ): Promise<Response> {
-    return await this.#follow(
-      url,
-      { method, headers: init.headers, body: init.body as BodyInit | undefined },
-      follow,
-    );
+    return await this.#follow(url, { method, headers: init.headers, body: init.body }, follow);
   }
 
-  async #follow(url: string, init: RequestInit, follow: boolean): Promise<Response> {
+  async #follow(
+    url: string,
+    init: Omit<RequestInit, "body"> & { body?: Body | null },
+    follow: boolean,
+  ): Promise<Response> {
     let current = new URL(url);
     let method = init.method ?? "GET";
-    let body = init.body;
+    let made = init.body;
     const headers = new Headers(init.headers);
     headers.set("user-agent", "stratum/0.1");
     for (let hops = 0;; hops++) {
@@ -372,6 +406,7 @@ export class RegistryClient {
       this.#signal?.addEventListener("abort", onAbort, { once: true });
       const release = () => this.#signal?.removeEventListener("abort", onAbort);
       const what = `${method} ${show(current.href)}`;
+      const body = typeof made === "function" ? made() : made;
       let res: Response;
       try {
         res = await this.#fetch(current.href, {
@@ -412,7 +447,7 @@ export class RegistryClient {
       if (next.origin !== current.origin) headers.delete("authorization");
       if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
         method = "GET";
-        body = undefined;
+        made = undefined;
       }
       current = next;
     }
@@ -747,15 +782,17 @@ export class RegistryClient {
   }
 
   /**
-   * Closes an upload with its digest (PUT), with an optional final body. A connection
-   * failure is not retried here, since the registry may have committed the blob and
-   * consumed the session: the caller asks {@linkcode RegistryClient.headBlob} instead.
+   * Closes an upload with its digest (PUT), with an optional final body whose sending
+   * `onProgress` follows. A connection failure is not retried here, since the registry may
+   * have committed the blob and consumed the session: the caller asks
+   * {@linkcode RegistryClient.headBlob} instead.
    */
   async completeUpload(
     session: UploadSession,
     repository: string,
     digest: string,
     body?: Uint8Array,
+    onProgress?: (sent: number) => void,
   ): Promise<void> {
     const url = new URL(session.location);
     url.searchParams.set("digest", digest);
@@ -766,6 +803,7 @@ export class RegistryClient {
         "content-length": String(body?.length ?? 0),
       },
       body: body ?? new Uint8Array(),
+      onBodyProgress: body?.length ? onProgress : undefined,
       // A lost answer may mean the registry committed and closed the session: re-sending
       // would get a 404. The caller checks the blob with HEAD instead.
       retryOnNetworkError: false,
