@@ -456,8 +456,10 @@ export class RegistryClient {
   /**
    * Gives `res` a body that fails with a retryable ConnectionError when no byte arrives
    * for the idle timeout, and drops the connection: the header timeout alone would let a
-   * registry that stalls mid-blob hang a pull forever. The timer runs only while a read
-   * is pending (no read-ahead), so a slow consumer never trips it.
+   * registry that stalls mid-blob hang a pull forever. The clock runs only while a read
+   * is pending (no read-ahead), so a slow consumer never trips it. One timer serves the
+   * whole body and is re-armed only when it fires: a timer per chunk cost a 552 MB pull
+   * some 9,000 timers and ~0.1 s of its main thread.
    */
   #watchBody(
     res: Response,
@@ -483,22 +485,44 @@ export class RegistryClient {
         text: `read tcp ${hostPort}: no data for ${ms} ms after ${received} bytes of the body`,
         retryable: true,
       });
+    const watched = ms > 0 && Number.isFinite(ms);
+    // When the pending read began (undefined: none pending), and the one timer.
+    let waitingSince: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stall: ConnectionError | undefined;
+    const check = () => {
+      timer = undefined;
+      if (waitingSince === undefined) return; // not reading: the next read re-arms
+      const idle = Date.now() - waitingSince;
+      if (idle < ms) return void (timer = setTimeout(check, ms - idle));
+      // Ends the pending read (cancel settles it as done, the abort as failed): the read's
+      // outcome is then this error.
+      stall = stalled();
+      ctl.abort(stall);
+      reader.cancel(stall).catch(() => {});
+    };
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const idle = new Promise<never>((_, reject) => {
-          if (ms > 0 && Number.isFinite(ms)) timer = setTimeout(() => reject(stalled()), ms);
-        });
+        if (watched) {
+          waitingSince = Date.now();
+          timer ??= setTimeout(check, ms);
+        }
         try {
-          const r = await Promise.race([reader.read(), idle]);
+          const r = await reader.read();
+          waitingSince = undefined;
+          if (stall) throw stall;
           if (r.done) {
+            clearTimeout(timer);
             release();
             controller.close();
             return;
           }
           received += r.value.length;
           controller.enqueue(r.value);
-        } catch (e) {
+        } catch (thrown) {
+          const e = stall ?? thrown;
+          waitingSince = undefined;
+          clearTimeout(timer);
           release();
           ctl.abort(e); // closes the connection instead of leaving it to linger
           reader.cancel(e).catch(() => {});
@@ -510,11 +534,11 @@ export class RegistryClient {
               { cause: e },
             ),
           );
-        } finally {
-          clearTimeout(timer);
         }
       },
       cancel(reason) {
+        waitingSince = undefined;
+        clearTimeout(timer);
         release();
         return reader.cancel(reason);
       },
