@@ -4,13 +4,14 @@
  * same run, alternating which goes first in each round.
  *
  *   deno task bench pull      (or: deno run -A bench/pull_bench.ts [--rounds 5]
- *                              [--files 30000] [--big-mb 552])
+ *                              [--files 30000] [--big-mb 552] [--baseline OTHER/cli.ts])
  *
  * Images: `big`, about `--big-mb` MB of gzip in three layers of random bytes (so gzip
  * cannot shrink them), and `files`, one gzip layer of `--files` small files. Each figure
  * is the median over the rounds; the ratio is stratum's median over skopeo's, and the
  * goal (issue 15) is at most 0.8. The machine's load average is printed with the figures:
- * on a shared machine they move with it, the ratios less so.
+ * on a shared machine they move with it, the ratios less so. `--baseline` also runs another
+ * checkout's `cli.ts` in the same rounds, to compare a change with what it changes.
  */
 import { execFile } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -95,11 +96,14 @@ async function main(): Promise<void> {
   const rounds = opt("rounds", 5);
   const files = opt("files", 30_000);
   const bigMb = opt("big-mb", 552);
+  const b = argv.indexOf("--baseline");
+  const baseline = b >= 0 ? argv[b + 1] : undefined;
   const work = await mkdtemp(join(tmpdir(), "stratum-pull-bench-"));
   const reg = await startRegistry("none");
   try {
     const layout = join(work, "src");
-    const per = Math.floor((bigMb * 1e6) / 3);
+    // gzip -1 of random bytes comes out ~5% larger than its input.
+    const per = Math.floor((bigMb * 1e6) / 3 / 1.054);
     const bigSize = await build(layout, "big", [0, 1, 2].map((i) => randomLayer(per, i)));
     const filesSize = await build(layout, "files", [filesLayer(files)]);
     console.log(
@@ -116,15 +120,15 @@ async function main(): Promise<void> {
       ], { maxBuffer: 1 << 20 });
     }
     const load = [await loadavg()];
-    const results: Record<string, { ours: Measured[]; theirs: Measured[] }> = {};
+    const results: Record<string, { ours: Measured[]; theirs: Measured[]; base: Measured[] }> = {};
     for (let round = 0; round < rounds; round++) {
       for (const name of ["big", "files"]) {
         const image = `${reg.host}/bench/${name}:v1`;
-        const ours = () =>
+        const stratum = (cli: string) => () =>
           measure(process.execPath, [
             "run",
             "-A",
-            CLI,
+            cli,
             "--root",
             join(work, `s-${name}`),
             "pull",
@@ -139,17 +143,22 @@ async function main(): Promise<void> {
             `docker://${image}`,
             `oci:${join(work, `k-${name}`)}:${name}`,
           ]);
-        const r = results[name] ??= { ours: [], theirs: [] };
-        if (round % 2 === 0) {
-          r.ours.push(await ours());
-          r.theirs.push(await theirs());
-        } else {
-          r.theirs.push(await theirs());
-          r.ours.push(await ours());
+        const r = results[name] ??= { ours: [], theirs: [], base: [] };
+        const runs: [Measured[], () => Promise<Measured>][] = [
+          [r.ours, stratum(CLI)],
+          [r.theirs, theirs],
+          ...(baseline
+            ? [[r.base, stratum(baseline)] as [Measured[], () => Promise<Measured>]]
+            : []),
+        ];
+        // Each round starts with another contender.
+        for (let k = 0; k < runs.length; k++) {
+          const [into, go] = runs[(round + k) % runs.length];
+          into.push(await go());
+          // Fresh destinations for every pull: nothing is "already there".
+          await rm(join(work, `s-${name}`), { recursive: true, force: true });
+          await rm(join(work, `k-${name}`), { recursive: true, force: true });
         }
-        // Fresh destinations every round: nothing is "already there".
-        await rm(join(work, `s-${name}`), { recursive: true, force: true });
-        await rm(join(work, `k-${name}`), { recursive: true, force: true });
       }
     }
     load.push(await loadavg());
@@ -164,6 +173,14 @@ async function main(): Promise<void> {
             (ours / theirs).toFixed(2)
           } (median per round ${perRound.toFixed(2)}; goal <= 0.80)`,
       );
+      if (r.base.length) {
+        const base = median(r.base.map((m) => m.seconds));
+        console.log(
+          `     ${"".padEnd(5)} baseline ${base.toFixed(3)}s | stratum / baseline ${
+            (ours / base).toFixed(2)
+          } | baseline / skopeo ${(base / theirs).toFixed(2)}`,
+        );
+      }
     }
     console.log(
       `load average (1/5/15 min) before: ${load[0]}; after: ${load[1]} on ${
