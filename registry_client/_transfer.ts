@@ -10,10 +10,18 @@ import {
   selectManifest,
   serializeManifest,
 } from "../image/mod.ts";
-import { type BlobStore, dropChunk, type ImageStore, putBytes, soleChunk } from "../storage/mod.ts";
+import {
+  type BlobStore,
+  dropChunk,
+  type ImageStore,
+  putBytes,
+  releaseChunk,
+  soleChunk,
+} from "../storage/mod.ts";
 import { ConnectionError, RegistryError } from "./errors.ts";
 import type { BlobState, ProgressEvent } from "./progress.ts";
 import {
+  isNetworkChunk,
   readCapped,
   referrersTag,
   type RegistryClient,
@@ -437,6 +445,9 @@ async function copyInto(
         v = v.subarray(n);
         if (filled === batch.length) await flush();
       }
+      // Copied out: a chunk off the network is freed now. Left to the GC, the faster
+      // reading that batching brings piled up ~30 MB more of them in a 552 MB pull.
+      if (isNetworkChunk(value)) releaseChunk(value);
     }
     await flush();
   } catch (e) {

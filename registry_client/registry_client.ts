@@ -121,6 +121,17 @@ function countedBody(bytes: Uint8Array, report: (sent: number) => void): () => B
   };
 }
 
+/** Chunks the runtime's own fetch read from the network: nobody but their reader holds them. */
+const networkChunks = new WeakSet<Uint8Array>();
+
+/**
+ * True when `chunk` came from the runtime's fetch (not one a caller injected, whose chunks
+ * may be shared): its reader may free it once it has copied it out.
+ */
+export function isNetworkChunk(chunk: Uint8Array): boolean {
+  return networkChunks.has(chunk);
+}
+
 /** The scheme and host a registry name is reached at (Docker Hub's API host is another). */
 export function registryBaseUrl(host: string, insecure: string[] = []): string {
   const apiHost = host === "docker.io" || host === "index.docker.io"
@@ -217,6 +228,7 @@ export class RegistryClient {
   /** Where the API is: `https://registry-1.docker.io`, `http://localhost:5000`. */
   readonly baseUrl: string;
   readonly #fetch: typeof fetch;
+  readonly #ownFetch: boolean;
   readonly #auth: Authenticator;
   readonly #retries: number;
   readonly #delay: number;
@@ -233,6 +245,7 @@ export class RegistryClient {
     this.host = host;
     this.baseUrl = registryBaseUrl(host, options.insecure);
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#ownFetch = options.fetch === undefined;
     const auth = options.auth;
     const provider: CredentialProvider = typeof auth === "function"
       ? auth
@@ -470,6 +483,7 @@ export class RegistryClient {
   ): Response {
     const ms = this.#idleTimeout;
     const signal = this.#signal;
+    const own = this.#ownFetch;
     if (!res.body || NULL_BODY_STATUS.has(res.status)) {
       release();
       return res;
@@ -518,6 +532,7 @@ export class RegistryClient {
             return;
           }
           received += r.value.length;
+          if (own) networkChunks.add(r.value);
           controller.enqueue(r.value);
         } catch (thrown) {
           const e = stall ?? thrown;
