@@ -173,6 +173,12 @@ async function main(): Promise<void> {
             (ours / theirs).toFixed(2)
           } (median per round ${perRound.toFixed(2)}; goal <= 0.80)`,
       );
+      const list = (ms: Measured[]) => ms.map((m) => m.seconds.toFixed(2)).join(" ");
+      console.log(
+        `     ${"".padEnd(5)} rounds: stratum ${list(r.ours)}; skopeo ${list(r.theirs)}${
+          r.base.length ? `; baseline ${list(r.base)}` : ""
+        }`,
+      );
       if (r.base.length) {
         const base = median(r.base.map((m) => m.seconds));
         console.log(
