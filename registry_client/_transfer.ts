@@ -395,9 +395,10 @@ const WRITE_BATCH = 1 << 20;
  * the declared size. Returns the bytes held (written), also when the body fails: what
  * arrived before a cut is written first, so a resume asks only for the rest.
  *
- * One batch buffer serves every write: a store's writer is done with a chunk when its
- * write resolves (the file store has written and hashed it, the memory store copies what
- * it keeps), and a fresh zeroed MiB per write cost more than the copy into it.
+ * Two batch buffers take turns: one is filled from the body while the other is written, so
+ * reading the network never waits for the disk. A store's writer is done with a chunk when
+ * its write resolves (the file store has written and hashed it, the memory store copies
+ * what it keeps), so a buffer is refilled only after that.
  */
 async function copyInto(
   body: ReadableStream<Uint8Array>,
@@ -407,14 +408,31 @@ async function copyInto(
   progress: (n: number) => void,
 ): Promise<number> {
   const reader = body.getReader();
-  let batch: Uint8Array | undefined;
+  const size = Math.min(WRITE_BATCH, d.size - held);
+  const buffers = [soleChunk(size), soleChunk(size)];
+  let batch = buffers[0];
   let filled = 0;
+  let writing: Promise<void> | undefined;
+  let taken = held; // bytes read from the body, written or not
+  /** Waits for the write in flight; its bytes are then held. */
+  const settle = async () => {
+    const w = writing;
+    writing = undefined;
+    await w;
+  };
+  /** Writes the filled part of `batch` in the background and turns to the other buffer. */
   const flush = async () => {
     if (filled === 0) return;
-    await w.write(filled === batch!.length ? batch! : batch!.subarray(0, filled));
-    held += filled;
+    await settle();
+    const n = filled;
+    const chunk = n === batch.length ? batch : batch.subarray(0, n);
+    writing = w.write(chunk).then(() => {
+      held += n;
+      progress(held);
+    });
+    writing.catch(() => {}); // met by the next settle()
+    batch = batch === buffers[0] ? buffers[1] : buffers[0];
     filled = 0;
-    progress(held);
   };
   try {
     for (;;) {
@@ -424,21 +442,16 @@ async function copyInto(
       } catch (e) {
         // A cut connection: keep what arrived, so that the resume asks only for the rest.
         await flush();
+        await settle();
         throw e;
       }
       if (r.done) break;
       const value = r.value;
-      if (held + filled + value.length > d.size) {
-        throw new SizeMismatchError(d.size, held + filled + value.length, d.digest);
+      if (taken + value.length > d.size) {
+        throw new SizeMismatchError(d.size, taken + value.length, d.digest);
       }
-      if (filled === 0 && value.length >= WRITE_BATCH) {
-        await w.write(value);
-        held += value.length;
-        progress(held);
-        continue;
-      }
+      taken += value.length;
       for (let v = value; v.length > 0;) {
-        batch ??= soleChunk(Math.min(WRITE_BATCH, d.size - held));
         const n = Math.min(v.length, batch.length - filled);
         batch.set(v.subarray(0, n), filled);
         filled += n;
@@ -450,11 +463,13 @@ async function copyInto(
       if (isNetworkChunk(value)) releaseChunk(value);
     }
     await flush();
+    await settle();
   } catch (e) {
+    await settle().catch(() => {});
     await reader.cancel().catch(() => {});
     throw e;
   } finally {
-    if (batch) dropChunk(batch);
+    for (const b of buffers) dropChunk(b);
   }
   return held;
 }
