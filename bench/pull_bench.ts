@@ -1,45 +1,48 @@
 /**
- * Pull benchmark: stratum `pull` into an on-disk store against `skopeo copy docker://…
- * oci:…` of the same images from a local docker-registry, in the same run.
+ * Pull benchmark: `stratum pull` (the CLI, start-up included, into a fresh store) against
+ * `skopeo copy docker://… oci:…` of the same images from a local docker-registry, in the
+ * same run, alternating which goes first in each round.
  *
- *   deno run -A bench/pull_bench.ts [--files 30000] [--big-mb 1024]
+ *   deno task bench pull      (or: deno run -A bench/pull_bench.ts [--rounds 5]
+ *                              [--files 30000] [--big-mb 552] [--baseline OTHER/cli.ts])
  *
- * Images: one of `--files` small files in a gzip layer, and one of about `--big-mb` MB in
- * four uncompressed layers of random bytes. Each pull runs in its own process so its peak
- * RSS (VmHWM) is its own; the stratum child is this script with `child`.
+ * Images: `big`, about `--big-mb` MB of gzip in three layers of random bytes (so gzip
+ * cannot shrink them), and `files`, one gzip layer of `--files` small files. Each figure
+ * is the median over the rounds; the ratio is stratum's median over skopeo's, and the
+ * goal (issue 15) is at most 0.8. The machine's load average is printed with the figures:
+ * on a shared machine they move with it, the ratios less so. `--baseline` also runs another
+ * checkout's `cli.ts` in the same rounds, to compare a change with what it changes.
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { packTar } from "modern-tar";
 import { sha256 } from "../digest/mod.ts";
-import { MediaType, serializeManifest } from "../image/mod.ts";
+import { type Descriptor, MediaType, serializeManifest } from "../image/mod.ts";
 import { openStore, putBytes } from "../storage/mod.ts";
-import { pull } from "../registry_client/mod.ts";
 import { startRegistry } from "../tests/_cncf_registry.ts";
+import { measure, type Measured } from "./_measure.ts";
 
 const run = promisify(execFile);
+const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 
-async function child(image: string, dir: string): Promise<void> {
-  const store = await openStore(dir);
-  const ranges = Number(process.env.BENCH_RANGES ?? 1);
-  await pull(store, image, { platform: "linux/amd64", rangeConcurrency: ranges });
-}
-
-async function build(dir: string, name: string, layers: Uint8Array[], mediaType: string) {
+/** Writes image `name` into the OCI layout at `dir`, one gzip layer per `make()` result. */
+async function build(dir: string, name: string, layers: (() => Promise<Uint8Array>)[]) {
   const store = await openStore(dir);
   const diffIds = [];
-  const descs = [];
-  for (const raw of layers) {
+  const descs: Descriptor[] = [];
+  for (const make of layers) {
+    // One layer in memory at a time: the big image's raw layers add up to over 500 MB.
+    const raw = await make();
     diffIds.push(await sha256(raw));
-    const blob = mediaType === MediaType.OCI_LAYER_GZIP ? new Uint8Array(gzipSync(raw)) : raw;
-    const r = await putBytes(store.blobs, blob);
-    descs.push({ mediaType, digest: r.digest, size: r.size });
+    const r = await putBytes(store.blobs, new Uint8Array(gzipSync(raw, { level: 1 })));
+    descs.push({ mediaType: MediaType.OCI_LAYER_GZIP, digest: r.digest, size: r.size });
   }
   const config = new TextEncoder().encode(JSON.stringify({
     architecture: "amd64",
@@ -55,65 +58,59 @@ async function build(dir: string, name: string, layers: Uint8Array[], mediaType:
   });
   await putBytes(store.blobs, m.bytes);
   await store.tags.set(name, { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length });
+  return descs.reduce((n, d) => n + d.size, 0);
 }
 
-/** Runs a command, sampling its VmHWM; returns seconds and peak RSS in MB. */
-function measure(cmd: string, args: string[]): Promise<{ seconds: number; rssMb: number }> {
-  return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const p = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    p.stderr.on("data", (d) => err += d);
-    let peak = 0;
-    const timer = setInterval(async () => {
-      try {
-        const s = await readFile(`/proc/${p.pid}/status`, "utf8");
-        const kb = Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0);
-        if (kb > peak) peak = kb;
-      } catch { /* exited */ }
-    }, 20);
-    p.on("close", (code) => {
-      clearInterval(timer);
-      if (code !== 0) return reject(new Error(`${cmd} exited ${code}: ${err}`));
-      resolve({ seconds: (performance.now() - start) / 1000, rssMb: peak / 1024 });
-    });
-  });
+function randomLayer(bytes: number, i: number): () => Promise<Uint8Array> {
+  return () => {
+    const data = new Uint8Array(bytes);
+    for (let o = 0; o < bytes; o += 65536) randomFillSync(data, o, Math.min(65536, bytes - o));
+    return packTar([{ header: { name: `blob${i}`, size: bytes, mtime: new Date(0) }, body: data }]);
+  };
+}
+
+function filesLayer(files: number): () => Promise<Uint8Array> {
+  return () =>
+    packTar(Array.from({ length: files }, (_, i) => ({
+      header: { name: `d${i % 100}/f${i}.txt`, size: 16, mode: 0o644, mtime: new Date(0) },
+      body: new TextEncoder().encode(`file ${String(i).padStart(10, "0")}\n`),
+    })));
+}
+
+async function loadavg(): Promise<string> {
+  return (await readFile("/proc/loadavg", "utf8").catch(() => "?")).split(" ").slice(0, 3)
+    .join(" ");
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  if (argv[0] === "child") return await child(argv[1], argv[2]);
   const opt = (name: string, dflt: number) => {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? Number(argv[i + 1]) : dflt;
   };
+  const rounds = opt("rounds", 5);
   const files = opt("files", 30_000);
-  const bigMb = opt("big-mb", 1024);
+  const bigMb = opt("big-mb", 552);
+  const b = argv.indexOf("--baseline");
+  const baseline = b >= 0 ? argv[b + 1] : undefined;
   const work = await mkdtemp(join(tmpdir(), "stratum-pull-bench-"));
   const reg = await startRegistry("none");
   try {
     const layout = join(work, "src");
-    console.log(`building images: ${files} files; ${bigMb} MB in 4 layers`);
-    const entries = Array.from({ length: files }, (_, i) => ({
-      header: { name: `d${i % 100}/f${i}.txt`, size: 16, mode: 0o644, mtime: new Date(0) },
-      body: new TextEncoder().encode(`file ${String(i).padStart(10, "0")}\n`),
-    }));
-    await build(layout, "files", [await packTar(entries)], MediaType.OCI_LAYER_GZIP);
-    const per = Math.floor(bigMb / 4) << 20;
-    const big = [];
-    for (let i = 0; i < 4; i++) {
-      const data = new Uint8Array(per);
-      for (let o = 0; o < per; o += 65536) randomFillSync(data, o, Math.min(65536, per - o));
-      big.push(
-        await packTar([{
-          header: { name: `blob${i}`, size: per, mtime: new Date(0) },
-          body: data,
-        }]),
-      );
-    }
-    await build(layout, "big", big, MediaType.OCI_LAYER);
-    big.length = 0;
-    for (const name of ["files", "big"]) {
+    // gzip -1 of random bytes comes out ~5% larger than its input.
+    const per = Math.floor((bigMb * 1e6) / 3 / 1.054);
+    const bigSize = await build(layout, "big", [0, 1, 2].map((i) => randomLayer(per, i)));
+    const filesSize = await build(layout, "files", [filesLayer(files)]);
+    console.log(
+      `images: big ${(bigSize / 1e6).toFixed(0)} MB gzip in 3 layers; files ${files} files ` +
+        `(${(filesSize / 1e3).toFixed(0)} kB gzip); ${rounds} rounds, alternating`,
+    );
+    for (const name of ["big", "files"]) {
       await run("skopeo", [
         "copy",
         "--quiet",
@@ -122,30 +119,80 @@ async function main(): Promise<void> {
         `docker://${reg.host}/bench/${name}:v1`,
       ], { maxBuffer: 1 << 20 });
     }
-    const self = new URL(import.meta.url).pathname;
-    for (const name of ["files", "big"]) {
-      const image = `${reg.host}/bench/${name}:v1`;
-      const ours = await measure(process.execPath, [
-        "run",
-        "-A",
-        self,
-        "child",
-        image,
-        join(work, `s-${name}`),
-      ]);
-      const theirs = await measure("skopeo", [
-        "copy",
-        "--quiet",
-        "--src-tls-verify=false",
-        `docker://${image}`,
-        `oci:${join(work, `k-${name}`)}:${name}`,
-      ]);
-      console.log(
-        `${name.padEnd(6)} stratum ${ours.seconds.toFixed(2)}s ${ours.rssMb.toFixed(0)}MB RSS | ` +
-          `skopeo ${theirs.seconds.toFixed(2)}s ${theirs.rssMb.toFixed(0)}MB RSS | ` +
-          `ratio stratum/skopeo ${(ours.seconds / theirs.seconds).toFixed(2)}`,
-      );
+    const load = [await loadavg()];
+    const results: Record<string, { ours: Measured[]; theirs: Measured[]; base: Measured[] }> = {};
+    for (let round = 0; round < rounds; round++) {
+      for (const name of ["big", "files"]) {
+        const image = `${reg.host}/bench/${name}:v1`;
+        const stratum = (cli: string) => () =>
+          measure(process.execPath, [
+            "run",
+            "-A",
+            cli,
+            "--root",
+            join(work, `s-${name}`),
+            "pull",
+            "-q",
+            image,
+          ]);
+        const theirs = () =>
+          measure("skopeo", [
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            `docker://${image}`,
+            `oci:${join(work, `k-${name}`)}:${name}`,
+          ]);
+        const r = results[name] ??= { ours: [], theirs: [], base: [] };
+        const runs: [Measured[], () => Promise<Measured>][] = [
+          [r.ours, stratum(CLI)],
+          [r.theirs, theirs],
+          ...(baseline
+            ? [[r.base, stratum(baseline)] as [Measured[], () => Promise<Measured>]]
+            : []),
+        ];
+        // Each round starts with another contender.
+        for (let k = 0; k < runs.length; k++) {
+          const [into, go] = runs[(round + k) % runs.length];
+          into.push(await go());
+          // Fresh destinations for every pull: nothing is "already there".
+          await rm(join(work, `s-${name}`), { recursive: true, force: true });
+          await rm(join(work, `k-${name}`), { recursive: true, force: true });
+        }
+      }
     }
+    load.push(await loadavg());
+    for (const [name, r] of Object.entries(results)) {
+      const ours = median(r.ours.map((m) => m.seconds));
+      const theirs = median(r.theirs.map((m) => m.seconds));
+      const perRound = median(r.ours.map((m, i) => m.seconds / r.theirs[i].seconds));
+      console.log(
+        `pull ${name.padEnd(5)} stratum ${ours.toFixed(3)}s ` +
+          `${median(r.ours.map((m) => m.rssMb)).toFixed(0)}MB RSS | skopeo ${theirs.toFixed(3)}s ` +
+          `${median(r.theirs.map((m) => m.rssMb)).toFixed(0)}MB RSS | ratio ${
+            (ours / theirs).toFixed(2)
+          } (median per round ${perRound.toFixed(2)}; goal <= 0.80)`,
+      );
+      const list = (ms: Measured[]) => ms.map((m) => m.seconds.toFixed(2)).join(" ");
+      console.log(
+        `     ${"".padEnd(5)} rounds: stratum ${list(r.ours)}; skopeo ${list(r.theirs)}${
+          r.base.length ? `; baseline ${list(r.base)}` : ""
+        }`,
+      );
+      if (r.base.length) {
+        const base = median(r.base.map((m) => m.seconds));
+        console.log(
+          `     ${"".padEnd(5)} baseline ${base.toFixed(3)}s | stratum / baseline ${
+            (ours / base).toFixed(2)
+          } | baseline / skopeo ${(base / theirs).toFixed(2)}`,
+        );
+      }
+    }
+    console.log(
+      `load average (1/5/15 min) before: ${load[0]}; after: ${load[1]} on ${
+        (await readFile("/proc/cpuinfo", "utf8").catch(() => "")).split("\nprocessor").length
+      } CPUs`,
+    );
   } finally {
     await reg.close();
     await rm(work, { recursive: true, force: true });

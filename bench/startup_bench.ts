@@ -10,7 +10,8 @@
  * - a 1 MB pull (one gzip layer of 1 MB of random bytes) from a local docker-registry into
  *   an empty store, against `skopeo copy docker://… oci:…`.
  * stratum runs as users run it from a checkout, `deno run -A cli.ts`. Each figure is the
- * median of `--runs` runs, with peak RSS.
+ * median of `--runs` runs, with peak RSS; stratum and skopeo take turns, so that a load
+ * that comes and goes on the machine weighs on both alike.
  */
 import { execFile } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -26,7 +27,7 @@ import { sha256 } from "../digest/mod.ts";
 import { MediaType, serializeManifest } from "../image/mod.ts";
 import { openStore, putBytes } from "../storage/mod.ts";
 import { startRegistry } from "../tests/_cncf_registry.ts";
-import { measure, type Measured, median } from "./_measure.ts";
+import { measure, type Measured } from "./_measure.ts";
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
@@ -57,7 +58,29 @@ async function oneMegabyteImage(dir: string, name: string): Promise<void> {
   await store.tags.set(name, { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length });
 }
 
-function row(what: string, ours: Measured, theirs: Measured): string {
+/** `runs` runs of each of `a` and `b`, taking turns; the median of each (by time). */
+async function alternate(
+  runs: number,
+  a: () => Promise<Measured>,
+  b: () => Promise<Measured>,
+): Promise<[Measured, Measured]> {
+  const as: Measured[] = [];
+  const bs: Measured[] = [];
+  for (let i = 0; i < runs; i++) {
+    if (i % 2 === 0) {
+      as.push(await a());
+      bs.push(await b());
+    } else {
+      bs.push(await b());
+      as.push(await a());
+    }
+  }
+  const mid = (xs: Measured[]) =>
+    [...xs].sort((x, y) => x.seconds - y.seconds)[Math.floor(xs.length / 2)];
+  return [mid(as), mid(bs)];
+}
+
+function row(what: string, [ours, theirs]: [Measured, Measured]): string {
   return `${what.padEnd(10)} stratum ${ours.seconds.toFixed(3)}s ${ours.rssMb.toFixed(0)}MB | ` +
     `skopeo ${theirs.seconds.toFixed(3)}s ${theirs.rssMb.toFixed(0)}MB | ` +
     `ratio stratum/skopeo ${(ours.seconds / theirs.seconds).toFixed(2)}`;
@@ -76,8 +99,7 @@ async function main(): Promise<void> {
     console.log(`median of ${runs} runs each (stratum: deno run -A cli.ts)`);
     console.log(row(
       "--help",
-      await median(runs, () => stratum("--help")),
-      await median(runs, () => measure("skopeo", ["--help"])),
+      await alternate(runs, () => stratum("--help"), () => measure("skopeo", ["--help"])),
     ));
 
     const layout = join(work, "src");
@@ -93,22 +115,21 @@ async function main(): Promise<void> {
     const empty = join(work, "empty");
     console.log(row(
       "images",
-      await median(runs, () => stratum("--root", empty, "images")),
-      await median(
+      await alternate(
         runs,
+        () => stratum("--root", empty, "images"),
         () =>
           measure("skopeo", ["list-tags", "--tls-verify=false", `docker://${reg.host}/bench/one`]),
       ),
     ));
 
     let n = 0;
-    const ours = await median(runs, async () => {
+    const pulls = await alternate(runs, async () => {
       const dir = join(work, `s-${n++}`);
       const r = await stratum("--root", dir, "pull", "-q", image);
       await rm(dir, { recursive: true, force: true });
       return r;
-    });
-    const theirs = await median(runs, async () => {
+    }, async () => {
       const dir = join(work, `k-${n++}`);
       const r = await measure("skopeo", [
         "copy",
@@ -120,7 +141,7 @@ async function main(): Promise<void> {
       await rm(dir, { recursive: true, force: true });
       return r;
     });
-    console.log(row("pull 1MB", ours, theirs));
+    console.log(row("pull 1MB", pulls));
   } finally {
     await reg.close();
     await rm(work, { recursive: true, force: true });

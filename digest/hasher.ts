@@ -1,4 +1,3 @@
-import { createSHA256, createSHA512 } from "hash-wasm";
 import type { Digest, HashAlgorithm } from "./parse_digest.ts";
 
 /** An incremental hasher (SHA-256 unless created for SHA-512). */
@@ -36,6 +35,17 @@ export interface CreateHasherOptions {
 }
 
 type NodeCrypto = typeof import("node:crypto");
+type HashWasm = typeof import("hash-wasm");
+let hashWasm: Promise<HashWasm> | undefined;
+
+/**
+ * hash-wasm, loaded on first use: where node:crypto exists (Deno, Node) only a resumed
+ * upload needs it, and its 1.7 MB module cost every command ~30-50 ms of start-up.
+ */
+function loadHashWasm(): Promise<HashWasm> {
+  hashWasm ??= import("hash-wasm");
+  return hashWasm;
+}
 let nativeCrypto: Promise<NodeCrypto | null> | undefined;
 
 function loadNativeCrypto(): Promise<NodeCrypto | null> {
@@ -82,7 +92,7 @@ export async function createHasher(options: CreateHasherOptions = {}): Promise<H
     }
   }
   if (algorithm === "sha512") {
-    const wasm = await createSHA512();
+    const wasm = await (await loadHashWasm()).createSHA512();
     wasm.init();
     return {
       update: (data) => void wasm.update(data),
@@ -97,7 +107,7 @@ export async function createHasher(options: CreateHasherOptions = {}): Promise<H
  * Resumable uploads and downloads use this to continue hashing where they left off.
  */
 export async function createResumableHasher(state?: Uint8Array): Promise<ResumableHasher> {
-  const wasm = await createSHA256();
+  const wasm = await (await loadHashWasm()).createSHA256();
   let size = 0;
   if (state) {
     if (state.length < 8) throw new RangeError("Invalid saved hasher state: too short");

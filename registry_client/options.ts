@@ -16,7 +16,7 @@ export interface TransferOptions extends RegistryClientOptions {
   chunkSize?: number;
   /**
    * Parallel ranges for one large download; pays off on high-latency links, costs on
-   * local ones (measured by bench/pull_bench.ts). @default {1: off}
+   * local ones (each range is buffered whole before it is written). @default {1: off}
    */
   rangeConcurrency?: number;
   /** Blobs at least this big are downloaded over parallel ranges. @default {64 MiB} */

@@ -1,9 +1,10 @@
 import { type Digest, sha256 } from "../digest/mod.ts";
-import { type Descriptor, parseReference } from "../image/mod.ts";
+import { type Descriptor, parseReference, type Reference } from "../image/mod.ts";
 import { type ImageStore, readBlob } from "../storage/mod.ts";
 import { Clients, settings, storeSinkOptions } from "./_clients.ts";
 import { copyImage, registrySource, storeSink } from "./_transfer.ts";
 import type { TransferOptions } from "./options.ts";
+import type { RegistryClient } from "./registry_client.ts";
 
 /** What {@linkcode pull} stored. */
 export interface PullResult {
@@ -25,22 +26,28 @@ export interface PullResult {
  * the store (resuming cut downloads), then names the image with its tag and a
  * `name@digest` record (docker's RepoDigests). Nothing is named until every blob is in.
  */
-export function pull(
+export async function pull(
   store: ImageStore,
   image: string,
   options: TransferOptions = {},
 ): Promise<PullResult> {
+  const ref = parseReference(image);
+  const client = new Clients(options).get(ref.registry);
+  // The first exchange with the registry (the runtime readies its HTTP client, then the
+  // ping) goes on while the lease is taken; its failure is met again, and reported, by the
+  // first request, which pings anew.
+  client.ping().catch(() => {});
   // The lease holds every blob found or fetched until the name is written (gc beside it).
-  return store.withLease((store) => pullLeased(store, image, options));
+  return await store.withLease((store) => pullLeased(store, image, ref, client, options));
 }
 
 async function pullLeased(
   store: ImageStore,
   image: string,
+  ref: Reference,
+  client: RegistryClient,
   options: TransferOptions,
 ): Promise<PullResult> {
-  const ref = parseReference(image);
-  const client = new Clients(options).get(ref.registry);
   const reference = ref.digest ?? ref.tag!;
   options.onProgress?.({
     type: "status",
