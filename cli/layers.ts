@@ -1,6 +1,5 @@
 /** `stratum layers`. @module */
-import { historyOfLayers } from "../image/mod.ts";
-import { buildMergedTree } from "../unionfs/mod.ts";
+import { describeImage } from "../unionfs/mod.ts";
 import { type CommandContext, need } from "./_context.ts";
 import { humanSize, table } from "./_format.ts";
 import { store } from "./_store.ts";
@@ -10,17 +9,16 @@ export async function run(ctx: CommandContext): Promise<number | void> {
   need(ctx.args, 1, "exactly 1 argument");
   const s = await store(ctx);
   const img = await s.resolve(ctx.args[0]);
-  const tree = await buildMergedTree(img.layers);
-  const steps = historyOfLayers(img.config);
-  const rows = tree.stats.map((st, i) => ({
-    Layer: i,
-    Digest: st.digest,
-    Size: img.manifest.layers[i].size,
-    CreatedBy: steps[i]?.created_by ?? "",
-    Added: st.added.files,
-    Modified: st.modified.files,
-    Removed: st.removed.files,
-    WastedBytes: st.hiddenBytes,
+  const described = await describeImage(img, { maxTreeEntries: 0 });
+  const rows = described.layers.map((l) => ({
+    Layer: l.index,
+    Digest: l.digest,
+    Size: l.size,
+    CreatedBy: l.createdBy ?? "",
+    Added: l.added.files,
+    Modified: l.modified.files,
+    Removed: l.removed.files,
+    WastedBytes: l.wastedBytes,
   }));
   if (ctx.values.format === "json") return void ctx.out(JSON.stringify(rows, null, 2));
   const trunc = (t: string) => t.length <= 50 ? t : `${t.slice(0, 49)}…`;

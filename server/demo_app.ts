@@ -1,13 +1,13 @@
 import { InvalidReferenceError, parseReference, type Reference } from "../image/mod.ts";
 import { ImageNotFoundError, type ImageStore, type ResolvedImage } from "../storage/mod.ts";
-import { openLayer, TarFormatError } from "../unionfs/mod.ts";
+import { describeImage, type ImageDescription, openLayer, TarFormatError } from "../unionfs/mod.ts";
 import { DockerfileSyntaxError, parseDockerfile, toParseJson } from "../builder/mod.ts";
 import type { Authenticator, Scope } from "./auth.ts";
 import { type BodyLimits, readAll } from "./_body.ts";
 import { RegistryHttpError } from "./errors.ts";
 import { Namespace } from "./_names.ts";
 import type { FetchHandler } from "./registry_app.ts";
-import { type ImageInspection, inspectImage } from "./inspect_image.ts";
+
 import { DEMO_CSS, DEMO_HTML, DEMO_JS } from "./_demo_page.ts";
 import { DEMO_IMAGE_CONTEXT, DEMO_IMAGE_DOCKERFILE } from "./_demo_image.ts";
 
@@ -154,7 +154,7 @@ function errorResponse(e: ApiError): Response {
 /**
  * Creates the demo web UI over `store`: `/` is a page to inspect images and try
  * Dockerfiles; `/api/inspect?image=REF` answers an image as a layer stack plus its merged
- * file tree ({@linkcode ImageInspection}); `/api/parse` parses a POSTed Dockerfile;
+ * file tree ({@linkcode ImageDescription}); `/api/parse` parses a POSTed Dockerfile;
  * `/api/build` builds a POSTed Dockerfile and context (multipart/form-data, a tar, or a
  * Dockerfile alone as text) with `options.build` and tags the image in this registry.
  *
@@ -179,7 +179,7 @@ function errorResponse(e: ApiError): Response {
 export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): DemoApp {
   const ns = new Namespace(options.namespace ?? "localhost");
   const idleMs = options.bodyIdleTimeoutMs ?? 30_000;
-  const cache = new Map<string, ImageInspection>();
+  const cache = new Map<string, ImageDescription>();
 
   function limits(max: number, what: string): BodyLimits {
     return {
@@ -265,7 +265,7 @@ export function createDemoApp(store: ImageStore, options: DemoAppOptions = {}): 
     }
     let inspection = cache.get(image.manifestDigest);
     if (!inspection) {
-      inspection = await inspectImage(image, {
+      inspection = await describeImage(image, {
         maxTreeEntries: options.maxTreeEntries,
       });
       if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);

@@ -8,7 +8,7 @@
  * over an {@linkcode Htpasswd} file, or {@linkcode tokenAuth} with its own token endpoint.
  * Requests outside `/v2/` go to the `fallback`: {@linkcode createDemoApp} is the demo UI
  * there (a page plus `/api/inspect`, `/api/parse`, `/api/build`, under the registry's own
- * authentication and access policy), and {@linkcode inspectImage} is its view of an image:
+ * authentication and access policy); `/api/inspect` answers with unionfs's `describeImage`:
  * layers as a stack and the merged tree with provenance. It shows images of other
  * registries only when given a `resolve` hook such as {@linkcode pullingResolver}.
  *
@@ -77,15 +77,6 @@ export {
   type DemoResolveFunction,
   type DemoSeedResult,
 } from "./demo_app.ts";
-export {
-  type ImageInspection,
-  type InspectedEntry,
-  type InspectedLayer,
-  type InspectedStep,
-  type InspectedWhiteout,
-  inspectImage,
-  type InspectImageOptions,
-} from "./inspect_image.ts";
 export { demoBuildEngine } from "./demo_build.ts";
 export { pullingResolver, type PullingResolverOptions } from "./pulling_resolver.ts";
 

@@ -131,6 +131,15 @@ export {
   diffTrees,
   type TreeChange,
 } from "./diff_trees.ts";
+export {
+  type DescribedEntry,
+  type DescribedLayer,
+  type DescribedStep,
+  type DescribedWhiteout,
+  describeImage,
+  type DescribeImageOptions,
+  type ImageDescription,
+} from "./describe_image.ts";
 export { fileLayer, fileStream } from "./file_layer.ts";
 export {
   chainIds,

@@ -4,7 +4,7 @@ import { sha256 } from "../digest/mod.ts";
 import { type History, MediaType, serializeManifest } from "../image/mod.ts";
 import { type ImageStore, memoryStore, putBytes } from "../storage/mod.ts";
 import { layerTar } from "../tests/_fixtures.ts";
-import { inspectImage } from "./inspect_image.ts";
+import { describeImage } from "./describe_image.ts";
 
 const enc = new TextEncoder();
 
@@ -70,7 +70,7 @@ async function threeLayers(): Promise<Uint8Array[]> {
   ];
 }
 
-test("inspectImage() maps layers to history steps, skipping empty_layer steps", async () => {
+test("describeImage() maps layers to history steps, skipping empty_layer steps", async () => {
   const store = memoryStore();
   const image = await storeImage(store, "localhost/demo/app:1", await threeLayers(), [
     { created_by: "ADD rootfs.tar /", created: "2024-01-01T00:00:00Z" },
@@ -79,7 +79,7 @@ test("inspectImage() maps layers to history steps, skipping empty_layer steps", 
     { created_by: 'CMD ["sh"]', empty_layer: true },
     { created_by: "RUN rm /etc/motd" },
   ]);
-  const got = await inspectImage(image);
+  const got = await describeImage(image);
   assert.deepEqual(got.layers.map((l) => l.createdBy), [
     "ADD rootfs.tar /",
     "COPY app /app",
@@ -100,10 +100,10 @@ test("inspectImage() maps layers to history steps, skipping empty_layer steps", 
   );
 });
 
-test("inspectImage() counts each layer's added, changed and removed files and wasted bytes", async () => {
+test("describeImage() counts each layer's added, changed and removed files and wasted bytes", async () => {
   const store = memoryStore();
   const image = await storeImage(store, "localhost/demo/app:1", await threeLayers(), []);
-  const [base, app, cleanup] = (await inspectImage(image)).layers;
+  const [base, app, cleanup] = (await describeImage(image)).layers;
   assert.deepEqual(base.added, { files: 4, bytes: 8 + 20 + 10 + 4 });
   assert.deepEqual(app.added, { files: 2, bytes: 15 });
   assert.deepEqual(app.modified, { files: 1, bytes: 24 });
@@ -116,10 +116,10 @@ test("inspectImage() counts each layer's added, changed and removed files and wa
   assert.equal(cleanup.createdBy, undefined, "no history: no step to name");
 });
 
-test("inspectImage() lists whiteouts with the lower layers whose paths they hide", async () => {
+test("describeImage() lists whiteouts with the lower layers whose paths they hide", async () => {
   const store = memoryStore();
   const image = await storeImage(store, "localhost/demo/app:1", await threeLayers(), []);
-  const got = await inspectImage(image);
+  const got = await describeImage(image);
   assert.deepEqual(got.layers[0].whiteouts, []);
   assert.deepEqual(got.layers[2].whiteouts, [
     { path: "etc/motd", opaque: false, hides: [0] },
@@ -128,10 +128,10 @@ test("inspectImage() lists whiteouts with the lower layers whose paths they hide
   ]);
 });
 
-test("inspectImage() gives every merged path its type, mode, size, link and layer", async () => {
+test("describeImage() gives every merged path its type, mode, size, link and layer", async () => {
   const store = memoryStore();
   const image = await storeImage(store, "localhost/demo/app:1", await threeLayers(), []);
-  const got = await inspectImage(image);
+  const got = await describeImage(image);
   const byPath = new Map(got.tree.map((e) => [e.path, e]));
   assert.equal(byPath.has("etc/motd"), false, "whited out");
   assert.equal(byPath.has("var/cache/a.bin"), false, "under an opaque directory");
@@ -155,22 +155,22 @@ test("inspectImage() gives every merged path its type, mode, size, link and laye
   assert.ok(paths.indexOf("app") < paths.indexOf("app/main.js"), "parents come first");
 });
 
-test("inspectImage() returns at most maxTreeEntries paths and counts the rest", async () => {
+test("describeImage() returns at most maxTreeEntries paths and counts the rest", async () => {
   const store = memoryStore();
   const image = await storeImage(store, "localhost/demo/app:1", await threeLayers(), []);
-  const all = await inspectImage(image);
-  const some = await inspectImage(image, { maxTreeEntries: 3 });
+  const all = await describeImage(image);
+  const some = await describeImage(image, { maxTreeEntries: 3 });
   assert.equal(some.tree.length, 3);
   assert.equal(some.treeTotal, all.tree.length);
   assert.deepEqual(some.tree, all.tree.slice(0, 3));
 });
 
-test("inspectImage() rejects a layer that is not a tar, naming its digest", async () => {
+test("describeImage() rejects a layer that is not a tar, naming its digest", async () => {
   const store = memoryStore();
   const junk = enc.encode("this is not a tar archive, not even close to 512 bytes");
   const image = await storeImage(store, "localhost/demo/bad:1", [junk], []);
   await assert.rejects(
-    inspectImage(image),
+    describeImage(image),
     (e: Error) => e.message.includes(image.manifest.layers[0].digest),
   );
 });

@@ -6,10 +6,10 @@ import {
   type NodeType,
   scanLayer,
   type ScannedEntry,
-} from "../unionfs/mod.ts";
+} from "./merged_tree.ts";
 
 /** A whiteout entry of a layer: a path it deletes from the layers below. */
-export interface InspectedWhiteout {
+export interface DescribedWhiteout {
   /** The deleted path (`etc/motd`), or for an opaque marker the directory emptied. */
   path: string;
   /** True for `.wh..wh..opq`: every lower child of `path` is hidden, `path` stays. */
@@ -19,7 +19,7 @@ export interface InspectedWhiteout {
 }
 
 /** One layer of an inspected image, bottom first. */
-export interface InspectedLayer {
+export interface DescribedLayer {
   /** Position in the stack, 0 at the bottom. */
   index: number;
   /** The blob's digest, as the manifest names it. */
@@ -49,11 +49,11 @@ export interface InspectedLayer {
   /** Of `bytes`, those a later layer (or a later entry of this one) hides: wasted space. */
   wastedBytes: number;
   /** The layer's whiteouts, in archive order. */
-  whiteouts: InspectedWhiteout[];
+  whiteouts: DescribedWhiteout[];
 }
 
 /** One path of the merged tree. */
-export interface InspectedEntry {
+export interface DescribedEntry {
   /** Clean relative path (`etc/passwd`). */
   path: string;
   /** What the path is; hardlinks show as the file they share. */
@@ -75,7 +75,7 @@ export interface InspectedEntry {
 }
 
 /** One step of the config's history, with the layer it made. */
-export interface InspectedStep {
+export interface DescribedStep {
   /** The command of the step. */
   createdBy?: string;
   /** When it ran. */
@@ -85,7 +85,7 @@ export interface InspectedStep {
 }
 
 /** The JSON `/api/inspect` answers with: an image as a layer stack plus its merged tree. */
-export interface ImageInspection {
+export interface ImageDescription {
   /** The manifest's digest. */
   manifestDigest: string;
   /** The index the manifest was chosen from, if any. */
@@ -113,17 +113,17 @@ export interface ImageInspection {
     labels?: Record<string, string>;
   };
   /** The config's history, in order. */
-  history: InspectedStep[];
+  history: DescribedStep[];
   /** The layers, bottom first. */
-  layers: InspectedLayer[];
+  layers: DescribedLayer[];
   /** The merged tree, parents before children, at most `maxTreeEntries` paths. */
-  tree: InspectedEntry[];
+  tree: DescribedEntry[];
   /** Paths in the merged tree, including any left out of `tree`. */
   treeTotal: number;
 }
 
-/** Options for {@linkcode inspectImage}. */
-export interface InspectImageOptions {
+/** Options for {@linkcode describeImage}. */
+export interface DescribeImageOptions {
   /** Most merged-tree paths returned; the rest are counted in `treeTotal`. @default {20000} */
   maxTreeEntries?: number;
   /** Layers read at once (decompression runs in parallel). @default {2} */
@@ -139,14 +139,14 @@ const OPAQUE = ".wh..wh..opq";
  * they hid; then the merged tree with each path's layer. Reads each layer's headers once
  * through `image.layers` (bodies are skipped), so memory grows with the number of paths, not bytes.
  */
-export async function inspectImage(
+export async function describeImage(
   image: ResolvedImage,
-  options: InspectImageOptions = {},
-): Promise<ImageInspection> {
+  options: DescribeImageOptions = {},
+): Promise<ImageDescription> {
   const descriptors = image.manifest.layers;
   const scanned = await mapLimit(image.layers, options.concurrency ?? 2, scanLayer);
 
-  const steps: InspectedStep[] = layerHistory(image.config).map(({ history: h, layer }) => ({
+  const steps: DescribedStep[] = layerHistory(image.config).map(({ history: h, layer }) => ({
     createdBy: h.created_by,
     created: h.created,
     layer,
@@ -154,14 +154,14 @@ export async function inspectImage(
   const stepOfLayer = historyOfLayers(image.config);
 
   const tree = new MergedTree();
-  const whiteouts: InspectedWhiteout[][] = [];
+  const whiteouts: DescribedWhiteout[][] = [];
   // Whiteouts name what lower layers hold, so each layer's are read off the tree below it.
   for (const [i, entries] of scanned.entries()) {
     whiteouts.push(entries.flatMap((e) => whiteoutOf(e, tree)));
     tree.addLayer(entries, descriptors[i].digest);
   }
 
-  const layers = tree.stats.map((s, i): InspectedLayer => {
+  const layers = tree.stats.map((s, i): DescribedLayer => {
     const step = stepOfLayer[i];
     return {
       index: i,
@@ -183,7 +183,7 @@ export async function inspectImage(
   });
 
   const max = options.maxTreeEntries ?? 20_000;
-  const entries: InspectedEntry[] = [];
+  const entries: DescribedEntry[] = [];
   let total = 0;
   for (const e of tree.entries()) {
     total++;
@@ -227,7 +227,7 @@ export async function inspectImage(
 }
 
 /** The whiteout `entry` is, with the lower layers it hides in `below`; [] for other entries. */
-function whiteoutOf(entry: ScannedEntry, below: MergedTree): InspectedWhiteout[] {
+function whiteoutOf(entry: ScannedEntry, below: MergedTree): DescribedWhiteout[] {
   const parts = entry.header.name.split("/").filter((p) => p !== "" && p !== ".");
   const base = parts.pop();
   if (!base?.startsWith(WHITEOUT)) return [];
