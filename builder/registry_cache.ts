@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type Digest, sha256 } from "../digest/mod.ts";
+import type { Digest } from "../digest/mod.ts";
 import {
   type Descriptor,
   type ImageManifest,
@@ -19,8 +19,13 @@ import {
   parseReference,
   serializeManifest,
 } from "../image/mod.ts";
-import { readCapped, RegistryClient, type RegistryClientOptions } from "../registry_client/mod.ts";
-import type { BlobStore } from "../storage/mod.ts";
+import {
+  pullBlob,
+  pushBlob,
+  RegistryClient,
+  type RegistryClientOptions,
+} from "../registry_client/mod.ts";
+import { type BlobStore, MemoryBlobStore, putBytes, readBlob } from "../storage/mod.ts";
 import type { BuildCache, CacheRecord } from "./build_cache.ts";
 
 /** The media type of the config blob of a registry cache manifest. */
@@ -69,20 +74,6 @@ function target(ref: string): { host: string; repository: string; reference: str
   };
 }
 
-async function uploadBlob(
-  client: RegistryClient,
-  repository: string,
-  descriptor: Descriptor,
-  open: () => Promise<ReadableStream<Uint8Array>>,
-): Promise<void> {
-  if ((await client.headBlob(repository, descriptor.digest)) !== undefined) return;
-  const session = await client.startUpload(repository);
-  const location = descriptor.size === 0
-    ? session.location
-    : await client.uploadChunk(session, repository, await open(), 0, descriptor.size);
-  await client.completeUpload({ ...session, location }, repository, descriptor.digest);
-}
-
 /**
  * Exports the records of `keys` (those the local cache has) and their layers to the
  * registry at `ref`, replacing what the tag held. Blobs the repository has are skipped.
@@ -108,21 +99,16 @@ export async function exportCache(
   const { host, repository, reference } = target(ref);
   const client = new RegistryClient(host, options);
   const configBytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 1, records }));
+  const configBlob = new MemoryBlobStore();
   const config: Descriptor = {
     mediaType: CACHE_CONFIG_MEDIA_TYPE,
-    digest: await sha256(configBytes),
-    size: configBytes.length,
+    ...(await putBytes(configBlob, configBytes)),
   };
   try {
     for (const descriptor of layers.values()) {
-      await uploadBlob(client, repository, descriptor, () => blobs.get(descriptor.digest));
+      await pushBlob(client, repository, descriptor, blobs, options);
     }
-    await uploadBlob(
-      client,
-      repository,
-      config,
-      () => Promise.resolve(new Blob([configBytes]).stream()),
-    );
+    await pushBlob(client, repository, config, configBlob, options);
     const manifest: ImageManifest = {
       schemaVersion: 2,
       mediaType: MediaType.OCI_MANIFEST,
@@ -151,17 +137,20 @@ export class RegistryCache {
   #client: RegistryClient;
   #repository: string;
   #records: Map<string, CacheRecord>;
+  #options: RegistryClientOptions;
 
   private constructor(
     ref: string,
     client: RegistryClient,
     repository: string,
     records: Map<string, CacheRecord>,
+    options: RegistryClientOptions,
   ) {
     this.ref = ref;
     this.#client = client;
     this.#repository = repository;
     this.#records = records;
+    this.#options = options;
   }
 
   /**
@@ -175,7 +164,7 @@ export class RegistryCache {
     const client = new RegistryClient(host, options);
     const records = new Map<string, CacheRecord>();
     if (!(await client.headManifest(repository, reference))) {
-      return new RegistryCache(ref, client, repository, records);
+      return new RegistryCache(ref, client, repository, records, options);
     }
     const parsed = await client.getManifest(repository, reference);
     if (
@@ -184,13 +173,15 @@ export class RegistryCache {
       throw new Error(`Cannot import the build cache "${ref}": it is not a stratum build cache`);
     }
     const { config } = parsed.manifest;
-    const { body } = await client.getBlob(repository, config.digest);
-    const bytes = await readCapped(body, MAX_CONFIG_BYTES, `Build cache config of "${ref}"`);
-    if ((await sha256(bytes)) !== config.digest) {
+    if (config.size > MAX_CONFIG_BYTES) {
       throw new Error(
-        `Cannot import the build cache "${ref}": its config does not match ${config.digest}`,
+        `Cannot import the build cache "${ref}": its config is ${config.size} bytes, over ${MAX_CONFIG_BYTES}`,
       );
     }
+    // Fetched like any blob (resumed, verified against its digest and size), then read.
+    const fetched = new MemoryBlobStore();
+    await pullBlob(client, repository, config, fetched, options);
+    const bytes = await readBlob(fetched, config.digest, MAX_CONFIG_BYTES);
     const json = JSON.parse(new TextDecoder().decode(bytes));
     if (json?.schemaVersion !== 1 || typeof json.records !== "object" || json.records === null) {
       throw new Error(`Cannot import the build cache "${ref}": unknown config schema`);
@@ -198,7 +189,7 @@ export class RegistryCache {
     for (const [key, record] of Object.entries(json.records as Record<string, CacheRecord>)) {
       if (Array.isArray(record?.layers) && record.image) records.set(key, record);
     }
-    return new RegistryCache(ref, client, repository, records);
+    return new RegistryCache(ref, client, repository, records, options);
   }
 
   /** How many step records it holds. */
@@ -221,8 +212,7 @@ export class RegistryCache {
     let fetched = 0;
     for (const { descriptor } of record.layers) {
       if (await blobs.has(descriptor.digest)) continue;
-      const { body } = await this.#client.getBlob(this.#repository, descriptor.digest);
-      await blobs.put(body, { digest: descriptor.digest, size: descriptor.size });
+      await pullBlob(this.#client, this.#repository, descriptor, blobs, this.#options);
       fetched++;
     }
     return fetched;

@@ -89,6 +89,7 @@ export {
   type UploadSession,
 } from "./registry_client.ts";
 export type { TransferOptions } from "./options.ts";
+export { pullBlob, pushBlob } from "./blob_transfer.ts";
 export { pull, type PullResult } from "./pull.ts";
 export { push, type PushOptions, type PushResult } from "./push.ts";
 export { copy, type CopyResult, type ImageLocation, parseImageLocation } from "./copy.ts";

@@ -164,6 +164,43 @@ describe("builds through a CNCF registry", { skip: missingPeers("docker-registry
     }
   });
 
+  test("the registry cache goes through pull's and push's engine: a 503 upload and a cut download are retried", async () => {
+    const ref = `${reg.host}/cache/app:flaky`;
+    const failed = { put: 0, cut: 0 };
+    const flaky: typeof fetch = async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      const method = init?.method ?? (input instanceof Request ? input.method : "GET");
+      if (/\/blobs\/uploads\//.test(url) && method === "PUT" && failed.put++ === 0) {
+        return new Response("{}", { status: 503 });
+      }
+      const res = await fetch(input, init);
+      const blob = /\/blobs\/sha256:[0-9a-f]{64}$/.test(new URL(url).pathname);
+      if (method !== "GET" || !blob || res.status !== 200 || !res.body || failed.cut++ > 0) {
+        return res;
+      }
+      // The first blob download breaks off after its first chunk.
+      const reader = res.body.getReader();
+      const cut = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          const { value, done } = await reader.read();
+          if (done) return c.close();
+          c.enqueue(value);
+          c.error(new TypeError("connection reset by peer"));
+          await reader.cancel();
+        },
+      });
+      return new Response(cut, { status: res.status, headers: res.headers });
+    };
+    const registry = { fetch: flaky, retryDelayMs: 1 };
+    const first = await run(await freshStore(), { cacheTo: [ref], registry });
+    const b = await freshStore();
+    const second = await run(b, { cacheFrom: [ref], registry });
+    assert.ok(failed.put > 1 && failed.cut > 1, "both faults were injected");
+    assert.equal(second.imageId, first.imageId);
+    assert.ok(second.steps.every((s) => s.cached));
+    assert.deepEqual((await b.store.fsck()).problems, []);
+  });
+
   test("--cache-from of a ref the registry lacks runs every step", async () => {
     const result = await run(await freshStore(), {
       cacheFrom: [`type=registry,ref=${reg.host}/cache/none:missing`],
