@@ -8,6 +8,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
+import { deviceAndSysMounts } from "../image/mod.ts";
 import { type ExecSpec, runProcess } from "./_run_process.ts";
 
 /** Docker's default capability set (moby `caps.DefaultCapabilities`). */
@@ -80,36 +81,7 @@ export function runtimeConfig(spec: ExecSpec): Record<string, unknown> {
         source: "proc",
         options: ["nosuid", "noexec", "nodev"],
       },
-      {
-        destination: "/dev",
-        type: "tmpfs",
-        source: "tmpfs",
-        options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
-      },
-      {
-        destination: "/dev/pts",
-        type: "devpts",
-        source: "devpts",
-        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-      },
-      {
-        destination: "/dev/shm",
-        type: "tmpfs",
-        source: "shm",
-        options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-      },
-      {
-        destination: "/dev/mqueue",
-        type: "mqueue",
-        source: "mqueue",
-        options: ["nosuid", "noexec", "nodev"],
-      },
-      {
-        destination: "/sys",
-        type: "sysfs",
-        source: "sysfs",
-        options: ["nosuid", "noexec", "nodev", "ro"],
-      },
+      ...deviceAndSysMounts(),
       ...spec.mounts.map((m) => ({
         destination: m.destination,
         type: m.type,

@@ -90,6 +90,7 @@ export {
   selectManifest,
 } from "./platform.ts";
 export {
+  deviceAndSysMounts,
   type ExecUser,
   hostId,
   type IdMapping,

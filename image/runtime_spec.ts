@@ -30,6 +30,46 @@ export interface RuntimeMount {
 }
 
 /**
+ * The /dev and /sys mounts every Linux container gets in runc's default spec (what umoci
+ * and BuildKit both start from): a tmpfs /dev with devpts, shm and mqueue, and a
+ * read-only sysfs. Fresh objects each call: a caller (the rootless conversion) may edit them.
+ */
+export function deviceAndSysMounts(): RuntimeMount[] {
+  return [
+    {
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    },
+    {
+      destination: "/dev/mqueue",
+      type: "mqueue",
+      source: "mqueue",
+      options: ["nosuid", "noexec", "nodev"],
+    },
+    {
+      destination: "/sys",
+      type: "sysfs",
+      source: "sysfs",
+      options: ["nosuid", "noexec", "nodev", "ro"],
+    },
+  ];
+}
+
+/**
  * An OCI runtime spec (`config.json` of a bundle) as {@linkcode runtimeSpec} writes it:
  * the fields of the runtime-spec that a converted image config uses, in the order Go's
  * `specs-go` writes them.
@@ -334,36 +374,7 @@ function defaultSpec(rootPath: string): RuntimeSpec {
     hostname: "stratum",
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
-      {
-        destination: "/dev",
-        type: "tmpfs",
-        source: "tmpfs",
-        options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
-      },
-      {
-        destination: "/dev/pts",
-        type: "devpts",
-        source: "devpts",
-        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-      },
-      {
-        destination: "/dev/shm",
-        type: "tmpfs",
-        source: "shm",
-        options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-      },
-      {
-        destination: "/dev/mqueue",
-        type: "mqueue",
-        source: "mqueue",
-        options: ["nosuid", "noexec", "nodev"],
-      },
-      {
-        destination: "/sys",
-        type: "sysfs",
-        source: "sysfs",
-        options: ["nosuid", "noexec", "nodev", "ro"],
-      },
+      ...deviceAndSysMounts(),
       {
         destination: "/sys/fs/cgroup",
         type: "cgroup",
