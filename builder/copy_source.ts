@@ -11,9 +11,11 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import {
   buildMergedTree,
+  type FileStat,
   fileStream,
   type LayerSource,
   type MergedTree,
+  type NodeType,
   openLayer,
   PathError,
   resolveInRoot,
@@ -26,26 +28,12 @@ import type { LayerRef } from "./build_cache.ts";
 import { contextPath } from "./build_context.ts";
 import { CopyError } from "./errors.ts";
 
-/** A path's metadata in a copy source or the image being built. */
-export interface SourceStat {
-  /**
-   * What it is. Fifos and devices of an image or stage are copied as BuildKit copies them
-   * (fsutil makes them anew); `other` (sockets, and whatever the context cannot send) is
-   * skipped.
-   */
-  type: "file" | "directory" | "symlink" | "fifo" | "char" | "block" | "other";
-  /** Permission bits. */
-  mode: number;
-  /** Owner. */
-  uid: number;
-  /** Group. */
-  gid: number;
-  /** Bytes of a regular file. */
-  size: number;
-  /** Modification time, seconds. */
-  mtime: number;
-  /** Symlink target. */
-  linkTarget: string;
+/**
+ * A path's metadata in a copy source or the image being built. Fifos and devices of an
+ * image or stage are copied as BuildKit copies them (fsutil makes them anew); `other`
+ * (sockets, and whatever the context cannot send) is skipped.
+ */
+export interface SourceStat extends FileStat<NodeType | "other"> {
   /** Same number: hardlinks of one file. */
   ino: number;
   /** Device numbers of a char or block device. */

@@ -1,35 +1,17 @@
 import { createLayer, type CreateLayerOptions, type LayerBlob } from "./create_layer.ts";
 import { PathError } from "./errors.ts";
-import type { MergedTree, NodeType } from "./merged_tree.ts";
+import type { FileStat, MergedTree, NodeType } from "./merged_tree.ts";
 import { type LayerSource, openLayer } from "./open_layer.ts";
 import { cleanComponents, compareNames, OPAQUE_MARKER, WHITEOUT_PREFIX } from "./_path.ts";
 import type { WriteEntry } from "./_tar_writer.ts";
 
-/** What a path of a {@linkcode CowLayer} is. */
-export interface CowStat {
-  /** The path's type. */
-  type: NodeType;
-  /** Permission bits. */
-  mode: number;
-  /** Owner user id. */
-  uid: number;
-  /** Owner group id. */
-  gid: number;
-  /** Size of a regular file. */
-  size: number;
-  /** Modification time, seconds. */
-  mtime: number;
-  /** Symlink target, or "". */
-  linkTarget: string;
-}
-
 /** Metadata a write may set; what is left out keeps its default or current value. */
-export type CowMeta = Partial<Pick<CowStat, "mode" | "uid" | "gid" | "mtime">>;
+export type CowMeta = Partial<Pick<FileStat, "mode" | "uid" | "gid" | "mtime">>;
 
 type Content = Uint8Array | { layer: number; entry: number };
 
 interface Upper {
-  stat: CowStat;
+  stat: FileStat;
   content?: Content;
   /** A directory made where a lower one was removed: it must hide the lower children. */
   opaque?: boolean;
@@ -57,7 +39,7 @@ export class CowLayer {
   }
 
   /** The path's metadata, or undefined when it does not exist. */
-  stat(path: string): CowStat | undefined {
+  stat(path: string): FileStat | undefined {
     return this.#find(cleanComponents(path).join("/"))?.stat;
   }
 
@@ -232,7 +214,7 @@ export class CowLayer {
     }
   }
 
-  #statOf(type: NodeType, meta: CowMeta, size: number): CowStat {
+  #statOf(type: NodeType, meta: CowMeta, size: number): FileStat {
     return {
       type,
       mode: meta.mode ?? (type === "directory" ? 0o755 : 0o644),
@@ -300,7 +282,7 @@ export class CowLayer {
     return true;
   }
 
-  #find(p: string): { stat: CowStat; content?: Content } | undefined {
+  #find(p: string): { stat: FileStat; content?: Content } | undefined {
     if (p !== "") {
       const parts = p.split("/");
       for (let i = 1; i < parts.length; i++) {

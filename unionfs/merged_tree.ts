@@ -7,12 +7,13 @@ import type { EntryType, TarHeader } from "./tar_entry.ts";
 /** The type of a path in the merged tree: hardlinks show as what they point to. */
 export type NodeType = Exclude<EntryType, "hardlink">;
 
-/** One path of the merged tree, with where it came from. */
-export interface TreeEntry {
-  /** Clean relative path (`etc/passwd`); the root is `""`. */
-  path: string;
+/**
+ * What a path is, the one shape every view of a file shares (the merged tree, the
+ * copy-on-write layer, a COPY source): type, owner, mode, size, time and link target.
+ */
+export interface FileStat<Type extends string = NodeType> {
   /** What the path is. */
-  type: NodeType;
+  type: Type;
   /** Permission bits (`0o7777`). */
   mode: number;
   /** Owner user id. */
@@ -25,6 +26,12 @@ export interface TreeEntry {
   mtime: number;
   /** Symlink target; "" for other types. */
   linkTarget: string;
+}
+
+/** One path of the merged tree, with where it came from. */
+export interface TreeEntry extends FileStat {
+  /** Clean relative path (`etc/passwd`); the root is `""`. */
+  path: string;
   /** Device major number. */
   devmajor: number;
   /** Device minor number. */

@@ -74,6 +74,7 @@ export {
   buildMergedTree,
   type BuildMergedTreeOptions,
   type ChangeCount,
+  type FileStat,
   type LayerStats,
   MergedTree,
   type NodeType,
@@ -124,7 +125,7 @@ export {
   unmountOverlay,
   type Workspace,
 } from "./overlay.ts";
-export { CowLayer, type CowMeta, type CowStat } from "./cow_layer.ts";
+export { CowLayer, type CowMeta } from "./cow_layer.ts";
 export {
   diffLayerStacks,
   type DiffLayerStacksOptions,
