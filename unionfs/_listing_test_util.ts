@@ -5,15 +5,18 @@ import { readXattrs } from "./_platform.ts";
 
 /**
  * A directory tree as sorted lines of path, type, mode, owner, size, content hash, link
- * target and mtime; hardlinked paths share a group number (numbered in path order).
+ * target, mtime and `user.` xattrs; hardlinked paths share a group number (numbered in path
+ * order). `mtimes: false` or `xattrs: false` leave those out.
  */
 export async function listDirectory(
   root: string,
-  options: { mtimes?: boolean } = {},
+  options: { mtimes?: boolean; xattrs?: boolean } = {},
 ): Promise<string[]> {
   const lines: string[] = [];
   const inodes = new Map<number, number>();
-  const xattrs = await readXattrs(root);
+  const xattrs = options.xattrs === false
+    ? new Map<string, Record<string, Uint8Array>>()
+    : await readXattrs(root);
   async function walk(rel: string): Promise<void> {
     const names = (await readdir(join(root, rel))).sort();
     for (const name of names) {
