@@ -19,7 +19,13 @@ import { storeImage, writeBuildFiles, writeOutput } from "./build_output.ts";
 import { parseDockerfile } from "./parser.ts";
 import { push, type PushResult } from "../registry_client/mod.ts";
 import { exportCache, parseCacheSpec, RegistryCache } from "./registry_cache.ts";
-import type { BuildOptions, Session, StageResult, StepReport } from "./session.ts";
+import type {
+  BuildOptions,
+  Session,
+  SettledBuildOptions,
+  StageResult,
+  StepReport,
+} from "./session.ts";
 import { runStage } from "./stage.ts";
 
 export { BuildStepError } from "./errors.ts";
@@ -52,13 +58,17 @@ export interface BuildResult {
  * @throws {Error} when a base image is not in the store and no `pull` is given.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  const storeRoot = options.storeRoot ?? options.store.root;
+  if (storeRoot === undefined) {
+    throw new TypeError("build() needs storeRoot when the store is in memory");
+  }
   // Mounts, containers and scratch of builds killed earlier go first; this build's content
   // is held by a lease until its image is named, whatever gc runs meanwhile.
-  await sweepDebris(options.storeRoot);
-  return await options.store.withLease((store) => buildLeased({ ...options, store }));
+  await sweepDebris(storeRoot);
+  return await options.store.withLease((store) => buildLeased({ ...options, store, storeRoot }));
 }
 
-async function buildLeased(options: BuildOptions): Promise<BuildResult> {
+async function buildLeased(options: SettledBuildOptions): Promise<BuildResult> {
   const dockerfilePath = options.dockerfilePath ?? "Dockerfile";
   const inContext = !isAbsolute(dockerfilePath);
   const emit = options.progress ?? (() => {});

@@ -52,6 +52,16 @@ function run(extra: Partial<BuildOptions> = {}) {
   });
 }
 
+test("a store on disk carries its own root; a store in memory needs storeRoot", async () => {
+  const result = await build({ store: base.store, contextDir: ctx, dockerfile: DOCKERFILE });
+  assert.equal(base.store.root, base.root);
+  assert.ok(result.steps.length > 0);
+  await assert.rejects(
+    build({ store: memoryStore(), contextDir: ctx, dockerfile: DOCKERFILE }),
+    /build\(\) needs storeRoot when the store is in memory/,
+  );
+});
+
 describe("the build cache", () => {
   test("a second build with no change runs no step and gives the same image", async () => {
     const first = await run({ noCache: true });

@@ -33,9 +33,8 @@
  * try {
  *   await writeFile(join(dir, "Dockerfile"), dockerfile);
  *   await writeFile(join(dir, "hello.txt"), "hello\n");
- *   const storeRoot = join(dir, "store");
- *   const store = await openStore(storeRoot);
- *   const result = await build({ store, storeRoot, contextDir: dir, tags: ["hello:1"] });
+ *   const store = await openStore(join(dir, "store"));
+ *   const result = await build({ store, contextDir: dir, tags: ["hello:1"] });
  *   console.log(result.imageId, result.config.config?.Cmd); // sha256:... ["/hello.txt"]
  * } finally {
  *   await rm(dir, { recursive: true, force: true });

@@ -24,8 +24,11 @@ import type { ExecutorKind } from "./run_executor.ts";
 export interface BuildOptions {
   /** The store the base images come from and the image goes to. */
   store: ImageStore;
-  /** The store's root directory: the build cache, context metadata and snapshots live there. */
-  storeRoot: string;
+  /**
+   * The directory the build cache, context metadata and snapshots live in.
+   * @default {the store's own `root`; a store in memory needs one given}
+   */
+  storeRoot?: string;
   /** The context directory. One of `contextDir` and `contextTar` is needed. */
   contextDir?: string;
   /** The context as a tar stream (`docker build -`). */
@@ -88,6 +91,9 @@ export interface BuildOptions {
   registry?: TransferOptions;
 }
 
+/** The options a build runs with: the store's directory settled. */
+export type SettledBuildOptions = BuildOptions & { storeRoot: string };
+
 /** One step of the build as it ran (or would run). */
 export interface StepReport {
   /** The stage's label (`builder`, `stage-0`). */
@@ -121,7 +127,7 @@ export interface StageResult {
 /** The state one build shares across its stages and steps. */
 export interface Session {
   /** The build's options, with `sourceDateEpoch` settled. */
-  options: BuildOptions;
+  options: SettledBuildOptions;
   /** The stages and what each needs. */
   graph: BuildGraph;
   /** The Dockerfile's lines, for quoting instructions as written. */

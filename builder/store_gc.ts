@@ -41,7 +41,7 @@ export interface CollectGarbageResult {
 }
 
 /**
- * `stratum gc` on the store at `root`: cleans up after processes that died (build
+ * `stratum gc` on a store on disk: cleans up after processes that died (build
  * scratch directories with their mounts and containers, abandoned writes, expired
  * leases), deletes blobs no name, build-cache record or live lease reaches, and removes
  * unpacked snapshots that no named image's layer chain uses, no mount has as a lower
@@ -50,9 +50,12 @@ export interface CollectGarbageResult {
  */
 export async function collectGarbage(
   store: ImageStore,
-  root: string,
   options: CollectGarbageOptions = {},
 ): Promise<CollectGarbageResult> {
+  const root = store.root;
+  if (root === undefined) {
+    throw new TypeError("collectGarbage() needs a store on disk; a store in memory has gc()");
+  }
   const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS;
   const debrisDirs = [join(root, "ingest"), buildTempRoot(root)];
   const debrisBefore = await treeBytes(debrisDirs);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { sha256 } from "../digest/mod.ts";
-import { openStore, putBytes } from "../storage/mod.ts";
+import { memoryStore, openStore, putBytes } from "../storage/mod.ts";
 import { buildTempRoot, ownedTempDir } from "./debris.ts";
 import { collectGarbage } from "./store_gc.ts";
 
@@ -15,10 +15,10 @@ test("collectGarbage() keeps unnamed snapshots while a build runs, and removes t
     const chain = (await sha256("a chain no image names")).slice(7);
     await mkdir(join(root, "snapshots", chain), { recursive: true });
     const build = await ownedTempDir(buildTempRoot(root), "build-");
-    const during = await collectGarbage(store, root, { graceMs: 0 });
+    const during = await collectGarbage(store, { graceMs: 0 });
     assert.deepEqual(during.snapshots, []);
     await rm(build, { recursive: true });
-    const after = await collectGarbage(store, root, { graceMs: 0 });
+    const after = await collectGarbage(store, { graceMs: 0 });
     assert.deepEqual(after.snapshots, [`sha256:${chain}`]);
     assert.deepEqual(await readdir(join(root, "snapshots")), []);
   } finally {
@@ -31,9 +31,13 @@ test("collectGarbage() keeps unnamed blobs younger than the grace period, unless
   try {
     const store = await openStore(root);
     const { digest } = await putBytes(store.blobs, new TextEncoder().encode("orphan"));
-    assert.deepEqual((await collectGarbage(store, root)).removed, []);
-    assert.deepEqual((await collectGarbage(store, root, { graceMs: 0 })).removed, [digest]);
+    assert.deepEqual((await collectGarbage(store)).removed, []);
+    assert.deepEqual((await collectGarbage(store, { graceMs: 0 })).removed, [digest]);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+});
+
+test("collectGarbage() is for a store on disk: a store in memory is refused, saying why", async () => {
+  await assert.rejects(collectGarbage(memoryStore()), /needs a store on disk/);
 });

@@ -62,7 +62,6 @@ export async function run(ctx: CommandContext): Promise<number | void> {
   try {
     const result = await build({
       store: s,
-      storeRoot: ctx.root,
       contextDir: context === "-" ? undefined : context,
       contextTar: context === "-" ? inputStream("-") : undefined,
       dockerfile: file === "-" ? await readStdinText() : undefined,

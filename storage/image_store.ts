@@ -115,6 +115,11 @@ export interface ImageStoreOptions {
    * need a shared manager ({@linkcode FsLeaseManager}). @default {in this process}
    */
   leases?: LeaseManager;
+  /**
+   * The directory of a store on disk, where the parts beside the image layout live (the
+   * build cache, snapshots, layer sizes). Unset for a store in memory.
+   */
+  root?: string;
 }
 
 const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{1,64})$/;
@@ -132,6 +137,8 @@ export class ImageStore {
   readonly platform: Platform;
   /** The leases gc and remove respect. */
   readonly leases: LeaseManager;
+  /** The store's directory on disk; undefined for a store in memory. */
+  readonly root: string | undefined;
   #lease: Lease | undefined;
   // In a leased view, the store it views: gc and deletions read through it, since reading
   // through the lease would wait for the very lock they hold.
@@ -143,6 +150,7 @@ export class ImageStore {
     this.tags = tags;
     this.platform = options.platform ?? hostPlatform();
     this.leases = options.leases ?? new MemoryLeaseManager();
+    this.root = options.root;
   }
 
   /**
@@ -167,6 +175,7 @@ export class ImageStore {
       const view = new ImageStore(new LeasedBlobStore(this.blobs, lease), this.tags, {
         platform: this.platform,
         leases: this.leases,
+        root: this.root,
       });
       view.#lease = lease;
       view.#base = this;

@@ -42,6 +42,7 @@ export async function openStore(root: string, options: StoreOptions = {}): Promi
   return new ImageStore(new FsBlobStore(root), tags, {
     ...options,
     leases: new FsLeaseManager(root),
+    root,
   });
 }
 
