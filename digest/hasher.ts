@@ -50,8 +50,14 @@ let nativeCrypto: Promise<NodeCrypto | null> | undefined;
 
 function loadNativeCrypto(): Promise<NodeCrypto | null> {
   // A dynamic import so that runtimes without node: modules (browsers, some edges)
-  // still load this file and fall back to WASM.
-  nativeCrypto ??= import("node:crypto").then((m) => m, () => null);
+  // still load this file and fall back to WASM; getBuiltinModule first, since import()
+  // fails in the single executable's CommonJS bundle.
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
+    .process;
+  const builtin = proc?.getBuiltinModule?.("node:crypto") as NodeCrypto | undefined;
+  nativeCrypto ??= builtin
+    ? Promise.resolve(builtin)
+    : import("node:crypto").then((m) => m, () => null);
   return nativeCrypto;
 }
 

@@ -2,6 +2,7 @@ import { type RawTarEntry, readTar, readTarEntries } from "./_tar_reader.ts";
 import type { TarEntry } from "./tar_entry.ts";
 import type { Transform } from "node:stream";
 import { pullThroughZlib } from "./zlib_pull.ts";
+import { builtin } from "./_builtin.ts";
 
 /**
  * A layer blob as unionfs needs it: enough to name it in errors and to read it, as often
@@ -77,12 +78,8 @@ async function peek(
 
 type ZstdModule = typeof import("fzstd");
 
-async function loadZlib(): Promise<typeof import("node:zlib") | null> {
-  try {
-    return await import("node:zlib");
-  } catch {
-    return null;
-  }
+function loadZlib(): Promise<typeof import("node:zlib") | null> {
+  return builtin<typeof import("node:zlib")>("node:zlib");
 }
 
 /** Largest chunk the gzip decoder hands out: a quarter as many buffers as the 16 KiB default. */
