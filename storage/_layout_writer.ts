@@ -3,7 +3,8 @@ import { dirname, join } from "node:path";
 import { createTarPacker } from "modern-tar";
 import { parseDigest } from "../digest/mod.ts";
 import { type Descriptor, MediaType, parseReference } from "../image/mod.ts";
-import type { ImageStore, ResolvedImage } from "./image_store.ts";
+import type { ImageStore } from "./image_store.ts";
+import type { ResolvedImage } from "./image_store_types.ts";
 import { writeAll } from "./_fs.ts";
 
 /** One file of an OCI layout being written. */

@@ -68,17 +68,17 @@ export {
   OciIndexTagStore,
   REF_NAME_ANNOTATION,
 } from "./oci_index_tag_store.ts";
+export { ImageStore } from "./image_store.ts";
 export {
   type FsckProblem,
   type GcOptions,
   type GcResult,
   imageSize,
-  ImageStore,
   type ImageStoreOptions,
   type ImageSummary,
   type RemoveResult,
   type ResolvedImage,
-} from "./image_store.ts";
+} from "./image_store_types.ts";
 export {
   familiarTag,
   loadArchive,
