@@ -1,7 +1,8 @@
 import { hostPlatform, parsePlatform, type Platform } from "../image/mod.ts";
 import type { TransferOptions } from "./options.ts";
 import { RegistryClient } from "./registry_client.ts";
-import type { RegistrySinkOptions, StoreSinkOptions, TransferSettings } from "./_transfer.ts";
+import type { StoreSinkOptions } from "./_store_sink.ts";
+import type { RegistrySinkOptions, TransferSettings } from "./_transfer.ts";
 
 /** One client per registry host for the length of an operation, so tokens are shared. */
 export class Clients {

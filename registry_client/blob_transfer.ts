@@ -12,7 +12,8 @@ import type { BlobStore } from "../storage/mod.ts";
 import type { TransferOptions } from "./options.ts";
 import type { RegistryClient } from "./registry_client.ts";
 import { registrySinkOptions, storeSinkOptions } from "./_clients.ts";
-import { fetchBlobInto, type ImageSource, registrySink, registrySource } from "./_transfer.ts";
+import { fetchBlobInto } from "./_store_sink.ts";
+import { type ImageSource, registrySink, registrySource } from "./_transfer.ts";
 
 const ignoreProgress = () => {};
 

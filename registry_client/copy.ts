@@ -13,9 +13,8 @@ import {
   type ImageSource,
   registrySink,
   registrySource,
-  storeSink,
-  storeSource,
 } from "./_transfer.ts";
+import { storeSink, storeSource } from "./_store_sink.ts";
 import type { TransferOptions } from "./options.ts";
 import { wrap } from "./pull.ts";
 

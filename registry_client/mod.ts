@@ -116,6 +116,8 @@ export type {
   ImageConfig,
   ImageIndex,
   ImageManifest,
+  Layer,
+  LayerRef,
   ParsedManifest,
   Platform,
   Reference,

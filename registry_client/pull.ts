@@ -2,7 +2,8 @@ import { type Digest, sha256 } from "../digest/mod.ts";
 import { type Descriptor, parseReference, type Reference } from "../image/mod.ts";
 import { type ImageStore, readBlob } from "../storage/mod.ts";
 import { Clients, settings, storeSinkOptions } from "./_clients.ts";
-import { copyImage, registrySource, storeSink } from "./_transfer.ts";
+import { storeSink } from "./_store_sink.ts";
+import { copyImage, registrySource } from "./_transfer.ts";
 import type { TransferOptions } from "./options.ts";
 import type { RegistryClient } from "./registry_client.ts";
 

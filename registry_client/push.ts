@@ -2,7 +2,8 @@ import type { Digest } from "../digest/mod.ts";
 import { type Descriptor, parseReference } from "../image/mod.ts";
 import type { ImageStore } from "../storage/mod.ts";
 import { Clients, registrySinkOptions, settings } from "./_clients.ts";
-import { copyImage, registrySink, storeSource } from "./_transfer.ts";
+import { storeSource } from "./_store_sink.ts";
+import { copyImage, registrySink } from "./_transfer.ts";
 import type { TransferOptions } from "./options.ts";
 import { wrap } from "./pull.ts";
 

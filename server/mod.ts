@@ -91,6 +91,8 @@ export type {
   ImageConfig,
   ImageIndex,
   ImageManifest,
+  Layer,
+  LayerRef,
   ParsedManifest,
   Platform,
   Reference,

@@ -112,6 +112,8 @@ export type {
   ImageConfig,
   ImageIndex,
   ImageManifest,
+  Layer,
+  LayerRef,
   ParsedManifest,
   Platform,
   Reference,
