@@ -26,22 +26,14 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { referenceDockerfile } from "./_build_fixture.ts";
 
 const DOCKER = "/usr/bin/docker";
 const TAG = "stratum-ab/app:1";
 const BASE = "stratum-ab/base:1";
 const RESULT = "build_ab:";
 
-const DOCKERFILE = `FROM ${BASE}
-ENV APP=/app MODE=bench
-WORKDIR /app
-COPY files/ /app/files/
-RUN ["/bin/busybox", "sh", "-c", "/bin/busybox find /app/files -name 'f1*' | /bin/busybox xargs /bin/busybox touch && echo done > /app/stamp"]
-LABEL org.example.bench=build
-EXPOSE 8080
-USER 1000
-CMD ["/bin/busybox", "ls", "/app"]
-`;
+const DOCKERFILE = referenceDockerfile(BASE);
 
 interface Event {
   type: string;

@@ -25,21 +25,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { build } from "../builder/mod.ts";
 import { loadArchive, openStore } from "../storage/mod.ts";
+import { referenceDockerfile } from "./_build_fixture.ts";
 
 const DOCKER = "/usr/bin/docker";
 const TAG = "stratum-bench/app:1";
 const BASE = "stratum-bench/base:1";
 
-const DOCKERFILE = `FROM ${BASE}
-ENV APP=/app MODE=bench
-WORKDIR /app
-COPY files/ /app/files/
-RUN ["/bin/busybox", "sh", "-c", "/bin/busybox find /app/files -name 'f1*' | /bin/busybox xargs /bin/busybox touch && echo done > /app/stamp"]
-LABEL org.example.bench=build
-EXPOSE 8080
-USER 1000
-CMD ["/bin/busybox", "ls", "/app"]
-`;
+const DOCKERFILE = referenceDockerfile(BASE);
 
 async function childBuild(storeRoot: string, contextDir: string): Promise<void> {
   const store = await openStore(storeRoot);
