@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
+import process from "node:process";
 
 /** What one run took. */
 export interface Measured {
@@ -16,12 +17,24 @@ export interface Measured {
   stderr: string;
 }
 
-/** Runs `cmd args` (stdin from `input` when given) and measures it; rejects on failure. */
-export function measure(cmd: string, args: string[], input?: string): Promise<Measured> {
+/** How `measure` runs its command. */
+export interface MeasureOptions {
+  /** Variables added to this process's environment (a peer's socket, say). Default none. */
+  env?: Record<string, string>;
+}
+
+/** Runs `cmd args` and measures it; rejects on failure. */
+export function measure(
+  cmd: string,
+  args: string[],
+  options: MeasureOptions = {},
+): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    const p = spawn(cmd, args, { stdio: [input ? "pipe" : "ignore", "ignore", "pipe"] });
-    if (input) p.stdin!.end(input);
+    const p = spawn(cmd, args, {
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let err = "";
     p.stderr!.on("data", (d) => err += d);
     let peak = 0;

@@ -1,22 +1,38 @@
 /**
  * Build benchmark: one reference build — a 30,000-file context COPY, a RUN that touches
- * files, metadata steps — cold (empty cache), warm (no change) and with one context file
- * changed, by stratum, Docker BuildKit (`DOCKER_BUILDKIT=1 docker build --network=host`)
- * and `buildah bud --layers` when installed, alternating in the same run.
+ * files, metadata steps — by stratum, Docker BuildKit (`DOCKER_BUILDKIT=1 docker build
+ * --network=host`) and `buildah bud --layers` when installed, alternating in the same run.
+ * Each rep runs four phases, in this order, every tool taking its turn in each before the
+ * next phase starts (who goes first rotates between reps):
+ *
+ * - cold: empty cache (the base image alone loaded);
+ * - warm: the same build again, nothing changed;
+ * - no-cache: the same build with the cache bypassed (stratum `noCache`, `--no-cache` for
+ *   the peers), the context still unchanged;
+ * - one-changed: one context file rewritten, cache used again.
  *
  * Everything lives on a fresh loop-mounted ext4 made for this run (this machine's disk is
  * very noisy for file creation): the context, stratum's store, buildah's storage and a
  * private dockerd's data root (started here on its own socket, so BuildKit's snapshots are
- * on the same filesystem as stratum's). Each build is a child process, as a user runs it;
- * stratum's is `deno run -A bench/build_bench.ts --child-build STORE CONTEXT`, what
- * `stratum build` does. Reports medians and the ratios stratum/peer per phase.
+ * on the same filesystem as stratum's; the system dockerd is not touched). Each build is a
+ * child process, as a user runs it; stratum's is `deno run -A bench/build_bench.ts
+ * --child-build STORE CONTEXT [--no-cache]`, what `stratum build` does.
  *
- * Run as root: `deno run -A bench/build_bench.ts [--reps N] [--files N]`.
+ * Reports medians in seconds per phase and tool, the ratios stratum/peer, and the median
+ * peak RSS of stratum's build process per phase: VmHWM from /proc/PID/status, polled every
+ * 10 ms and printed by the child itself at its end (`_measure.ts`); RUN's runc is not
+ * counted. BuildKit has no comparable figure: its work happens inside dockerd, a
+ * long-lived daemon whose peak spans every build, and the `docker` client only uploads the
+ * context. Ends with the two goals of issue #12: stratum's peak RSS at most 150 MiB in
+ * every phase, and stratum/buildkit at most 0.8 in every phase.
+ *
+ * Run as root: `deno run -A bench/build_bench.ts [--reps N] [--files N]` (defaults 3 and
+ * 30000), or `deno task bench build`.
  *
  * @module
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,16 +42,24 @@ import { parseArgs } from "node:util";
 import { build } from "../builder/mod.ts";
 import { loadArchive, openStore } from "../storage/mod.ts";
 import { referenceDockerfile } from "./_build_fixture.ts";
+import { measure, type Measured } from "./_measure.ts";
 
 const DOCKER = "/usr/bin/docker";
 const TAG = "stratum-bench/app:1";
 const BASE = "stratum-bench/base:1";
 
 const DOCKERFILE = referenceDockerfile(BASE);
+const PHASES = ["cold", "warm", "no-cache", "one-changed"] as const;
+/** Issue #12's goals: stratum's time over BuildKit's, and stratum's peak RSS. */
+const GOAL_RATIO = 0.8;
+const GOAL_RSS_MIB = 150;
 
-async function childBuild(storeRoot: string, contextDir: string): Promise<void> {
+/** In the child: one build, then its own VmHWM on stderr for `measure` (a last-moment peak). */
+async function childBuild(storeRoot: string, contextDir: string, noCache: boolean) {
   const store = await openStore(storeRoot);
-  await build({ store, storeRoot, contextDir, tags: [TAG] });
+  await build({ store, storeRoot, contextDir, tags: [TAG], noCache });
+  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+  console.error(`VmHWM ${kb ?? 0}`);
 }
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): string {
@@ -47,29 +71,18 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}): str
   });
 }
 
-/** Runs a command and returns its wall time in ms; throws with its stderr on failure. */
-function timed(cmd: string, args: string[], env: Record<string, string> = {}): number {
+/** Runs a command after flushing the disk (so no tool pays for another's writes). */
+function timed(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Measured> {
   execFileSync("sync");
-  const t = performance.now();
-  const r = spawnSync(cmd, args, {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-    maxBuffer: 64 << 20,
-  });
-  const ms = performance.now() - t;
-  if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(" ")} exited with ${r.status}:\n${r.stderr}`);
-  }
-  return ms;
+  return measure(cmd, args, { env });
 }
 
 interface Tool {
   name: string;
   /** Makes the cache empty (untimed). */
   reset(): Promise<void>;
-  /** One build, timed. */
-  build(): number;
-  close?(): Promise<void>;
+  /** One build, measured; `noCache` bypasses the tool's build cache. */
+  build(noCache: boolean): Promise<Measured>;
 }
 
 async function startDockerd(
@@ -176,7 +189,16 @@ async function main(): Promise<void> {
           const store = await openStore(storeRoot);
           await loadArchive(store, new Blob([new Uint8Array(await readFile(baseTar))]).stream());
         },
-        build: () => timed(process.execPath, ["run", "-A", self, "--child-build", storeRoot, ctx]),
+        build: (noCache) =>
+          timed(process.execPath, [
+            "run",
+            "-A",
+            self,
+            "--child-build",
+            storeRoot,
+            ctx,
+            ...(noCache ? ["--no-cache"] : []),
+          ]),
       },
       {
         name: "buildkit",
@@ -185,7 +207,12 @@ async function main(): Promise<void> {
           run(DOCKER, ["builder", "prune", "-af"], dockerd.env);
           return Promise.resolve();
         },
-        build: () => timed(DOCKER, ["build", "--network=host", "-q", "-t", TAG, ctx], dockerd.env),
+        build: (noCache) =>
+          timed(
+            DOCKER,
+            ["build", "--network=host", "-q", ...(noCache ? ["--no-cache"] : []), "-t", TAG, ctx],
+            dockerd.env,
+          ),
       },
     ];
     if (existsSync("/usr/bin/buildah")) {
@@ -212,44 +239,83 @@ async function main(): Promise<void> {
           ]);
           return Promise.resolve();
         },
-        build: () =>
-          timed("buildah", [...g, "bud", "--layers", "--network=host", "-q", "-t", TAG, ctx]),
+        build: (noCache) =>
+          timed("buildah", [
+            ...g,
+            "bud",
+            "--layers",
+            "--network=host",
+            "-q",
+            ...(noCache ? ["--no-cache"] : []),
+            "-t",
+            TAG,
+            ctx,
+          ]),
       });
     }
 
-    const times: Record<string, Record<string, number[]>> = {};
-    const record = (tool: string, phase: string, ms: number) => {
-      ((times[tool] ??= {})[phase] ??= []).push(ms);
-      console.log(`  ${phase.padEnd(12)} ${tool.padEnd(9)} ${(ms / 1000).toFixed(2)} s`);
+    const seconds: Record<string, Record<string, number[]>> = {};
+    const rssMib: Record<string, number[]> = {};
+    const record = async (t: Tool, phase: string, noCache = false) => {
+      const m = await t.build(noCache);
+      ((seconds[t.name] ??= {})[phase] ??= []).push(m.seconds);
+      let line = `  ${phase.padEnd(12)} ${t.name.padEnd(9)} ${m.seconds.toFixed(2)} s`;
+      if (t.name === "stratum") {
+        (rssMib[phase] ??= []).push(m.rssMb);
+        line += `  peak RSS ${m.rssMb.toFixed(0)} MiB`;
+      }
+      console.log(line);
     };
     for (let rep = 0; rep < reps; rep++) {
       console.log(`rep ${rep + 1}/${reps}`);
       // Rotate who goes first so no tool always runs on a just-written disk.
       const order = tools.map((_, i) => tools[(i + rep) % tools.length]);
       for (const t of order) await t.reset();
-      for (const t of order) record(t.name, "cold", t.build());
-      for (const t of order) record(t.name, "warm", t.build());
+      for (const t of order) await record(t, "cold");
+      for (const t of order) await record(t, "warm");
+      // Before the file changes, so the forced rebuild sees the context the cache holds.
+      for (const t of order) await record(t, "no-cache", true);
       await writeFile(changedFile, `changed in rep ${rep}\n`);
-      for (const t of order) record(t.name, "one-changed", t.build());
+      for (const t of order) await record(t, "one-changed");
     }
 
-    console.log(`\nbuild bench: ${fileCount} files, medians of ${reps} (seconds)`);
+    console.log(`\nbuild bench: ${fileCount} files, medians of ${reps} (seconds; RSS in MiB)`);
     const peers = tools.slice(1).map((t) => t.name);
     console.log(
       [
         "phase".padEnd(12),
         ...tools.map((t) => t.name.padStart(9)),
         ...peers.map((p) => `stratum/${p}`.padStart(17)),
+        "stratum RSS".padStart(12),
       ].join(" "),
     );
-    for (const phase of ["cold", "warm", "one-changed"]) {
-      const m = Object.fromEntries(tools.map((t) => [t.name, median(times[t.name][phase])]));
+    const ratios: Record<string, number> = {};
+    const rss: Record<string, number> = {};
+    for (const phase of PHASES) {
+      const m = Object.fromEntries(tools.map((t) => [t.name, median(seconds[t.name][phase])]));
+      ratios[phase] = m.stratum / m.buildkit;
+      rss[phase] = median(rssMib[phase]);
       console.log([
         phase.padEnd(12),
-        ...tools.map((t) => (m[t.name] / 1000).toFixed(2).padStart(9)),
+        ...tools.map((t) => m[t.name].toFixed(2).padStart(9)),
         ...peers.map((p) => (m.stratum / m[p]).toFixed(2).padStart(17)),
+        rss[phase].toFixed(0).padStart(12),
       ].join(" "));
     }
+    const worst = PHASES.reduce((a, b) => rss[b] > rss[a] ? b : a);
+    const highest = Math.max(...PHASES.flatMap((p) => rssMib[p]));
+    console.log(
+      `stratum peak RSS: median at most ${rss[worst].toFixed(0)} MiB (${worst}), ` +
+        `highest single build ${highest.toFixed(0)} MiB; <= ${GOAL_RSS_MIB} MiB in every phase: ` +
+        (rss[worst] <= GOAL_RSS_MIB ? "met" : "missed"),
+    );
+    const missed = PHASES.filter((p) => ratios[p] > GOAL_RATIO);
+    const listed = (missed.length ? missed : PHASES)
+      .map((p) => `${p} ${ratios[p].toFixed(2)}`).join(", ");
+    console.log(
+      `goal: stratum/buildkit <= ${GOAL_RATIO} in every phase: ` +
+        `${missed.length ? "missed" : "met"} (phases ${listed})`,
+    );
   } finally {
     for (const c of cleanups.reverse()) await c().catch((e) => console.error(String(e)));
     if (mounted) {
@@ -264,7 +330,11 @@ async function main(): Promise<void> {
 
 const childAt = process.argv.indexOf("--child-build");
 if (childAt >= 0) {
-  await childBuild(process.argv[childAt + 1], process.argv[childAt + 2]);
+  await childBuild(
+    process.argv[childAt + 1],
+    process.argv[childAt + 2],
+    process.argv.includes("--no-cache"),
+  );
 } else {
   await main();
 }
