@@ -1,6 +1,5 @@
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { type BigIntStats, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { fileStream } from "./file_layer.ts";
-import type { BigIntStats } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { createLayer, type CreateLayerOptions, type LayerBlob } from "./create_layer.ts";
@@ -25,9 +24,14 @@ interface Snap {
 
 type Xattrs = Map<string, Record<string, Uint8Array>>;
 
-async function lstatOrNull(path: string): Promise<BigIntStats | null> {
+/** Files up to this size are read at once; bigger ones are streamed. */
+const ONE_READ_LIMIT = 1 << 20;
+
+// The walk is synchronous on purpose: the tree is local and freshly written (a RUN's
+// upper), and a round trip to the thread pool per stat costs more than the stat.
+function lstatOrNull(path: string): BigIntStats | null {
   try {
-    return await lstat(path, { bigint: true });
+    return lstatSync(path, { bigint: true });
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ENOENT" || code === "ENOTDIR") return null;
@@ -101,7 +105,7 @@ class Emitter {
     return out;
   }
 
-  async entry(rel: string, st: BigIntStats): Promise<WriteEntry> {
+  entry(rel: string, st: BigIntStats): WriteEntry {
     const abs = join(this.#root, rel);
     const type = typeOf(st);
     const header: WriteHeader = {
@@ -112,7 +116,7 @@ class Emitter {
       gid: Number(st.gid),
       size: type === "file" ? Number(st.size) : 0,
       mtime: this.#clamp(Number(st.mtimeMs / 1000n)),
-      linkname: type === "symlink" ? await readlink(abs) : "",
+      linkname: type === "symlink" ? readlinkSync(abs) : "",
       devmajor: Number(st.rdev >> 8n & 0xfffn),
       devminor: Number((st.rdev & 0xffn) | (st.rdev >> 12n & 0xfff00n)),
       xattrs: this.xattrsOf(rel),
@@ -125,7 +129,10 @@ class Emitter {
       }
       this.#inodes.set(key, rel);
     }
-    return { header, body: type === "file" ? fileStream(abs) : undefined };
+    if (type !== "file") return { header };
+    // A small file in one read: a stream per file costs more than the read.
+    if (st.size <= ONE_READ_LIMIT) return { header, body: new Uint8Array(readFileSync(abs)) };
+    return { header, body: fileStream(abs) };
   }
 
   whiteout(dir: string, name: string): WriteEntry {
@@ -154,16 +161,16 @@ class Emitter {
   }
 }
 
-async function sortedNames(dir: string): Promise<string[]> {
-  return (await readdir(dir)).sort(compareNames);
+function sortedNames(dir: string): string[] {
+  return readdirSync(dir).sort(compareNames);
 }
 
 /** Everything under `rel` in `root`, as entries, parents first. */
 async function* subtree(e: Emitter, root: string, rel: string): AsyncGenerator<WriteEntry> {
-  for (const name of await sortedNames(join(root, rel))) {
+  for (const name of sortedNames(join(root, rel))) {
     const r = rel ? `${rel}/${name}` : name;
-    const st = (await lstatOrNull(join(root, r)))!;
-    yield await e.entry(r, st);
+    const st = (lstatOrNull(join(root, r)))!;
+    yield e.entry(r, st);
     if (st.isDirectory()) yield* subtree(e, root, r);
   }
 }
@@ -183,16 +190,16 @@ async function* diffWalk(
   e: Emitter,
   lowerX: Xattrs,
 ): AsyncGenerator<WriteEntry> {
-  const ln = await sortedNames(join(lower, rel));
-  const un = await sortedNames(join(upper, rel));
+  const ln = sortedNames(join(lower, rel));
+  const un = sortedNames(join(upper, rel));
   const upperSet = new Set(un);
   // Every lower child gone: one opaque marker says it more simply than many whiteouts.
   if (rel !== "" && ln.length > 0 && ln.every((n) => !upperSet.has(n))) {
     yield e.opaque(rel);
     for (const name of un) {
       const r = `${rel}/${name}`;
-      const st = (await lstatOrNull(join(upper, r)))!;
-      yield await e.entry(r, st);
+      const st = (lstatOrNull(join(upper, r)))!;
+      yield e.entry(r, st);
       if (st.isDirectory()) yield* subtree(e, upper, r);
     }
     return;
@@ -200,25 +207,25 @@ async function* diffWalk(
   const names = [...new Set([...ln, ...un])].sort(compareNames);
   for (const name of names) {
     const r = rel ? `${rel}/${name}` : name;
-    const u = upperSet.has(name) ? await lstatOrNull(join(upper, r)) : null;
+    const u = upperSet.has(name) ? lstatOrNull(join(upper, r)) : null;
     if (!u) {
       yield e.whiteout(rel, name);
       continue;
     }
-    const l = await lstatOrNull(join(lower, r));
+    const l = lstatOrNull(join(lower, r));
     const us: Snap = { st: u, xattrs: e.xattrsOf(r) };
     if (!l) {
-      yield await e.entry(r, u);
+      yield e.entry(r, u);
       if (u.isDirectory()) yield* subtree(e, upper, r);
       continue;
     }
     const ls: Snap = { st: l, xattrs: lowerX.get(r) ?? {} };
     const changed = differs(ls, us);
     if (u.isDirectory() && l.isDirectory()) {
-      if (changed) yield await e.entry(r, u);
+      if (changed) yield e.entry(r, u);
       yield* diffWalk(lower, upper, r, e, lowerX);
     } else if (changed) {
-      yield await e.entry(r, u);
+      yield e.entry(r, u);
       if (u.isDirectory()) yield* subtree(e, upper, r);
     }
   }
@@ -252,14 +259,14 @@ export function diffDirectories(
 }
 
 async function* overlayWalk(upper: string, rel: string, e: Emitter): AsyncGenerator<WriteEntry> {
-  for (const name of await sortedNames(join(upper, rel))) {
+  for (const name of sortedNames(join(upper, rel))) {
     const r = rel ? `${rel}/${name}` : name;
-    const st = (await lstatOrNull(join(upper, r)))!;
+    const st = (lstatOrNull(join(upper, r)))!;
     if (st.isCharacterDevice() && st.rdev === 0n) {
       yield e.whiteout(rel, name);
       continue;
     }
-    yield await e.entry(r, st);
+    yield e.entry(r, st);
     if (!st.isDirectory()) continue;
     const opaque = e.rawXattrs(r)["trusted.overlay.opaque"];
     if (opaque && new TextDecoder().decode(opaque) === "y") {
