@@ -184,12 +184,14 @@ export async function mountOverlayCommand(
   upper: string | undefined,
   work: string | undefined,
   target: string,
+  extra: readonly string[] = [],
 ): Promise<void> {
   for (const p of [...lowersTopFirst, upper ?? "", work ?? "", target]) {
     if (/[,:\n]/.test(p)) throw new TypeError(`Cannot mount overlay: path "${p}" has "," or ":"`);
   }
   let opts = `lowerdir=${lowersTopFirst.join(":")}`;
   if (upper && work) opts += `,upperdir=${upper},workdir=${work}`;
+  for (const o of extra) opts += `,${o}`;
   await run("mount", ["-t", "overlay", "overlay", "-o", opts, target]);
 }
 

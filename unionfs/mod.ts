@@ -119,6 +119,7 @@ export type { WriteEntry, WriteHeader } from "./_tar_writer.ts";
 export { diffDirectories, type DiffOptions, diffOverlayUpper } from "./diff.ts";
 export {
   mountOverlay,
+  type MountOverlayOptions,
   openWorkspace,
   type OpenWorkspaceOptions,
   overlaySupported,

@@ -5,6 +5,18 @@ import { isRoot, mountOverlayCommand, unmount } from "./_platform.ts";
 import { applyLayer } from "./apply_layer.ts";
 import { diffOverlayUpper } from "./diff.ts";
 
+/** Options of {@linkcode mountOverlay}. */
+export interface MountOverlayOptions {
+  /**
+   * Mount with overlay's `volatile` option (Linux 5.10+; without it where the kernel
+   * refuses it): no sync of the upper, not even the one after each copy-up. For an upper
+   * whose changes are read once the mount is gone (a build step's), where a copy-up's
+   * fsync is most of the time a step that touches existing files takes.
+   * @default {false}
+   */
+  volatile?: boolean;
+}
+
 /**
  * Mounts kernel overlayfs at `target`: `lowers` bottom first (image layer order; the
  * kernel wants the reverse and gets it), `upper` takes the writes, `work` is overlay's
@@ -15,10 +27,29 @@ export async function mountOverlay(
   upper: string,
   work: string,
   target: string,
+  options: MountOverlayOptions = {},
 ): Promise<void> {
   if (lowers.length === 0) throw new TypeError("Cannot mount overlay: no lower directories");
-  await mountOverlayCommand([...lowers].reverse(), upper, work, target);
+  const topFirst = [...lowers].reverse();
+  if (options.volatile && volatileRefused !== true) {
+    try {
+      await mountOverlayCommand(topFirst, upper, work, target, ["volatile"]);
+      return;
+    } catch (error) {
+      // Refused (an older kernel), or the mount itself failed: tried again without it, and
+      // the option is not tried again once a plain mount worked.
+      await mountOverlayCommand(topFirst, upper, work, target).catch(() => {
+        throw error;
+      });
+      volatileRefused = true;
+      return;
+    }
+  }
+  await mountOverlayCommand(topFirst, upper, work, target);
 }
+
+/** Set when the kernel refused `volatile` where a plain overlay mount worked. */
+let volatileRefused: boolean | undefined;
 
 /** Unmounts what {@linkcode mountOverlay} mounted. */
 export async function unmountOverlay(target: string): Promise<void> {
