@@ -53,6 +53,9 @@ async function child(repo: string, what: string, storeRoot: string, arg: string)
     return;
   }
   const { build } = await import(url("builder/mod.ts"));
+  // The context lstat the CLI passes, where the checkout has one.
+  const cliContext = await import(url("cli/_context.ts"));
+  const lstat = cliContext.runtimeLstat?.();
   const names = new Map<number, string>();
   const steps: Record<string, number> = {};
   const t = performance.now();
@@ -60,6 +63,7 @@ async function child(repo: string, what: string, storeRoot: string, arg: string)
     store,
     storeRoot,
     contextDir: arg,
+    lstat,
     tags: [TAG],
     progress: (e: Event) => {
       if (e.type === "start") names.set(e.id!, e.name!);

@@ -15,12 +15,12 @@
  * very noisy for file creation): the context, stratum's store, buildah's storage and a
  * private dockerd's data root (started here on its own socket, so BuildKit's snapshots are
  * on the same filesystem as stratum's; the system dockerd is not touched). Each build is a
- * child process, as a user runs it; stratum's is `deno run -A bench/build_bench.ts
- * --child-build STORE CONTEXT [--no-cache]`, what `stratum build` does.
+ * child process, as a user runs it; stratum's is the CLI, `deno run -A cli.ts build --root
+ * STORE -q -t TAG CONTEXT [--no-cache]`.
  *
  * Reports medians in seconds per phase and tool, the ratios stratum/peer, and the median
  * peak RSS of stratum's build process per phase: VmHWM from /proc/PID/status, polled every
- * 10 ms and printed by the child itself at its end (`_measure.ts`); RUN's runc is not
+ * 10 ms (`_measure.ts`); RUN's runc is not
  * counted. BuildKit has no comparable figure: its work happens inside dockerd, a
  * long-lived daemon whose peak spans every build, and the `docker` client only uploads the
  * context. Ends with the two goals of issue #12: stratum's peak RSS at most 150 MiB in
@@ -32,14 +32,13 @@
  * @module
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { build } from "../builder/mod.ts";
 import { loadArchive, openStore } from "../storage/mod.ts";
 import { referenceDockerfile } from "./_build_fixture.ts";
 import { measure, type Measured } from "./_measure.ts";
@@ -53,14 +52,6 @@ const PHASES = ["cold", "warm", "no-cache", "one-changed"] as const;
 /** Issue #12's goals: stratum's time over BuildKit's, and stratum's peak RSS. */
 const GOAL_RATIO = 0.8;
 const GOAL_RSS_MIB = 150;
-
-/** In the child: one build, then its own VmHWM on stderr for `measure` (a last-moment peak). */
-async function childBuild(storeRoot: string, contextDir: string, noCache: boolean) {
-  const store = await openStore(storeRoot);
-  await build({ store, storeRoot, contextDir, tags: [TAG], noCache });
-  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
-  console.error(`VmHWM ${kb ?? 0}`);
-}
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): string {
   return execFileSync(cmd, args, {
@@ -177,7 +168,7 @@ async function main(): Promise<void> {
     const baseTar = join(mnt, "base.tar");
     run(DOCKER, ["save", "-o", baseTar, BASE], dockerd.env);
 
-    const self = fileURLToPath(import.meta.url);
+    const cli = fileURLToPath(new URL("../cli.ts", import.meta.url));
     let storeN = 0;
     let storeRoot = "";
     const tools: Tool[] = [
@@ -193,11 +184,15 @@ async function main(): Promise<void> {
           timed(process.execPath, [
             "run",
             "-A",
-            self,
-            "--child-build",
+            cli,
+            "build",
+            "--root",
             storeRoot,
-            ctx,
+            "-q",
+            "-t",
+            TAG,
             ...(noCache ? ["--no-cache"] : []),
+            ctx,
           ]),
       },
       {
@@ -328,13 +323,4 @@ async function main(): Promise<void> {
   }
 }
 
-const childAt = process.argv.indexOf("--child-build");
-if (childAt >= 0) {
-  await childBuild(
-    process.argv[childAt + 1],
-    process.argv[childAt + 2],
-    process.argv.includes("--no-cache"),
-  );
-} else {
-  await main();
-}
+await main();

@@ -87,6 +87,7 @@ async function buildLeased(options: SettledBuildOptions): Promise<BuildResult> {
     contextTar: options.contextTar,
     dockerfilePath, // for <Dockerfile>.dockerignore beside it, wherever it is
     storeRoot: options.storeRoot,
+    lstat: options.lstat,
   });
   loadContext();
   try {
@@ -132,7 +133,7 @@ async function buildLeased(options: SettledBuildOptions): Promise<BuildResult> {
       done();
     }
     const runId = `${context.id}\0${dockerfilePath}\0${options.target ?? ""}`;
-    const lastRun = new Map((await cache.lastRun(runId)).map((s) => [s.position, s]));
+    const lastRun = await cache.lastRun(runId);
     await mkdir(join(options.storeRoot, "build-cache", "tmp"), { recursive: true });
     const session: Session = {
       options: { ...options, sourceDateEpoch: sde },
@@ -163,7 +164,7 @@ async function buildLeased(options: SettledBuildOptions): Promise<BuildResult> {
       // Every needed stage starts at once; each awaits what it depends on.
       const results = await Promise.all(graph.needed.map((i) => session.stage(i)));
       const final = results[graph.needed.indexOf(graph.target)];
-      await cache.saveRun(runId, session.runSteps);
+      await cache.saveRun(runId, session.runSteps, lastRun);
       const image = finalConfig(session, final);
       const stages = graph.needed.map((i) => ({
         label: graph.stages[i].label,

@@ -101,18 +101,31 @@ export class BuildCache {
     await atomicWrite(this.#stepPath(key), JSON.stringify(record));
   }
 
-  /** The steps of the last build of `runId`, or an empty list. */
-  async lastRun(runId: string): Promise<RunStep[]> {
+  /**
+   * The last build of `runId`: its step keys at once, the components that made them
+   * (which name every context file) only when a miss is explained.
+   */
+  async lastRun(runId: string): Promise<LastRun> {
+    const path = await this.#runPath(runId);
+    let keys: [position: string, key: string][] = [];
     try {
-      return JSON.parse(await readFile(await this.#runPath(runId), "utf8")) as RunStep[];
+      keys = JSON.parse(await readFile(`${path}.keys`, "utf8"));
     } catch {
-      return [];
+      // No earlier build, or one being written: every miss is explained as new.
     }
+    return new LastRun(path, keys);
   }
 
-  /** Remembers the steps of this build of `runId`. */
-  async saveRun(runId: string, steps: RunStep[]): Promise<void> {
-    await atomicWrite(await this.#runPath(runId), JSON.stringify(steps));
+  /**
+   * Remembers the steps of this build of `runId`, unless their keys are the last build's:
+   * equal keys come from equal components, so a fully cached build writes nothing.
+   */
+  async saveRun(runId: string, steps: RunStep[], last: LastRun): Promise<void> {
+    if (last.sameKeys(steps)) return;
+    const path = await this.#runPath(runId);
+    // Components first: a reader that finds the new keys finds what made them.
+    await atomicWrite(path, JSON.stringify(steps));
+    await atomicWrite(`${path}.keys`, JSON.stringify(steps.map((s) => [s.position, s.key])));
   }
 
   /**
@@ -146,6 +159,44 @@ export class BuildCache {
   async #runPath(runId: string): Promise<string> {
     const hex = (await sha256(new TextEncoder().encode(runId))).slice(7, 39);
     return join(this.#dir, "runs", `${hex}.json`);
+  }
+}
+
+/** The steps of the last build of a context, Dockerfile and target. */
+export class LastRun {
+  #path: string;
+  #keys: Map<string, string>;
+  #order: [string, string][];
+  #steps: Promise<Map<string, RunStep>> | undefined;
+
+  /** The run recorded at `path` (components) with `keys` (read from `<path>.keys`). */
+  constructor(path: string, keys: [string, string][]) {
+    this.#path = path;
+    this.#order = keys;
+    this.#keys = new Map(keys);
+  }
+
+  /** The key the step at `position` had, or undefined. */
+  key(position: string): string | undefined {
+    return this.#keys.get(position);
+  }
+
+  /** The step at `position` with its components, read from disk on first use. */
+  async step(position: string): Promise<RunStep | undefined> {
+    if (!this.#keys.has(position)) return undefined;
+    this.#steps ??= readFile(this.#path, "utf8").then(
+      (text) => new Map((JSON.parse(text) as RunStep[]).map((s) => [s.position, s])),
+      () => new Map(),
+    );
+    const step = (await this.#steps).get(position);
+    // Keys and components are written one after the other: a pair from two builds is not one.
+    return step?.key === this.#keys.get(position) ? step : undefined;
+  }
+
+  /** Whether `steps` have this run's positions and keys, in order. */
+  sameKeys(steps: readonly RunStep[]): boolean {
+    return steps.length === this.#order.length &&
+      steps.every((s, i) => s.position === this.#order[i][0] && s.key === this.#order[i][1]);
   }
 }
 

@@ -32,6 +32,40 @@ export interface ContextStat {
   linkTarget: string;
 }
 
+/** What the context reads of an lstat. */
+export interface ContextLstatResult {
+  /** The path's type. */
+  type: ContextStat["type"];
+  /** `st_mode` (type and permission bits). */
+  mode: number;
+  /** Size in bytes. */
+  size: number;
+  /** Modification time in milliseconds since the epoch. */
+  mtimeMs: number;
+  /** Inode number. */
+  ino: number;
+}
+
+/**
+ * A synchronous lstat, for walking the context. A runtime's own call can be much cheaper
+ * than `node:fs`'s: Deno's `node:fs` converts each result into a Node `Stats`, which is
+ * half the time of a warm build of a 30,000-file context, so the CLI passes Deno's own.
+ */
+export type ContextLstat = (path: string) => ContextLstatResult;
+
+/** {@linkcode ContextLstat} by `node:fs`, for every runtime. */
+export function nodeContextLstat(path: string): ContextLstatResult {
+  const st = lstatSync(path);
+  const type = st.isDirectory()
+    ? "directory"
+    : st.isSymbolicLink()
+    ? "symlink"
+    : st.isFile()
+    ? "file"
+    : "other";
+  return { type, mode: st.mode, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+}
+
 /** Options of {@linkcode BuildContext.open}. */
 export interface OpenContextOptions {
   /** The context directory. One of `contextDir` and `contextTar` is needed. */
@@ -45,6 +79,8 @@ export interface OpenContextOptions {
   dockerfilePath?: string;
   /** Where the metadata cache and temporary directories live (the store root). */
   storeRoot: string;
+  /** The lstat for context paths. @default {nodeContextLstat} */
+  lstat?: ContextLstat;
 }
 
 type MetaRecord = [size: number, mtimeNs: string, ino: string, digest: Digest];
@@ -75,6 +111,7 @@ export class BuildContext {
   #metaDirty = false;
   #temp: string | undefined;
   #hashed = 0;
+  #lstat: ContextLstat;
   // The context does not change during a build (BuildKit snapshots it): every path is
   // stat'ed once, however many steps and checks look at it.
   #stats = new Map<string, StatRecord>();
@@ -86,8 +123,10 @@ export class BuildContext {
     metaPath: string,
     meta: Record<string, MetaRecord>,
     temp: string | undefined,
+    lstat: ContextLstat,
   ) {
     this.root = root;
+    this.#lstat = lstat;
     this.id = id;
     this.#entries = entries;
     this.#metaPath = metaPath;
@@ -166,7 +205,15 @@ export class BuildContext {
         // No cache yet, or an unreadable one: every file is hashed again.
       }
     }
-    return new BuildContext(root, id, entries, metaPath, meta, temp);
+    return new BuildContext(
+      root,
+      id,
+      entries,
+      metaPath,
+      meta,
+      temp,
+      options.lstat ?? nodeContextLstat,
+    );
   }
 
   /** How many files were read to hash them (the rest came from the metadata cache). */
@@ -224,14 +271,8 @@ export class BuildContext {
   // bigint: it costs half again as much, and Deno's nanoseconds are whole milliseconds.
   #readStat(clean: string): StatRecord {
     const full = join(this.root, clean);
-    const st = lstatSync(full);
-    const type = st.isDirectory()
-      ? "directory"
-      : st.isSymbolicLink()
-      ? "symlink"
-      : st.isFile()
-      ? "file"
-      : "other";
+    const st = this.#lstat(full);
+    const type = st.type;
     return {
       stat: {
         path: clean,

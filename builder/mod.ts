@@ -123,7 +123,14 @@ export {
   type LayerRef,
   type RunStep,
 } from "./build_cache.ts";
-export { BuildContext, type ContextStat, type OpenContextOptions } from "./build_context.ts";
+export {
+  BuildContext,
+  type ContextLstat,
+  type ContextLstatResult,
+  type ContextStat,
+  nodeContextLstat,
+  type OpenContextOptions,
+} from "./build_context.ts";
 export {
   CACHE_CONFIG_MEDIA_TYPE,
   type CacheSpec,

@@ -10,8 +10,8 @@ import type { Platform } from "../image/mod.ts";
 import type { ImageStore, ResolvedImage } from "../storage/mod.ts";
 import type { SnapshotStore } from "../unionfs/mod.ts";
 import type { TransferOptions } from "../registry_client/mod.ts";
-import type { BuildCache, LayerRef, RunStep } from "./build_cache.ts";
-import type { BuildContext } from "./build_context.ts";
+import type { BuildCache, LastRun, LayerRef, RunStep } from "./build_cache.ts";
+import type { BuildContext, ContextLstat } from "./build_context.ts";
 import { type BuildGraph, findStage } from "./build_graph.ts";
 import type { BuildOutput } from "./build_output.ts";
 import type { BuildEvent } from "./build_progress.ts";
@@ -50,6 +50,8 @@ export interface BuildOptions {
   platform?: string;
   /** `--no-cache`: run every step (results still go into the cache). */
   noCache?: boolean;
+  /** The lstat for walking the context; see {@linkcode ContextLstat}. Default `node:fs`'s. */
+  lstat?: ContextLstat;
   /** Fetches a base image into the store; without it a missing base is an error. */
   pull?: (ref: string) => Promise<void>;
   /** `--pull`: fetch base images even when the store has them (needs `pull`). */
@@ -145,7 +147,7 @@ export interface Session {
   /** Every step's key and components, kept for explaining the next build's misses. */
   runSteps: RunStep[];
   /** The previous build's steps, by position. */
-  lastRun: Map<string, RunStep>;
+  lastRun: LastRun;
   /** The `cacheFrom` caches, read before the first step. */
   remoteCaches: RegistryCache[];
   /** The build's scratch directory. */

@@ -135,10 +135,10 @@ async function executeStage(session: Session, index: number): Promise<StageResul
     };
     if (!image) delete base.state.image.config?.WorkingDir;
     const position = `${index}/from`;
-    const previous = session.lastRun.get(position);
-    if (previous && previous.key !== base.key) {
+    const previous = session.lastRun.key(position);
+    if (previous && previous !== base.key) {
       base.firstMiss = `FROM ${baseName} (${
-        explainMiss(components, previous, undefined, base.key)
+        explainMiss(components, await session.lastRun.step(position), undefined, base.key)
       })`;
     }
     session.runSteps.push({ position, label: `FROM ${baseName}`, key: base.key, components });
@@ -241,7 +241,6 @@ async function runOneStep(
       cachedFrom = remote.ref;
     }
   }
-  const previous = session.lastRun.get(position);
   session.runSteps.push({ position, label, key, components: prepared.components });
   const report: StepReport = {
     stage: st.stage.label,
@@ -267,7 +266,7 @@ async function runOneStep(
   }
   report.missReason = session.options.noCache
     ? "--no-cache"
-    : explainMiss(prepared.components, previous, st.firstMiss, key);
+    : explainMiss(prepared.components, await session.lastRun.step(position), st.firstMiss, key);
   st.firstMiss ??= `${label} (${report.missReason})`;
   st.key = key;
   if (session.options.dryRun) {

@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import process from "node:process";
 import { Readable } from "node:stream";
+import type { ContextLstat } from "../builder/mod.ts";
 
 /** What a command receives. */
 export interface CommandContext {
@@ -228,4 +229,36 @@ export function need(args: string[], count: number, what: string): void {
 /** Reads all of standard input as text. */
 export async function readStdinText(): Promise<string> {
   return await new Response(inputStream("-")).text();
+}
+
+/** The part of Deno's lstat the build context reads. */
+interface DenoFileInfo {
+  isFile: boolean;
+  isDirectory: boolean;
+  isSymlink: boolean;
+  mode: number | null;
+  size: number;
+  mtime: Date | null;
+  ino: number | null;
+}
+
+/**
+ * The lstat for `build()`'s context walk: Deno's own where the CLI runs on Deno (a third of
+ * the cost of `node:fs`'s, whose `Stats` conversion was half of a warm build of 30,000
+ * files), else undefined for the library's `node:fs` default.
+ */
+export function runtimeLstat(): ContextLstat | undefined {
+  const deno = (globalThis as { Deno?: { lstatSync?: (path: string) => DenoFileInfo } }).Deno;
+  const lstat = deno?.lstatSync;
+  if (!lstat) return undefined;
+  return (path) => {
+    const st = lstat(path);
+    return {
+      type: st.isDirectory ? "directory" : st.isSymlink ? "symlink" : st.isFile ? "file" : "other",
+      mode: st.mode ?? 0,
+      size: st.size,
+      mtimeMs: st.mtime?.getTime() ?? 0,
+      ino: st.ino ?? 0,
+    };
+  };
 }

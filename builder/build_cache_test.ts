@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { BuildCache, explainMiss, type RunStep } from "./build_cache.ts";
+
+function step(position: string, key: string, file: string): RunStep {
+  return {
+    position,
+    label: `COPY ${file} /`,
+    key,
+    components: { parent: "", instruction: "COPY", inputs: { [`ctx:${file}`]: key } },
+  };
+}
+
+async function withCache(fn: (cache: BuildCache, root: string) => Promise<void>): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), "stratum-build-cache-"));
+  try {
+    await fn(new BuildCache(root), root);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+test("a build whose step keys equal the last build's rewrites nothing of the run", async () => {
+  await withCache(async (cache, root) => {
+    const steps = [step("0/from", "sha256:a", "x"), step("0/1", "sha256:b", "x")];
+    await cache.saveRun("ctx\0Dockerfile\0", steps, await cache.lastRun("ctx\0Dockerfile\0"));
+    const dir = join(root, "build-cache", "runs");
+    const before = await Promise.all((await readdir(dir)).map((n) => stat(join(dir, n))));
+    assert.equal(before.length, 2);
+    const last = await cache.lastRun("ctx\0Dockerfile\0");
+    assert.equal(last.key("0/1"), "sha256:b");
+    await cache.saveRun("ctx\0Dockerfile\0", steps, last);
+    const after = await Promise.all((await readdir(dir)).map((n) => stat(join(dir, n))));
+    assert.deepEqual(after.map((s) => s.ino).sort(), before.map((s) => s.ino).sort());
+    // One key changed: both files are written again, and the step reads back.
+    const changed = [steps[0], step("0/1", "sha256:c", "y")];
+    await cache.saveRun("ctx\0Dockerfile\0", changed, last);
+    const next = await cache.lastRun("ctx\0Dockerfile\0");
+    assert.equal(next.key("0/1"), "sha256:c");
+    assert.deepEqual((await next.step("0/1"))?.components.inputs, { "ctx:y": "sha256:c" });
+  });
+});
+
+test("a miss is explained against the last build's components, read only then", async () => {
+  await withCache(async (cache) => {
+    await cache.saveRun("r", [step("0/1", "sha256:b", "x")], await cache.lastRun("r"));
+    const last = await cache.lastRun("r");
+    const now = step("0/1", "sha256:c", "y");
+    assert.equal(
+      explainMiss(now.components, await last.step("0/1"), undefined, now.key),
+      "context file x removed; context file y added",
+    );
+    assert.equal(await last.step("9/9"), undefined);
+  });
+});
+
+test("keys and components from two different builds are not paired", async () => {
+  await withCache(async (cache, root) => {
+    await cache.saveRun("r", [step("0/1", "sha256:b", "x")], await cache.lastRun("r"));
+    const runs = join(root, "build-cache", "runs");
+    const components = (await readdir(runs)).find((n) => n.endsWith(".json"))!;
+    // Another build's components landed, its keys not yet.
+    const other = [step("0/1", "sha256:z", "other")];
+    await writeFile(join(runs, components), JSON.stringify(other));
+    const last = await cache.lastRun("r");
+    assert.equal(last.key("0/1"), "sha256:b");
+    assert.equal(await last.step("0/1"), undefined);
+    assert.ok((await readFile(join(runs, components), "utf8")).includes("sha256:z"));
+  });
+});
+
+test("a run recorded before keys had their own file reads as no earlier build", async () => {
+  await withCache(async (cache) => {
+    const last = await cache.lastRun("never built");
+    assert.equal(last.key("0/from"), undefined);
+    assert.equal(await last.step("0/from"), undefined);
+    assert.equal(last.sameKeys([]), true);
+  });
+});
