@@ -53,9 +53,9 @@ async function child(repo: string, what: string, storeRoot: string, arg: string)
     return;
   }
   const { build } = await import(url("builder/mod.ts"));
-  // The context lstat the CLI passes, where the checkout has one.
+  // How the CLI has the context read, where the checkout says.
   const cliContext = await import(url("cli/_context.ts"));
-  const lstat = cliContext.runtimeLstat?.();
+  const contextFs = cliContext.runtimeContextFs?.();
   const names = new Map<number, string>();
   const steps: Record<string, number> = {};
   const t = performance.now();
@@ -63,7 +63,7 @@ async function child(repo: string, what: string, storeRoot: string, arg: string)
     store,
     storeRoot,
     contextDir: arg,
-    lstat,
+    contextFs,
     tags: [TAG],
     progress: (e: Event) => {
       if (e.type === "start") names.set(e.id!, e.name!);

@@ -87,7 +87,7 @@ async function buildLeased(options: SettledBuildOptions): Promise<BuildResult> {
     contextTar: options.contextTar,
     dockerfilePath, // for <Dockerfile>.dockerignore beside it, wherever it is
     storeRoot: options.storeRoot,
-    lstat: options.lstat,
+    fs: options.contextFs,
   });
   loadContext();
   try {
@@ -156,7 +156,6 @@ async function buildLeased(options: SettledBuildOptions): Promise<BuildResult> {
       emit,
       remoteCaches,
       written: new Map(),
-      keptBytes: 0,
       tmp: await ownedTempDir(buildTempRoot(options.storeRoot), "build-"),
     };
     for (const w of graph.scoped.warnings) emit({ type: "warning", message: w });

@@ -6,13 +6,13 @@
  *
  * @module
  */
-import { createReadStream, lstatSync, readFileSync, readlinkSync } from "node:fs";
+import { createReadStream, readFileSync, readlinkSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { createHasher, type Digest, sha256 } from "../digest/mod.ts";
 import { applyLayer } from "../unionfs/mod.ts";
-import { walkBuildContext } from "./context_walk.ts";
+import { type ContextFs, nodeContextFs, walkBuildContext } from "./context_walk.ts";
 
 /** What the engine knows of one context path. */
 export interface ContextStat {
@@ -32,40 +32,6 @@ export interface ContextStat {
   linkTarget: string;
 }
 
-/** What the context reads of an lstat. */
-export interface ContextLstatResult {
-  /** The path's type. */
-  type: ContextStat["type"];
-  /** `st_mode` (type and permission bits). */
-  mode: number;
-  /** Size in bytes. */
-  size: number;
-  /** Modification time in milliseconds since the epoch. */
-  mtimeMs: number;
-  /** Inode number. */
-  ino: number;
-}
-
-/**
- * A synchronous lstat, for walking the context. A runtime's own call can be much cheaper
- * than `node:fs`'s: Deno's `node:fs` converts each result into a Node `Stats`, which is
- * half the time of a warm build of a 30,000-file context, so the CLI passes Deno's own.
- */
-export type ContextLstat = (path: string) => ContextLstatResult;
-
-/** {@linkcode ContextLstat} by `node:fs`, for every runtime. */
-export function nodeContextLstat(path: string): ContextLstatResult {
-  const st = lstatSync(path);
-  const type = st.isDirectory()
-    ? "directory"
-    : st.isSymbolicLink()
-    ? "symlink"
-    : st.isFile()
-    ? "file"
-    : "other";
-  return { type, mode: st.mode, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
-}
-
 /** Options of {@linkcode BuildContext.open}. */
 export interface OpenContextOptions {
   /** The context directory. One of `contextDir` and `contextTar` is needed. */
@@ -79,18 +45,13 @@ export interface OpenContextOptions {
   dockerfilePath?: string;
   /** Where the metadata cache and temporary directories live (the store root). */
   storeRoot: string;
-  /** The lstat for context paths. @default {nodeContextLstat} */
-  lstat?: ContextLstat;
+  /** How the context's directory is read. @default {nodeContextFs} */
+  fs?: ContextFs;
 }
 
-type MetaRecord = [size: number, mtimeNs: string, ino: string, digest: Digest];
-
-/** An lstat of a context path with what the metadata cache compares. */
-interface StatRecord {
-  stat: ContextStat;
-  mtimeNs: string;
-  ino: string;
-}
+// Numbers, compared as read: a string per field and file was most of a warm build's garbage.
+// A record of an older layout (strings) simply never matches, and the file is hashed again.
+type MetaRecord = [size: number, mtime: number, ino: number, digest: Digest];
 
 /** Files up to this size are hashed from one read; larger ones are streamed. */
 const ONE_READ_LIMIT = 1 << 20;
@@ -111,10 +72,10 @@ export class BuildContext {
   #metaDirty = false;
   #temp: string | undefined;
   #hashed = 0;
-  #lstat: ContextLstat;
+  #fs: ContextFs;
   // The context does not change during a build (BuildKit snapshots it): every path is
   // stat'ed once, however many steps and checks look at it.
-  #stats = new Map<string, StatRecord>();
+  #stats = new Map<string, ContextStat>();
 
   private constructor(
     root: string,
@@ -123,10 +84,10 @@ export class BuildContext {
     metaPath: string,
     meta: Record<string, MetaRecord>,
     temp: string | undefined,
-    lstat: ContextLstat,
+    fs: ContextFs,
   ) {
     this.root = root;
-    this.#lstat = lstat;
+    this.#fs = fs;
     this.id = id;
     this.#entries = entries;
     this.#metaPath = metaPath;
@@ -177,9 +138,10 @@ export class BuildContext {
         { owners: false, devices: false, xattrs: false },
       );
     }
+    const fs = options.fs ?? nodeContextFs;
     let listing;
     try {
-      listing = await walkBuildContext(root, { dockerfilePath: options.dockerfilePath });
+      listing = await walkBuildContext(root, { dockerfilePath: options.dockerfilePath, fs });
     } catch (error) {
       if (temp) await rm(temp, { recursive: true, force: true });
       const code = (error as { code?: string }).code;
@@ -212,7 +174,7 @@ export class BuildContext {
       metaPath,
       meta,
       temp,
-      options.lstat ?? nodeContextLstat,
+      fs,
     );
   }
 
@@ -230,7 +192,7 @@ export class BuildContext {
   statSync(path: string): ContextStat | undefined {
     // Paths built from readdir() names are clean already; cleaning costs a split per file.
     const clean = isClean(path) ? path : contextPath(path);
-    return this.#entries.has(clean) ? this.#stat(clean).stat : undefined;
+    return this.#entries.has(clean) ? this.#stat(clean) : undefined;
   }
 
   /**
@@ -239,9 +201,11 @@ export class BuildContext {
    */
   knownDigest(path: string): Digest | undefined {
     const p = isClean(path) ? path : contextPath(path);
-    const { stat, mtimeNs, ino } = this.#stat(p);
+    const stat = this.#stat(p);
     const cached = this.#meta[p];
-    if (cached && cached[0] === stat.size && cached[1] === mtimeNs && cached[2] === ino) {
+    if (
+      cached && cached[0] === stat.size && cached[1] === stat.mtime && cached[2] === stat.ino
+    ) {
       return cached[3];
     }
     return undefined;
@@ -251,13 +215,13 @@ export class BuildContext {
   lstat(path: string): Promise<ContextStat | undefined> {
     const clean = contextPath(path);
     try {
-      return Promise.resolve(this.#entries.has(clean) ? this.#stat(clean).stat : undefined);
+      return Promise.resolve(this.#entries.has(clean) ? this.#stat(clean) : undefined);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  #stat(clean: string): StatRecord {
+  #stat(clean: string): ContextStat {
     let record = this.#stats.get(clean);
     if (!record) {
       record = this.#readStat(clean);
@@ -269,22 +233,19 @@ export class BuildContext {
   // Synchronous on purpose: a context is tens of thousands of stats of cached inodes, and a
   // sync stat costs a quarter of an async one (measured by bench/build_bench.ts). Not
   // bigint: it costs half again as much, and Deno's nanoseconds are whole milliseconds.
-  #readStat(clean: string): StatRecord {
-    const full = join(this.root, clean);
-    const st = this.#lstat(full);
+  #readStat(clean: string): ContextStat {
+    // The root is absolute and `clean` has no `.`, `..` or empty parts: no normalizing.
+    const full = clean === "" ? this.root : `${this.root}/${clean}`;
+    const st = this.#fs.lstat(full);
     const type = st.type;
     return {
-      stat: {
-        path: clean,
-        type,
-        mode: st.mode & 0o7777,
-        size: st.size,
-        mtime: st.mtimeMs / 1000,
-        ino: st.ino,
-        linkTarget: type === "symlink" ? readlinkSync(full) : "",
-      },
-      mtimeNs: String(Math.round(st.mtimeMs * 1e6)),
-      ino: String(st.ino),
+      path: clean,
+      type,
+      mode: st.mode & 0o7777,
+      size: st.size,
+      mtime: st.mtimeMs / 1000,
+      ino: st.ino,
+      linkTarget: type === "symlink" ? readlinkSync(full) : "",
     };
   }
 
@@ -299,7 +260,7 @@ export class BuildContext {
    */
   body(path: string): Uint8Array | ReadableStream<Uint8Array> {
     const p = contextPath(path);
-    const stat = this.#entries.has(p) ? this.#stat(p).stat : undefined;
+    const stat = this.#entries.has(p) ? this.#stat(p) : undefined;
     if (stat?.type === "file" && stat.size <= ONE_READ_LIMIT) {
       return new Uint8Array(readFileSync(join(this.root, p)));
     }
@@ -333,7 +294,7 @@ export class BuildContext {
     const full = join(this.root, p);
     const known = this.knownDigest(p);
     if (known) return known;
-    const { stat, mtimeNs, ino } = this.#stat(p);
+    const stat = this.#stat(p);
     let digest: Digest;
     if (stat.size <= ONE_READ_LIMIT) {
       digest = await sha256(new Uint8Array(readFileSync(full)));
@@ -343,7 +304,7 @@ export class BuildContext {
       digest = hasher.digest() as Digest;
     }
     this.#hashed++;
-    this.#meta[p] = [stat.size, mtimeNs, ino, digest];
+    this.#meta[p] = [stat.size, stat.mtime, stat.ino, digest];
     this.#metaDirty = true;
     return digest;
   }

@@ -97,7 +97,11 @@ export {
 } from "./dockerignore.ts";
 export {
   type BuildContextListing,
+  type ContextDirent,
   type ContextEntry,
+  type ContextFs,
+  type ContextLstatResult,
+  nodeContextFs,
   walkBuildContext,
   type WalkBuildContextOptions,
 } from "./context_walk.ts";
@@ -123,14 +127,7 @@ export {
   type LayerRef,
   type RunStep,
 } from "./build_cache.ts";
-export {
-  BuildContext,
-  type ContextLstat,
-  type ContextLstatResult,
-  type ContextStat,
-  nodeContextLstat,
-  type OpenContextOptions,
-} from "./build_context.ts";
+export { BuildContext, type ContextStat, type OpenContextOptions } from "./build_context.ts";
 export {
   CACHE_CONFIG_MEDIA_TYPE,
   type CacheSpec,

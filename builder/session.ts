@@ -8,14 +8,14 @@
  */
 import type { Platform } from "../image/mod.ts";
 import type { ImageStore, ResolvedImage } from "../storage/mod.ts";
-import type { SnapshotStore } from "../unionfs/mod.ts";
+import type { SnapshotStore, WriteHeader } from "../unionfs/mod.ts";
 import type { TransferOptions } from "../registry_client/mod.ts";
 import type { BuildCache, LastRun, LayerRef, RunStep } from "./build_cache.ts";
-import type { BuildContext, ContextLstat } from "./build_context.ts";
+import type { BuildContext } from "./build_context.ts";
+import type { ContextFs } from "./context_walk.ts";
 import { type BuildGraph, findStage } from "./build_graph.ts";
 import type { BuildOutput } from "./build_output.ts";
 import type { BuildEvent } from "./build_progress.ts";
-import type { PlannedEntry } from "./copy_plan.ts";
 import type { StageConfig } from "./instructions.ts";
 import type { RegistryCache } from "./registry_cache.ts";
 import type { ExecutorKind } from "./run_executor.ts";
@@ -50,8 +50,8 @@ export interface BuildOptions {
   platform?: string;
   /** `--no-cache`: run every step (results still go into the cache). */
   noCache?: boolean;
-  /** The lstat for walking the context; see {@linkcode ContextLstat}. Default `node:fs`'s. */
-  lstat?: ContextLstat;
+  /** How the context directory is read; see {@linkcode ContextFs}. Default `node:fs`. */
+  contextFs?: ContextFs;
   /** Fetches a base image into the store; without it a missing base is an error. */
   pull?: (ref: string) => Promise<void>;
   /** `--pull`: fetch base images even when the store has them (needs `pull`). */
@@ -168,10 +168,11 @@ export interface Session {
   images: Map<string, Promise<ResolvedImage | null>>;
   /** The snapshots RUN lowers come from, opened on the first RUN. */
   snapshots?: SnapshotStore;
-  /** The entries of layers this build wrote (COPY, ADD, WORKDIR), by diff_id. */
-  written: Map<string, PlannedEntry[]>;
-  /** Bytes of file bodies `written` keeps in memory. */
-  keptBytes: number;
+  /**
+   * The headers of layers this build wrote (COPY, ADD, WORKDIR), by diff_id, until a RUN
+   * makes their snapshots.
+   */
+  written: Map<string, WriteHeader[]>;
 }
 
 /**

@@ -3,26 +3,29 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { nodeContextLstat } from "../builder/mod.ts";
-import { runtimeLstat } from "./_context.ts";
+import { nodeContextFs } from "../builder/mod.ts";
+import { runtimeContextFs } from "./_context.ts";
 
-test("the runtime's lstat for the build context reads what node:fs's reads", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "stratum-lstat-"));
+test("the runtime's calls for the build context read what node:fs reads", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-context-fs-"));
   try {
     await writeFile(join(dir, "f"), "12345", { mode: 0o640 });
     await mkdir(join(dir, "d"), { mode: 0o750 });
     await symlink("f", join(dir, "l"));
-    const lstat = runtimeLstat() ?? nodeContextLstat;
+    const fs = runtimeContextFs() ?? nodeContextFs;
     for (const name of ["f", "d", "l"]) {
-      const got = lstat(join(dir, name));
-      const want = nodeContextLstat(join(dir, name));
-      assert.deepEqual(got, want, name);
+      assert.deepEqual(fs.lstat(join(dir, name)), nodeContextFs.lstat(join(dir, name)), name);
     }
-    assert.equal(lstat(join(dir, "f")).type, "file");
-    assert.equal(lstat(join(dir, "d")).type, "directory");
-    assert.equal(lstat(join(dir, "l")).type, "symlink");
-    assert.equal(lstat(join(dir, "f")).size, 5);
-    assert.throws(() => lstat(join(dir, "missing")));
+    assert.deepEqual(fs.lstat(join(dir, "f")).size, 5);
+    const byName = (a: { name: string }, b: { name: string }) => a.name < b.name ? -1 : 1;
+    assert.deepEqual(fs.readdir(dir).sort(byName), [
+      { name: "d", type: "directory" },
+      { name: "f", type: "file" },
+      { name: "l", type: "symlink" },
+    ]);
+    assert.deepEqual(nodeContextFs.readdir(dir).sort(byName), fs.readdir(dir).sort(byName));
+    assert.throws(() => fs.lstat(join(dir, "missing")));
+    assert.throws(() => fs.readdir(join(dir, "missing")));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ import {
   inputStream,
   need,
   readStdinText,
-  runtimeLstat,
+  runtimeContextFs,
   str,
   UsageError,
   writeStdio,
@@ -74,7 +74,7 @@ export async function run(ctx: CommandContext): Promise<number | void> {
       target: str(ctx.values.target),
       platform: str(ctx.values.platform),
       noCache: Boolean(ctx.values["no-cache"]),
-      lstat: runtimeLstat(),
+      contextFs: runtimeContextFs(),
       alwaysPull: Boolean(ctx.values.pull),
       pull: async (ref) =>
         void await pull(s, ref, { insecure, platform: str(ctx.values.platform) }),

@@ -1,8 +1,8 @@
 /**
- * When a layer held in memory (a COPY or ADD a build just made) can be written straight
- * into its snapshot directory instead of through an overlay mount of the snapshots below:
- * the mount makes the kernel do every create twice over (about twice the time for 30,000
- * small files), and such a layer only adds.
+ * When a layer whose headers are known without reading its blob (a COPY or ADD a build
+ * just made) can be written straight into its snapshot directory instead of through an
+ * overlay mount of the snapshots below: the mount makes the kernel do every create twice
+ * over (about twice the time for 30,000 small files), and such a layer only adds.
  *
  * Writing into the upper directory alone gives the same merged view as writing through the
  * mount when the layer has no whiteouts, no hardlink to a file below it, and no path whose
@@ -14,7 +14,7 @@
  */
 import { chown } from "node:fs/promises";
 import { join } from "node:path";
-import type { ApplyEntry } from "./apply_layer.ts";
+import type { WriteHeader } from "./_tar_writer.ts";
 import { classify, cleanComponents } from "./_path.ts";
 import { lstatOrNull } from "./resolve_in_root.ts";
 
@@ -29,7 +29,7 @@ interface Planned {
  * lower layers show nothing, or undefined when the layer must go through the mount.
  */
 function plan(
-  entries: readonly ApplyEntry[],
+  entries: readonly { header: WriteHeader }[],
 ): { candidates: string[]; fresh: string[]; dirs: Set<string> } | undefined {
   const explicit = new Map<string, string>();
   const ancestors = new Set<string>();
@@ -89,7 +89,7 @@ function plan(
  * a symlink.
  */
 export async function prepareDirectApply(
-  entries: readonly ApplyEntry[],
+  entries: readonly { header: WriteHeader }[],
   merged: string,
 ): Promise<boolean> {
   const p = plan(entries);

@@ -150,9 +150,10 @@ const CHUNK = 256 * 1024;
 
 /**
  * Writes entries as one tar stream. Entries are pulled only when the consumer wants bytes,
- * and a body is streamed through, so memory stays at one chunk whatever the sizes. Headers,
- * small bodies and padding are packed into chunks of 256 KiB: a chunk per header and per
- * small file made every stage downstream (hashes, gzip, the blob writer) pay per file.
+ * and a streamed body is handed on chunk by chunk, so memory stays at one chunk whatever
+ * the sizes. Headers, bodies held in memory and padding are packed into chunks of 256 KiB:
+ * a chunk per header and per small file made every stage downstream (hashes, gzip, the blob
+ * writer) pay per file.
  */
 export function writeTar(
   entries: AsyncIterable<WriteEntry> | Iterable<WriteEntry>,
@@ -193,10 +194,13 @@ export function writeTar(
         if (body.length > 0) yield* put(body);
         written = body.length;
       } else if (body) {
+        // A streamed (big) body passes through as its chunks come: copying them would
+        // only make garbage.
+        if (at > 0) yield take();
         for await (const chunk of body) {
           written += chunk.length;
           if (written > size) break;
-          yield* put(chunk);
+          if (chunk.length > 0) yield chunk;
         }
       }
       if (written !== size) {

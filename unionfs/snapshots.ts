@@ -10,12 +10,12 @@ import {
 } from "../digest/mod.ts";
 import type { LayerRef } from "../image/mod.ts";
 import { type BlobStore, readLayers } from "../storage/mod.ts";
-import { applyEntries, type ApplyEntry, applyLayer } from "./apply_layer.ts";
+import { applyEntries, applyLayer } from "./apply_layer.ts";
 import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
 import { decompress, type LayerSource, openLayer, openLayerEntries } from "./open_layer.ts";
 import { classify } from "./_path.ts";
 import { isRoot, mknod, setXattrs, unmount } from "./_platform.ts";
-import { type WriteEntry, writeTar } from "./_tar_writer.ts";
+import { type WriteEntry, type WriteHeader, writeTar } from "./_tar_writer.ts";
 import { withFileLock } from "./_file_lock.ts";
 import { prepareDirectApply } from "./_direct_apply.ts";
 
@@ -199,14 +199,13 @@ function verified(source: LayerSource, diffId: string) {
 /** Options of {@linkcode SnapshotStore.prepare}. */
 export interface PrepareOptions {
   /**
-   * The entries of a layer the caller holds in memory (one a build just wrote), applied
-   * instead of unpacking its blob; undefined to unpack the blob. Called only for layers
-   * whose snapshot is missing.
+   * The headers of a layer the caller made (one a build just wrote), in its order, or
+   * undefined. With them a layer that only adds is written straight into its snapshot
+   * directory instead of through an overlay mount of the snapshots below, where the kernel
+   * makes every create twice over; its bytes still come from its blob. Called only for
+   * layers whose snapshot is missing.
    */
-  entries?: (
-    layer: LayerRef,
-    index: number,
-  ) => AsyncIterable<ApplyEntry> | Iterable<ApplyEntry> | undefined;
+  headers?: (layer: LayerRef, index: number) => readonly WriteHeader[] | undefined;
 }
 
 /** What {@linkcode SnapshotStore.gc} removed. */
@@ -260,12 +259,14 @@ export class SnapshotStore {
 
   /**
    * The snapshot directories of a layer stack, bottom first, ready to be overlay lower
-   * dirs. Layers whose chain has no snapshot yet are unpacked from `blobs` (or taken from
-   * `options.entries`); the rest are reused. Where overlay can be mounted, a layer is
+   * dirs. Layers whose chain has no snapshot yet are unpacked from `blobs`; the rest are
+   * reused. Where overlay can be mounted, a layer is
    * applied by unionfs's one writer *through an overlay mount of the snapshots below it*,
    * so the kernel records its whiteouts and copy-ups: what a RUN step sees over the
    * snapshots is then by construction what `applyLayer` (and `flattenToDirectory`) make of
-   * the stack, symlinked parents, hardlinks to lower files and opaque roots included.
+   * the stack, symlinked parents, hardlinks to lower files and opaque roots included. A
+   * layer whose `options.headers` show it only adds is written straight into its directory
+   * instead, which gives the same view (`_direct_apply.ts`).
    * Rejects with `DigestMismatchError` when a layer's uncompressed bytes do not match its
    * diff_id, leaving no snapshot behind.
    */
@@ -291,25 +292,20 @@ export class SnapshotStore {
       const lowers = [...out];
       out.push(
         await this.#make(ids[i], i, async (tmp) => {
-          const given = options.entries?.(layer, i);
           const digest = layer.descriptor.digest;
-          if (given) {
-            const held: ApplyEntry[] = [];
-            for await (const e of given) held.push(e);
-            let direct = lowers.length === 0;
-            if (!direct) {
-              await applyOver(lowers, tmp, async (root) => {
-                direct = await prepareDirectApply(held, root);
-              });
-            }
-            if (direct) return await applyEntries(held, tmp, { digest });
-            return await applyOver(lowers, tmp, (root) => applyEntries(held, root, { digest }));
-          }
-          await applyOver(lowers, tmp, async (root) => {
+          const fill = async (root: string) => {
             const v = verified(sourceOf(layer), layer.diffId);
             await applyEntries(v.entries, root, { digest });
             await v.check();
-          });
+          };
+          const headers = options.headers?.(layer, i);
+          let direct = false;
+          if (headers && lowers.length > 0) {
+            await applyOver(lowers, tmp, async (root) => {
+              direct = await prepareDirectApply(headers.map((header) => ({ header })), root);
+            });
+          }
+          await (direct ? fill(tmp) : applyOver(lowers, tmp, fill));
         }),
       );
     }

@@ -221,7 +221,7 @@ test("gc() removes snapshots not named live and abandoned unpacks, and keeps the
   });
 });
 
-// A layer a build just made, handed to prepare() as entries: written straight into its
+// A layer a build just made, its headers handed to prepare(): written straight into its
 // snapshot where only adds, through the overlay mount otherwise; the merged view must equal
 // the flattened stack either way (parents copied up whole, symlinked parents followed).
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -267,14 +267,14 @@ const givenCases: { name: string; lower: WriteEntry[]; top: WriteEntry[] }[] = [
 ];
 
 for (const c of givenCases) {
-  test(`prepare() with given entries: ${c.name}`, { skip: rootOnly }, async (t) => {
+  test(`prepare() with a layer's headers: ${c.name}`, { skip: rootOnly }, async (t) => {
     if (!(await overlaySupported())) return t.skip("kernel overlayfs cannot be mounted here");
     await withTemp(async (d) => {
       const blobs = new MemoryBlobStore();
       const layers = [await putLayer(blobs, c.lower), await putLayer(blobs, c.top)];
       const store = new SnapshotStore(join(d, "store"));
       const lowers = await store.prepare(layers, blobs, {
-        entries: (_layer, i) => i === 1 ? c.top : undefined,
+        headers: (_layer, i) => i === 1 ? c.top.map((e) => e.header) : undefined,
       });
       const merged = join(d, "merged");
       for (const p of [merged, join(d, "u"), join(d, "w")]) await mkdir(p);

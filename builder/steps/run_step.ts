@@ -17,11 +17,12 @@ import {
   overlaySupported,
   resolveOnDisk,
   SnapshotStore,
+  type WriteHeader,
 } from "../../unionfs/mod.ts";
 import type { LayerRef } from "../build_cache.ts";
 import { type BuildContext, contextPath } from "../build_context.ts";
 import { contextInputs, planCopy } from "../copy.ts";
-import { planEntries, type PlannedEntry } from "../copy_plan.ts";
+import { planEntries } from "../copy_plan.ts";
 import { contextFs, resolvePath, TreeFs } from "../copy_source.ts";
 import {
   addHistory,
@@ -101,15 +102,12 @@ export async function runStep(
       // Where overlay cannot be mounted the executor builds the rootfs from the layers.
       let lowers: string[] = [];
       if (await overlaySupported()) {
-        const seeded = await seedEntries(session, snapshots, ctx.layers);
+        const own = await ownHeaders(session, snapshots, ctx.layers);
         lowers = await snapshots.prepare(ctx.layers, session.options.store.blobs, {
-          entries: (layer) => {
-            const held = seeded.get(layer.diffId);
-            return held && planEntries(held);
-          },
+          headers: (layer) => own.get(layer.diffId),
         });
       } else {
-        // Nothing to seed: the executor applies the layers themselves.
+        // No snapshots: the executor applies the layers themselves.
         for (const l of ctx.layers) session.written.delete(l.diffId);
       }
       const chain = await chainIds(ctx.layers.map((l) => l.diffId));
@@ -283,39 +281,22 @@ async function resolveMount(session: Session, m: RunMount): Promise<RunMount> {
 }
 
 /**
- * The entries of layers this build wrote itself (COPY, ADD, WORKDIR) whose snapshots are
- * missing, with their bodies in memory, for `SnapshotStore.prepare` to apply instead of
- * unpacking the layer blobs just written: a COPY of a large context is then read once
- * from the context. unionfs's writer applies them, as it would the blob. A layer with a
- * streamed body (over the memory budget) is left to the store, which unpacks its blob.
+ * The headers of layers this build wrote itself (COPY, ADD, WORKDIR) whose snapshots are
+ * missing, for `SnapshotStore.prepare` to write those that only add straight into their
+ * directories: a COPY of a large context then costs one create per file, not two.
  */
-async function seedEntries(
+async function ownHeaders(
   session: Session,
   snapshots: SnapshotStore,
   layers: LayerRef[],
-): Promise<Map<string, PlannedEntry[]>> {
+): Promise<Map<string, WriteHeader[]>> {
   const chain = await chainIds(layers.map((l) => l.diffId));
-  const out = new Map<string, PlannedEntry[]>();
+  const out = new Map<string, WriteHeader[]>();
   for (const [i, layer] of layers.entries()) {
-    const entries = session.written.get(layer.diffId);
-    if (!entries) continue;
+    const headers = session.written.get(layer.diffId);
+    if (!headers) continue;
     session.written.delete(layer.diffId);
-    if (await snapshots.has(chain[i])) continue;
-    const held: PlannedEntry[] = [];
-    for (const e of entries) {
-      if (e.type !== "file" || !e.body) {
-        held.push(e);
-        continue;
-      }
-      const body = await e.body();
-      if (!(body instanceof Uint8Array)) {
-        await body.cancel();
-        held.length = 0;
-        break;
-      }
-      held.push({ ...e, body: () => Promise.resolve(body) });
-    }
-    if (held.length === entries.length) out.set(layer.diffId, held);
+    if (!(await snapshots.has(chain[i]))) out.set(layer.diffId, headers);
   }
   return out;
 }

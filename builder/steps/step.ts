@@ -7,7 +7,7 @@
  * @module
  */
 import type { Digest } from "../../digest/mod.ts";
-import { createLayer } from "../../unionfs/mod.ts";
+import { createLayer, type WriteEntry, type WriteHeader } from "../../unionfs/mod.ts";
 import type { KeyComponents, LayerRef } from "../build_cache.ts";
 import type { StageNode } from "../build_graph.ts";
 import { planEntries, type PlannedEntry } from "../copy_plan.ts";
@@ -56,35 +56,23 @@ export function viewOf(ctx: StepContext): TreeFs {
   return ctx.view ??= new TreeFs(ctx.session.options.store.blobs, ctx.layers, "image being built");
 }
 
-/** At most this many bytes of layer file bodies are kept for RUN snapshots. */
-const KEPT_BYTES_LIMIT = 256 << 20;
-
 /** Writes `entries` as a layer blob into the store. */
 export async function writeLayer(session: Session, entries: PlannedEntry[]): Promise<LayerRef> {
-  // The bytes read for the layer are kept (up to a budget) for the RUN snapshot of it, so
-  // a RUN after a large COPY does not read the context again.
-  const kept = entries.map((e) => {
-    const body = e.body;
-    if (!body) return e;
-    let bytes: Uint8Array | undefined;
-    return {
-      ...e,
-      body: async () => {
-        if (bytes) return bytes;
-        const read = await body();
-        if (read instanceof Uint8Array && session.keptBytes + read.length <= KEPT_BYTES_LIMIT) {
-          session.keptBytes += read.length;
-          bytes = read;
-        }
-        return read;
-      },
-    };
-  });
-  const blob = createLayer(planEntries(kept));
+  // The headers (not the bodies) are kept for the RUN snapshot of the layer: with them it is
+  // written straight into its directory, its bytes read back from the blob just stored, so
+  // the snapshot is the layer whatever the context does meanwhile.
+  const headers: WriteHeader[] = [];
+  async function* recorded(): AsyncGenerator<WriteEntry> {
+    for await (const entry of planEntries(entries)) {
+      headers.push(entry.header);
+      yield entry;
+    }
+  }
+  const blob = createLayer(recorded());
   const { store } = session.options;
   await store.blobs.put(blob.stream);
   const d = await blob.digests;
-  session.written.set(d.diffId, kept);
+  session.written.set(d.diffId, headers);
   return {
     descriptor: { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size },
     diffId: d.diffId as Digest,
