@@ -44,6 +44,18 @@ export interface CacheRecord {
   layers: LayerRef[];
 }
 
+/** One step of this build, as it goes into the run record: components as canonical JSON. */
+export interface RecordedStep {
+  /** `stage-index/step-index`, the step's position. */
+  position: string;
+  /** Human text of the step. */
+  label: string;
+  /** The key. */
+  key: string;
+  /** What made the key, as {@linkcode KeyedComponents.json}. */
+  componentsJson: string;
+}
+
 /** One step of a build as remembered for explaining the next one. */
 export interface RunStep {
   /** `stage-index/step-index`, the step's position. */
@@ -58,7 +70,25 @@ export interface RunStep {
 
 /** Computes a step's key from its components. */
 export async function cacheKey(components: KeyComponents): Promise<string> {
-  return await sha256(new TextEncoder().encode(canonicalJson(components)));
+  return (await keyed(components)).key;
+}
+
+/** A step's components as canonical JSON, with the key that JSON hashes to. */
+export interface KeyedComponents {
+  /** The step's key. */
+  key: string;
+  /** The components as canonical JSON (what the key hashes). */
+  json: string;
+}
+
+/**
+ * {@linkcode cacheKey} with the JSON it hashed: a build keeps the text of each step's
+ * components (one string) for its run record, not the object (two strings and a property
+ * per context file).
+ */
+export async function keyed(components: KeyComponents): Promise<KeyedComponents> {
+  const json = canonicalJson(components);
+  return { key: await sha256(new TextEncoder().encode(json)), json };
 }
 
 function canonicalJson(value: unknown): string {
@@ -120,11 +150,19 @@ export class BuildCache {
    * Remembers the steps of this build of `runId`, unless their keys are the last build's:
    * equal keys come from equal components, so a fully cached build writes nothing.
    */
-  async saveRun(runId: string, steps: RunStep[], last: LastRun): Promise<void> {
+  async saveRun(runId: string, steps: RecordedStep[], last: LastRun): Promise<void> {
     if (last.sameKeys(steps)) return;
     const path = await this.#runPath(runId);
+    // The components are JSON already: the record is put together around them, as RunSteps.
+    const text = `[${
+      steps.map((s) =>
+        `{"position":${JSON.stringify(s.position)},"label":${JSON.stringify(s.label)},"key":${
+          JSON.stringify(s.key)
+        },"components":${s.componentsJson}}`
+      ).join(",")
+    }]`;
     // Components first: a reader that finds the new keys finds what made them.
-    await atomicWrite(path, JSON.stringify(steps));
+    await atomicWrite(path, text);
     await atomicWrite(`${path}.keys`, JSON.stringify(steps.map((s) => [s.position, s.key])));
   }
 
@@ -194,7 +232,7 @@ export class LastRun {
   }
 
   /** Whether `steps` have this run's positions and keys, in order. */
-  sameKeys(steps: readonly RunStep[]): boolean {
+  sameKeys(steps: readonly { position: string; key: string }[]): boolean {
     return steps.length === this.#order.length &&
       steps.every((s, i) => s.position === this.#order[i][0] && s.key === this.#order[i][1]);
   }

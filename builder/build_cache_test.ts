@@ -3,15 +3,15 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { BuildCache, explainMiss, type RunStep } from "./build_cache.ts";
+import { BuildCache, explainMiss, type KeyComponents, type RecordedStep } from "./build_cache.ts";
 
-function step(position: string, key: string, file: string): RunStep {
-  return {
-    position,
-    label: `COPY ${file} /`,
-    key,
-    components: { parent: "", instruction: "COPY", inputs: { [`ctx:${file}`]: key } },
-  };
+function components(file: string, key: string): KeyComponents {
+  return { parent: "", instruction: "COPY", inputs: { [`ctx:${file}`]: key } };
+}
+
+function step(position: string, key: string, file: string): RecordedStep {
+  const json = JSON.stringify(components(file, key));
+  return { position, label: `COPY ${file} /`, key, componentsJson: json };
 }
 
 async function withCache(fn: (cache: BuildCache, root: string) => Promise<void>): Promise<void> {
@@ -48,9 +48,8 @@ test("a miss is explained against the last build's components, read only then", 
   await withCache(async (cache) => {
     await cache.saveRun("r", [step("0/1", "sha256:b", "x")], await cache.lastRun("r"));
     const last = await cache.lastRun("r");
-    const now = step("0/1", "sha256:c", "y");
     assert.equal(
-      explainMiss(now.components, await last.step("0/1"), undefined, now.key),
+      explainMiss(components("y", "sha256:c"), await last.step("0/1"), undefined, "sha256:c"),
       "context file x removed; context file y added",
     );
     assert.equal(await last.step("9/9"), undefined);

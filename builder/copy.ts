@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { type Digest, sha256 } from "../digest/mod.ts";
+import { type Digest, sha256, sha256Function } from "../digest/mod.ts";
 import type { BuildContext, ContextStat } from "./build_context.ts";
 import { contextPath } from "./build_context.ts";
 import { DockerignoreMatcher } from "./dockerignore.ts";
@@ -370,8 +370,10 @@ export async function contextInputs(
 ): Promise<Record<string, string>> {
   const inputs: Record<string, string> = {};
   const files: [key: string, path: string, mode: number][] = [];
+  const hash = await sha256Function();
   // Below a matched source nothing is followed, so the walk needs no awaits: on a warm
-  // build of a large context, a promise per file costs as much as the stat.
+  // build of a large context, a promise per file costs as much as the stat. Small files
+  // are hashed right here, from one read each; big ones are streamed afterwards.
   const walk = (path: string, st: ContextStat | undefined, real: string) => {
     if (!st) {
       inputs[`ctx:${path}`] = "missing";
@@ -384,9 +386,9 @@ export async function contextInputs(
     } else if (st.type === "symlink") {
       inputs[`ctx:${path}`] = `link:${st.linkTarget}`;
     } else if (st.type === "file") {
-      const known = context.knownDigest(real);
-      if (known) inputs[`ctx:${path}`] = `${st.mode.toString(8)}:${known}`;
-      else files.push([`ctx:${path}`, real, st.mode]);
+      if (context.isSmall(st)) {
+        inputs[`ctx:${path}`] = `${st.mode.toString(8)}:${context.smallDigest(real, hash)}`;
+      } else files.push([`ctx:${path}`, real, st.mode]);
     }
   };
   for (const m of matched) {
@@ -394,8 +396,8 @@ export async function contextInputs(
     const real = resolved?.path ?? m;
     walk(m, context.statSync(real), real);
   }
-  // Hashing is I/O bound: a bounded number of reads in flight keeps the disk busy
-  // without running out of file descriptors.
+  // Streaming big files is I/O bound: a bounded number of reads in flight keeps the disk
+  // busy without running out of file descriptors.
   let next = 0;
   const worker = async () => {
     while (next < files.length) {

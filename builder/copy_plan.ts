@@ -91,7 +91,7 @@ export interface CopyPlan {
 }
 
 /** Turns a plan into tar entries, opening each body only when its entry is written. */
-export async function* planEntries(entries: PlannedEntry[]): AsyncGenerator<WriteEntry> {
+export async function* planEntries(entries: Iterable<PlannedEntry>): AsyncGenerator<WriteEntry> {
   for (const e of entries) {
     yield {
       header: {

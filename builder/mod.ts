@@ -124,7 +124,9 @@ export {
   type CacheRecord,
   explainMiss,
   type KeyComponents,
+  LastRun,
   type LayerRef,
+  type RecordedStep,
   type RunStep,
 } from "./build_cache.ts";
 export { BuildContext, type ContextStat, type OpenContextOptions } from "./build_context.ts";

@@ -10,7 +10,7 @@ import type { Platform } from "../image/mod.ts";
 import type { ImageStore, ResolvedImage } from "../storage/mod.ts";
 import type { SnapshotStore, WriteHeader } from "../unionfs/mod.ts";
 import type { TransferOptions } from "../registry_client/mod.ts";
-import type { BuildCache, LastRun, LayerRef, RunStep } from "./build_cache.ts";
+import type { BuildCache, LastRun, LayerRef, RecordedStep } from "./build_cache.ts";
 import type { BuildContext } from "./build_context.ts";
 import type { ContextFs } from "./context_walk.ts";
 import { type BuildGraph, findStage } from "./build_graph.ts";
@@ -145,7 +145,7 @@ export interface Session {
   /** Every step reported so far, in the order they finished. */
   steps: StepReport[];
   /** Every step's key and components, kept for explaining the next build's misses. */
-  runSteps: RunStep[];
+  runSteps: RecordedStep[];
   /** The previous build's steps, by position. */
   lastRun: LastRun;
   /** The `cacheFrom` caches, read before the first step. */

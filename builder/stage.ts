@@ -6,7 +6,13 @@
  * @module
  */
 import { formatPlatform, parsePlatform, parseReference } from "../image/mod.ts";
-import { cacheKey, type CacheRecord, explainMiss, type KeyComponents } from "./build_cache.ts";
+import {
+  cacheKey,
+  type CacheRecord,
+  explainMiss,
+  type KeyComponents,
+  keyed,
+} from "./build_cache.ts";
 import type { StageNode } from "./build_graph.ts";
 import { BuildStepError, DockerfileSyntaxError } from "./errors.ts";
 import {
@@ -128,10 +134,11 @@ async function executeStage(session: Session, index: number): Promise<StageResul
       inputs: { [`base:${baseName}`]: image?.manifestDigest ?? "not in the store" },
     };
     triggers = image?.config.config?.OnBuild ?? [];
+    const { key, json } = await keyed(components);
     base = {
       state: initialStageConfig(image ? image.config : null, stagePlatform),
       layers: image ? imageLayers(image) : [],
-      key: await cacheKey(components),
+      key,
     };
     if (!image) delete base.state.image.config?.WorkingDir;
     const position = `${index}/from`;
@@ -141,7 +148,12 @@ async function executeStage(session: Session, index: number): Promise<StageResul
         explainMiss(components, await session.lastRun.step(position), undefined, base.key)
       })`;
     }
-    session.runSteps.push({ position, label: `FROM ${baseName}`, key: base.key, components });
+    session.runSteps.push({
+      position,
+      label: `FROM ${baseName}`,
+      key: base.key,
+      componentsJson: json,
+    });
   }
   // ONBUILD triggers of the base run first, then the stage's own steps.
   const steps: {
@@ -225,7 +237,7 @@ async function runOneStep(
   } catch (error) {
     throw stepError(error, label, instruction);
   }
-  const key = await cacheKey(prepared.components);
+  const { key, json } = await keyed(prepared.components);
   let record = session.options.noCache ? undefined : await session.cache.get(key);
   let hit = record !== undefined && await layersPresent(session, record);
   let cachedFrom: string | undefined;
@@ -241,7 +253,7 @@ async function runOneStep(
       cachedFrom = remote.ref;
     }
   }
-  session.runSteps.push({ position, label, key, components: prepared.components });
+  session.runSteps.push({ position, label, key, componentsJson: json });
   const report: StepReport = {
     stage: st.stage.label,
     instruction: label,

@@ -49,6 +49,8 @@ export {
   hasNativeHasher,
   type ResumableHasher,
   sha256,
+  type Sha256Function,
+  sha256Function,
 } from "./hasher.ts";
 export {
   digestOf,

@@ -56,15 +56,27 @@ export function viewOf(ctx: StepContext): TreeFs {
   return ctx.view ??= new TreeFs(ctx.session.options.store.blobs, ctx.layers, "image being built");
 }
 
-/** Writes `entries` as a layer blob into the store. */
+/**
+ * Writes `entries` as a layer blob into the store. The entries are taken: each leaves the
+ * array once written, so the plan of a large COPY is freed as its layer is written.
+ */
 export async function writeLayer(session: Session, entries: PlannedEntry[]): Promise<LayerRef> {
-  // The headers (not the bodies) are kept for the RUN snapshot of the layer: with them it is
-  // written straight into its directory, its bytes read back from the blob just stored, so
-  // the snapshot is the layer whatever the context does meanwhile.
+  function* taken(): Generator<PlannedEntry> {
+    const held = entries as (PlannedEntry | undefined)[];
+    for (let i = 0; i < held.length; i++) {
+      const entry = held[i]!;
+      held[i] = undefined;
+      yield entry;
+    }
+  }
+  // What the RUN snapshot of the layer needs of each header is kept (not the bodies): with
+  // it the layer is written straight into its directory, its bytes read back from the blob
+  // just stored, so the snapshot is the layer whatever the context does meanwhile.
   const headers: WriteHeader[] = [];
   async function* recorded(): AsyncGenerator<WriteEntry> {
-    for await (const entry of planEntries(entries)) {
-      headers.push(entry.header);
+    for await (const entry of planEntries(taken())) {
+      const { name, type, linkname } = entry.header;
+      headers.push({ name, type, linkname });
       yield entry;
     }
   }
