@@ -281,6 +281,9 @@ async function runOneStep(
     : explainMiss(prepared.components, await session.lastRun.step(position), st.firstMiss, key);
   st.firstMiss ??= `${label} (${report.missReason})`;
   st.key = key;
+  // Made into the key and explained: a COPY's inputs (a property per context file) are not
+  // kept through the step, where every megabyte alive costs several of heap.
+  prepared.components.inputs = undefined;
   if (session.options.dryRun) {
     st.state = prepared.predict();
     return;
