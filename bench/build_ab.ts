@@ -54,7 +54,7 @@ async function child(repo: string, what: string, storeRoot: string, arg: string)
   }
   const { build } = await import(url("builder/mod.ts"));
   // How the CLI has the context read, where the checkout says.
-  const cliContext = await import(url("cli/_context.ts"));
+  const cliContext = await import(url("cli/build.ts"));
   const contextFs = cliContext.runtimeContextFs?.();
   const names = new Map<number, string>();
   const steps: Record<string, number> = {};

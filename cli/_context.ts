@@ -9,7 +9,6 @@ import { existsSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import process from "node:process";
 import { Readable } from "node:stream";
-import type { ContextEntry, ContextFs } from "../builder/mod.ts";
 
 /** What a command receives. */
 export interface CommandContext {
@@ -229,50 +228,4 @@ export function need(args: string[], count: number, what: string): void {
 /** Reads all of standard input as text. */
 export async function readStdinText(): Promise<string> {
   return await new Response(inputStream("-")).text();
-}
-
-/** The part of Deno's lstat and directory entries the build context reads. */
-interface DenoFileInfo {
-  isFile: boolean;
-  isDirectory: boolean;
-  isSymlink: boolean;
-  mode?: number | null;
-  size?: number;
-  mtime?: Date | null;
-  ino?: number | null;
-}
-
-interface DenoFs {
-  lstatSync(path: string): DenoFileInfo;
-  readDirSync(path: string): Iterable<DenoFileInfo & { name: string }>;
-}
-
-function typeOf(st: DenoFileInfo): ContextEntry["type"] {
-  return st.isDirectory ? "directory" : st.isSymlink ? "symlink" : st.isFile ? "file" : "other";
-}
-
-/**
- * How `build()` reads the context: Deno's own calls where the CLI runs on Deno (an lstat a
- * third of the cost of `node:fs`'s, whose conversions were half of a warm build of 30,000
- * files), else undefined for the library's `node:fs` default.
- */
-export function runtimeContextFs(): ContextFs | undefined {
-  const deno = (globalThis as { Deno?: Partial<DenoFs> }).Deno;
-  if (!deno?.lstatSync || !deno.readDirSync) return undefined;
-  const { lstatSync, readDirSync } = deno as DenoFs;
-  return {
-    lstat(path) {
-      const st = lstatSync(path);
-      return {
-        type: typeOf(st),
-        mode: st.mode ?? 0,
-        size: st.size ?? 0,
-        mtimeMs: st.mtime?.getTime() ?? 0,
-        ino: st.ino ?? 0,
-      };
-    },
-    readdir(path) {
-      return Array.from(readDirSync(path), (d) => ({ name: d.name, type: typeOf(d) }));
-    },
-  };
 }

@@ -3,7 +3,14 @@ import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
-import { build, type BuildOutput, createProgress, parseOutputSpec } from "../builder/mod.ts";
+import {
+  build,
+  type BuildOutput,
+  type ContextEntry,
+  type ContextFs,
+  createProgress,
+  parseOutputSpec,
+} from "../builder/mod.ts";
 import { parseReference } from "../image/mod.ts";
 import { pull } from "../registry_client/mod.ts";
 import {
@@ -11,7 +18,6 @@ import {
   inputStream,
   need,
   readStdinText,
-  runtimeContextFs,
   str,
   UsageError,
   writeStdio,
@@ -176,4 +182,50 @@ async function checkSecretFile(id: string, src: string): Promise<void> {
   }
   if (info.isDirectory()) throw new Error(`${what}: is a directory`);
   if (info.size > MAX_SECRET_SIZE) throw new Error(`${what}: too big, the most is 500KB`);
+}
+
+/** The part of Deno's lstat and directory entries the build context reads. */
+interface DenoFileInfo {
+  isFile: boolean;
+  isDirectory: boolean;
+  isSymlink: boolean;
+  mode?: number | null;
+  size?: number;
+  mtime?: Date | null;
+  ino?: number | null;
+}
+
+interface DenoFs {
+  lstatSync(path: string): DenoFileInfo;
+  readDirSync(path: string): Iterable<DenoFileInfo & { name: string }>;
+}
+
+function typeOf(st: DenoFileInfo): ContextEntry["type"] {
+  return st.isDirectory ? "directory" : st.isSymlink ? "symlink" : st.isFile ? "file" : "other";
+}
+
+/**
+ * How `build()` reads the context: Deno's own calls where the CLI runs on Deno (an lstat a
+ * third of the cost of `node:fs`'s, whose conversions were half of a warm build of 30,000
+ * files), else undefined for the library's `node:fs` default.
+ */
+export function runtimeContextFs(): ContextFs | undefined {
+  const deno = (globalThis as { Deno?: Partial<DenoFs> }).Deno;
+  if (!deno?.lstatSync || !deno.readDirSync) return undefined;
+  const { lstatSync, readDirSync } = deno as DenoFs;
+  return {
+    lstat(path) {
+      const st = lstatSync(path);
+      return {
+        type: typeOf(st),
+        mode: st.mode ?? 0,
+        size: st.size ?? 0,
+        mtimeMs: st.mtime?.getTime() ?? 0,
+        ino: st.ino ?? 0,
+      };
+    },
+    readdir(path) {
+      return Array.from(readDirSync(path), (d) => ({ name: d.name, type: typeOf(d) }));
+    },
+  };
 }

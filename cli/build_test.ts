@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { nodeContextFs } from "../builder/mod.ts";
-import { runtimeContextFs } from "./_context.ts";
+import { runtimeContextFs } from "./build.ts";
 
 test("the runtime's calls for the build context read what node:fs reads", async () => {
   const dir = await mkdtemp(join(tmpdir(), "stratum-context-fs-"));
