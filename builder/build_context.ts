@@ -26,6 +26,7 @@ import {
 } from "../digest/mod.ts";
 import { applyLayer } from "../unionfs/mod.ts";
 import { type ContextFs, nodeContextFs, walkBuildContext } from "./context_walk.ts";
+import { ContextMeta } from "./_context_meta.ts";
 
 /** What the engine knows of one context path. */
 export interface ContextStat {
@@ -62,10 +63,6 @@ export interface OpenContextOptions {
   fs?: ContextFs;
 }
 
-// Numbers, compared as read: a string per field and file was most of a warm build's garbage.
-// A record of an older layout (strings) simply never matches, and the file is hashed again.
-type MetaRecord = [size: number, mtime: number, ino: number, digest: Digest];
-
 /** Files up to this size are hashed from one read; larger ones are streamed. */
 const ONE_READ_LIMIT = 1 << 20;
 /** Up to this size a file is read into a buffer of its own (cheapest for small files). */
@@ -83,8 +80,7 @@ export class BuildContext {
   #entries: Map<string, "file" | "directory" | "symlink" | "other">;
   #children = new Map<string, string[]>();
   #metaPath: string;
-  #meta: Record<string, MetaRecord>;
-  #metaDirty = false;
+  #meta: ContextMeta;
   #temp: string | undefined;
   #hashed = 0;
   #fs: ContextFs;
@@ -99,7 +95,7 @@ export class BuildContext {
     id: string,
     entries: Map<string, "file" | "directory" | "symlink" | "other">,
     metaPath: string,
-    meta: Record<string, MetaRecord>,
+    meta: ContextMeta,
     temp: string | undefined,
     fs: ContextFs,
   ) {
@@ -176,10 +172,10 @@ export class BuildContext {
       metaDir,
       `${(await sha256(new TextEncoder().encode(id))).slice(7, 39)}.json`,
     );
-    let meta: Record<string, MetaRecord> = {};
+    let meta = new ContextMeta();
     if (temp === undefined) {
       try {
-        meta = JSON.parse(await readFile(metaPath, "utf8"));
+        meta = ContextMeta.parse(await readFile(metaPath, "utf8"));
       } catch {
         // No cache yet, or an unreadable one: every file is hashed again.
       }
@@ -219,13 +215,7 @@ export class BuildContext {
   knownDigest(path: string): Digest | undefined {
     const p = isClean(path) ? path : contextPath(path);
     const stat = this.#stat(p);
-    const cached = this.#meta[p];
-    if (
-      cached && cached[0] === stat.size && cached[1] === stat.mtime && cached[2] === stat.ino
-    ) {
-      return cached[3];
-    }
-    return undefined;
+    return this.#meta.lookup(p, stat.size, stat.mtime, stat.ino);
   }
 
   /** The entry's metadata, or undefined when it is not in the (filtered) context. */
@@ -356,8 +346,7 @@ export class BuildContext {
 
   #remember(p: string, stat: ContextStat, digest: Digest): Digest {
     this.#hashed++;
-    this.#meta[p] = [stat.size, stat.mtime, stat.ino, digest];
-    this.#metaDirty = true;
+    this.#meta.set(p, stat.size, stat.mtime, stat.ino, digest);
     return digest;
   }
 
@@ -367,15 +356,12 @@ export class BuildContext {
       await rm(this.#temp, { recursive: true, force: true });
       return;
     }
-    if (!this.#metaDirty) return;
-    for (const key of Object.keys(this.#meta)) {
-      if (!this.#entries.has(key)) delete this.#meta[key];
-    }
+    if (!this.#meta.dirty) return;
     await mkdir(join(this.#metaPath, ".."), { recursive: true });
     const tmp = `${this.#metaPath}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.#meta));
+    await writeFile(tmp, this.#meta.serialize((path) => this.#entries.has(path)));
     await rename(tmp, this.#metaPath);
-    this.#metaDirty = false;
+    this.#meta.saved();
   }
 }
 
