@@ -260,9 +260,9 @@ export class SnapshotStore {
   /**
    * The snapshot directories of a layer stack, bottom first, ready to be overlay lower
    * dirs. Layers whose chain has no snapshot yet are unpacked from `blobs`; the rest are
-   * reused. Where overlay can be mounted, a layer is
-   * applied by unionfs's one writer *through an overlay mount of the snapshots below it*,
-   * so the kernel records its whiteouts and copy-ups: what a RUN step sees over the
+   * reused. Where overlay can be mounted, a layer is applied by unionfs's one writer
+   * *through an overlay mount of the snapshots below it*, so the kernel records its
+   * whiteouts and copy-ups: what a RUN step sees over the
    * snapshots is then by construction what `applyLayer` (and `flattenToDirectory`) make of
    * the stack, symlinked parents, hardlinks to lower files and opaque roots included. A
    * layer whose `options.headers` show it only adds is written straight into its directory
