@@ -114,9 +114,9 @@ export async function planCopy(
   const plan = new Map<string, PlannedEntry>();
   const matched: string[] = [];
   const roots: { path: string; stat: SourceStat; match: string }[] = [];
-  for (const source of options.sources) {
+  for (const [i, source] of options.sources.entries()) {
     // A wildcard that matches nothing is skipped (BuildKit's AllowEmptyWildcard).
-    const matches = await matchSource(from, source);
+    const matches = options.matches?.[i] ?? await matchSource(from, source);
     for (const m of matches) {
       const resolved = await resolvePath(from, m, true);
       if (!resolved) {

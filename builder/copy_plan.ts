@@ -56,6 +56,11 @@ export interface CopyOptions {
   keyword: "COPY" | "ADD";
   /** Source paths or wildcards, expanded, relative to the source root. */
   sources: string[];
+  /**
+   * What each of `sources` matched, when the caller matched them already (a COPY from the
+   * context does, for its cache key): they are not matched a second time.
+   */
+  matches?: string[][];
   /** Inline sources (heredocs, downloaded URLs), copied like files. */
   inline?: InlineSource[];
   /** The destination as written (expanded): a trailing `/` means a directory. */

@@ -94,6 +94,7 @@ export async function copyStep(
     inputs[`url:${url}`] = fetched.digest;
   }
   let from: SourceFs;
+  let matches: string[][] | undefined;
   if (flags.from !== undefined) {
     const source = await fromSource(session, flags.from, ctx.stage.index);
     if (source.kind === "stage") {
@@ -121,8 +122,10 @@ export async function copyStep(
   } else {
     from = contextFs(session.context);
     const matched: string[] = [];
+    matches = [];
     for (const s of sources) {
       const m = await matchSource(from, s);
+      matches.push(m);
       // A wildcard that matches nothing is skipped (BuildKit's AllowEmptyWildcard).
       if (m.length === 1 && !(await from.lstat(m[0])) && !(await resolvePath(from, m[0], true))) {
         throw new CopyError(
@@ -159,6 +162,7 @@ export async function copyStep(
       const plan = await planCopy(from, view, {
         keyword,
         sources,
+        matches,
         inline,
         dest,
         workdir: ctx.state.image.config?.WorkingDir || "/",
