@@ -269,7 +269,9 @@ export class BuildContext {
     const p = contextPath(path);
     const stat = this.#entries.has(p) ? this.#stat(p) : undefined;
     if (stat?.type === "file" && stat.size <= ONE_READ_LIMIT) {
-      return new Uint8Array(readFileSync(join(this.root, p)));
+      // A view of what was read, not a copy of it (a Buffer is one, but with other methods).
+      const read = readFileSync(join(this.root, p));
+      return new Uint8Array(read.buffer, read.byteOffset, read.byteLength);
     }
     return this.open(p);
   }
