@@ -99,7 +99,9 @@ export class FsBlobStore implements BlobStore {
       const info = (await this.stat(expected.digest))!;
       if (expected.size === undefined || expected.size === info.size) return info;
     }
-    return await writeAndCommit(await this.writer(), stream, expected);
+    // An unnamed write: no other writer can reach its file, so commit does not read back
+    // what it hashed as it wrote (a build's layer was hashed three times).
+    return await writeAndCommit(await this.writer({ readBack: false }), stream, expected);
   }
 
   /**
