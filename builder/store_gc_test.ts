@@ -20,7 +20,8 @@ test("collectGarbage() keeps unnamed snapshots while a build runs, and removes t
     await rm(build, { recursive: true });
     const after = await collectGarbage(store, { graceMs: 0 });
     assert.deepEqual(after.snapshots, [`sha256:${chain}`]);
-    assert.deepEqual(await readdir(join(root, "snapshots")), []);
+    // What is left is the record of the boot the snapshots were made in.
+    assert.deepEqual(await readdir(join(root, "snapshots")), ["boot"]);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

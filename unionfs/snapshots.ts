@@ -1,4 +1,14 @@
-import { chmod, lstat, lutimes, mkdir, readdir, rename, rm } from "node:fs/promises";
+import {
+  chmod,
+  lstat,
+  lutimes,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import {
@@ -40,6 +50,9 @@ function opaqueXattr(): string {
 }
 
 const TMP_PREFIX = ".tmp-";
+/** Where Linux names this boot, and the file a store records the boot of its snapshots in. */
+const BOOT_ID = "/proc/sys/kernel/random/boot_id";
+const BOOT_MARK = "boot";
 const UNPACK_CONCURRENCY = 3;
 
 async function exists(path: string): Promise<boolean> {
@@ -220,7 +233,10 @@ export interface SnapshotGcResult {
  * changes in overlay form (whiteouts as 0/0 character devices, opaque directories by
  * xattr). A stack mounts with `lowerdir` = its chain's directories; stacks that share a
  * base share its directories. Each chain has a lock (in-process and across processes);
- * a snapshot appears by rename once complete, so a crash never leaves a half one.
+ * a snapshot appears by rename once complete, so a crash never leaves a half one. Nothing
+ * in a snapshot is synced (tens of thousands of files; the layer blobs are the durable
+ * copy), so after a crash one may hold files the disk never got: the snapshots of an
+ * earlier boot are removed before the store is first used in this one.
  *
  * @example
  * ```ts ignore
@@ -231,6 +247,7 @@ export interface SnapshotGcResult {
  */
 export class SnapshotStore {
   #dir: string;
+  #current: Promise<void> | undefined;
 
   /** A snapshot store under `root` (the image store's root, or any directory). */
   constructor(root: string) {
@@ -243,18 +260,44 @@ export class SnapshotStore {
   }
 
   /** True when `chainId`'s snapshot is complete on disk. */
-  has(chainId: string): Promise<boolean> {
-    return exists(this.path(chainId));
+  async has(chainId: string): Promise<boolean> {
+    await this.#thisBoot();
+    return await exists(this.path(chainId));
   }
 
   /** The chain IDs of every complete snapshot. */
   async list(): Promise<Digest[]> {
+    await this.#thisBoot();
     const names = await readdir(this.#dir).catch(() => [] as string[]);
     return names.filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => `sha256:${n}` as Digest);
   }
 
   #lock<T>(hex: string, fn: () => Promise<T>): Promise<T> {
     return withFileLock(join(this.#dir, `${hex}.lock`), fn);
+  }
+
+  /**
+   * Removes the snapshots of an earlier boot, once per store object, under a lock of the
+   * whole store: the first process of a boot to get it sweeps and records the boot, the
+   * others then find it recorded. Without a boot id (not Linux) snapshots are kept.
+   */
+  #thisBoot(): Promise<void> {
+    return this.#current ??= (async () => {
+      const boot = (await readFile(BOOT_ID, "utf8").catch(() => "")).trim();
+      if (!boot) return;
+      await mkdir(this.#dir, { recursive: true });
+      const mark = join(this.#dir, BOOT_MARK);
+      await withFileLock(`${mark}.lock`, async () => {
+        const recorded = await readFile(mark, "utf8").catch(() => undefined);
+        if (recorded === boot) return;
+        // No record yet (a new store, or one from before records): its snapshots are taken
+        // as this boot's.
+        if (recorded !== undefined) await this.#sweep(new Set());
+        const tmp = `${mark}.${process.pid}.tmp`;
+        await writeFile(tmp, boot);
+        await rename(tmp, mark);
+      });
+    })();
   }
 
   /**
@@ -276,6 +319,7 @@ export class SnapshotStore {
     options: PrepareOptions = {},
   ): Promise<string[]> {
     const ids = await chainIds(layers.map((l) => l.diffId));
+    await this.#thisBoot();
     await mkdir(this.#dir, { recursive: true });
     const sourceOf = (layer: LayerRef): LayerSource => readLayers(blobs, [layer])[0];
     if (!(await overlaySupported())) {
@@ -344,6 +388,7 @@ export class SnapshotStore {
   async adopt(chainId: string, upperDir: string): Promise<string> {
     const target = this.path(chainId);
     const hex = parseDigest(chainId).hex;
+    await this.#thisBoot();
     await mkdir(this.#dir, { recursive: true });
     return await this.#lock(hex, async () => {
       if (await exists(target)) {
@@ -369,6 +414,12 @@ export class SnapshotStore {
    */
   async gc(live: Iterable<string>): Promise<SnapshotGcResult> {
     const keep = new Set([...live].map((id) => parseDigest(id).hex));
+    await this.#thisBoot();
+    return { removed: await this.#sweep(keep) };
+  }
+
+  /** Removes every snapshot not in `keep` (hex) and every abandoned unpack. */
+  async #sweep(keep: Set<string>): Promise<Digest[]> {
     const names = await readdir(this.#dir).catch(() => [] as string[]);
     const removed: Digest[] = [];
     for (const name of names) {
@@ -385,7 +436,7 @@ export class SnapshotStore {
         if (!tmp) removed.push(`sha256:${hex}`);
       });
     }
-    return { removed };
+    return removed;
   }
 
   /**

@@ -164,7 +164,8 @@ test(
       const store = new SnapshotStore(d);
       const results = await Promise.all([1, 2, 3, 4].map(() => store.prepare(layers, blobs)));
       for (const r of results) assert.deepEqual(r, results[0]);
-      const names = (await readdir(join(d, "snapshots"))).sort();
+      // Beside the snapshots: the boot they were made in (see the boot test below).
+      const names = (await readdir(join(d, "snapshots"))).filter((n) => n !== "boot").sort();
       assert.deepEqual(names, results[0].map((p) => p.slice(-64)).sort());
     });
   },
@@ -181,7 +182,7 @@ test("prepare() rejects a layer whose bytes do not match its diff_id and keeps n
       assert.match(e.message, new RegExp(good.descriptor.digest));
       return true;
     });
-    assert.deepEqual(await readdir(join(d, "snapshots")), []);
+    assert.deepEqual((await readdir(join(d, "snapshots"))).filter((n) => n !== "boot"), []);
   });
 });
 
@@ -294,3 +295,32 @@ for (const c of givenCases) {
     });
   });
 }
+
+const BOOT_ID = "/proc/sys/kernel/random/boot_id";
+const noBootId = await readFile(BOOT_ID, "utf8").then(() => false, () => "no boot id here");
+
+test("snapshots made in an earlier boot are removed before the store is next used", {
+  skip: noBootId,
+}, async () => {
+  await withTemp(async (d) => {
+    const blobs = new MemoryBlobStore();
+    const layers = [await putLayer(blobs, [dir("app/"), file("app/a", "a")])];
+    const [id] = await chainIds(layers.map((l) => l.diffId));
+    const root = join(d, "store");
+    const [made] = await new SnapshotStore(root).prepare(layers, blobs);
+    // The same boot: another store object (another process) keeps it.
+    assert.equal(await new SnapshotStore(root).has(id), true);
+    // A crash may have left it short: after a reboot it is not trusted.
+    await writeFile(join(root, "snapshots", "boot"), "an earlier boot");
+    const later = new SnapshotStore(root);
+    assert.equal(await later.has(id), false);
+    await assert.rejects(lstat(made), { code: "ENOENT" });
+    assert.equal(
+      await readFile(join(root, "snapshots", "boot"), "utf8"),
+      (await readFile(BOOT_ID, "utf8")).trim(),
+    );
+    assert.deepEqual(await later.prepare(layers, blobs), [made]);
+    assert.equal(await readFile(join(made, "app", "a"), "utf8"), "a");
+    assert.equal(await later.has(id), true);
+  });
+});
