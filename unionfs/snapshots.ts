@@ -158,7 +158,11 @@ async function applyOver(
   await mkdir(join(scratch, "work"), { recursive: true });
   await mkdir(join(scratch, "root"));
   try {
-    await mountOverlay(lowers, upper, join(scratch, "work"), join(scratch, "root"));
+    // Volatile: nothing in a snapshot is synced anyway (see the class comment), and a
+    // layer that changes lower files would otherwise wait for a sync after each copy-up.
+    await mountOverlay(lowers, upper, join(scratch, "work"), join(scratch, "root"), {
+      volatile: true,
+    });
     try {
       await apply(join(scratch, "root"));
     } finally {
