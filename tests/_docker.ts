@@ -30,7 +30,9 @@ export function dockerBuild(
     copyFileSync(busyboxPath(), join(dir, "busybox"));
     writeFileSync(join(dir, "Dockerfile"), dockerfile);
     for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body);
-    execFileSync("docker", ["build", "-q", "-t", tag, dir], {
+    // --no-cache: the classic builder would reuse another test's intermediate image, which
+    // that test's `rmi -f` may remove mid-build ("unable to find image").
+    execFileSync("docker", ["build", "--no-cache", "-q", "-t", tag, dir], {
       env: { ...process.env, DOCKER_BUILDKIT: "0" },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -46,7 +46,8 @@ ENV A=1
 LABEL l=v
 `,
       );
-      docker(["build", "--network=host", "-q", "-t", tag, dir]);
+      // --no-cache: no other test's intermediate image, which its `rmi -f` may remove.
+      docker(["build", "--network=host", "--no-cache", "-q", "-t", tag, dir]);
       const theirs = JSON.parse(docker(["inspect", tag]).toString())[0];
       await writeFile(join(dir, "image.tar"), docker(["save", tag]));
       const root = join(dir, "store");

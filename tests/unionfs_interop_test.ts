@@ -87,7 +87,9 @@ async function buildImage(): Promise<void> {
   await mkdir(ctx, { recursive: true });
   await copyFile(which("busybox")!, join(ctx, "busybox"));
   await writeFile(join(ctx, "Dockerfile"), DOCKERFILE);
-  docker("build", "--network=host", "-q", "-t", TAG, ctx);
+  // --no-cache: another test's intermediate image, reused from the cache, may be removed
+  // by that test's `rmi -f` mid-build ("unable to find image").
+  docker("build", "--network=host", "--no-cache", "-q", "-t", TAG, ctx);
   built = true;
 }
 
