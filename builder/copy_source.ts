@@ -22,7 +22,7 @@ import {
   type RootedLookup,
   type TreeEntry,
 } from "../unionfs/mod.ts";
-import { type BlobStore, readLayers } from "../storage/mod.ts";
+import { type BlobStore, dropChunk, readLayers } from "../storage/mod.ts";
 import type { BuildContext } from "./build_context.ts";
 import type { LayerRef } from "./build_cache.ts";
 import { contextPath } from "./build_context.ts";
@@ -318,7 +318,11 @@ export async function keepBody(
   const path = join(spool, `add-${crypto.randomUUID()}`);
   const fh = await open(path, "wx", 0o600);
   try {
-    for await (const chunk of body) await fh.write(chunk);
+    for await (const chunk of body) {
+      await fh.write(chunk);
+      // Written: an inflated piece only this stream held is freed now (see dropChunk).
+      dropChunk(chunk);
+    }
   } finally {
     await fh.close();
   }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Transform } from "node:stream";
+import { adoptChunk } from "../storage/mod.ts";
 
 /** Options for {@linkcode pullThroughZlib}. */
 export interface PullThroughZlibOptions {
@@ -73,7 +74,11 @@ export function pullThroughZlib(
       for (;;) {
         const chunk = zlib.read() as Uint8Array | null;
         if (chunk) {
-          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+          const out = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+          // A chunk that fills its buffer is one zlib is done with (it writes on into a new
+          // one): its reader alone holds it, and may free it once used (dropChunk).
+          adoptChunk(out);
+          controller.enqueue(out);
           return;
         }
         if (failed) {
