@@ -35,6 +35,7 @@ import {
 import { dirname, join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { V8_FLAGS } from "./cli/_launch.ts";
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
 const OUT = join(ROOT, "npm");
@@ -157,9 +158,15 @@ writeFileSync(
     2,
   ) + "\n",
 );
+// Node, unlike Deno, takes V8 flags at run time: the bin and the single executable set
+// cli/_launch.ts's before the CLI's modules load, so `npm install -g` needs no shebang flags.
+const setV8Flags = `import v8 from "node:v8";\n` +
+  `for (const flag of ${JSON.stringify(V8_FLAGS)}) v8.setFlagsFromString(flag);\n`;
 writeFileSync(
   join(OUT, "bin", "stratum.js"),
-  `#!/usr/bin/env node\nimport process from "node:process";\nimport { main } from "../esm/cli.js";\nprocess.exitCode = await main(process.argv.slice(2));\n`,
+  `#!/usr/bin/env node\nimport process from "node:process";\n${setV8Flags}` +
+    `const { main } = await import("../esm/cli.js");\n` +
+    `process.exitCode = await main(process.argv.slice(2));\n`,
   { mode: 0o755 },
 );
 writeFileSync(
@@ -251,8 +258,9 @@ function buildSingleExecutable(): void {
   ], OUT);
   writeFileSync(
     join(work, "main.mjs"),
-    `import process from "node:process";\nimport { main } from "../esm/cli.js";\n` +
-      `main(process.argv.slice(2)).then((code) => { process.exitCode = code; });\n`,
+    `import process from "node:process";\n${setV8Flags}` +
+      `import("../esm/cli.js").then(({ main }) => main(process.argv.slice(2)))\n` +
+      `  .then((code) => { process.exitCode = code; });\n`,
   );
   run(join(OUT, "node_modules", ".bin", "esbuild"), [
     "sea/main.mjs",

@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import process from "node:process";
+import { DENO_V8_FLAGS_OPTION } from "../cli/_launch.ts";
 
 /** What one run took. */
 export interface Measured {
@@ -21,6 +22,14 @@ export interface Measured {
 export interface MeasureOptions {
   /** Variables added to this process's environment (a peer's socket, say). Default none. */
   env?: Record<string, string>;
+}
+
+/**
+ * Deno's arguments to run the CLI (or a harness around it) `cli` as its launchers do,
+ * with `cli/_launch.ts`'s V8 flags.
+ */
+export function cliArgs(cli: string, ...args: string[]): string[] {
+  return ["run", "-A", DENO_V8_FLAGS_OPTION, cli, ...args];
 }
 
 /** Runs `cmd args` and measures it; rejects on failure. */

@@ -15,13 +15,12 @@
  * very noisy for file creation): the context, stratum's store, buildah's storage and a
  * private dockerd's data root (started here on its own socket, so BuildKit's snapshots are
  * on the same filesystem as stratum's; the system dockerd is not touched). Each build is a
- * child process, as a user runs it; stratum's is the CLI, `deno run -A cli.ts build --root
- * STORE -q -t TAG CONTEXT [--no-cache]`.
+ * child process, as a user runs it; stratum's is the CLI as `deno task stratum` runs it
+ * (`deno run -A --v8-flags=… cli.ts build --root STORE -q -t TAG CONTEXT [--no-cache]`).
  *
  * Reports medians in seconds per phase and tool, the ratios stratum/peer, and the median
  * peak RSS of stratum's build process per phase: VmHWM from /proc/PID/status, polled every
- * 10 ms (`_measure.ts`); RUN's runc is not
- * counted. BuildKit has no comparable figure: its work happens inside dockerd, a
+ * 10 ms (`_measure.ts`); RUN's runc is not counted. BuildKit has no comparable figure: its work happens inside dockerd, a
  * long-lived daemon whose peak spans every build, and the `docker` client only uploads the
  * context. Ends with the two goals of issue #12: stratum's peak RSS at most 150 MiB in
  * every phase, and stratum/buildkit at most 0.8 in every phase.
@@ -41,7 +40,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadArchive, openStore } from "../storage/mod.ts";
 import { referenceDockerfile } from "./_build_fixture.ts";
-import { measure, type Measured } from "./_measure.ts";
+import { cliArgs, measure, type Measured } from "./_measure.ts";
 
 const DOCKER = "/usr/bin/docker";
 const TAG = "stratum-bench/app:1";
@@ -182,9 +181,7 @@ async function main(): Promise<void> {
         },
         build: (noCache) =>
           timed(process.execPath, [
-            "run",
-            "-A",
-            cli,
+            ...cliArgs(cli),
             "build",
             "--root",
             storeRoot,

@@ -6,8 +6,9 @@
  *
  *   deno task bench memory            (or: deno run -A bench/memory_bench.ts [--mb 1024])
  *
- * stratum runs as `deno run -A tests/_rss_child.ts` (the CLI plus a last VmHWM line). It
- * needs about 5 GB of free disk in the temp directory for the copies.
+ * stratum runs as `deno run -A --v8-flags=… tests/_rss_child.ts` (the CLI plus a last VmHWM
+ * line, with the launchers' V8 flags). It needs about 5 GB of free disk in the temp
+ * directory for the copies.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { spawn } from "node:child_process";
 import { freePort, startRegistry } from "../tests/_cncf_registry.ts";
 import { writeBigImage } from "../tests/_big_image.ts";
-import { measure, type Measured } from "./_measure.ts";
+import { cliArgs, measure, type Measured } from "./_measure.ts";
 
 const CHILD = fileURLToPath(new URL("../tests/_rss_child.ts", import.meta.url));
 
@@ -39,9 +40,7 @@ async function serveBoth(
   const host = `127.0.0.1:${port}`;
   const start = performance.now();
   const serve = spawn(process.execPath, [
-    "run",
-    "-A",
-    CHILD,
+    ...cliArgs(CHILD),
     "--root",
     join(work, "served"),
     "serve",
@@ -81,7 +80,7 @@ async function main(): Promise<void> {
   const reg = await startRegistry("none");
   try {
     const stratum = (root: string, ...args: string[]) =>
-      measure(process.execPath, ["run", "-A", CHILD, "--root", join(work, root), ...args]);
+      measure(process.execPath, cliArgs(CHILD, "--root", join(work, root), ...args));
     console.log(`image: one layer of ${mb} MiB (random bytes, uncompressed)`);
     await writeBigImage(join(work, "a"), "big:1", mb << 20);
     const remote = `${reg.host}/bench/big:1`;

@@ -27,7 +27,7 @@ import { sha256 } from "../digest/mod.ts";
 import { type Descriptor, MediaType, serializeManifest } from "../image/mod.ts";
 import { openStore, putBytes } from "../storage/mod.ts";
 import { startRegistry } from "../tests/_cncf_registry.ts";
-import { measure, type Measured } from "./_measure.ts";
+import { cliArgs, measure, type Measured } from "./_measure.ts";
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
@@ -126,9 +126,7 @@ async function main(): Promise<void> {
         const image = `${reg.host}/bench/${name}:v1`;
         const stratum = (cli: string) => () =>
           measure(process.execPath, [
-            "run",
-            "-A",
-            cli,
+            ...cliArgs(cli),
             "--root",
             join(work, `s-${name}`),
             "pull",

@@ -23,6 +23,7 @@ import { parseArgs, promisify } from "node:util";
 import { openStore, readBlob } from "../storage/mod.ts";
 import { freePort } from "../tests/_cncf_registry.ts";
 import { writeBigImage } from "../tests/_big_image.ts";
+import { cliArgs } from "./_measure.ts";
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -96,7 +97,7 @@ async function startStratum(dir: string): Promise<Server> {
   const host = `127.0.0.1:${await freePort()}`;
   const child = spawn(
     process.execPath,
-    ["run", "-A", CLI, "--root", dir, "serve", "--addr", host],
+    cliArgs(CLI, "--root", dir, "serve", "--addr", host),
     {
       stdio: ["ignore", "ignore", "pipe"],
     },

@@ -9,9 +9,10 @@
  *   command that does real work);
  * - a 1 MB pull (one gzip layer of 1 MB of random bytes) from a local docker-registry into
  *   an empty store, against `skopeo copy docker://… oci:…`.
- * stratum runs as users run it from a checkout, `deno run -A cli.ts`. Each figure is the
- * median of `--runs` runs, with peak RSS; stratum and skopeo take turns, so that a load
- * that comes and goes on the machine weighs on both alike.
+ * stratum runs as users run it from a checkout, `deno task stratum` (`deno run -A
+ * --v8-flags=… cli.ts`). Each figure is the median of `--runs` runs, with peak RSS; stratum
+ * and skopeo take turns, so that a load that comes and goes on the machine weighs on both
+ * alike.
  */
 import { execFile } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -27,7 +28,7 @@ import { sha256 } from "../digest/mod.ts";
 import { MediaType, serializeManifest } from "../image/mod.ts";
 import { openStore, putBytes } from "../storage/mod.ts";
 import { startRegistry } from "../tests/_cncf_registry.ts";
-import { measure, type Measured } from "./_measure.ts";
+import { cliArgs, measure, type Measured } from "./_measure.ts";
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
@@ -93,10 +94,10 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), "stratum-startup-bench-"));
   const reg = await startRegistry("none");
   try {
-    const stratum = (...args: string[]) => measure(process.execPath, ["run", "-A", CLI, ...args]);
+    const stratum = (...args: string[]) => measure(process.execPath, cliArgs(CLI, ...args));
     // Deno's module cache warm, as for a user's second command.
     await stratum("--help");
-    console.log(`median of ${runs} runs each (stratum: deno run -A cli.ts)`);
+    console.log(`median of ${runs} runs each (stratum: deno task stratum)`);
     console.log(row(
       "--help",
       await alternate(runs, () => stratum("--help"), () => measure("skopeo", ["--help"])),
