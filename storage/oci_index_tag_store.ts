@@ -32,7 +32,7 @@ export class OciIndexTagStore extends TagStoreBase {
       if (!(await exists(layout))) {
         await writeFileAtomic(layout, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
       }
-      if (!(await exists(this.#indexPath))) await this.#write([]);
+      if (!(await exists(this.#indexPath))) await writeFileAtomic(this.#indexPath, serialize([]));
     });
   }
 
@@ -46,26 +46,36 @@ export class OciIndexTagStore extends TagStoreBase {
 
   /** Every record. */
   async list(): Promise<TagRecord[]> {
-    return sortRecords(await this.#read());
+    return sortRecords(this.#parse(await this.#readText()));
   }
 
-  /** Atomic read-modify-write under the lock. */
+  /**
+   * Atomic read-modify-write under the lock. A change that leaves index.json as it was
+   * (a build tagging the image the tag names already) writes nothing: the atomic write's
+   * fsyncs cost more than all the rest of a fully cached build.
+   */
   async update(
     change: (records: TagRecord[]) => TagRecord[] | Promise<TagRecord[]>,
   ): Promise<void> {
     await withLock(this.#lockPath, async () => {
-      await this.#write(sortRecords(await change(await this.#read())));
+      const text = await this.#readText();
+      const next = serialize(sortRecords(await change(this.#parse(text))));
+      if (next !== text) await writeFileAtomic(this.#indexPath, next);
     });
   }
 
-  async #read(): Promise<TagRecord[]> {
-    let text: string;
+  /** index.json's text; undefined when there is none. */
+  async #readText(): Promise<string | undefined> {
     try {
-      text = await readFile(this.#indexPath, "utf8");
+      return await readFile(this.#indexPath, "utf8");
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw e;
     }
+  }
+
+  #parse(text: string | undefined): TagRecord[] {
+    if (text === undefined) return [];
     let index: { manifests?: Descriptor[] };
     try {
       index = JSON.parse(text);
@@ -85,21 +95,22 @@ export class OciIndexTagStore extends TagStoreBase {
     }
     return records;
   }
+}
 
-  async #write(records: TagRecord[]): Promise<void> {
-    const manifests = records.map(({ name, descriptor }) => {
-      const key = name.startsWith("@")
-        ? undefined
-        : name.includes("@")
-        ? DIGEST_REF_ANNOTATION
-        : REF_NAME_ANNOTATION;
-      return key
-        ? { ...descriptor, annotations: { ...descriptor.annotations, [key]: name } }
-        : descriptor;
-    });
-    const index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
-    await writeFileAtomic(this.#indexPath, JSON.stringify(index, null, 2) + "\n");
-  }
+/** index.json's text for `records`, each named by its annotation. */
+function serialize(records: TagRecord[]): string {
+  const manifests = records.map(({ name, descriptor }) => {
+    const key = name.startsWith("@")
+      ? undefined
+      : name.includes("@")
+      ? DIGEST_REF_ANNOTATION
+      : REF_NAME_ANNOTATION;
+    return key
+      ? { ...descriptor, annotations: { ...descriptor.annotations, [key]: name } }
+      : descriptor;
+  });
+  const index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
+  return JSON.stringify(index, null, 2) + "\n";
 }
 
 async function exists(path: string): Promise<boolean> {
