@@ -94,6 +94,9 @@ export async function keyed(components: KeyComponents): Promise<KeyedComponents>
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value !== null && typeof value === "object") {
+    // A COPY's inputs, a string per context file, come in sorted order nearly always: then
+    // JSON.stringify writes the same text, natively and without a string per property.
+    if (sortedStrings(value as Record<string, unknown>)) return JSON.stringify(value);
     const keys = Object.keys(value).filter((k) =>
       (value as Record<string, unknown>)[k] !== undefined
     )
@@ -106,6 +109,18 @@ function canonicalJson(value: unknown): string {
     }}`;
   }
   return JSON.stringify(value);
+}
+
+/** Whether `object`'s keys, in property order, are sorted and every value is a string. */
+function sortedStrings(object: Record<string, unknown>): boolean {
+  let previous: string | undefined;
+  for (const key of Object.keys(object)) {
+    if (typeof object[key] !== "string" || (previous !== undefined && previous >= key)) {
+      return false;
+    }
+    previous = key;
+  }
+  return true;
 }
 
 /** The persistent cache index of a store root. */
@@ -219,14 +234,20 @@ export class LastRun {
     return this.#keys.get(position);
   }
 
-  /** The step at `position` with its components, read from disk on first use. */
+  /**
+   * The step at `position` with its components, read from disk on first use. A build asks
+   * for each step once, to explain its miss: what it gets is not kept here after (a COPY's
+   * components name every context file).
+   */
   async step(position: string): Promise<RunStep | undefined> {
     if (!this.#keys.has(position)) return undefined;
     this.#steps ??= readFile(this.#path, "utf8").then(
       (text) => new Map((JSON.parse(text) as RunStep[]).map((s) => [s.position, s])),
       () => new Map(),
     );
-    const step = (await this.#steps).get(position);
+    const steps = await this.#steps;
+    const step = steps.get(position);
+    steps.delete(position);
     // Keys and components are written one after the other: a pair from two builds is not one.
     return step?.key === this.#keys.get(position) ? step : undefined;
   }
@@ -288,7 +309,8 @@ function diffMaps(
   after: Record<string, string>,
 ): [string, string][] {
   const out: [string, string][] = [];
-  for (const [k, v] of Object.entries(after)) {
+  for (const k of Object.keys(after)) {
+    const v = after[k];
     if (!(k in before)) out.push([k, "added"]);
     else if (before[k] !== v) {
       out.push([k, k.includes(":") ? "changed" : `changed (was "${before[k]}", now "${v}")`]);

@@ -3,7 +3,13 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { BuildCache, explainMiss, type KeyComponents, type RecordedStep } from "./build_cache.ts";
+import {
+  BuildCache,
+  explainMiss,
+  type KeyComponents,
+  keyed,
+  type RecordedStep,
+} from "./build_cache.ts";
 
 function components(file: string, key: string): KeyComponents {
   return { parent: "", instruction: "COPY", inputs: { [`ctx:${file}`]: key } };
@@ -78,4 +84,26 @@ test("a run recorded before keys had their own file reads as no earlier build", 
     assert.equal(await last.step("0/from"), undefined);
     assert.equal(last.sameKeys([]), true);
   });
+});
+
+test("a step's key and JSON do not depend on the order its inputs were added in", async () => {
+  const sorted = { "ctx:a": "644:x", "ctx:a/b": "644:y", "ctx:a-c": "dir:755", "ctx:b": '"q"' };
+  // The order a directory walk gives: a's children before "a-c", which sorts before them.
+  const walked = { "ctx:a": "644:x", "ctx:a-c": "dir:755", "ctx:a/b": "644:y", "ctx:b": '"q"' };
+  const a = await keyed({ parent: "p", instruction: "COPY", inputs: walked });
+  const b = await keyed({ instruction: "COPY", inputs: sorted, parent: "p" });
+  assert.equal(a.key, b.key);
+  assert.equal(a.json, b.json);
+  assert.equal(
+    a.json,
+    '{"inputs":{"ctx:a":"644:x","ctx:a-c":"dir:755","ctx:a/b":"644:y","ctx:b":"\\"q\\""},' +
+      '"instruction":"COPY","parent":"p"}',
+  );
+  // Undefined members are left out, wherever they are.
+  const c = await keyed({
+    parent: "p",
+    instruction: "COPY",
+    inputs: { ...sorted, "ctx:z": undefined } as unknown as Record<string, string>,
+  });
+  assert.equal(c.json, a.json);
 });

@@ -328,6 +328,7 @@ export async function planCopy(
  * archive order becomes the file and the others link to it.
  */
 function orderHardlinks(entries: PlannedEntry[]): PlannedEntry[] {
+  if (!entries.some((e) => e.type === "hardlink")) return entries;
   const byPath = new Map(entries.map((e, i) => [e.path, i]));
   const groups = new Map<string, number[]>();
   entries.forEach((e, i) => {
@@ -362,13 +363,14 @@ function orderHardlinks(entries: PlannedEntry[]): PlannedEntry[] {
 
 /**
  * The content digests a COPY's cache key depends on: every path the plan copies from the
- * context, with its type, mode and content digest (or link target).
+ * context, with its type, mode and content digest (or link target), added to `inputs`
+ * (a step's other inputs: a copy of tens of thousands of properties is not free).
  */
 export async function contextInputs(
   context: BuildContext,
   matched: string[],
+  inputs: Record<string, string> = {},
 ): Promise<Record<string, string>> {
-  const inputs: Record<string, string> = {};
   const files: [key: string, path: string, mode: number][] = [];
   const hash = await sha256Function();
   // Below a matched source nothing is followed, so the walk needs no awaits: on a warm

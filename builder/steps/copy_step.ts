@@ -134,7 +134,7 @@ export async function copyStep(
       }
       matched.push(...m);
     }
-    Object.assign(inputs, await contextInputs(session.context, matched));
+    await contextInputs(session.context, matched, inputs);
   }
   const flagText = [
     flags.chown !== undefined ? `--chown=${flags.chown}` : "",
