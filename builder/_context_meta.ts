@@ -44,7 +44,8 @@ export class ContextMeta {
       digests.length !== paths.length || !digests.every((d) => HEX_DIGEST.test(d))
     ) return meta;
     meta.#numbers = numbers;
-    meta.#digests = digests;
+    // Whole digests, made once here rather than at each lookup.
+    meta.#digests = digests.map((hex) => `sha256:${hex}`);
     for (let i = 0; i < paths.length; i++) meta.#index.set(paths[i], i);
     return meta;
   }
@@ -65,7 +66,7 @@ export class ContextMeta {
     if (i === undefined) return undefined;
     const n = this.#numbers;
     if (n[i * 3] !== size || n[i * 3 + 1] !== mtime || n[i * 3 + 2] !== ino) return undefined;
-    return `sha256:${this.#digests[i]}` as Digest;
+    return this.#digests[i] as Digest;
   }
 
   /** Records that `path`, with this size, mtime and inode, has `digest` (a sha256). */
@@ -78,8 +79,9 @@ export class ContextMeta {
     this.#numbers[i * 3] = size;
     this.#numbers[i * 3 + 1] = mtime;
     this.#numbers[i * 3 + 2] = ino;
-    // Flat, without the algorithm: one short string a file, not a pair joined.
-    this.#digests[i] = digest.slice(digest.indexOf(":") + 1);
+    // The digest as given: a slice of it would keep it alive all the same (V8 slices share
+    // their parent string), and a lookup returns it without making a string.
+    this.#digests[i] = digest;
     this.#dirty = true;
   }
 
@@ -90,7 +92,7 @@ export class ContextMeta {
       if (!keep(path)) continue;
       out.paths.push(path);
       out.numbers.push(this.#numbers[i * 3], this.#numbers[i * 3 + 1], this.#numbers[i * 3 + 2]);
-      out.digests.push(this.#digests[i]);
+      out.digests.push(this.#digests[i].slice(7));
     }
     return JSON.stringify(out);
   }

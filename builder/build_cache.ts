@@ -12,7 +12,15 @@
  *
  * @module
  */
-import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { sha256 } from "../digest/mod.ts";
@@ -52,8 +60,29 @@ export interface RecordedStep {
   label: string;
   /** The key. */
   key: string;
-  /** What made the key, as {@linkcode KeyedComponents.json}. */
-  componentsJson: string;
+  /**
+   * What made the key, as {@linkcode KeyedComponents.json}; or, when that is large, the
+   * file {@linkcode recordedComponents} put it in.
+   */
+  componentsJson: string | { file: string };
+}
+
+/** Components this long or longer wait for the run record in a file, not in memory. */
+const SPOOLED_COMPONENTS = 64 << 10;
+
+/**
+ * A step's components as a build keeps them until its run record is written: the JSON
+ * itself, or when large (a COPY's names every context file it copies) a file in `dir` that
+ * holds it, so that the build does not carry it through every later step.
+ */
+export async function recordedComponents(
+  dir: string,
+  json: string,
+): Promise<RecordedStep["componentsJson"]> {
+  if (json.length < SPOOLED_COMPONENTS) return json;
+  const file = join(dir, `components-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  await writeFile(file, json, { flag: "wx" });
+  return { file };
 }
 
 /** One step of a build as remembered for explaining the next one. */
@@ -168,16 +197,23 @@ export class BuildCache {
   async saveRun(runId: string, steps: RecordedStep[], last: LastRun): Promise<void> {
     if (last.sameKeys(steps)) return;
     const path = await this.#runPath(runId);
-    // The components are JSON already: the record is put together around them, as RunSteps.
-    const text = `[${
-      steps.map((s) =>
-        `{"position":${JSON.stringify(s.position)},"label":${JSON.stringify(s.label)},"key":${
-          JSON.stringify(s.key)
-        },"components":${s.componentsJson}}`
-      ).join(",")
-    }]`;
     // Components first: a reader that finds the new keys finds what made them.
-    await atomicWrite(path, text);
+    await atomicWrite(path, async (out) => {
+      // The components are JSON already: the record is put together around them, as
+      // RunSteps, and written piece by piece.
+      for (const [i, s] of steps.entries()) {
+        await writeAll(
+          out,
+          `${i === 0 ? "[" : ","}{"position":${JSON.stringify(s.position)},"label":${
+            JSON.stringify(s.label)
+          },"key":${JSON.stringify(s.key)},"components":`,
+        );
+        if (typeof s.componentsJson === "string") await writeAll(out, s.componentsJson);
+        else await copyInto(out, s.componentsJson.file);
+        await writeAll(out, "}");
+      }
+      await writeAll(out, steps.length === 0 ? "[]" : "]");
+    });
     await atomicWrite(`${path}.keys`, JSON.stringify(steps.map((s) => [s.position, s.key])));
   }
 
@@ -259,11 +295,48 @@ export class LastRun {
   }
 }
 
-async function atomicWrite(path: string, text: string): Promise<void> {
+/**
+ * Writes `content` (or what `content` writes) to a temp file renamed over `path`: readers
+ * see all of it or none.
+ */
+async function atomicWrite(
+  path: string,
+  content: string | ((out: FileHandle) => Promise<void>),
+): Promise<void> {
   await mkdir(join(path, ".."), { recursive: true });
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, text);
+  const out = await open(tmp, "wx");
+  try {
+    if (typeof content === "string") await writeAll(out, content);
+    else await content(out);
+  } finally {
+    await out.close();
+  }
   await rename(tmp, path);
+}
+
+/** Writes all of `data` at `out`'s position, however many writes it takes. */
+async function writeAll(out: FileHandle, data: string | Uint8Array): Promise<void> {
+  let bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  while (bytes.length > 0) {
+    const { bytesWritten } = await out.write(bytes, 0, bytes.length, null);
+    bytes = bytes.subarray(bytesWritten);
+  }
+}
+
+/** Appends the file at `path` to `out`, a megabyte at a time. */
+async function copyInto(out: FileHandle, path: string): Promise<void> {
+  const input = await open(path, "r");
+  try {
+    const buffer = new Uint8Array(1 << 20);
+    for (;;) {
+      const { bytesRead } = await input.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      await writeAll(out, buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await input.close();
+  }
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   explainMiss,
   type KeyComponents,
   keyed,
+  recordedComponents,
   type RecordedStep,
 } from "./build_cache.ts";
 
@@ -106,4 +107,40 @@ test("a step's key and JSON do not depend on the order its inputs were added in"
     inputs: { ...sorted, "ctx:z": undefined } as unknown as Record<string, string>,
   });
   assert.equal(c.json, a.json);
+});
+
+test("large components wait in a file until the run is saved, and read back whole", async () => {
+  await withCache(async (cache, root) => {
+    const inputs: Record<string, string> = {};
+    for (let i = 0; i < 2000; i++) {
+      inputs[`ctx:files/f${String(i).padStart(5, "0")}.txt`] = `644:${i}`;
+    }
+    const big = await keyed({ parent: "p", instruction: "COPY files/ /files/", inputs });
+    const spooled = await recordedComponents(root, big.json);
+    assert.equal(typeof spooled, "object", "a file, not the text");
+    assert.equal(await readFile((spooled as { file: string }).file, "utf8"), big.json);
+    const small = step("0/from", "sha256:a", "x");
+    assert.equal(
+      await recordedComponents(root, small.componentsJson as string),
+      small.componentsJson,
+    );
+
+    const steps = [small, {
+      position: "0/1",
+      label: "COPY",
+      key: big.key,
+      componentsJson: spooled,
+    }];
+    await cache.saveRun("r", steps, await cache.lastRun("r"));
+    const last = await cache.lastRun("r");
+    assert.deepEqual((await last.step("0/1"))?.components.inputs, inputs);
+    assert.deepEqual((await last.step("0/from"))?.components.inputs, { "ctx:x": "sha256:a" });
+    const runs = join(root, "build-cache", "runs");
+    const record = (await readdir(runs)).find((n) => n.endsWith(".json"))!;
+    assert.equal(
+      JSON.parse(await readFile(join(runs, record), "utf8")).length,
+      2,
+      "one JSON document",
+    );
+  });
 });

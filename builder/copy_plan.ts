@@ -34,8 +34,11 @@ export interface PlannedEntry {
   devminor?: number;
   /** Extended attributes (`security.capability`, `user.*`, ...). */
   xattrs?: Record<string, Uint8Array>;
-  /** Produces a file's bytes when the entry is written. */
-  body?: () => Promise<ReadableStream<Uint8Array> | Uint8Array>;
+  /**
+   * Produces a file's bytes when the entry is written; called on its entry (`this`), so
+   * that one function serves every file of a source.
+   */
+  body?: (this: PlannedEntry) => Promise<ReadableStream<Uint8Array> | Uint8Array>;
 }
 
 /** A COPY/ADD source given inline (a heredoc) or fetched (a URL). */

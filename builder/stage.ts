@@ -12,6 +12,8 @@ import {
   explainMiss,
   type KeyComponents,
   keyed,
+  recordedComponents,
+  type RecordedStep,
 } from "./build_cache.ts";
 import type { StageNode } from "./build_graph.ts";
 import { BuildStepError, DockerfileSyntaxError } from "./errors.ts";
@@ -253,7 +255,10 @@ async function runOneStep(
       cachedFrom = remote.ref;
     }
   }
-  session.runSteps.push({ position, label, key, componentsJson: json });
+  // In the record in the order keyed; then large components move out of memory.
+  const recorded: RecordedStep = { position, label, key, componentsJson: json };
+  session.runSteps.push(recorded);
+  recorded.componentsJson = await recordedComponents(session.tmp, json);
   const report: StepReport = {
     stage: st.stage.label,
     instruction: label,
