@@ -6,8 +6,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { type ImageStore, openStore } from "../storage/mod.ts";
-import { createLayer, type WriteEntry } from "../unionfs/mod.ts";
-import type { Digest } from "../digest/mod.ts";
+import { storeLayer, type WriteEntry } from "../unionfs/mod.ts";
 import { storeImage } from "./build_output.ts";
 import { initialStageConfig } from "./instructions.ts";
 import { TreeFs } from "./copy_source.ts";
@@ -66,20 +65,15 @@ export async function storeWithBase(
     },
     body: f.body === undefined ? undefined : new TextEncoder().encode(f.body),
   }));
-  const blob = createLayer(entries);
-  await store.blobs.put(blob.stream);
-  const d = await blob.digests;
+  const { descriptor, diffId } = await storeLayer(store.blobs, entries);
   const { image } = initialStageConfig(null, { os: "linux", architecture: "amd64" });
   delete image.config!.WorkingDir;
   image.config!.Cmd = ["sh"];
   if (extra.onbuild) image.config!.OnBuild = extra.onbuild;
   image.created = "2024-01-01T00:00:00Z";
   image.history = [{ created: "2024-01-01T00:00:00Z", created_by: "base layer" }];
-  image.rootfs = { type: "layers", diff_ids: [d.diffId as Digest] };
-  await storeImage(store, image, [{
-    descriptor: { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size },
-    diffId: d.diffId as Digest,
-  }], [extra.tag ?? "test/base:1"]);
+  image.rootfs = { type: "layers", diff_ids: [diffId] };
+  await storeImage(store, image, [{ descriptor, diffId }], [extra.tag ?? "test/base:1"]);
   return { store, root, cleanup: () => rm(root, { recursive: true, force: true }) };
 }
 

@@ -23,17 +23,18 @@ import { type Digest, sha256 } from "../digest/mod.ts";
 import type { Descriptor } from "../image/mod.ts";
 import type { BlobStore } from "../storage/mod.ts";
 import {
-  diffDirectories,
-  diffOverlayUpper,
-  type LayerBlob,
+  directoryChanges,
   type LayerRef,
   lstatOrNull,
   mountOverlay,
   openWorkspace,
   overlaySupported,
+  overlayUpperChanges,
   resolveOnDisk,
   type SnapshotStore,
+  storeLayer,
   unmountOverlay,
+  type WriteEntry,
 } from "../unionfs/mod.ts";
 import type { RunMount } from "./instruction_flags.ts";
 import { resolveUser } from "./_rootfs.ts";
@@ -304,7 +305,7 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
   let unmount: (() => Promise<void>) | undefined;
   try {
     let rootfs: string;
-    let changes: () => LayerBlob;
+    let changes: () => AsyncIterable<WriteEntry>;
     let upper: string | undefined;
     let lowers = req.lowers;
     const diffOptions = {
@@ -326,7 +327,7 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
       await mountOverlay(lowers, up, work, rootfs, { volatile: true });
       unmount = () => unmountOverlay(rootfs);
       upper = up;
-      changes = () => diffOverlayUpper(up, diffOptions);
+      changes = () => overlayUpperChanges(up, diffOptions);
     } else if (req.layers) {
       // Both trees from the layers by the writer: the rootfs to run in, and the untouched
       // base the step's changes are read against.
@@ -336,11 +337,11 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
         await mkdir(d, { mode: 0o755 });
         await options.snapshots.materialize(req.layers, options.blobs, d);
       }
-      changes = () => diffDirectories(base, rootfs!, diffOptions);
+      changes = () => directoryChanges(base, rootfs!, diffOptions);
     } else {
       const ws = await openWorkspace(lowers, join(stepDir, "copy"));
       rootfs = ws.rootfs;
-      changes = () => diffDirectories(ws.changes, ws.rootfs, diffOptions);
+      changes = () => directoryChanges(ws.changes, ws.rootfs, diffOptions);
     }
 
     let user;
@@ -405,19 +406,14 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
         await clampTimes(upper, options.sourceDateEpoch);
       }
     }
-    const blob = changes();
-    const [stored, digests] = await Promise.all([options.blobs.put(blob.stream), blob.digests]);
-    const diffId = digests.diffId as Digest;
+    const { descriptor, diffId } = await storeLayer(options.blobs, changes(), diffOptions);
     const chainId = options.parentChainId === undefined
       ? diffId
       : await sha256(`${options.parentChainId} ${diffId}`);
     if (upper) await options.snapshots.adopt(chainId, upper);
     return {
       exitCode,
-      layer: {
-        descriptor: { mediaType: digests.mediaType, digest: stored.digest, size: stored.size },
-        diffId,
-      },
+      layer: { descriptor, diffId },
       chainId,
       tail: tail.text(),
     };

@@ -8,7 +8,7 @@ import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Digest } from "../digest/mod.ts";
 import type { ImageStore } from "../storage/mod.ts";
-import { createLayer, type LayerRef, type WriteEntry } from "../unionfs/mod.ts";
+import { type LayerRef, storeLayer, type WriteEntry } from "../unionfs/mod.ts";
 import { initialStageConfig, storeImage } from "../builder/mod.ts";
 
 const enc = new TextEncoder();
@@ -65,13 +65,8 @@ export function fifo(name: string): WriteEntry {
 
 /** Stores a layer made of `entries`. */
 export async function putLayer(store: ImageStore, entries: WriteEntry[]): Promise<LayerRef> {
-  const blob = createLayer(entries);
-  await store.blobs.put(blob.stream);
-  const dg = await blob.digests;
-  return {
-    descriptor: { mediaType: dg.mediaType, digest: dg.digest as Digest, size: dg.size },
-    diffId: dg.diffId,
-  };
+  const { descriptor, diffId } = await storeLayer(store.blobs, entries);
+  return { descriptor, diffId };
 }
 
 /** Stores an image of `layers` (bottom first) under `tag`. */

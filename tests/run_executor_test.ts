@@ -8,10 +8,10 @@ import { join } from "node:path";
 import process from "node:process";
 import { MemoryBlobStore } from "../storage/mod.ts";
 import {
-  createLayer,
   type LayerRef,
   openLayer,
   SnapshotStore,
+  storeLayer,
   type WriteEntry,
 } from "../unionfs/mod.ts";
 import {
@@ -73,9 +73,8 @@ function setup(): Promise<Fixture> {
   fixture ??= (async () => {
     const dir = await mkdtemp(join(tmpdir(), "stratum-run-"));
     const blobs = new MemoryBlobStore();
-    const blob = createLayer(baseEntries());
-    const [{ digest, size }, d] = await Promise.all([blobs.put(blob.stream), blob.digests]);
-    const base = { descriptor: { mediaType: d.mediaType, digest, size }, diffId: d.diffId };
+    const { descriptor, diffId } = await storeLayer(blobs, baseEntries());
+    const base = { descriptor, diffId };
     const snapshots = new SnapshotStore(join(dir, "store"));
     const lowers = await snapshots.prepare([base], blobs);
     return { dir, blobs, snapshots, base, lowers };

@@ -1,5 +1,6 @@
 import { type Digest, type DigestResult, DigestStream } from "../digest/mod.ts";
-import { dropChunk } from "../storage/mod.ts";
+import type { Descriptor } from "../image/mod.ts";
+import { type BlobStore, dropChunk } from "../storage/mod.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 
 /** The digests of a layer, known once its stream has been read to the end. */
@@ -55,6 +56,21 @@ function compressed(tar: ReadableStream<Uint8Array>): ReadableStream<Uint8Array>
   return gzip.readable;
 }
 
+/** The blob's bytes, with the digest of the tar inside (settled once they are read). */
+function layerStream(
+  entries: AsyncIterable<WriteEntry> | Iterable<WriteEntry>,
+  options: CreateLayerOptions,
+): { stream: ReadableStream<Uint8Array>; tar: Promise<DigestResult>; mediaType: string } {
+  const tarHash = new DigestStream();
+  const gzip = (options.compression ?? "gzip") === "gzip";
+  const stream = writeTar(entries).pipeThrough(tarHash);
+  return {
+    stream: gzip ? compressed(stream) : stream,
+    tar: tarHash.result,
+    mediaType: gzip ? GZIP : TAR,
+  };
+}
+
 /**
  * Writes entries as a layer blob, hashing the tar before compression (diff_id) and the
  * blob after it (digest) in the same pass. Entries are taken in the order given: sort
@@ -65,21 +81,54 @@ export function createLayer(
   entries: AsyncIterable<WriteEntry> | Iterable<WriteEntry>,
   options: CreateLayerOptions = {},
 ): LayerBlob {
-  const tarHash = new DigestStream();
+  const layer = layerStream(entries, options);
   const blobHash = new DigestStream();
-  const gzip = (options.compression ?? "gzip") === "gzip";
-  let stream = writeTar(entries).pipeThrough(tarHash);
-  if (gzip) stream = compressed(stream);
-  stream = stream.pipeThrough(blobHash);
-  const digests = Promise.all([tarHash.result, blobHash.result]).then((
+  const stream = layer.stream.pipeThrough(blobHash);
+  const digests = Promise.all([layer.tar, blobHash.result]).then((
     [tar, blob]: DigestResult[],
   ) => ({
     digest: blob.digest,
     size: blob.size,
     diffId: tar.digest,
     uncompressedSize: tar.size,
-    mediaType: gzip ? GZIP : TAR,
+    mediaType: layer.mediaType,
   }));
   digests.catch(() => {});
   return { stream, digests };
+}
+
+/** A layer written into a blob store: its descriptor and what the config lists for it. */
+export interface StoredLayer {
+  /** The blob as a manifest names it. */
+  descriptor: Descriptor;
+  /** Digest of the uncompressed tar: what `rootfs.diff_ids` lists. */
+  diffId: Digest;
+  /** Size of the uncompressed tar in bytes. */
+  uncompressedSize: number;
+}
+
+/**
+ * Writes entries as a layer blob into `blobs`, like {@linkcode createLayer} then
+ * `put()`, but with the blob hashed once: by the store, which hashes what it writes to
+ * commit it, rather than also on the way there.
+ *
+ * @example
+ * ```ts ignore
+ * const { descriptor, diffId } = await storeLayer(store.blobs, entries);
+ * ```
+ */
+export async function storeLayer(
+  blobs: Pick<BlobStore, "put">,
+  entries: AsyncIterable<WriteEntry> | Iterable<WriteEntry>,
+  options: CreateLayerOptions = {},
+): Promise<StoredLayer> {
+  const layer = layerStream(entries, options);
+  layer.tar.catch(() => {});
+  const stored = await blobs.put(layer.stream);
+  const tar = await layer.tar;
+  return {
+    descriptor: { mediaType: layer.mediaType, digest: stored.digest as Digest, size: stored.size },
+    diffId: tar.digest,
+    uncompressedSize: tar.size,
+  };
 }

@@ -250,12 +250,21 @@ export function diffDirectories(
   upper: string,
   options: DiffOptions = {},
 ): LayerBlob {
-  async function* entries(): AsyncGenerator<WriteEntry> {
-    const [lowerX, upperX] = await Promise.all([readXattrs(lower), readXattrs(upper)]);
-    const e = new Emitter(upper, upperX, epochOption(options), false);
-    yield* diffWalk(lower, upper, "", e, lowerX);
-  }
-  return createLayer(entries(), options);
+  return createLayer(directoryChanges(lower, upper, options), options);
+}
+
+/**
+ * The entries of {@linkcode diffDirectories}'s layer, for a caller that writes them
+ * itself (`storeLayer`).
+ */
+export async function* directoryChanges(
+  lower: string,
+  upper: string,
+  options: DiffOptions = {},
+): AsyncGenerator<WriteEntry> {
+  const [lowerX, upperX] = await Promise.all([readXattrs(lower), readXattrs(upper)]);
+  const e = new Emitter(upper, upperX, epochOption(options), false);
+  yield* diffWalk(lower, upper, "", e, lowerX);
 }
 
 async function* overlayWalk(upper: string, rel: string, e: Emitter): AsyncGenerator<WriteEntry> {
@@ -282,10 +291,18 @@ async function* overlayWalk(upper: string, rel: string, e: Emitter): AsyncGenera
  * markers; `trusted.overlay.*` xattrs are dropped. Reading `trusted.*` needs root.
  */
 export function diffOverlayUpper(upper: string, options: DiffOptions = {}): LayerBlob {
-  async function* entries(): AsyncGenerator<WriteEntry> {
-    const xattrs = await readXattrs(upper);
-    const e = new Emitter(upper, xattrs, epochOption(options), true);
-    yield* overlayWalk(upper, "", e);
-  }
-  return createLayer(entries(), options);
+  return createLayer(overlayUpperChanges(upper, options), options);
+}
+
+/**
+ * The entries of {@linkcode diffOverlayUpper}'s layer, for a caller that writes them
+ * itself (`storeLayer`).
+ */
+export async function* overlayUpperChanges(
+  upper: string,
+  options: DiffOptions = {},
+): AsyncGenerator<WriteEntry> {
+  const xattrs = await readXattrs(upper);
+  const e = new Emitter(upper, xattrs, epochOption(options), true);
+  yield* overlayWalk(upper, "", e);
 }

@@ -14,7 +14,8 @@
  *   walk of an image root goes through, over disk ({@linkcode diskLookup}), the merged
  *   tree or any other tree.
  * - {@linkcode diffDirectories} / {@linkcode diffOverlayUpper}: changes as a reproducible
- *   layer ({@linkcode createLayer}: diff_id and digest in one pass).
+ *   layer ({@linkcode createLayer}: diff_id and digest in one pass; {@linkcode storeLayer}
+ *   writes one into a blob store, which hashes the blob once as it stores it).
  * - {@linkcode diffTrees}: added/changed/removed paths between two merged trees.
  * - {@linkcode CowLayer}: an in-memory writable layer over read-only lowers.
  * - {@linkcode mountOverlay} / {@linkcode openWorkspace}: kernel overlayfs over plain
@@ -114,9 +115,17 @@ export {
   type CreateLayerOptions,
   type LayerBlob,
   type LayerDigests,
+  type StoredLayer,
+  storeLayer,
 } from "./create_layer.ts";
 export type { WriteEntry, WriteHeader } from "./_tar_writer.ts";
-export { diffDirectories, type DiffOptions, diffOverlayUpper } from "./diff.ts";
+export {
+  diffDirectories,
+  type DiffOptions,
+  diffOverlayUpper,
+  directoryChanges,
+  overlayUpperChanges,
+} from "./diff.ts";
 export {
   mountOverlay,
   type MountOverlayOptions,

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { MemoryBlobStore } from "../storage/mod.ts";
-import { createLayer } from "./create_layer.ts";
+import { storeLayer } from "./create_layer.ts";
 import { flattenToDirectory } from "./flatten.ts";
 import { openWorkspace } from "./overlay.ts";
 import type { LayerRef } from "../image/mod.ts";
@@ -15,10 +15,8 @@ import { dir, file, opaque, symlink, whiteout } from "./_test_util.ts";
 import type { WriteEntry } from "./_tar_writer.ts";
 
 async function putLayer(blobs: MemoryBlobStore, entries: WriteEntry[]): Promise<LayerRef> {
-  const blob = createLayer(entries);
-  const { digest, size } = await blobs.put(blob.stream);
-  const d = await blob.digests;
-  return { descriptor: { mediaType: d.mediaType, digest, size }, diffId: d.diffId };
+  const { descriptor, diffId } = await storeLayer(blobs, entries);
+  return { descriptor, diffId };
 }
 
 test(

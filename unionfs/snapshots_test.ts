@@ -7,7 +7,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { DigestMismatchError } from "../digest/mod.ts";
 import { MemoryBlobStore } from "../storage/mod.ts";
-import { createLayer } from "./create_layer.ts";
+import { storeLayer } from "./create_layer.ts";
 import { flattenToDirectory } from "./flatten.ts";
 import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
 import type { LayerRef } from "../image/mod.ts";
@@ -29,10 +29,8 @@ async function withTemp(fn: (d: string) => Promise<void>): Promise<void> {
 }
 
 async function putLayer(blobs: MemoryBlobStore, entries: WriteEntry[]): Promise<LayerRef> {
-  const blob = createLayer(entries);
-  const { digest, size } = await blobs.put(blob.stream);
-  const d = await blob.digests;
-  return { descriptor: { mediaType: d.mediaType, digest, size }, diffId: d.diffId };
+  const { descriptor, diffId } = await storeLayer(blobs, entries);
+  return { descriptor, diffId };
 }
 
 const base = [

@@ -13,7 +13,7 @@ import {
   serializeManifest,
 } from "../image/mod.ts";
 import { ImageNotFoundError, type ImageStore, memoryStore, putBytes } from "../storage/mod.ts";
-import { createLayer } from "./create_layer.ts";
+import { storeLayer } from "./create_layer.ts";
 import type { WriteEntry } from "./_tar_writer.ts";
 import { dir, file, symlink } from "./_test_util.ts";
 import { unpack } from "./unpack.ts";
@@ -31,11 +31,9 @@ async function putImage(
   const descriptors: Descriptor[] = [];
   const diffIds: Digest[] = [];
   for (const entries of layers) {
-    const blob = createLayer(entries);
-    await store.blobs.put(blob.stream);
-    const d = await blob.digests;
-    descriptors.push({ mediaType: d.mediaType, digest: d.digest as Digest, size: d.size });
-    diffIds.push(d.diffId as Digest);
+    const { descriptor, diffId } = await storeLayer(store.blobs, entries);
+    descriptors.push(descriptor);
+    diffIds.push(diffId);
   }
   const cfg = await serializeImageConfig({
     architecture: "amd64",

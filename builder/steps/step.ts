@@ -6,8 +6,7 @@
  *
  * @module
  */
-import type { Digest } from "../../digest/mod.ts";
-import { createLayer, type WriteEntry, type WriteHeader } from "../../unionfs/mod.ts";
+import { storeLayer, type WriteEntry, type WriteHeader } from "../../unionfs/mod.ts";
 import type { KeyComponents, LayerRef } from "../build_cache.ts";
 import type { StageNode } from "../build_graph.ts";
 import { planEntries, type PlannedEntry } from "../copy_plan.ts";
@@ -80,13 +79,7 @@ export async function writeLayer(session: Session, entries: PlannedEntry[]): Pro
       yield entry;
     }
   }
-  const blob = createLayer(recorded());
-  const { store } = session.options;
-  await store.blobs.put(blob.stream);
-  const d = await blob.digests;
-  session.written.set(d.diffId, headers);
-  return {
-    descriptor: { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size },
-    diffId: d.diffId as Digest,
-  };
+  const { descriptor, diffId } = await storeLayer(session.options.store.blobs, recorded());
+  session.written.set(diffId, headers);
+  return { descriptor, diffId };
 }
