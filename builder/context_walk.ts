@@ -148,20 +148,23 @@ export async function walkBuildContext(
   }
   await walk("");
 
-  const sent = new Set<string>();
-  for (const entry of found) {
-    if (!include(entry.path)) continue;
-    sent.add(entry.path);
-    // A sent entry needs its parent directories, even ignored ones.
-    for (
-      let slash = entry.path.lastIndexOf("/");
-      slash > 0;
-      slash = entry.path.lastIndexOf("/", slash - 1)
-    ) {
-      sent.add(entry.path.slice(0, slash));
+  const included = found.filter((entry) => include(entry.path));
+  let entries = included;
+  if (included.length < found.length) {
+    const sent = new Set<string>();
+    for (const entry of included) {
+      sent.add(entry.path);
+      // A sent entry needs its parent directories, even ignored ones.
+      for (
+        let slash = entry.path.lastIndexOf("/");
+        slash > 0;
+        slash = entry.path.lastIndexOf("/", slash - 1)
+      ) {
+        sent.add(entry.path.slice(0, slash));
+      }
     }
+    entries = found.filter((entry) => sent.has(entry.path));
   }
-  const entries = found.filter((entry) => sent.has(entry.path));
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { entries, dockerignorePath };
 }

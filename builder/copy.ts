@@ -411,6 +411,7 @@ export async function contextInputs(
   for (const m of matched) {
     const resolved = await resolvePath(contextFs(context), m, true);
     const real = resolved?.path ?? m;
+    context.statTree(real);
     walk(m, context.statSync(real), real);
   }
   // Streaming big files is I/O bound: a bounded number of reads in flight keeps the disk
