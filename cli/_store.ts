@@ -24,16 +24,17 @@ export async function mergedTreeOf(s: ImageStore, input: string): Promise<Merged
 /**
  * docker's size of one layer: the daemon sums what unpacking the layer tar reports, the
  * sizes in the tar headers, so regular files count and symlinks, hardlinks, directories and
- * whiteouts do not. A layer's content never changes, so the figure is kept beside the store
- * (`layer-sizes/<hex>`) and `images` does not decompress every layer on every call.
+ * whiteouts do not. A layer's content never changes, so the figure is kept in a store on
+ * disk (`layer-sizes/<hex>`) and `images` does not decompress every layer on every call.
  */
-export async function layerSize(root: string, source: LayerSource): Promise<number> {
-  const dir = join(root, "layer-sizes");
-  const file = join(dir, source.digest.replace(/^sha256:/, ""));
-  const cached = await readFile(file, "utf8").catch(() => "");
+export async function layerSize(s: ImageStore, source: LayerSource): Promise<number> {
+  const dir = s.root === undefined ? undefined : join(s.root, "layer-sizes");
+  const file = dir && join(dir, source.digest.replace(/^sha256:/, ""));
+  const cached = file ? await readFile(file, "utf8").catch(() => "") : "";
   if (/^\d+\n?$/.test(cached)) return Number(cached);
   let total = 0;
   for (const { header: h } of await scanLayer(source)) if (h.type === "file") total += h.size;
+  if (!dir || !file) return total;
   // A cache only: another process may write the same figure at once (rename is atomic), and
   // a store we may not write to is still listed.
   try {
@@ -46,9 +47,9 @@ export async function layerSize(root: string, source: LayerSource): Promise<numb
 }
 
 /** `docker inspect`'s and `docker images`' Size: the layers' sizes summed. */
-export async function unpackedSize(root: string, img: ResolvedImage): Promise<number> {
+export async function unpackedSize(s: ImageStore, img: ResolvedImage): Promise<number> {
   let total = 0;
-  for (const source of img.layers) total += await layerSize(root, source);
+  for (const source of img.layers) total += await layerSize(s, source);
   return total;
 }
 
@@ -56,8 +57,9 @@ export async function unpackedSize(root: string, img: ResolvedImage): Promise<nu
  * Forgets the cached sizes of layers no longer in the store (deleted by `gc` or `rmi`);
  * a size is keyed by the layer's digest, so one that is still there is still right.
  */
-export async function forgetLayerSizes(root: string, s: ImageStore): Promise<void> {
-  const dir = join(root, "layer-sizes");
+export async function forgetLayerSizes(s: ImageStore): Promise<void> {
+  if (s.root === undefined) return;
+  const dir = join(s.root, "layer-sizes");
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const hex = /^[0-9a-f]{64}/.exec(name)?.[0];
     const stale = !hex || (name.includes(".tmp-") ? false : !(await s.blobs.has(`sha256:${hex}`)));

@@ -20,7 +20,7 @@ export async function run(ctx: CommandContext): Promise<number | void> {
   const grace = Number(graceText);
   const s = await store(ctx);
   const r = await collectGarbage(s, { graceMs: grace * 1000 });
-  await forgetLayerSizes(ctx.root, s);
+  await forgetLayerSizes(s);
   for (const d of r.removed) ctx.out(`deleted: ${d}`);
   const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
   if (r.removed.length) {

@@ -20,7 +20,7 @@ export async function run(ctx: CommandContext): Promise<number | void> {
     entries.push({
       createdBy: h.created_by ?? "",
       created: h.created,
-      size: made ? await layerSize(ctx.root, made) : 0,
+      size: made ? await layerSize(s, made) : 0,
       compressed: layer === null ? 0 : img.manifest.layers[layer]?.size ?? 0,
       comment: h.comment ?? "",
     });

@@ -27,7 +27,7 @@ interface Row {
 }
 
 /** Every row `docker images` would show for the store, before filters. */
-async function rows(ctx: CommandContext, s: ImageStore): Promise<Row[]> {
+async function rows(s: ImageStore): Promise<Row[]> {
   const records = await s.tags.list();
   const loaded: { name: string; img?: ResolvedImage; digest: string }[] = [];
   for (const r of records) {
@@ -63,7 +63,7 @@ async function rows(ctx: CommandContext, s: ImageStore): Promise<Row[]> {
       : ref?.digest;
     let size = sizes.get(id);
     if (size === undefined) {
-      size = l.img ? await unpackedSize(ctx.root, l.img) : foreign.get(l.digest)?.size ?? 0;
+      size = l.img ? await unpackedSize(s, l.img) : foreign.get(l.digest)?.size ?? 0;
       sizes.set(id, size);
     }
     out.push({
@@ -126,7 +126,7 @@ function parseFilters(values: string[]): Map<string, string[]> {
 export async function run(ctx: CommandContext): Promise<number | void> {
   const filters = parseFilters((ctx.values.filter as string[] | undefined) ?? []);
   const s = await store(ctx);
-  let list = await rows(ctx, s);
+  let list = await rows(s);
   if (ctx.args[0]) {
     const want = parseReference(ctx.args[0]);
     const explicitTag = /:[^/]+$/.test(ctx.args[0]);

@@ -43,7 +43,7 @@ export async function run(ctx: CommandContext): Promise<number | void> {
       Architecture: c.architecture,
       ...(c.variant ? { Variant: c.variant } : {}),
       Os: c.os,
-      Size: await unpackedSize(ctx.root, img),
+      Size: await unpackedSize(s, img),
       RootFS: { Type: c.rootfs.type, Layers: c.rootfs.diff_ids },
       Descriptor: {
         mediaType: img.descriptor.mediaType,
