@@ -117,7 +117,7 @@ export interface KeyedComponents {
  */
 export async function keyed(components: KeyComponents): Promise<KeyedComponents> {
   const json = canonicalJson(components);
-  return { key: await sha256(new TextEncoder().encode(json)), json };
+  return { key: await sha256(json), json };
 }
 
 function canonicalJson(value: unknown): string {
@@ -246,7 +246,7 @@ export class BuildCache {
   }
 
   async #runPath(runId: string): Promise<string> {
-    const hex = (await sha256(new TextEncoder().encode(runId))).slice(7, 39);
+    const hex = (await sha256(runId)).slice(7, 39);
     return join(this.#dir, "runs", `${hex}.json`);
   }
 }

@@ -170,7 +170,7 @@ export class BuildContext {
     const metaDir = join(options.storeRoot, "build-cache", "context-meta");
     const metaPath = join(
       metaDir,
-      `${(await sha256(new TextEncoder().encode(id))).slice(7, 39)}.json`,
+      `${(await sha256(id)).slice(7, 39)}.json`,
     );
     let meta = new ContextMeta();
     if (temp === undefined) {

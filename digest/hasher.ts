@@ -188,6 +188,29 @@ export async function sha256(
   options?: CreateHasherOptions,
 ): Promise<Digest> {
   const h = await createHasher(options);
-  h.update(typeof data === "string" ? new TextEncoder().encode(data) : data);
+  if (typeof data === "string") updateWithText(h, data);
+  else h.update(data);
   return h.digest();
+}
+
+/** UTF-16 units of a string encoded at a time by {@linkcode updateWithText}. */
+const TEXT_PIECE = 1 << 16;
+
+/**
+ * Feeds `text`'s UTF-8 bytes to `h` a piece at a time through one buffer, not as one copy
+ * of the whole text (a build's cache key hashes JSON that names every context file). A
+ * piece never ends inside a surrogate pair.
+ */
+function updateWithText(h: Hasher, text: string): void {
+  const encoder = new TextEncoder();
+  if (text.length <= TEXT_PIECE) return h.update(encoder.encode(text));
+  const buffer = new Uint8Array(TEXT_PIECE * 3);
+  for (let start = 0; start < text.length;) {
+    let end = Math.min(start + TEXT_PIECE, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    const { written } = encoder.encodeInto(text.slice(start, end), buffer);
+    h.update(buffer.subarray(0, written));
+    start = end;
+  }
 }

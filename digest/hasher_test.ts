@@ -75,3 +75,18 @@ test("a resumable hasher restored from saved state finishes with the same digest
 test("sha256() hashes strings as UTF-8", async () => {
   assert.equal(await sha256("é"), await sha256(new Uint8Array([0xc3, 0xa9])));
 });
+
+test("sha256() of a long string hashes its UTF-8 in pieces, surrogate pairs kept whole", async () => {
+  const piece = 1 << 16;
+  const texts = [
+    // A pair straddling the first piece's end, then a 3-byte and a 2-byte character.
+    "a".repeat(piece - 1) + "😀" + "€".repeat(piece) + "é".repeat(piece + 3),
+    // Ends exactly at a piece boundary with a pair, and a lone surrogate inside.
+    "b".repeat(2 * piece - 2) + "😀" + "\ud800x",
+    '{"inputs":' + '"ctx:files/d0/f0.txt":"644:sha256:00",'.repeat(20_000) + "}",
+  ];
+  for (const text of texts) {
+    const whole = new TextEncoder().encode(text);
+    assert.equal(await sha256(text), await sha256(whole), `${text.length} units`);
+  }
+});
