@@ -209,14 +209,9 @@ export class BuildContext {
   statTree(path: string): void {
     const top = isClean(path) ? path : contextPath(path);
     if (!this.#entries.has(top)) return;
-    const paths = [top];
-    for (let i = 0; i < paths.length; i++) {
-      const dir = paths[i];
-      for (const name of this.#children.get(dir) ?? []) {
-        paths.push(dir === "" ? name : `${dir}/${name}`);
-      }
-    }
-    for (const p of paths) this.#stat(p);
+    // The listing's own path strings, so the stats keep no second copy of each path.
+    const below = top === "" ? "" : `${top}/`;
+    for (const p of this.#entries.keys()) if (p === top || p.startsWith(below)) this.#stat(p);
   }
 
   /** Like {@linkcode BuildContext.lstat}, synchronously. */
