@@ -200,7 +200,7 @@ export { type ChmodCommand, type ChmodMode, parseChmod } from "./chmod_mode.ts";
 
 // Types of lower modules that this module's API names, re-exported so that its
 // documentation links them and users import them from one door.
-export type { Digest, DigestResult } from "../digest/mod.ts";
+export type { Digest, DigestResult, Sha256Function } from "../digest/mod.ts";
 export type {
   ContainerConfig,
   Descriptor,
