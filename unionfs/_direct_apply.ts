@@ -18,23 +18,19 @@ import type { WriteHeader } from "./_tar_writer.ts";
 import { classify, cleanComponents } from "./_path.ts";
 import { lstatOrNull } from "./resolve_in_root.ts";
 
-/** An entry's path and type, as the writer will read them. */
-interface Planned {
-  path: string;
-  type: string;
-}
-
 /**
  * The directories to copy up (by depth, shallowest first) and the paths under which the
- * lower layers show nothing, or undefined when the layer must go through the mount.
+ * lower layers show nothing, or undefined when the layer must go through the mount. Made
+ * once per file of a large COPY, so it keeps one map of the paths and one set of the fresh
+ * ones, not lists beside them.
  */
 function plan(
-  entries: readonly { header: WriteHeader }[],
-): { candidates: string[]; fresh: string[]; dirs: Set<string> } | undefined {
+  headers: readonly WriteHeader[],
+): { candidates: string[]; fresh: Set<string>; dirs: Set<string> } | undefined {
+  // Each path of the layer, in order, with its type.
   const explicit = new Map<string, string>();
   const ancestors = new Set<string>();
-  const planned: Planned[] = [];
-  for (const { header } of entries) {
+  for (const header of headers) {
     const what = classify(header.name);
     if (what.kind !== "add") return undefined;
     const type = header.type ?? "file";
@@ -58,10 +54,9 @@ function plan(
     // it (an opaque directory through the mount): left to the mount.
     if (explicit.has(path)) return undefined;
     explicit.set(path, type);
-    planned.push({ path, type });
   }
   const candidates = new Set<string>();
-  const fresh: string[] = [];
+  const fresh = new Set<string>();
   const dirs = new Set<string>();
   for (const a of ancestors) {
     const t = explicit.get(a);
@@ -70,31 +65,31 @@ function plan(
     if (t !== undefined && t !== "directory") return undefined;
     candidates.add(a);
   }
-  for (const { path, type } of planned) {
+  for (const [path, type] of explicit) {
     if (path === "") continue;
     if (type === "directory") {
       candidates.add(path);
       dirs.add(path);
-    } else fresh.push(path);
+    } else fresh.add(path);
   }
   const depth = (p: string) => p.split("/").length;
   return { candidates: [...candidates].sort((a, b) => depth(a) - depth(b)), fresh, dirs };
 }
 
 /**
- * Whether `entries` may be written straight into the upper directory; if so, the lower
- * directories they pass through have been copied up through `merged` (an overlay mount of
- * the lowers with that upper). Paths are the writer's cleaned components, never `..`, and
- * each is looked up only below directories already seen to be real, so no lookup follows
- * a symlink.
+ * Whether entries with `headers` may be written straight into the upper directory; if so,
+ * the lower directories they pass through have been copied up through `merged` (an
+ * overlay mount of the lowers with that upper). Paths are the writer's cleaned components,
+ * never `..`, and each is looked up only below directories already seen to be real, so no
+ * lookup follows a symlink.
  */
 export async function prepareDirectApply(
-  entries: readonly { header: WriteHeader }[],
+  headers: readonly WriteHeader[],
   merged: string,
 ): Promise<boolean> {
-  const p = plan(entries);
+  const p = plan(headers);
   if (!p) return false;
-  const fresh = new Set(p.fresh);
+  const fresh = p.fresh;
   // Whether `path` or a directory above it is fresh: one set look-up per ancestor.
   const underFresh = (path: string) => {
     for (let at = path.length; at > 0; at = path.lastIndexOf("/", at - 1)) {

@@ -350,7 +350,7 @@ export class SnapshotStore {
           let direct = false;
           if (headers && lowers.length > 0) {
             await applyOver(lowers, tmp, async (root) => {
-              direct = await prepareDirectApply(headers.map((header) => ({ header })), root);
+              direct = await prepareDirectApply(headers, root);
             });
           }
           await (direct ? fill(tmp) : applyOver(lowers, tmp, fill));
