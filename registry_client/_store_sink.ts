@@ -15,7 +15,8 @@ import {
   soleChunk,
 } from "../storage/mod.ts";
 import type { BlobState } from "./progress.ts";
-import { isNetworkChunk, readCapped } from "./registry_client.ts";
+import { isNetworkChunk } from "./_exchange.ts";
+import { readCapped } from "./_http.ts";
 import { type ImageSink, type ImageSource, isTransient, sleep } from "./_transfer.ts";
 
 /** Options of the store sink. */

@@ -13,7 +13,8 @@ import {
 import { dropChunk, soleChunk } from "../storage/mod.ts";
 import { ConnectionError, RegistryError } from "./errors.ts";
 import type { BlobState, ProgressEvent } from "./progress.ts";
-import { referrersTag, type RegistryClient, type UploadSession } from "./registry_client.ts";
+import type { UploadSession } from "./options.ts";
+import { referrersTag, type RegistryClient } from "./registry_client.ts";
 
 /** Where an image's manifests and blobs are read from. */
 export interface ImageSource {

@@ -1,5 +1,6 @@
 import { type Descriptor, type ParsedManifest, parseReference } from "../image/mod.ts";
-import { RegistryClient, type RegistryClientOptions } from "./registry_client.ts";
+import type { RegistryClientOptions } from "./options.ts";
+import { RegistryClient } from "./registry_client.ts";
 
 /**
  * The raw manifest or index an image reference names, verified against its digest, like

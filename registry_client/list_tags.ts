@@ -1,5 +1,6 @@
 import { parseReference } from "../image/mod.ts";
-import { type ListOptions, RegistryClient, type RegistryClientOptions } from "./registry_client.ts";
+import type { ListOptions, RegistryClientOptions } from "./options.ts";
+import { RegistryClient } from "./registry_client.ts";
 
 /** Options of {@linkcode listTags} and {@linkcode listCatalog}. */
 export interface ListTagsOptions extends RegistryClientOptions, ListOptions {}

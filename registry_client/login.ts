@@ -4,7 +4,8 @@ import {
   removeDockerCredentials,
   saveDockerCredentials,
 } from "./docker_config.ts";
-import { RegistryClient, type RegistryClientOptions } from "./registry_client.ts";
+import type { RegistryClientOptions } from "./options.ts";
+import { RegistryClient } from "./registry_client.ts";
 
 /** Options of {@linkcode login} and {@linkcode logout}. */
 export interface LoginOptions extends Omit<RegistryClientOptions, "auth">, DockerConfigOptions {}

@@ -76,19 +76,15 @@ export {
   removeDockerCredentials,
   saveDockerCredentials,
 } from "./docker_config.ts";
-export {
-  type ListOptions,
-  pullScope,
-  pushScope,
-  readCapped,
-  referrersTag,
-  registryBaseUrl,
-  RegistryClient,
-  type RegistryClientOptions,
-  type RequestOptions,
-  type UploadSession,
-} from "./registry_client.ts";
-export type { TransferOptions } from "./options.ts";
+export { pullScope, pushScope, readCapped, registryBaseUrl } from "./_http.ts";
+export { referrersTag, RegistryClient } from "./registry_client.ts";
+export type {
+  ListOptions,
+  RegistryClientOptions,
+  RequestOptions,
+  TransferOptions,
+  UploadSession,
+} from "./options.ts";
 export { pullBlob, pushBlob } from "./blob_transfer.ts";
 export { pull, type PullResult } from "./pull.ts";
 export { push, type PushOptions, type PushResult } from "./push.ts";

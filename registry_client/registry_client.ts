@@ -7,213 +7,27 @@ import {
   parseManifest,
 } from "../image/mod.ts";
 import { Authenticator } from "./_auth.ts";
+import { type CredentialProvider, dockerConfigProvider } from "./docker_config.ts";
+import { ConnectionError, RegistryError } from "./errors.ts";
+import type {
+  ListOptions,
+  RegistryClientOptions,
+  RequestOptions,
+  UploadSession,
+} from "./options.ts";
+import { exchange, type ExchangeOptions } from "./_exchange.ts";
 import {
-  type CredentialProvider,
-  type Credentials,
-  dockerConfigProvider,
-} from "./docker_config.ts";
-import { ConnectionError, RegistryError, type RegistryErrorDetail } from "./errors.ts";
-import { describeNetworkError, endpoint } from "./_net_error.ts";
-
-/** How a client reaches and authenticates to a registry. Every field is optional. */
-export interface RegistryClientOptions {
-  /** The fetch to use; tests and edge runtimes inject their own. @default {globalThis.fetch} */
-  fetch?: typeof fetch;
-  /**
-   * Credentials, or a function returning them per host.
-   * @default {the docker config file at `configPath`}
-   */
-  auth?: Credentials | CredentialProvider;
-  /** The docker config file read when `auth` is not given. @default {~/.docker/config.json} */
-  configPath?: string;
-  /**
-   * Hosts (`host` or `host:port`) spoken to over plain HTTP. `localhost`, `127.0.0.1`
-   * and `[::1]` always are. @default {[]}
-   */
-  insecure?: string[];
-  /** Retries after a 5xx, a 429 or a connection error, the ping included. @default {4} */
-  retries?: number;
-  /** The first backoff delay; each retry doubles it, with jitter. @default {500} */
-  retryDelayMs?: number;
-  /** The longest wait between retries, including a `Retry-After`. @default {30000} */
-  maxRetryDelayMs?: number;
-  /** How long to wait for a response's headers. @default {60000} */
-  timeoutMs?: number;
-  /**
-   * How long a response body may go without sending a byte before the connection is
-   * dropped (a download then resumes with `Range`). `0` waits forever. @default {30000}
-   */
-  idleTimeoutMs?: number;
-  /** Called with a warning (e.g. Docker Hub's pull rate limit running low). */
-  onWarning?: (message: string) => void;
-  /** Aborts every request of this client. */
-  signal?: AbortSignal;
-}
-
-/** Options of one request made with {@linkcode RegistryClient.request}. */
-export interface RequestOptions {
-  /** Token scopes the request needs, e.g. `repository:library/busybox:pull`. */
-  scopes?: string[];
-  /** Extra request headers. */
-  headers?: Record<string, string>;
-  /**
-   * The body. Bytes and strings can be re-sent on a retry or a new token; a stream
-   * cannot, so it is sent once, after the client has learned the auth scheme.
-   */
-  body?: Uint8Array | string | ReadableStream<Uint8Array>;
-  /**
-   * Re-send after a connection error. Off for requests whose effect may have partly
-   * happened (an upload PATCH): the caller asks the registry what it holds instead.
-   * @default {true}
-   */
-  retryOnNetworkError?: boolean;
-  /**
-   * With a `Uint8Array` body: called with how many of its bytes the connection has taken
-   * so far, as they go (a push's progress bar for a layer sent in one request). The body
-   * is then handed over in pieces, made anew for each attempt, so it can still be re-sent;
-   * a retry reports from 0 again.
-   */
-  onBodyProgress?: (sent: number) => void;
-}
-
-/** An upload session opened by {@linkcode RegistryClient.startUpload}. */
-export interface UploadSession {
-  /** The absolute URL to PATCH/PUT to (it changes after every request). */
-  location: string;
-  /** The registry's minimum chunk size (`OCI-Chunk-Min-Length`), if it gave one. */
-  minChunkLength?: number;
-}
-
-/** A page-following listing option set for tags and the catalog. */
-export interface ListOptions {
-  /** Page size asked for (`n`). @default {the registry's} */
-  pageSize?: number;
-  /** Start after this entry (`last`). */
-  last?: string;
-}
-
-const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
-const LOCAL_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/;
-const MAX_MANIFEST_BYTES = 4 << 20;
-/** Bytes per piece of a body whose sending is reported (`onBodyProgress`). */
-const PROGRESS_PIECE = 64 << 10;
-
-/** A body to send: as given, or made for each exchange (a stream is read only once). */
-type Body = BodyInit | RequestOptions["body"] | (() => BodyInit);
-
-/**
- * `bytes` as a stream of subarrays (no copies) that reports each piece as fetch pulls it:
- * pull-driven with no read-ahead, so the count follows what the connection has taken.
- */
-function countedBody(bytes: Uint8Array, report: (sent: number) => void): () => BodyInit {
-  return () => {
-    let sent = 0;
-    return new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (sent >= bytes.length) return c.close();
-        const piece = bytes.subarray(sent, sent + PROGRESS_PIECE);
-        sent += piece.length;
-        c.enqueue(piece);
-        report(sent);
-      },
-    }, { highWaterMark: 0 });
-  };
-}
-
-/** Chunks the runtime's own fetch read from the network: nobody but their reader holds them. */
-const networkChunks = new WeakSet<Uint8Array>();
-
-/**
- * True when `chunk` came from the runtime's fetch (not one a caller injected, whose chunks
- * may be shared): its reader may free it once it has copied it out.
- */
-export function isNetworkChunk(chunk: Uint8Array): boolean {
-  return networkChunks.has(chunk);
-}
-
-/** The scheme and host a registry name is reached at (Docker Hub's API host is another). */
-export function registryBaseUrl(host: string, insecure: string[] = []): string {
-  const apiHost = host === "docker.io" || host === "index.docker.io"
-    ? "registry-1.docker.io"
-    : host;
-  const plain = LOCAL_HOST.test(host) || insecure.includes(host) ||
-    insecure.includes(host.replace(/:\d+$/, ""));
-  return `${plain ? "http" : "https"}://${apiHost}`;
-}
-
-/** Pull scope for `repository`. */
-export function pullScope(repository: string): string {
-  return `repository:${repository}:pull`;
-}
-
-/** Pull and push scope for `repository`. */
-export function pushScope(repository: string): string {
-  return `repository:${repository}:pull,push`;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    }, { once: true });
-  });
-}
-
-/** `Retry-After` as milliseconds: delta-seconds or an HTTP date. */
-function retryAfterMs(value: string | null): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
-/** The URL without its query string, for messages (upload URLs carry state tokens). */
-function show(url: string): string {
-  const u = new URL(url);
-  return `${u.origin}${u.pathname}`;
-}
-
-async function errorDetails(res: Response): Promise<RegistryErrorDetail[]> {
-  if (!res.body) return [];
-  try {
-    const text = new TextDecoder().decode(await readCapped(res.body, 64 << 10, "error body"));
-    const body = JSON.parse(text);
-    if (Array.isArray(body?.errors)) {
-      return body.errors.filter((e: unknown) => typeof (e as { code?: unknown })?.code === "string")
-        .map((e: RegistryErrorDetail) => ({ code: e.code, message: e.message }));
-    }
-  } catch { /* not a spec error body: the status says enough */ }
-  return [];
-}
-
-/** Reads a whole body, refusing more than `max` bytes. */
-export async function readCapped(
-  body: ReadableStream<Uint8Array>,
-  max: number,
-  what: string,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > max) throw new RangeError(`${what} is larger than the ${max}-byte limit`);
-    chunks.push(chunk);
-  }
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
-}
-
-// Statuses whose responses carry no body: `new Response` refuses one for them.
-const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+  countedBody,
+  errorDetails,
+  MAX_MANIFEST_BYTES,
+  pullScope,
+  pushScope,
+  readCapped,
+  registryBaseUrl,
+  RETRY_STATUS,
+  retryAfterMs,
+  sleep,
+} from "./_http.ts";
 
 /**
  * A client for one registry host, speaking the OCI distribution API. It pings once,
@@ -227,14 +41,11 @@ export class RegistryClient {
   readonly host: string;
   /** Where the API is: `https://registry-1.docker.io`, `http://localhost:5000`. */
   readonly baseUrl: string;
-  readonly #fetch: typeof fetch;
-  readonly #ownFetch: boolean;
+  readonly #exchange: ExchangeOptions;
   readonly #auth: Authenticator;
   readonly #retries: number;
   readonly #delay: number;
   readonly #maxDelay: number;
-  readonly #timeout: number;
-  readonly #idleTimeout: number;
   readonly #signal?: AbortSignal;
   readonly #warn?: (message: string) => void;
   #pinged?: Promise<void>;
@@ -244,20 +55,27 @@ export class RegistryClient {
     if (!host || /[/\s]/.test(host)) throw new TypeError(`Invalid registry host "${host}"`);
     this.host = host;
     this.baseUrl = registryBaseUrl(host, options.insecure);
-    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
-    this.#ownFetch = options.fetch === undefined;
+    this.#exchange = {
+      fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+      ownFetch: options.fetch === undefined,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+      signal: options.signal,
+    };
     const auth = options.auth;
     const provider: CredentialProvider = typeof auth === "function"
       ? auth
       : auth
       ? () => Promise.resolve(auth)
       : dockerConfigProvider({ configPath: options.configPath });
-    this.#auth = new Authenticator(host, provider, (url, init) => this.#follow(url, init, true));
+    this.#auth = new Authenticator(
+      host,
+      provider,
+      (url, init) => exchange(url, init, true, this.#exchange),
+    );
     this.#retries = options.retries ?? 4;
     this.#delay = options.retryDelayMs ?? 500;
     this.#maxDelay = options.maxRetryDelayMs ?? 30_000;
-    this.#timeout = options.timeoutMs ?? 60_000;
-    this.#idleTimeout = options.idleTimeoutMs ?? 30_000;
     this.#signal = options.signal;
     this.#warn = options.onWarning;
   }
@@ -274,7 +92,7 @@ export class RegistryClient {
       for (let attempt = 0;; attempt++) {
         let res: Response;
         try {
-          res = await this.#send("GET", `${this.baseUrl}/v2/`, {}, false);
+          res = await exchange(`${this.baseUrl}/v2/`, { method: "GET" }, false, this.#exchange);
         } catch (e) {
           const refused = e instanceof ConnectionError && e.code === "ECONNREFUSED";
           if (!this.#retryable(e) || (refused && attempt === 0) || attempt >= this.#retries) {
@@ -333,7 +151,7 @@ export class RegistryClient {
         : options.body;
       let res: Response;
       try {
-        res = await this.#send(method, url, { headers, body }, true);
+        res = await exchange(url, { method, headers, body }, true, this.#exchange);
       } catch (e) {
         if (
           !this.#retryable(e) || !replayable || options.retryOnNetworkError === false ||
@@ -385,184 +203,6 @@ export class RegistryClient {
         } left`,
       );
     }
-  }
-
-  /** One HTTP exchange with a header timeout, following redirects by hand. */
-  async #send(
-    method: string,
-    url: string,
-    init: { headers?: Record<string, string>; body?: Body },
-    follow: boolean,
-  ): Promise<Response> {
-    return await this.#follow(url, { method, headers: init.headers, body: init.body }, follow);
-  }
-
-  async #follow(
-    url: string,
-    init: Omit<RequestInit, "body"> & { body?: Body | null },
-    follow: boolean,
-  ): Promise<Response> {
-    let current = new URL(url);
-    let method = init.method ?? "GET";
-    let made = init.body;
-    const headers = new Headers(init.headers);
-    headers.set("user-agent", "stratum/0.1");
-    for (let hops = 0;; hops++) {
-      const ctl = new AbortController();
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        ctl.abort(new DOMException("timed out", "TimeoutError"));
-      }, this.#timeout);
-      // The caller's signal stays wired to this exchange until its body is read.
-      const onAbort = () => ctl.abort(this.#signal?.reason);
-      this.#signal?.addEventListener("abort", onAbort, { once: true });
-      const release = () => this.#signal?.removeEventListener("abort", onAbort);
-      const what = `${method} ${show(current.href)}`;
-      const body = typeof made === "function" ? made() : made;
-      let res: Response;
-      try {
-        res = await this.#fetch(current.href, {
-          method,
-          headers,
-          body,
-          redirect: "manual",
-          signal: ctl.signal,
-          ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
-        } as RequestInit);
-      } catch (e) {
-        release();
-        if (this.#signal?.aborted) throw e;
-        const failure = describeNetworkError(e, current);
-        if (timedOut) {
-          failure.code = "ETIMEDOUT";
-          failure.text = `timeout awaiting response headers from ${
-            endpoint(current).hostPort
-          } after ${this.#timeout} ms`;
-          failure.retryable = true;
-        }
-        throw new ConnectionError(what, failure, { cause: e });
-      } finally {
-        clearTimeout(timer);
-      }
-      if (!follow || !REDIRECT_STATUS.has(res.status) || !res.headers.get("location")) {
-        return this.#watchBody(res, ctl, release, what, current);
-      }
-      const location = res.headers.get("location")!;
-      await res.body?.cancel();
-      release();
-      if (hops >= 10) throw new RegistryError(`Too many redirects from ${show(url)}`, res.status);
-      const next = new URL(location, current);
-      if (current.protocol === "https:" && next.protocol !== "https:") {
-        throw new RegistryError(`Refusing a redirect from HTTPS to ${show(next.href)}`, res.status);
-      }
-      // Credentials are for the registry: blob storage on another host must not see them.
-      if (next.origin !== current.origin) headers.delete("authorization");
-      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
-        method = "GET";
-        made = undefined;
-      }
-      current = next;
-    }
-  }
-
-  /**
-   * Gives `res` a body that fails with a retryable ConnectionError when no byte arrives
-   * for the idle timeout, and drops the connection: the header timeout alone would let a
-   * registry that stalls mid-blob hang a pull forever. The clock runs only while a read
-   * is pending (no read-ahead), so a slow consumer never trips it. One timer serves the
-   * whole body and is re-armed only when it fires: a timer per chunk cost a 552 MB pull
-   * some 9,000 timers and ~0.1 s of its main thread.
-   */
-  #watchBody(
-    res: Response,
-    ctl: AbortController,
-    release: () => void,
-    what: string,
-    url: URL,
-  ): Response {
-    const ms = this.#idleTimeout;
-    const signal = this.#signal;
-    const own = this.#ownFetch;
-    if (!res.body || NULL_BODY_STATUS.has(res.status)) {
-      release();
-      return res;
-    }
-    const reader = res.body.getReader();
-    let received = 0;
-    const { hostname, port, hostPort } = endpoint(url);
-    const stalled = () =>
-      new ConnectionError(what, {
-        hostname,
-        port,
-        code: "ETIMEDOUT",
-        text: `read tcp ${hostPort}: no data for ${ms} ms after ${received} bytes of the body`,
-        retryable: true,
-      });
-    const watched = ms > 0 && Number.isFinite(ms);
-    // When the pending read began (undefined: none pending), and the one timer.
-    let waitingSince: number | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let stall: ConnectionError | undefined;
-    const check = () => {
-      timer = undefined;
-      if (waitingSince === undefined) return; // not reading: the next read re-arms
-      const idle = Date.now() - waitingSince;
-      if (idle < ms) return void (timer = setTimeout(check, ms - idle));
-      // Ends the pending read (cancel settles it as done, the abort as failed): the read's
-      // outcome is then this error.
-      stall = stalled();
-      ctl.abort(stall);
-      reader.cancel(stall).catch(() => {});
-    };
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        if (watched) {
-          waitingSince = Date.now();
-          timer ??= setTimeout(check, ms);
-        }
-        try {
-          const r = await reader.read();
-          waitingSince = undefined;
-          if (stall) throw stall;
-          if (r.done) {
-            clearTimeout(timer);
-            release();
-            controller.close();
-            return;
-          }
-          received += r.value.length;
-          if (own) networkChunks.add(r.value);
-          controller.enqueue(r.value);
-        } catch (thrown) {
-          const e = stall ?? thrown;
-          waitingSince = undefined;
-          clearTimeout(timer);
-          release();
-          ctl.abort(e); // closes the connection instead of leaving it to linger
-          reader.cancel(e).catch(() => {});
-          // A connection cut mid-body reads like one cut before the answer (not our abort).
-          controller.error(
-            e instanceof ConnectionError || signal?.aborted ? e : new ConnectionError(
-              what,
-              { ...describeNetworkError(e, url), retryable: true },
-              { cause: e },
-            ),
-          );
-        }
-      },
-      cancel(reason) {
-        waitingSince = undefined;
-        clearTimeout(timer);
-        release();
-        return reader.cancel(reason);
-      },
-    }, { highWaterMark: 0 });
-    return new Response(body, {
-      status: res.status,
-      statusText: res.statusText,
-      headers: res.headers,
-    });
   }
 
   async #fail(what: string, res: Response): Promise<never> {
