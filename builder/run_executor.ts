@@ -21,7 +21,7 @@ import { delimiter, join, posix } from "node:path";
 import process from "node:process";
 import { type Digest, sha256 } from "../digest/mod.ts";
 import type { Descriptor } from "../image/mod.ts";
-import type { BlobStore } from "../storage/mod.ts";
+import { type BlobStore, concatBytes } from "../storage/mod.ts";
 import {
   directoryChanges,
   type LayerRef,
@@ -208,19 +208,9 @@ class Tail {
   }
 
   text(): string {
-    const all = new TextDecoder().decode(concat(this.#chunks));
+    const all = new TextDecoder().decode(concatBytes(this.#chunks));
     return all.replace(/\n$/, "").split("\n").slice(-TAIL_LINES).join("\n");
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function hasOpaqueXattr(path: string): Promise<boolean> {

@@ -6,6 +6,7 @@
  * @module
  */
 import type { RegistryErrorDetail } from "./errors.ts";
+import { concatBytes } from "../storage/mod.ts";
 
 /** Statuses another try may get past. */
 export const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
@@ -107,11 +108,5 @@ export async function readCapped(
     if (size > max) throw new RangeError(`${what} is larger than the ${max}-byte limit`);
     chunks.push(chunk);
   }
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }

@@ -1,4 +1,5 @@
 import { RegistryHttpError } from "./errors.ts";
+import { concatBytes } from "../storage/mod.ts";
 
 /** Limits on reading one request body. */
 export interface BodyLimits {
@@ -67,16 +68,6 @@ export async function readAll(
   limits: BodyLimits,
 ): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const c of readBody(body, limits)) {
-    chunks.push(c);
-    size += c.length;
-  }
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  for await (const c of readBody(body, limits)) chunks.push(c);
+  return concatBytes(chunks);
 }

@@ -3,6 +3,7 @@ import { createHasher, type DigestResult } from "../digest/mod.ts";
 import type { BlobStore, BlobWriter } from "./blob_store.ts";
 import { ArchiveError } from "./errors.ts";
 import { releaseChunk } from "./release_chunk.ts";
+import { concatBytes } from "./bytes.ts";
 
 /** A regular file of an archive, written to the store but not yet committed. */
 export interface StagedFile {
@@ -211,7 +212,7 @@ async function stageFile(
       await inflate.writer.close();
       diffId = await inflate.done;
     }
-    const bytes = declared <= SMALL ? concat(small, size) : undefined;
+    const bytes = declared <= SMALL ? concatBytes(small) : undefined;
     return {
       path,
       result: { digest, size },
@@ -235,14 +236,4 @@ function inflater(): { writer: WritableStreamDefaultWriter<Uint8Array>; done: Pr
   })();
   done.catch(() => {});
   return { writer: ds.writable.getWriter(), done };
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }

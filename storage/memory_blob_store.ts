@@ -9,6 +9,7 @@ import type {
 } from "./blob_store.ts";
 import { BlobNotFoundError } from "./errors.ts";
 import { VerifyingWriter, writeAndCommit } from "./_writer.ts";
+import { concatBytes } from "./bytes.ts";
 
 interface Partial {
   chunks: Uint8Array[];
@@ -86,7 +87,7 @@ export class MemoryBlobStore implements BlobStore {
         },
         publish: ({ digest }) => {
           if (ref) partials.delete(ref);
-          if (!blobs.has(digest)) blobs.set(digest, concat(partial.chunks));
+          if (!blobs.has(digest)) blobs.set(digest, concatBytes(partial.chunks));
           release();
         },
         reread: () => iterate(partial.chunks),
@@ -124,16 +125,6 @@ export function checkRange(options: BlobReadOptions, size: number): number {
     throw new RangeError(`Read of ${len} bytes at ${start} is outside a blob of ${size} bytes`);
   }
   return start;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 async function* iterate(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {

@@ -100,6 +100,7 @@ export {
 export { sweepStore, type SweepStoreOptions, type SweepStoreResult } from "./sweep.ts";
 export { withLock } from "./_lock.ts";
 export { adoptChunk, dropChunk, releaseChunk, soleChunk } from "./release_chunk.ts";
+export { concatBytes } from "./bytes.ts";
 
 // Types of lower modules that this module's API names, re-exported so that its
 // documentation links them and users import them from one door.

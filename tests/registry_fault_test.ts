@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { test } from "node:test";
 import { type Digest, DigestMismatchError, sha256, SizeMismatchError } from "../digest/mod.ts";
 import { MediaType, serializeManifest } from "../image/mod.ts";
-import { type ImageStore, memoryStore, putBytes } from "../storage/mod.ts";
+import { concatBytes, type ImageStore, memoryStore, putBytes } from "../storage/mod.ts";
 import { pull, push } from "../registry_client/mod.ts";
 
 interface Blob {
@@ -45,10 +45,6 @@ interface FaultServer {
   /** OCI-Chunk-Min-Length sent on POST. */
   minChunk: number;
   close(): Promise<void>;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  return new Uint8Array(Buffer.concat(parts));
 }
 
 async function listen(server: Server): Promise<number> {
@@ -92,7 +88,7 @@ async function faultServer(faults: Faults = {}): Promise<FaultServer> {
         const chunks: Buffer[] = [];
         req.on("data", (c) => chunks.push(c));
         req.on("end", async () => {
-          const bytes = concat(chunks);
+          const bytes = concatBytes(chunks);
           const entry = { bytes, mediaType: req.headers["content-type"]! };
           state.manifests.set(m![2], entry);
           state.manifests.set(await sha256(bytes), entry);
@@ -180,7 +176,7 @@ async function faultServer(faults: Faults = {}): Promise<FaultServer> {
       if (req.method === "PUT") {
         req.on("data", (c: Buffer) => parts.push(new Uint8Array(c)));
         req.on("end", async () => {
-          const bytes = concat(parts);
+          const bytes = concatBytes(parts);
           const digest = await sha256(bytes);
           if (digest !== url.searchParams.get("digest")) return void res.writeHead(400).end();
           state.blobs.set(digest, { bytes, digest });
@@ -295,7 +291,7 @@ test("a body longer than the declared size is refused as soon as it overruns", a
     const layer = await seed(srv);
     srv.faults.blob = (_req, res, blob) => {
       if (blob.digest !== layer.digest) return false;
-      const longer = concat([blob.bytes, new Uint8Array(10)]);
+      const longer = concatBytes([blob.bytes, new Uint8Array(10)]);
       res.writeHead(200, { "content-length": longer.length }).end(longer);
       return true;
     };

@@ -6,6 +6,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import process from "node:process";
+import { concatBytes } from "../storage/mod.ts";
 
 /** True when running as root (ownership, devices, trusted.* xattrs, mounts). */
 export function isRoot(): boolean {
@@ -146,7 +147,7 @@ export async function readXattrs(
       child.stdout.on("data", (c: Uint8Array) => chunks.push(c));
       child.on("error", reject);
       // getfattr exits 1 when some file has no xattr support; its output is still good.
-      child.on("close", () => resolve(new TextDecoder().decode(concat(chunks))));
+      child.on("close", () => resolve(new TextDecoder().decode(concatBytes(chunks))));
     });
   } catch {
     return out;
@@ -164,16 +165,6 @@ export async function readXattrs(
         ? fromBase64(value.slice(2))
         : new TextEncoder().encode(value.replace(/^"|"$/g, ""));
     }
-  }
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
   }
   return out;
 }

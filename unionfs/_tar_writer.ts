@@ -1,4 +1,5 @@
 import type { EntryType, TarHeader } from "./tar_entry.ts";
+import { concatBytes } from "../storage/mod.ts";
 
 const BLOCK = 512;
 const encoder = new TextEncoder();
@@ -129,20 +130,10 @@ export function encodeHeader(h: WriteHeader): Uint8Array {
   const [prefix, short] = split ?? ["", name.slice(-100).replace(/[^\x20-\x7e]/g, "_")];
   const main = ustarBlock(h, short, prefix, FLAGS[h.type], size);
   if (records.length === 0) return main;
-  const body = concat(records.map(([k, v]) => paxRecord(k, v)));
+  const body = concatBytes(records.map(([k, v]) => paxRecord(k, v)));
   const paxName = `PaxHeaders/${short.slice(-80)}`.replace(/[^\x20-\x7e]/g, "_");
   const paxHead = ustarBlock({ ...h, type: "file", xattrs: {} }, paxName, "", "x", body.length);
-  return concat([paxHead, body, new Uint8Array(pad(body.length)), main]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes([paxHead, body, new Uint8Array(pad(body.length)), main]);
 }
 
 /** The size of the chunks the writer hands on: small entries are packed together. */
