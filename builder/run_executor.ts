@@ -292,7 +292,9 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
   await mkdir(options.workdir, { recursive: true });
   const stepDir = await mkdtemp(join(options.workdir, "run-"));
   const tail = new Tail();
-  let unmount: (() => Promise<void>) | undefined;
+  // The overlay mounted for the step, until it is unmounted.
+  let mounted: string | undefined;
+  let result: RunResult;
   try {
     let rootfs: string;
     let changes: () => AsyncIterable<WriteEntry>;
@@ -315,7 +317,7 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
       // layer's blob: overlay's fsync after each copy-up (most of the time of a step
       // that touches many files, ~10x here) buys nothing, so the mount is volatile.
       await mountOverlay(lowers, up, work, rootfs, { volatile: true });
-      unmount = () => unmountOverlay(rootfs);
+      mounted = rootfs;
       upper = up;
       changes = () => overlayUpperChanges(up, diffOptions);
     } else if (req.layers) {
@@ -386,9 +388,9 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
     req.signal?.throwIfAborted();
     if (exitCode !== 0) throw new RunFailedError(req.args, exitCode, tail.text());
 
-    if (unmount) {
-      await unmount();
-      unmount = undefined;
+    if (mounted) {
+      await unmountOverlay(mounted);
+      mounted = undefined;
     }
     if (upper) {
       await pruneStubParents(upper, lowers, plan.stubParents);
@@ -401,14 +403,23 @@ export async function runStep(req: RunRequest, options: RunStepOptions): Promise
       ? diffId
       : await sha256(`${options.parentChainId} ${diffId}`);
     if (upper) await options.snapshots.adopt(chainId, upper);
-    return {
-      exitCode,
-      layer: { descriptor, diffId },
-      chainId,
-      tail: tail.text(),
-    };
-  } finally {
-    if (unmount) await unmount().catch(() => {});
+    result = { exitCode, layer: { descriptor, diffId }, chainId, tail: tail.text() };
+  } catch (error) {
+    // The step's own error is the one reported: the cleanup below must not replace it (a
+    // rootfs still busy made the removal fail with EBUSY, which hid why the step failed).
+    await cleanUp().catch(() => {});
+    throw error;
+  }
+  await cleanUp();
+  return result;
+
+  async function cleanUp(): Promise<void> {
+    if (mounted) {
+      const target = mounted;
+      mounted = undefined;
+      // Detached if it stays busy, so that the step's directory can go.
+      await unmountOverlay(target).catch(() => unmountOverlay(target, { lazy: true }));
+    }
     await rm(stepDir, { recursive: true, force: true });
   }
 }

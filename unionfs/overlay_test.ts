@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -7,7 +8,7 @@ import process from "node:process";
 import { MemoryBlobStore } from "../storage/mod.ts";
 import { storeLayer } from "./create_layer.ts";
 import { flattenToDirectory } from "./flatten.ts";
-import { openWorkspace } from "./overlay.ts";
+import { mountOverlay, openWorkspace, overlaySupported, unmountOverlay } from "./overlay.ts";
 import type { LayerRef } from "../image/mod.ts";
 import { SnapshotStore } from "./snapshots.ts";
 import { listDirectory } from "./_listing_test_util.ts";
@@ -77,6 +78,40 @@ test(
       }
       assert.deepEqual(await readdir(canary), ["x"]);
       assert.equal(await readFile(join(canary, "x"), "utf8"), "original");
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  "unmountOverlay() waits out a mount that is busy for a moment; lazy detaches one at once",
+  {
+    skip: process.getuid?.() !== 0 ? "needs root (mount)" : false,
+  },
+  async (t) => {
+    if (!(await overlaySupported())) return t.skip("kernel overlayfs is not available here");
+    const d = await mkdtemp(join(tmpdir(), "stratum-umount-"));
+    try {
+      for (const sub of ["l", "u", "w", "m"]) await mkdir(join(d, sub));
+      await writeFile(join(d, "l", "f"), "x");
+      // A process whose working directory is in the mount keeps it busy until it exits.
+      const hold = (seconds: number) => {
+        const child = spawn("sleep", [String(seconds)], { cwd: join(d, "m"), stdio: "ignore" });
+        return new Promise<void>((resolve) => child.on("exit", () => resolve()));
+      };
+      await mountOverlay([join(d, "l")], join(d, "u"), join(d, "w"), join(d, "m"));
+      const gone = hold(0.4);
+      await unmountOverlay(join(d, "m"));
+      await gone;
+      assert.deepEqual(await readdir(join(d, "m")), [], "unmounted once the holder went");
+
+      await mountOverlay([join(d, "l")], join(d, "u"), join(d, "w"), join(d, "m"));
+      const held = hold(1);
+      await new Promise((r) => setTimeout(r, 100));
+      await unmountOverlay(join(d, "m"), { lazy: true });
+      assert.deepEqual(await readdir(join(d, "m")), [], "detached while still in use");
+      await held;
     } finally {
       await rm(d, { recursive: true, force: true });
     }
