@@ -5,7 +5,8 @@
  * @module
  */
 import { type CommandContext, UsageError } from "./_context.ts";
-import { parseTemplate, TemplateError } from "./_template.ts";
+import { parseTemplate } from "./_template.ts";
+import { TemplateError } from "./_template_values.ts";
 
 /** Docker's `units.HumanSize`: three significant digits, decimal units. */
 export function humanSize(bytes: number): string {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { goPrint, nilMap, nilSlice, parseTemplate, TemplateError } from "./_template.ts";
+import { parseTemplate } from "./_template.ts";
+import { goPrint, nilMap, nilSlice, TemplateError } from "./_template_values.ts";
 
 // Cases from Go's text/template exec_test.go (over the same data, as JSON-shaped values)
 // and docker's formatter tests (cli/templates/templates_test.go).

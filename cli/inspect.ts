@@ -7,7 +7,7 @@ import { dockerInspectComment, dockerInspectConfig, parseReference } from "../im
 import { familiarTag } from "../storage/mod.ts";
 import { type CommandContext, need, str } from "./_context.ts";
 import { userTemplate } from "./_format.ts";
-import { nilMap, nilSlice } from "./_template.ts";
+import { nilMap, nilSlice } from "./_template_values.ts";
 import { store, unpackedSize } from "./_store.ts";
 
 /** Runs `stratum inspect`. */
