@@ -208,7 +208,10 @@ export class BuildContext {
    */
   statTree(path: string): void {
     const top = isClean(path) ? path : contextPath(path);
-    if (!this.#entries.has(top)) return;
+    const type = this.#entries.get(top);
+    if (type === undefined) return;
+    // A file alone needs no pass over the listing (a COPY may name many).
+    if (type !== "directory") return void this.#stat(top);
     // The listing's own path strings, so the stats keep no second copy of each path.
     const below = top === "" ? "" : `${top}/`;
     for (const p of this.#entries.keys()) if (p === top || p.startsWith(below)) this.#stat(p);
