@@ -1,52 +1,72 @@
 /**
  * The metadata cache of a build context: for each file hashed, the size, mtime and inode it
- * had then, and its digest, so that an unchanged file is not read again. Kept in columns:
- * a context of tens of thousands of files held a record array, a heap number and a digest
- * string per file alive through the whole build (V8 sizes its heap by what is alive), where
- * columns take about half. Private to builder/.
+ * had then, and its digest, so that an unchanged file is not read again. Held in columns
+ * by the position of each path in the context's listing, with digests as 32 bytes: per
+ * file, a record or a hex string and a second copy of the path stayed alive through the
+ * whole build, and V8 sizes its heap by what is alive. Private to builder/.
+ *
+ * On disk it is binary (`SCM3`, a count, then per path its UTF-8 length and bytes, size,
+ * mtime and inode as float64 and the digest), read with no string made but the paths.
  *
  * @module
  */
 import type { Digest } from "../digest/mod.ts";
 
-const HEX_DIGEST = /^[0-9a-f]{64}$/;
-
-/** The on-disk form: parallel columns, one JSON document. */
-interface MetaFile {
-  version: 2;
-  paths: string[];
-  /** size, mtime (seconds), inode per path. */
-  numbers: number[];
-  /** The sha256 of each path, hex. */
-  digests: string[];
-}
+const MAGIC = [0x53, 0x43, 0x4d, 0x33]; // "SCM3"
+const HEAD = 8;
+/** Size, mtime and inode (float64 each), then the digest. */
+const FIXED = 24 + 32;
 
 /** See the module comment. */
 export class ContextMeta {
-  #index = new Map<string, number>();
-  #numbers: number[] = [];
-  #digests: string[] = [];
+  #known: Uint8Array;
+  #numbers: Float64Array;
+  #digests: Uint8Array;
   #dirty = false;
+  #hex = new Uint8Array(71);
 
-  /** The cache written by {@linkcode ContextMeta.serialize}; empty for anything else. */
-  static parse(text: string): ContextMeta {
-    const meta = new ContextMeta();
-    let file: Partial<MetaFile>;
+  /** An empty cache for a listing of `count` paths. */
+  constructor(count: number) {
+    this.#known = new Uint8Array(count);
+    this.#numbers = new Float64Array(count * 3);
+    this.#digests = new Uint8Array(count * 32);
+    this.#hex.set(PREFIX);
+  }
+
+  /**
+   * The cache {@linkcode ContextMeta.serialize} wrote, for the paths `indexOf` places in a
+   * listing of `count`; empty when `bytes` is anything else.
+   */
+  static parse(
+    bytes: Uint8Array,
+    count: number,
+    indexOf: (path: string) => number | undefined,
+  ): ContextMeta {
+    const meta = new ContextMeta(count);
+    if (bytes.length < HEAD || MAGIC.some((b, i) => bytes[i] !== b)) return meta;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const entries = view.getUint32(4, true);
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    const found: [index: number, at: number][] = [];
+    let at = HEAD;
     try {
-      file = JSON.parse(text);
+      for (let n = 0; n < entries; n++) {
+        const length = view.getUint32(at, true);
+        const end = at + 4 + length;
+        if (end + FIXED > bytes.length) return meta;
+        const i = indexOf(decoder.decode(bytes.subarray(at + 4, end)));
+        if (i !== undefined) found.push([i, end]);
+        at = end + FIXED;
+      }
     } catch {
-      return meta;
+      return meta; // Cut short or not UTF-8: nothing from it is trusted.
     }
-    const { paths, numbers, digests } = file;
-    if (
-      file.version !== 2 || !Array.isArray(paths) || !Array.isArray(numbers) ||
-      !Array.isArray(digests) || numbers.length !== paths.length * 3 ||
-      digests.length !== paths.length || !digests.every((d) => HEX_DIGEST.test(d))
-    ) return meta;
-    meta.#numbers = numbers;
-    // Whole digests, made once here rather than at each lookup.
-    meta.#digests = digests.map((hex) => `sha256:${hex}`);
-    for (let i = 0; i < paths.length; i++) meta.#index.set(paths[i], i);
+    if (at !== bytes.length) return meta;
+    for (const [i, end] of found) {
+      meta.#known[i] = 1;
+      for (let k = 0; k < 3; k++) meta.#numbers[i * 3 + k] = view.getFloat64(end + k * 8, true);
+      meta.#digests.set(bytes.subarray(end + 24, end + FIXED), i * 32);
+    }
     return meta;
   }
 
@@ -60,40 +80,72 @@ export class ContextMeta {
     this.#dirty = false;
   }
 
-  /** The digest `path` had when it had this size, mtime and inode; else undefined. */
-  lookup(path: string, size: number, mtime: number, ino: number): Digest | undefined {
-    const i = this.#index.get(path);
-    if (i === undefined) return undefined;
+  /** The digest path `i` had when it had this size, mtime and inode; else undefined. */
+  lookup(i: number, size: number, mtime: number, ino: number): Digest | undefined {
     const n = this.#numbers;
-    if (n[i * 3] !== size || n[i * 3 + 1] !== mtime || n[i * 3 + 2] !== ino) return undefined;
-    return this.#digests[i] as Digest;
+    if (
+      !this.#known[i] || n[i * 3] !== size || n[i * 3 + 1] !== mtime || n[i * 3 + 2] !== ino
+    ) return undefined;
+    const hex = this.#hex;
+    for (let k = 0; k < 32; k++) {
+      const b = this.#digests[i * 32 + k];
+      hex[7 + k * 2] = HEX_DIGITS[b >> 4];
+      hex[8 + k * 2] = HEX_DIGITS[b & 15];
+    }
+    return LATIN1.decode(hex) as Digest;
   }
 
-  /** Records that `path`, with this size, mtime and inode, has `digest` (a sha256). */
-  set(path: string, size: number, mtime: number, ino: number, digest: Digest): void {
-    let i = this.#index.get(path);
-    if (i === undefined) {
-      i = this.#digests.length;
-      this.#index.set(path, i);
+  /** Records that path `i`, with this size, mtime and inode, has `digest` (a sha256). */
+  set(i: number, size: number, mtime: number, ino: number, digest: Digest): void {
+    if (digest.length !== 71 || !digest.startsWith("sha256:")) {
+      throw new TypeError(`Not a sha256 digest: ${digest}`);
     }
     this.#numbers[i * 3] = size;
     this.#numbers[i * 3 + 1] = mtime;
     this.#numbers[i * 3 + 2] = ino;
-    // The digest as given: a slice of it would keep it alive all the same (V8 slices share
-    // their parent string), and a lookup returns it without making a string.
-    this.#digests[i] = digest;
+    for (let k = 0; k < 32; k++) {
+      this.#digests[i * 32 + k] = (nibble(digest.charCodeAt(7 + k * 2)) << 4) |
+        nibble(digest.charCodeAt(8 + k * 2));
+    }
+    this.#known[i] = 1;
     this.#dirty = true;
   }
 
-  /** The cache as text, with only the paths `keep` accepts. */
-  serialize(keep: (path: string) => boolean): string {
-    const out: MetaFile = { version: 2, paths: [], numbers: [], digests: [] };
-    for (const [path, i] of this.#index) {
-      if (!keep(path)) continue;
-      out.paths.push(path);
-      out.numbers.push(this.#numbers[i * 3], this.#numbers[i * 3 + 1], this.#numbers[i * 3 + 2]);
-      out.digests.push(this.#digests[i].slice(7));
+  /** The cache as bytes, with the path of each position from `pathOf`. */
+  serialize(pathOf: (i: number) => string): Uint8Array {
+    const encoder = new TextEncoder();
+    let out = new Uint8Array(HEAD + (1 << 16));
+    let view = new DataView(out.buffer);
+    let at = HEAD;
+    let entries = 0;
+    for (let i = 0; i < this.#known.length; i++) {
+      if (!this.#known[i]) continue;
+      const path = pathOf(i);
+      const room = 4 + path.length * 3 + FIXED;
+      if (at + room > out.length) {
+        const grown = new Uint8Array(Math.max(out.length * 2, at + room));
+        grown.set(out.subarray(0, at));
+        out = grown;
+        view = new DataView(out.buffer);
+      }
+      const { written } = encoder.encodeInto(path, out.subarray(at + 4));
+      view.setUint32(at, written, true);
+      at += 4 + written;
+      for (let k = 0; k < 3; k++) view.setFloat64(at + k * 8, this.#numbers[i * 3 + k], true);
+      out.set(this.#digests.subarray(i * 32, i * 32 + 32), at + 24);
+      at += FIXED;
+      entries++;
     }
-    return JSON.stringify(out);
+    out.set(MAGIC);
+    view.setUint32(4, entries, true);
+    return out.subarray(0, at);
   }
+}
+
+const PREFIX = new TextEncoder().encode("sha256:");
+const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
+const LATIN1 = new TextDecoder("latin1");
+
+function nibble(code: number): number {
+  return code <= 0x39 ? code - 0x30 : code - 0x57;
 }

@@ -68,17 +68,35 @@ const ONE_READ_LIMIT = 1 << 20;
 /** Up to this size a file is read into a buffer of its own (cheapest for small files). */
 const FRESH_READ_LIMIT = 64 << 10;
 
+const TYPES = ["file", "directory", "symlink", "other"] as const;
+type EntryType = typeof TYPES[number];
+
 /**
  * A build context with its ignore rules applied. Paths outside what the ignore file lets
  * through do not exist for the build.
+ *
+ * What it knows of each path is kept in columns by the path's position in the sorted
+ * listing: a context of 100,000 files held a map entry, a stat record and a name string per
+ * file for the whole build, and V8 grows its heap with what is alive.
  */
 export class BuildContext {
   /** The directory holding the context's files. */
   readonly root: string;
   /** A stable name for the context: its absolute path, or `stdin`. */
   readonly id: string;
-  #entries: Map<string, "file" | "directory" | "symlink" | "other">;
-  #children = new Map<string, string[]>();
+  /** Every path sent, sorted; position 0 is the root, `""`. */
+  #paths: string[];
+  #index = new Map<string, number>();
+  #types: Uint8Array;
+  // Children of position i are #childList[#childStart[i] .. #childStart[i + 1]], by name.
+  #childStart: Int32Array;
+  #childList: Int32Array;
+  // Filled by the first stat of a path. The context does not change during a build
+  // (BuildKit snapshots it): every path is stat'ed once, whatever looks at it.
+  #statted: Uint8Array;
+  #modes: Uint16Array;
+  #numbers: Float64Array; // size, mtime (seconds), inode
+  #links = new Map<number, string>();
   #metaPath: string;
   #meta: ContextMeta;
   #temp: string | undefined;
@@ -86,34 +104,47 @@ export class BuildContext {
   #fs: ContextFs;
   #sha256: Sha256Function | undefined;
   #readBuffer: Uint8Array | undefined;
-  // The context does not change during a build (BuildKit snapshots it): every path is
-  // stat'ed once, however many steps and checks look at it.
-  #stats = new Map<string, ContextStat>();
 
   private constructor(
     root: string,
     id: string,
-    entries: Map<string, "file" | "directory" | "symlink" | "other">,
+    listing: readonly { path: string; type: EntryType }[],
     metaPath: string,
-    meta: ContextMeta,
     temp: string | undefined,
     fs: ContextFs,
   ) {
     this.root = root;
     this.#fs = fs;
     this.id = id;
-    this.#entries = entries;
     this.#metaPath = metaPath;
-    this.#meta = meta;
     this.#temp = temp;
-    for (const path of entries.keys()) {
-      if (path === "") continue;
+    const count = listing.length + 1;
+    this.#paths = new Array(count);
+    this.#paths[0] = "";
+    this.#types = new Uint8Array(count);
+    this.#types[0] = TYPES.indexOf("directory");
+    this.#index.set("", 0);
+    const parents = new Int32Array(count);
+    this.#childStart = new Int32Array(count + 1);
+    // The listing is sorted, so parents come before their children and each directory's
+    // children come in name order.
+    for (let i = 1; i < count; i++) {
+      const { path, type } = listing[i - 1];
+      this.#paths[i] = path;
+      this.#types[i] = TYPES.indexOf(type);
+      this.#index.set(path, i);
       const slash = path.lastIndexOf("/");
-      const parent = slash < 0 ? "" : path.slice(0, slash);
-      let list = this.#children.get(parent);
-      if (!list) this.#children.set(parent, list = []);
-      list.push(path.slice(slash + 1));
+      parents[i] = slash < 0 ? 0 : this.#index.get(path.slice(0, slash)) ?? -1;
+      if (parents[i] >= 0) this.#childStart[parents[i] + 1]++;
     }
+    for (let i = 0; i < count; i++) this.#childStart[i + 1] += this.#childStart[i];
+    this.#childList = new Int32Array(this.#childStart[count]);
+    const filled = this.#childStart.slice(0, count);
+    for (let i = 1; i < count; i++) if (parents[i] >= 0) this.#childList[filled[parents[i]]++] = i;
+    this.#statted = new Uint8Array(count);
+    this.#modes = new Uint16Array(count);
+    this.#numbers = new Float64Array(count * 3);
+    this.#meta = new ContextMeta(count);
   }
 
   /**
@@ -165,40 +196,27 @@ export class BuildContext {
       }
       throw error;
     }
-    const entries = new Map(listing.entries.map((e) => [e.path, e.type]));
-    entries.set("", "directory");
     const metaDir = join(options.storeRoot, "build-cache", "context-meta");
-    const metaPath = join(
-      metaDir,
-      `${(await sha256(id)).slice(7, 39)}.json`,
-    );
-    let meta = new ContextMeta();
+    const metaPath = join(metaDir, `${(await sha256(id)).slice(7, 39)}.meta`);
+    const context = new BuildContext(root, id, listing.entries, metaPath, temp, fs);
     if (temp === undefined) {
       try {
-        meta = ContextMeta.parse(await readFile(metaPath, "utf8"));
+        const bytes = await readFile(metaPath);
+        context.#meta = ContextMeta.parse(
+          new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+          context.#paths.length,
+          (path) => context.#index.get(path),
+        );
       } catch {
         // No cache yet, or an unreadable one: every file is hashed again.
       }
     }
-    return new BuildContext(
-      root,
-      id,
-      entries,
-      metaPath,
-      meta,
-      temp,
-      fs,
-    );
+    return context;
   }
 
   /** How many files were read to hash them (the rest came from the metadata cache). */
   get hashedFiles(): number {
     return this.#hashed;
-  }
-
-  /** Every path sent to the build, sorted. */
-  paths(): string[] {
-    return [...this.#entries.keys()].filter((p) => p !== "").sort();
   }
 
   /**
@@ -207,21 +225,36 @@ export class BuildContext {
    * of a warm 30,000-file build took a third less time than between the walk's other work.
    */
   statTree(path: string): void {
-    const top = isClean(path) ? path : contextPath(path);
-    const type = this.#entries.get(top);
-    if (type === undefined) return;
-    // A file alone needs no pass over the listing (a COPY may name many).
-    if (type !== "directory") return void this.#stat(top);
-    // The listing's own path strings, so the stats keep no second copy of each path.
-    const below = top === "" ? "" : `${top}/`;
-    for (const p of this.#entries.keys()) if (p === top || p.startsWith(below)) this.#stat(p);
+    const top = this.#index.get(isClean(path) ? path : contextPath(path));
+    if (top === undefined) return;
+    this.#stat(top);
+    if (TYPES[this.#types[top]] !== "directory") return;
+    const [from, to] = this.#below(top);
+    for (let i = from; i < to; i++) this.#stat(i);
+  }
+
+  /** Positions of the paths below directory `i`: one run of the sorted listing. */
+  #below(i: number): [from: number, to: number] {
+    if (i === 0) return [1, this.#paths.length];
+    const prefix = `${this.#paths[i]}/`;
+    // Between a path and its subtree may sort others (`a-b`, `a.b` before `a/`).
+    let lo = i + 1;
+    let hi = this.#paths.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#paths[mid] < prefix) lo = mid + 1;
+      else hi = mid;
+    }
+    let end = lo;
+    while (end < this.#paths.length && this.#paths[end].startsWith(prefix)) end++;
+    return [lo, end];
   }
 
   /** Like {@linkcode BuildContext.lstat}, synchronously. */
   statSync(path: string): ContextStat | undefined {
     // Paths built from readdir() names are clean already; cleaning costs a split per file.
-    const clean = isClean(path) ? path : contextPath(path);
-    return this.#entries.has(clean) ? this.#stat(clean) : undefined;
+    const i = this.#index.get(isClean(path) ? path : contextPath(path));
+    return i === undefined ? undefined : this.#record(i);
   }
 
   /**
@@ -229,52 +262,68 @@ export class BuildContext {
    * size, mtime and inode, without reading the file; else undefined.
    */
   knownDigest(path: string): Digest | undefined {
-    const p = isClean(path) ? path : contextPath(path);
-    const stat = this.#stat(p);
-    return this.#meta.lookup(p, stat.size, stat.mtime, stat.ino);
+    const i = this.#index.get(isClean(path) ? path : contextPath(path));
+    return i === undefined ? undefined : this.#known(this.#stat(i));
+  }
+
+  #known(i: number): Digest | undefined {
+    const n = this.#numbers;
+    return this.#meta.lookup(i, n[i * 3], n[i * 3 + 1], n[i * 3 + 2]);
   }
 
   /** The entry's metadata, or undefined when it is not in the (filtered) context. */
   lstat(path: string): Promise<ContextStat | undefined> {
-    const clean = contextPath(path);
     try {
-      return Promise.resolve(this.#entries.has(clean) ? this.#stat(clean) : undefined);
+      const i = this.#index.get(contextPath(path));
+      return Promise.resolve(i === undefined ? undefined : this.#record(i));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  #stat(clean: string): ContextStat {
-    let record = this.#stats.get(clean);
-    if (!record) {
-      record = this.#readStat(clean);
-      this.#stats.set(clean, record);
-    }
-    return record;
+  #record(i: number): ContextStat {
+    this.#stat(i);
+    const type = TYPES[this.#types[i]];
+    return {
+      path: this.#paths[i],
+      type,
+      mode: this.#modes[i],
+      size: this.#numbers[i * 3],
+      mtime: this.#numbers[i * 3 + 1],
+      ino: this.#numbers[i * 3 + 2],
+      linkTarget: type === "symlink" ? this.#links.get(i) ?? "" : "",
+    };
   }
 
   // Synchronous on purpose: a context is tens of thousands of stats of cached inodes, and a
   // sync stat costs a quarter of an async one (measured by bench/build_bench.ts). Not
   // bigint: it costs half again as much, and Deno's nanoseconds are whole milliseconds.
-  #readStat(clean: string): ContextStat {
-    // The root is absolute and `clean` has no `.`, `..` or empty parts: no normalizing.
-    const full = clean === "" ? this.root : `${this.root}/${clean}`;
+  #stat(i: number): number {
+    if (this.#statted[i]) return i;
+    const path = this.#paths[i];
+    // The root is absolute and paths have no `.`, `..` or empty parts: no normalizing.
+    const full = path === "" ? this.root : `${this.root}/${path}`;
     const st = this.#fs.lstat(full);
-    const type = st.type;
-    return {
-      path: clean,
-      type,
-      mode: st.mode & 0o7777,
-      size: st.size,
-      mtime: st.mtimeMs / 1000,
-      ino: st.ino,
-      linkTarget: type === "symlink" ? readlinkSync(full) : "",
-    };
+    this.#types[i] = TYPES.indexOf(st.type);
+    this.#modes[i] = st.mode & 0o7777;
+    this.#numbers[i * 3] = st.size;
+    this.#numbers[i * 3 + 1] = st.mtimeMs / 1000;
+    this.#numbers[i * 3 + 2] = st.ino;
+    if (st.type === "symlink") this.#links.set(i, readlinkSync(full));
+    this.#statted[i] = 1;
+    return i;
   }
 
   /** The names in a context directory, sorted; ignored names are left out. */
   readdir(path: string): string[] {
-    return [...(this.#children.get(contextPath(path)) ?? [])].sort();
+    const i = this.#index.get(contextPath(path));
+    if (i === undefined) return [];
+    const skip = i === 0 ? 0 : this.#paths[i].length + 1;
+    const names: string[] = [];
+    for (let k = this.#childStart[i]; k < this.#childStart[i + 1]; k++) {
+      names.push(this.#paths[this.#childList[k]].slice(skip));
+    }
+    return names;
   }
 
   /**
@@ -283,7 +332,7 @@ export class BuildContext {
    */
   body(path: string): Uint8Array | ReadableStream<Uint8Array> {
     const p = contextPath(path);
-    const stat = this.#entries.has(p) ? this.#stat(p) : undefined;
+    const stat = this.statSync(p);
     if (stat?.type === "file" && stat.size <= ONE_READ_LIMIT) {
       // A view of what was read, not a copy of it (a Buffer is one, but with other methods).
       const read = readFileSync(join(this.root, p));
@@ -316,17 +365,19 @@ export class BuildContext {
    */
   async digest(path: string): Promise<Digest> {
     const p = contextPath(path);
-    const stat = this.#stat(p);
-    if (stat.size <= ONE_READ_LIMIT) {
+    const i = this.#index.get(p);
+    if (i === undefined) throw notFound(p);
+    this.#stat(i);
+    if (this.#numbers[i * 3] <= ONE_READ_LIMIT) {
       return this.smallDigest(p, this.#sha256 ??= await sha256Function());
     }
-    const known = this.knownDigest(p);
+    const known = this.#known(i);
     if (known) return known;
     const hasher = await createHasher();
     for await (const chunk of createReadStream(join(this.root, p))) {
       hasher.update(chunk as Uint8Array);
     }
-    return this.#remember(p, stat, hasher.digest());
+    return this.#remember(i, hasher.digest());
   }
 
   /**
@@ -335,11 +386,14 @@ export class BuildContext {
    */
   smallDigest(path: string, sha256: Sha256Function): Digest {
     const p = isClean(path) ? path : contextPath(path);
-    const known = this.knownDigest(p);
+    const i = this.#index.get(p);
+    if (i === undefined) throw notFound(p);
+    const known = this.#known(this.#stat(i));
     if (known) return known;
-    const stat = this.#stat(p);
     const full = join(this.root, p);
-    if (stat.size <= FRESH_READ_LIMIT) return this.#remember(p, stat, sha256(readFileSync(full)));
+    if (this.#numbers[i * 3] <= FRESH_READ_LIMIT) {
+      return this.#remember(i, sha256(readFileSync(full)));
+    }
     // Read into one buffer kept for the purpose: a fresh megabyte per file is garbage the
     // collector only frees late (400 such files held 220 MiB).
     const buf = this.#readBuffer ??= new Uint8Array(ONE_READ_LIMIT + 1);
@@ -354,7 +408,7 @@ export class BuildContext {
     }
     // Grown past the limit since its stat: hashed whole, as it is now.
     const bytes = n < buf.length ? buf.subarray(0, n) : readFileSync(full);
-    return this.#remember(p, stat, sha256(bytes));
+    return this.#remember(i, sha256(bytes));
   }
 
   /** Whether a regular file is small enough for {@linkcode BuildContext.smallDigest}. */
@@ -362,9 +416,10 @@ export class BuildContext {
     return stat.size <= ONE_READ_LIMIT;
   }
 
-  #remember(p: string, stat: ContextStat, digest: Digest): Digest {
+  #remember(i: number, digest: Digest): Digest {
     this.#hashed++;
-    this.#meta.set(p, stat.size, stat.mtime, stat.ino, digest);
+    const n = this.#numbers;
+    this.#meta.set(i, n[i * 3], n[i * 3 + 1], n[i * 3 + 2], digest);
     return digest;
   }
 
@@ -377,10 +432,16 @@ export class BuildContext {
     if (!this.#meta.dirty) return;
     await mkdir(join(this.#metaPath, ".."), { recursive: true });
     const tmp = `${this.#metaPath}.${process.pid}.tmp`;
-    await writeFile(tmp, this.#meta.serialize((path) => this.#entries.has(path)));
+    await writeFile(tmp, this.#meta.serialize((i) => this.#paths[i]));
     await rename(tmp, this.#metaPath);
     this.#meta.saved();
   }
+}
+
+function notFound(path: string): Error {
+  return Object.assign(new Error(`ENOENT: "${path}" is not in the build context`), {
+    code: "ENOENT",
+  });
 }
 
 const UNCLEAN = /(^|\/)\.{0,2}(\/|$)|^\//;

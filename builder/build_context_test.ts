@@ -49,3 +49,32 @@ test("BuildContext digests files of every size, one after the other, from what t
     await rm(store, { recursive: true, force: true });
   }
 });
+
+test("BuildContext lists a directory's names in order and stats a subtree past its neighbours", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "stratum-build-context-"));
+  const store = await mkdtemp(join(tmpdir(), "stratum-build-context-store-"));
+  try {
+    // "a-b" and "a.b" sort between "a" and "a/…": the subtree of "a" is not the next run.
+    for (const d of ["a/c", "a/b"]) await Deno.mkdir(join(dir, d), { recursive: true });
+    for (const f of ["a-b", "a.b", "a/z", "a/b/1", "a/c/2", "Dockerfile"]) {
+      await writeFile(join(dir, f), f);
+    }
+    await Deno.symlink("../a-b", join(dir, "a/link"));
+    const context = await BuildContext.open({ contextDir: dir, storeRoot: store });
+    assert.deepEqual(context.readdir(""), ["Dockerfile", "a", "a-b", "a.b"]);
+    assert.deepEqual(context.readdir("./a/"), ["b", "c", "link", "z"]);
+    assert.deepEqual(context.readdir("a/z"), []);
+    assert.deepEqual(context.readdir("missing"), []);
+    context.statTree("a");
+    assert.equal(context.statSync("a/link")?.linkTarget, "../a-b");
+    assert.equal(context.statSync("a/c/2")?.size, 5);
+    assert.equal(context.statSync("a/c")?.type, "directory");
+    assert.equal(context.statSync("nope"), undefined);
+    assert.equal(await context.digest("a.b"), sha(new TextEncoder().encode("a.b")));
+    await assert.rejects(context.digest("nope"), /not in the build context/);
+    await context.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await rm(store, { recursive: true, force: true });
+  }
+});
