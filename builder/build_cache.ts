@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { closeSync, openSync, writeSync } from "node:fs";
 import {
   type FileHandle,
   mkdir,
@@ -23,7 +24,7 @@ import {
 } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { sha256 } from "../digest/mod.ts";
+import { createHasher, sha256 } from "../digest/mod.ts";
 import type { Descriptor, ImageConfig } from "../image/mod.ts";
 
 /** A layer as the build carries it: the blob's descriptor and its uncompressed digest. */
@@ -40,6 +41,17 @@ export interface KeyComponents {
   args?: Record<string, string>;
   /** Input names → content digests (context files `ctx:path`, `stage:name`, `url:...`). */
   inputs?: Record<string, string>;
+  /**
+   * More inputs, too many to hold (a COPY's context files): produced in name order while
+   * the key is made, and part of `inputs` in the key and the run record.
+   */
+  streamed?: InputStream;
+}
+
+/** Inputs of a step produced one by one, in ascending order of name, when asked. */
+export interface InputStream {
+  /** Calls `emit` for each input, names ascending and each once. */
+  each(emit: (name: string, value: string) => void): void;
 }
 
 /** The state of a stage after a step, as the cache keeps it. */
@@ -77,9 +89,9 @@ const SPOOLED_COMPONENTS = 64 << 10;
  */
 export async function recordedComponents(
   dir: string,
-  json: string,
+  json: KeyedComponents["json"],
 ): Promise<RecordedStep["componentsJson"]> {
-  if (json.length < SPOOLED_COMPONENTS) return json;
+  if (typeof json !== "string" || json.length < SPOOLED_COMPONENTS) return json;
   const file = join(dir, `components-${process.pid}-${Math.random().toString(36).slice(2)}`);
   await writeFile(file, json, { flag: "wx" });
   return { file };
@@ -106,18 +118,86 @@ export async function cacheKey(components: KeyComponents): Promise<string> {
 export interface KeyedComponents {
   /** The step's key. */
   key: string;
-  /** The components as canonical JSON (what the key hashes). */
-  json: string;
+  /** The components as canonical JSON (what the key hashes), or the file that holds it. */
+  json: string | { file: string };
 }
 
 /**
  * {@linkcode cacheKey} with the JSON it hashed: a build keeps the text of each step's
  * components (one string) for its run record, not the object (two strings and a property
- * per context file).
+ * per context file). Components with {@linkcode KeyComponents.streamed} inputs are written
+ * as they are hashed, into a file in `spool` when given.
  */
-export async function keyed(components: KeyComponents): Promise<KeyedComponents> {
-  const json = canonicalJson(components);
-  return { key: await sha256(json), json };
+export async function keyed(components: KeyComponents, spool?: string): Promise<KeyedComponents> {
+  if (!components.streamed) {
+    const json = canonicalJson(components);
+    return { key: await sha256(json), json };
+  }
+  const hasher = await createHasher();
+  const file = spool === undefined
+    ? undefined
+    : join(spool, `components-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const fd = file === undefined ? undefined : openSync(file, "wx");
+  let whole = "";
+  let pending = "";
+  let buffer = new Uint8Array(0);
+  const flush = () => {
+    if (buffer.length < pending.length * 3) buffer = new Uint8Array(pending.length * 3);
+    const { written } = new TextEncoder().encodeInto(pending, buffer);
+    const bytes = buffer.subarray(0, written);
+    hasher.update(bytes);
+    if (fd === undefined) whole += pending;
+    else for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+    pending = "";
+  };
+  try {
+    writeComponents(components, components.streamed, (text) => {
+      pending += text;
+      if (pending.length >= WRITE_PIECE) flush();
+    });
+    flush();
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return { key: hasher.digest(), json: file === undefined ? whole : { file } };
+}
+
+/** UTF-16 units of components JSON gathered before they are hashed and written. */
+const WRITE_PIECE = 1 << 16;
+
+/**
+ * Writes `components` as {@linkcode canonicalJson} would, with `streamed`'s inputs merged
+ * into `inputs` by name, without holding them.
+ */
+function writeComponents(
+  components: KeyComponents,
+  streamed: InputStream,
+  write: (text: string) => void,
+): void {
+  const { args, inputs = {}, instruction, parent } = components;
+  write(args === undefined ? "{" : `{"args":${canonicalJson(args)},`);
+  write(`"inputs":{`);
+  const plain = Object.keys(inputs).filter((k) => inputs[k] !== undefined).sort();
+  let p = 0;
+  let count = 0;
+  const entry = (name: string, value: string) =>
+    write(`${count++ === 0 ? "" : ","}${JSON.stringify(name)}:${JSON.stringify(value)}`);
+  streamed.each((name, value) => {
+    for (; p < plain.length && plain[p] <= name; p++) {
+      if (plain[p] !== name) entry(plain[p], inputs[plain[p]]);
+    }
+    entry(name, value);
+  });
+  for (; p < plain.length; p++) entry(plain[p], inputs[plain[p]]);
+  write("}");
+  if (instruction !== undefined) write(`,"instruction":${JSON.stringify(instruction)}`);
+  if (parent !== undefined) write(`,"parent":${JSON.stringify(parent)}`);
+  write("}");
+}
+
+/** The components {@linkcode keyed} gave as `json`, read back (from its file when spooled). */
+export async function readComponents(json: KeyedComponents["json"]): Promise<KeyComponents> {
+  return JSON.parse(typeof json === "string" ? json : await readFile(json.file, "utf8"));
 }
 
 function canonicalJson(value: unknown): string {

@@ -8,6 +8,7 @@ import {
   explainMiss,
   type KeyComponents,
   keyed,
+  readComponents,
   recordedComponents,
   type RecordedStep,
 } from "./build_cache.ts";
@@ -143,4 +144,42 @@ test("large components wait in a file until the run is saved, and read back whol
       "one JSON document",
     );
   });
+});
+
+test("streamed inputs give the key and JSON of the same inputs held in the object", async () => {
+  const held: Record<string, string> = {
+    "ctx:": "dir:755",
+    "ctx:a": "dir:755",
+    "ctx:a-c": "644:x",
+    'ctx:a/"q"': "link:\\back",
+    "ctx:a/é": "644:y",
+    "heredoc:EOF": "sha256:h",
+    "url:https://x/y": "sha256:u",
+  };
+  const streamedNames = Object.keys(held).filter((k) => k.startsWith("ctx:")).sort();
+  const plain = { "heredoc:EOF": held["heredoc:EOF"], "url:https://x/y": held["url:https://x/y"] };
+  const streamed = {
+    each: (emit: (n: string, v: string) => void) => {
+      for (const name of streamedNames) emit(name, held[name]);
+    },
+  };
+  for (const args of [undefined, { B: "2", A: "1" }]) {
+    const base = { parent: "p", instruction: "COPY . /", ...(args ? { args } : {}) };
+    const whole = await keyed({ ...base, inputs: held });
+    const inMemory = await keyed({ ...base, inputs: plain, streamed });
+    assert.deepEqual(inMemory, whole);
+    await withCache(async (_cache, root) => {
+      const spooled = await keyed({ ...base, inputs: plain, streamed }, root);
+      assert.equal(spooled.key, whole.key);
+      const file = (spooled.json as { file: string }).file;
+      assert.equal(await readFile(file, "utf8"), whole.json);
+      assert.deepEqual(await readComponents(spooled.json), JSON.parse(whole.json as string));
+    });
+  }
+  // Nothing streamed and no inputs: still an empty inputs object, as a COPY had.
+  const empty = { each: () => {} };
+  assert.deepEqual(
+    await keyed({ parent: "p", instruction: "COPY", streamed: empty }),
+    await keyed({ parent: "p", instruction: "COPY", inputs: {} }),
+  );
 });

@@ -233,6 +233,17 @@ export class BuildContext {
     for (let i = from; i < to; i++) this.#stat(i);
   }
 
+  /**
+   * The paths below directory `path`, in sorted order (how a COPY's cache key lists them),
+   * each stat'ed; nothing for anything but a directory.
+   */
+  *below(path: string): Generator<ContextStat> {
+    const i = this.#index.get(isClean(path) ? path : contextPath(path));
+    if (i === undefined || TYPES[this.#types[this.#stat(i)]] !== "directory") return;
+    const [from, to] = this.#below(i);
+    for (let j = from; j < to; j++) yield this.#record(j);
+  }
+
   /** Positions of the paths below directory `i`: one run of the sorted listing. */
   #below(i: number): [from: number, to: number] {
     if (i === 0) return [1, this.#paths.length];

@@ -12,6 +12,7 @@ import {
   explainMiss,
   type KeyComponents,
   keyed,
+  readComponents,
   recordedComponents,
   type RecordedStep,
 } from "./build_cache.ts";
@@ -239,7 +240,7 @@ async function runOneStep(
   } catch (error) {
     throw stepError(error, label, instruction);
   }
-  const { key, json } = await keyed(prepared.components);
+  const { key, json } = await keyed(prepared.components, session.tmp);
   let record = session.options.noCache ? undefined : await session.cache.get(key);
   let hit = record !== undefined && await layersPresent(session, record);
   let cachedFrom: string | undefined;
@@ -281,14 +282,21 @@ async function runOneStep(
     if (st.layers.length !== st.view?.sources.length) st.view = undefined;
     return;
   }
-  report.missReason = session.options.noCache
-    ? "--no-cache"
-    : explainMiss(prepared.components, await session.lastRun.step(position), st.firstMiss, key);
+  if (session.options.noCache) report.missReason = "--no-cache";
+  else {
+    const previous = await session.lastRun.step(position);
+    // Streamed inputs are read back only to be compared with an earlier build's.
+    const components = previous && prepared.components.streamed
+      ? await readComponents(json)
+      : prepared.components;
+    report.missReason = explainMiss(components, previous, st.firstMiss, key);
+  }
   st.firstMiss ??= `${label} (${report.missReason})`;
   st.key = key;
   // Made into the key and explained: a COPY's inputs (a property per context file) are not
   // kept through the step, where every megabyte alive costs several of heap.
   prepared.components.inputs = undefined;
+  prepared.components.streamed = undefined;
   if (session.options.dryRun) {
     st.state = prepared.predict();
     return;

@@ -6,7 +6,7 @@
  * @module
  */
 import { sha256 } from "../../digest/mod.ts";
-import type { KeyComponents } from "../build_cache.ts";
+import type { InputStream, KeyComponents } from "../build_cache.ts";
 import { parseChmod } from "../chmod_mode.ts";
 import { contextInputs, fetchUrl, matchSource, planCopy } from "../copy.ts";
 import type { InlineSource } from "../copy_plan.ts";
@@ -95,6 +95,7 @@ export async function copyStep(
   }
   let from: SourceFs;
   let matches: string[][] | undefined;
+  let streamed: InputStream | undefined;
   if (flags.from !== undefined) {
     const source = await fromSource(session, flags.from, ctx.stage.index);
     if (source.kind === "stage") {
@@ -134,7 +135,7 @@ export async function copyStep(
       }
       matched.push(...m);
     }
-    await contextInputs(session.context, matched, inputs);
+    streamed = await contextInputs(session.context, matched);
   }
   const flagText = [
     flags.chown !== undefined ? `--chown=${flags.chown}` : "",
@@ -150,6 +151,7 @@ export async function copyStep(
       ctx.state.image.config?.WorkingDir ?? ""
     }`,
     inputs,
+    streamed,
   };
   const chmod = flags.chmod === undefined ? undefined : parseChmod(flags.chmod);
   return {

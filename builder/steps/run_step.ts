@@ -230,7 +230,7 @@ async function mountInputs(
       continue;
     }
     const found = await contextInputs(session.context, [contextPath(m.source ?? "")]);
-    for (const [k, v] of Object.entries(found)) inputs[`mount${i}:${k}`] = v;
+    found.each((k, v) => inputs[`mount${i}:${k}`] = v);
   }
   return inputs;
 }
