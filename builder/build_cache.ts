@@ -105,8 +105,8 @@ export interface RunStep {
   label: string;
   /** The key. */
   key: string;
-  /** What made it. */
-  components: KeyComponents;
+  /** What made it, as canonical JSON. */
+  components: string;
 }
 
 /** Computes a step's key from its components. */
@@ -195,11 +195,6 @@ function writeComponents(
   write("}");
 }
 
-/** The components {@linkcode keyed} gave as `json`, read back (from its file when spooled). */
-export async function readComponents(json: KeyedComponents["json"]): Promise<KeyComponents> {
-  return JSON.parse(typeof json === "string" ? json : await readFile(json.file, "utf8"));
-}
-
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value !== null && typeof value === "object") {
@@ -277,22 +272,17 @@ export class BuildCache {
   async saveRun(runId: string, steps: RecordedStep[], last: LastRun): Promise<void> {
     if (last.sameKeys(steps)) return;
     const path = await this.#runPath(runId);
-    // Components first: a reader that finds the new keys finds what made them.
+    // Components first: a reader that finds the new keys finds what made them. Two lines a
+    // step, its position, label and key, then its components: the components of one step
+    // are read back without parsing the others'.
     await atomicWrite(path, async (out) => {
-      // The components are JSON already: the record is put together around them, as
-      // RunSteps, and written piece by piece.
-      for (const [i, s] of steps.entries()) {
-        await writeAll(
-          out,
-          `${i === 0 ? "[" : ","}{"position":${JSON.stringify(s.position)},"label":${
-            JSON.stringify(s.label)
-          },"key":${JSON.stringify(s.key)},"components":`,
-        );
+      for (const s of steps) {
+        const { position, label, key } = s;
+        await writeAll(out, `${JSON.stringify({ position, label, key })}\n`);
         if (typeof s.componentsJson === "string") await writeAll(out, s.componentsJson);
         else await copyInto(out, s.componentsJson.file);
-        await writeAll(out, "}");
+        await writeAll(out, "\n");
       }
-      await writeAll(out, steps.length === 0 ? "[]" : "]");
     });
     await atomicWrite(`${path}.keys`, JSON.stringify(steps.map((s) => [s.position, s.key])));
   }
@@ -327,7 +317,7 @@ export class BuildCache {
 
   async #runPath(runId: string): Promise<string> {
     const hex = (await sha256(runId)).slice(7, 39);
-    return join(this.#dir, "runs", `${hex}.json`);
+    return join(this.#dir, "runs", `${hex}.jsonl`);
   }
 }
 
@@ -336,7 +326,6 @@ export class LastRun {
   #path: string;
   #keys: Map<string, string>;
   #order: [string, string][];
-  #steps: Promise<Map<string, RunStep>> | undefined;
 
   /** The run recorded at `path` (components) with `keys` (read from `<path>.keys`). */
   constructor(path: string, keys: [string, string][]) {
@@ -351,21 +340,44 @@ export class LastRun {
   }
 
   /**
-   * The step at `position` with its components, read from disk on first use. A build asks
-   * for each step once, to explain its miss: what it gets is not kept here after (a COPY's
-   * components name every context file).
+   * The step at `position` with its components, read from disk when asked: a build asks
+   * only to explain a miss, and nothing of the record is kept here (a COPY's components
+   * name every context file).
    */
   async step(position: string): Promise<RunStep | undefined> {
     if (!this.#keys.has(position)) return undefined;
-    this.#steps ??= readFile(this.#path, "utf8").then(
-      (text) => new Map((JSON.parse(text) as RunStep[]).map((s) => [s.position, s])),
-      () => new Map(),
-    );
-    const steps = await this.#steps;
-    const step = steps.get(position);
-    steps.delete(position);
-    // Keys and components are written one after the other: a pair from two builds is not one.
-    return step?.key === this.#keys.get(position) ? step : undefined;
+    let text: string;
+    try {
+      text = await readFile(this.#path, "utf8");
+    } catch {
+      return undefined;
+    }
+    for (let at = 0; at < text.length;) {
+      const headEnd = text.indexOf("\n", at);
+      const end = headEnd < 0 ? -1 : text.indexOf("\n", headEnd + 1);
+      if (end < 0) return undefined;
+      let head: { position?: unknown; label?: unknown; key?: unknown };
+      try {
+        head = JSON.parse(text.slice(at, headEnd));
+      } catch {
+        return undefined; // Not a record this version wrote.
+      }
+      if (head.position === position) {
+        // Keys and components are written one after the other: a pair from two builds is
+        // not one.
+        if (head.key !== this.#keys.get(position) || typeof head.label !== "string") {
+          return undefined;
+        }
+        return {
+          position,
+          label: head.label,
+          key: head.key as string,
+          components: text.slice(headEnd + 1, end),
+        };
+      }
+      at = end + 1;
+    }
+    return undefined;
   }
 
   /** Whether `steps` have this run's positions and keys, in order. */
@@ -417,58 +429,4 @@ async function copyInto(out: FileHandle, path: string): Promise<void> {
   } finally {
     await input.close();
   }
-}
-
-/**
- * Says why a step missed the cache, given what made its key and the same step of the
- * last build (if any), and the label of the first earlier step that missed.
- */
-export function explainMiss(
-  components: KeyComponents,
-  previous: RunStep | undefined,
-  earlierMiss: string | undefined,
-  key: string,
-): string {
-  if (!previous) return "no earlier build of this step";
-  const before = previous.components;
-  if (previous.key === key) return "its cache entry is gone (pruned, or its layers were removed)";
-  if (before.instruction !== components.instruction) {
-    return `the instruction changed (was: ${before.instruction})`;
-  }
-  const reasons: string[] = [];
-  const args = diffMaps(before.args ?? {}, components.args ?? {});
-  for (const [name, change] of args) reasons.push(`ARG ${name} ${change}`);
-  for (const [name, change] of diffMaps(before.inputs ?? {}, components.inputs ?? {})) {
-    reasons.push(`${describeInput(name)} ${change}`);
-  }
-  if (reasons.length > 0) return reasons.join("; ");
-  if (before.parent !== components.parent) {
-    return earlierMiss ? `an earlier step changed: ${earlierMiss}` : "an earlier step changed";
-  }
-  return "no cache entry";
-}
-
-function describeInput(name: string): string {
-  if (name.startsWith("ctx:")) return `context file ${name.slice(4) || "."}`;
-  if (name.startsWith("stage:")) return `stage ${name.slice(6)}`;
-  if (name.startsWith("image:")) return `image ${name.slice(6)}`;
-  if (name.startsWith("base:")) return `base image ${name.slice(5)}`;
-  if (name.startsWith("url:")) return `URL ${name.slice(4)}`;
-  return name;
-}
-
-function diffMaps(
-  before: Record<string, string>,
-  after: Record<string, string>,
-): [string, string][] {
-  const out: [string, string][] = [];
-  for (const k of Object.keys(after)) {
-    const v = after[k];
-    if (!(k in before)) out.push([k, "added"]);
-    else if (before[k] !== v) {
-      out.push([k, k.includes(":") ? "changed" : `changed (was "${before[k]}", now "${v}")`]);
-    }
-  }
-  for (const k of Object.keys(before)) if (!(k in after)) out.push([k, "removed"]);
-  return out.sort((a, b) => (a[0] < b[0] ? -1 : 1));
 }

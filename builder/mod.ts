@@ -122,13 +122,13 @@ export {
   BuildCache,
   cacheKey,
   type CacheRecord,
-  explainMiss,
   type KeyComponents,
   LastRun,
   type LayerRef,
   type RecordedStep,
   type RunStep,
 } from "./build_cache.ts";
+export { explainMiss } from "./miss_reason.ts";
 export { BuildContext, type ContextStat, type OpenContextOptions } from "./build_context.ts";
 export {
   CACHE_CONFIG_MEDIA_TYPE,

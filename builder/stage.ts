@@ -5,17 +5,17 @@
  *
  * @module
  */
+import { readFile } from "node:fs/promises";
 import { formatPlatform, parsePlatform, parseReference } from "../image/mod.ts";
 import {
   cacheKey,
   type CacheRecord,
-  explainMiss,
   type KeyComponents,
   keyed,
-  readComponents,
   recordedComponents,
   type RecordedStep,
 } from "./build_cache.ts";
+import { explainMiss } from "./miss_reason.ts";
 import type { StageNode } from "./build_graph.ts";
 import { BuildStepError, DockerfileSyntaxError } from "./errors.ts";
 import {
@@ -148,7 +148,7 @@ async function executeStage(session: Session, index: number): Promise<StageResul
     const previous = session.lastRun.key(position);
     if (previous && previous !== base.key) {
       base.firstMiss = `FROM ${baseName} (${
-        explainMiss(components, await session.lastRun.step(position), undefined, base.key)
+        explainMiss(json as string, await session.lastRun.step(position), undefined, base.key)
       })`;
     }
     session.runSteps.push({
@@ -285,10 +285,10 @@ async function runOneStep(
   if (session.options.noCache) report.missReason = "--no-cache";
   else {
     const previous = await session.lastRun.step(position);
-    // Streamed inputs are read back only to be compared with an earlier build's.
-    const components = previous && prepared.components.streamed
-      ? await readComponents(json)
-      : prepared.components;
+    // Spooled components are read back only to be compared with an earlier build's.
+    const components = !previous || typeof json === "string"
+      ? json as string
+      : await readFile(json.file, "utf8");
     report.missReason = explainMiss(components, previous, st.firstMiss, key);
   }
   st.firstMiss ??= `${label} (${report.missReason})`;
