@@ -42,6 +42,8 @@ export interface ContextStat {
   mtime: number;
   /** Inode number, to find hardlinks. */
   ino: number;
+  /** Hard links to the inode, when known. */
+  nlink?: number;
   /** Symlink target, or "". */
   linkTarget: string;
 }
@@ -95,6 +97,7 @@ export class BuildContext {
   // (BuildKit snapshots it): every path is stat'ed once, whatever looks at it.
   #statted: Uint8Array;
   #modes: Uint16Array;
+  #nlinks: Uint32Array; // 0: not known
   #numbers: Float64Array; // size, mtime (seconds), inode
   #links = new Map<number, string>();
   #metaPath: string;
@@ -143,6 +146,7 @@ export class BuildContext {
     for (let i = 1; i < count; i++) if (parents[i] >= 0) this.#childList[filled[parents[i]]++] = i;
     this.#statted = new Uint8Array(count);
     this.#modes = new Uint16Array(count);
+    this.#nlinks = new Uint32Array(count);
     this.#numbers = new Float64Array(count * 3);
     this.#meta = new ContextMeta(count);
   }
@@ -302,6 +306,7 @@ export class BuildContext {
       size: this.#numbers[i * 3],
       mtime: this.#numbers[i * 3 + 1],
       ino: this.#numbers[i * 3 + 2],
+      nlink: this.#nlinks[i] || undefined,
       linkTarget: type === "symlink" ? this.#links.get(i) ?? "" : "",
     };
   }
@@ -320,6 +325,7 @@ export class BuildContext {
     this.#numbers[i * 3] = st.size;
     this.#numbers[i * 3 + 1] = st.mtimeMs / 1000;
     this.#numbers[i * 3 + 2] = st.ino;
+    this.#nlinks[i] = st.nlink ?? 0;
     if (st.type === "symlink") this.#links.set(i, readlinkSync(full));
     this.#statted[i] = 1;
     return i;

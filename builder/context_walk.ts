@@ -43,6 +43,8 @@ export interface ContextLstatResult {
   mtimeMs: number;
   /** Inode number. */
   ino: number;
+  /** Hard links to the inode; undefined when not known (taken as possibly more than one). */
+  nlink?: number;
 }
 
 /**
@@ -73,7 +75,14 @@ function typeOf(st: { isDirectory(): boolean; isSymbolicLink(): boolean; isFile(
 export const nodeContextFs: ContextFs = {
   lstat(path) {
     const st = lstatSync(path);
-    return { type: typeOf(st), mode: st.mode, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+    return {
+      type: typeOf(st),
+      mode: st.mode,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      ino: st.ino,
+      nlink: st.nlink,
+    };
   },
   readdir(path) {
     return readdirSync(path, { withFileTypes: true }).map((d) => ({

@@ -228,9 +228,10 @@ export async function planCopy(
       }
       return;
     }
-    const first = st.type === "file" && st.ino !== 0 ? links.get(st.ino) : undefined;
+    const linked = st.type === "file" && st.ino !== 0 && st.nlink !== 1;
+    const first = linked ? links.get(st.ino) : undefined;
     if (st.type === "file" && first === undefined) {
-      links.set(st.ino, destPath);
+      if (linked) links.set(st.ino, destPath);
       // All fields in one literal, not spread: an object made by spreading keeps the fields
       // added after in a second array, and this runs once per file.
       plan.set(destPath, {
@@ -242,7 +243,7 @@ export async function planCopy(
         mtime: clamp(st.mtime),
         size: st.size,
         linkTarget: "",
-        source: srcPath,
+        source: st.path ?? srcPath,
         xattrs: st.xattrs,
         body: openSource,
       });

@@ -36,6 +36,13 @@ import { CopyError } from "./errors.ts";
 export interface SourceStat extends FileStat<NodeType | "other"> {
   /** Same number: hardlinks of one file. */
   ino: number;
+  /**
+   * Hard links to the file, when the source knows: one means no other path shares it, and
+   * the copy keeps no note of it (as fsutil only tracks files with more than one).
+   */
+  nlink?: number;
+  /** The source's own string for the path, when it keeps one: plan entries share it. */
+  path?: string;
   /** Device numbers of a char or block device. */
   devmajor?: number;
   /** Device numbers of a char or block device. */

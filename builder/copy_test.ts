@@ -10,9 +10,10 @@ import { sha256 } from "../digest/mod.ts";
 import type { ImageStore } from "../storage/mod.ts";
 import { build, BuildStepError } from "./build.ts";
 import { contextDir, storeWithBase, treeOf, type TreeRow } from "./_build_test_util.ts";
-import { globToRegExp } from "./copy.ts";
+import { BuildContext } from "./build_context.ts";
+import { globToRegExp, planCopy } from "./copy.ts";
 import { archiveKind } from "./copy_archive.ts";
-import { rootPath, type SourceFs, type SourceStat } from "./copy_source.ts";
+import { contextFs, rootPath, type SourceFs, type SourceStat, TreeFs } from "./copy_source.ts";
 import { openLayer } from "../unionfs/mod.ts";
 
 const FILES = [
@@ -407,6 +408,35 @@ test("ADD of a truncated gzip archive fails naming the archive", async () => {
       build({ store, storeRoot: root, contextDir: dir }),
       /"\/cut\.tgz".*Cannot decompress a gzip archive/,
     );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("COPY keeps hardlinks between files with more than one link, and only those", async () => {
+  // fsutil (BuildKit's copy) tracks an inode only when its link count is above one: a
+  // file named twice by overlapping sources is copied twice, not linked.
+  const dir = await mkdtemp(join(tmpdir(), "stratum-copy-links-"));
+  try {
+    await mkdir(join(dir, "d/sub"), { recursive: true });
+    await writeFile(join(dir, "d/sub/one"), "1");
+    await writeFile(join(dir, "d/h1"), "h");
+    await link(join(dir, "d/h1"), join(dir, "d/h2"));
+    const context = await BuildContext.open({ contextDir: dir, storeRoot: dir });
+    const plan = await planCopy(contextFs(context), new TreeFs(store.blobs, [], "image"), {
+      keyword: "COPY",
+      sources: ["d", "d/sub"],
+      dest: "/out/",
+      workdir: "/",
+      now: 0,
+    });
+    const byPath = Object.fromEntries(plan.entries.map((e) => [e.path, e]));
+    assert.equal(byPath["out/h1"].type, "file");
+    assert.deepEqual([byPath["out/h2"].type, byPath["out/h2"].linkTarget], ["hardlink", "out/h1"]);
+    assert.equal(byPath["out/sub/one"].type, "file");
+    assert.equal(byPath["out/one"].type, "file", "a single-link file named twice is two files");
+    assert.equal(byPath["out/one"].source, "d/sub/one");
+    await context.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -193,6 +193,7 @@ interface DenoFileInfo {
   size?: number;
   mtime?: Date | null;
   ino?: number | null;
+  nlink?: number | null;
 }
 
 interface DenoFs {
@@ -222,6 +223,7 @@ export function runtimeContextFs(): ContextFs | undefined {
         size: st.size ?? 0,
         mtimeMs: st.mtime?.getTime() ?? 0,
         ino: st.ino ?? 0,
+        nlink: st.nlink ?? undefined,
       };
     },
     readdir(path) {
