@@ -21,7 +21,9 @@ export function explainMiss(
   if (!previous) return "no earlier build of this step";
   if (previous.key === key) return "its cache entry is gone (pruned, or its layers were removed)";
   try {
-    return compareComponents(components, previous.components, earlierMiss);
+    // A copy: pieces sliced from the records' text would keep all of it alive with the
+    // reason, through the rest of the build.
+    return copyOf(compareComponents(components, previous.components, earlierMiss));
   } catch (error) {
     // A damaged record of the last build costs the explanation, never the build.
     if (error instanceof SyntaxError) return "the last build's record of this step is unreadable";
@@ -51,6 +53,10 @@ function compareComponents(
     return earlierMiss ? `an earlier step changed: ${earlierMiss}` : "an earlier step changed";
   }
   return "no cache entry";
+}
+
+function copyOf(text: string): string {
+  return new TextDecoder().decode(new TextEncoder().encode(text));
 }
 
 function describeInput(name: string): string {

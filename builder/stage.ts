@@ -12,6 +12,7 @@ import {
   type CacheRecord,
   type KeyComponents,
   keyed,
+  type KeyedComponents,
   recordedComponents,
   type RecordedStep,
 } from "./build_cache.ts";
@@ -224,6 +225,26 @@ function vertexPrefix(st: StepState): string {
   return single ? `[${n}]` : `[${st.stage.label} ${n}]`;
 }
 
+/**
+ * Why the step at `position` missed, against the last build. A function of its own: what
+ * it reads (two texts naming every file of a large COPY) must not stay in the suspended
+ * frame of the step that runs next.
+ */
+async function missReason(
+  session: Session,
+  position: string,
+  json: KeyedComponents["json"],
+  earlierMiss: string | undefined,
+  key: string,
+): Promise<string> {
+  const previous = await session.lastRun.step(position);
+  // Spooled components are read back only to be compared with an earlier build's.
+  const components = !previous || typeof json === "string"
+    ? json as string
+    : await readFile(json.file, "utf8");
+  return explainMiss(components, previous, earlierMiss, key);
+}
+
 async function runOneStep(
   st: StepState,
   instruction: Instruction,
@@ -282,15 +303,9 @@ async function runOneStep(
     if (st.layers.length !== st.view?.sources.length) st.view = undefined;
     return;
   }
-  if (session.options.noCache) report.missReason = "--no-cache";
-  else {
-    const previous = await session.lastRun.step(position);
-    // Spooled components are read back only to be compared with an earlier build's.
-    const components = !previous || typeof json === "string"
-      ? json as string
-      : await readFile(json.file, "utf8");
-    report.missReason = explainMiss(components, previous, st.firstMiss, key);
-  }
+  report.missReason = session.options.noCache
+    ? "--no-cache"
+    : await missReason(session, position, json, st.firstMiss, key);
   st.firstMiss ??= `${label} (${report.missReason})`;
   st.key = key;
   // Made into the key and explained: a COPY's inputs (a property per context file) are not
