@@ -197,44 +197,34 @@ export async function planCopy(
     });
   };
 
-  const copyEntry = async (srcPath: string, st: SourceStat, destPath: string, rel: string) => {
-    if (exclude && rel !== "" && (exclude.matches(rel) || exclude.matches(srcPath))) return;
-    if (st.type === "other") return;
+  const excluded = (srcPath: string, rel: string) =>
+    exclude !== undefined && rel !== "" && (exclude.matches(rel) || exclude.matches(srcPath));
+
+  /** The entry of one path below a copied directory, or of a copied path that is no directory. */
+  const entryOf = (srcPath: string, st: SourceStat, destPath: string): PlannedEntry => {
     const id = owner(st);
     if (st.type === "directory") {
-      if (rel === "") {
-        // The top directory is made, not copied (fsutil copies a directory's contents
-        // into it): an existing one is left as it is, --chown or not.
-        if (!plan.has(destPath) && destPath !== "") await addDir(destPath);
-      } else {
-        plan.set(destPath, {
-          path: destPath,
-          type: "directory",
-          mode: mode(st),
-          ...id,
-          mtime: clamp(st.mtime),
-          size: 0,
-          linkTarget: "",
-          xattrs: st.xattrs,
-        });
-      }
-      for (const name of await from.readdir(srcPath)) {
-        const child = srcPath ? `${srcPath}/${name}` : name;
-        const cst = await from.lstat(child);
-        if (!cst) continue;
-        // Names from readdir are clean: joined as they are (this runs once per file).
-        const to = destPath === "" ? name : `${destPath}/${name}`;
-        await copyEntry(child, cst, to, rel ? `${rel}/${name}` : name);
-      }
-      return;
+      return {
+        path: destPath,
+        type: "directory",
+        mode: mode(st),
+        uid: id.uid,
+        gid: id.gid,
+        mtime: clamp(st.mtime),
+        size: 0,
+        linkTarget: "",
+        xattrs: st.xattrs,
+      };
     }
+    // Only files with more than one link can share an inode with another path (fsutil
+    // tracks no others); a source that cannot tell is taken as one that might.
     const linked = st.type === "file" && st.ino !== 0 && st.nlink !== 1;
     const first = linked ? links.get(st.ino) : undefined;
     if (st.type === "file" && first === undefined) {
       if (linked) links.set(st.ino, destPath);
       // All fields in one literal, not spread: an object made by spreading keeps the fields
       // added after in a second array, and this runs once per file.
-      plan.set(destPath, {
+      return {
         path: destPath,
         type: "file",
         mode: mode(st),
@@ -246,8 +236,7 @@ export async function planCopy(
         source: st.path ?? srcPath,
         xattrs: st.xattrs,
         body: openSource,
-      });
-      return;
+      };
     }
     const base = {
       path: destPath,
@@ -257,24 +246,71 @@ export async function planCopy(
       xattrs: st.xattrs,
     };
     if (st.type === "symlink") {
-      plan.set(destPath, { ...base, type: "symlink", size: 0, linkTarget: st.linkTarget });
-      return;
+      return { ...base, type: "symlink", size: 0, linkTarget: st.linkTarget };
     }
     if (st.type === "fifo" || st.type === "char" || st.type === "block") {
-      plan.set(destPath, {
+      return {
         ...base,
         type: st.type,
         size: 0,
         linkTarget: "",
         devmajor: st.devmajor ?? 0,
         devminor: st.devminor ?? 0,
-      });
-      return;
+      };
     }
     // A file whose inode an earlier file of this copy has.
-    plan.set(destPath, { ...base, type: "hardlink", size: 0, linkTarget: first! });
+    return { ...base, type: "hardlink", size: 0, linkTarget: first! };
   };
 
+  /**
+   * The entries below directory `srcPath` (copied to `destPath`), in the layer's order: by
+   * path, so a directory's own entry goes by its name and what is below it by its name and
+   * a slash (`a`, `a-b`, `a.b`, then `a/…`). A copy of one directory is written as it is
+   * walked, never held whole.
+   */
+  async function* below(
+    srcPath: string,
+    destPath: string,
+    rel: string,
+  ): AsyncGenerator<PlannedEntry> {
+    const order: {
+      key: string;
+      src: string;
+      st: SourceStat;
+      dest: string;
+      rel: string;
+      inside: boolean;
+    }[] = [];
+    for (const name of await from.readdir(srcPath)) {
+      // Names from readdir are clean: joined as they are (this runs once per file).
+      const src = srcPath ? `${srcPath}/${name}` : name;
+      const st = await from.lstat(src);
+      const childRel = rel ? `${rel}/${name}` : name;
+      if (!st || st.type === "other" || excluded(src, childRel)) continue;
+      const dest = destPath === "" ? name : `${destPath}/${name}`;
+      order.push({ key: name, src, st, dest, rel: childRel, inside: false });
+      if (st.type === "directory") {
+        order.push({ key: `${name}/`, src, st, dest, rel: childRel, inside: true });
+      }
+    }
+    order.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const o of order) {
+      if (o.inside) yield* below(o.src, o.dest, o.rel);
+      else yield entryOf(o.src, o.st, o.dest);
+    }
+  }
+
+  /** The entries of copying `srcPath` to `destPath` (made directories aside), in order. */
+  async function* copyRoot(srcPath: string, st: SourceStat, destPath: string) {
+    if (st.type === "directory") yield* below(srcPath, destPath, "");
+    else if (st.type !== "other") yield entryOf(srcPath, st, destPath);
+  }
+
+  // One directory copied alone is written as it is walked: nothing else can come between
+  // its entries, and the directories made for it all sort before them.
+  const streamed = roots.length === 1 && roots[0].stat.type === "directory" &&
+    !options.inline?.length && !from.prefetch;
+  let walked: AsyncIterable<PlannedEntry> | undefined;
   for (const root of roots) {
     let destPath: string;
     if (options.parents) {
@@ -311,7 +347,14 @@ export async function planCopy(
     } else {
       await addParents(destPath);
     }
-    await copyEntry(root.path, root.stat, destPath, "");
+    // The top directory is made, not copied (fsutil copies a directory's contents into it):
+    // an existing one is left as it is, --chown or not.
+    if (root.stat.type === "directory" && destPath !== "" && !plan.has(destPath)) {
+      await addDir(destPath);
+    }
+    const entries = copyRoot(root.path, root.stat, destPath);
+    if (streamed) walked = entries;
+    else for await (const e of entries) plan.set(e.path, e);
   }
   for (const inline of options.inline ?? []) {
     const destPath = into ? joinPath(dest, inline.name) : dest;
@@ -329,9 +372,10 @@ export async function planCopy(
     });
   }
   plan.delete("");
-  const entries = orderHardlinks(
-    [...plan.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
-  );
+  const made = [...plan.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // Walked in path order, a group of hardlinks meets its first path first.
+  if (walked) return { entries: concatEntries(made, walked), matched };
+  const entries = orderHardlinks(made);
   if (from.prefetch) {
     await from.prefetch(entries.flatMap((e) => (e.source === undefined ? [] : [e.source])));
   }
@@ -339,6 +383,14 @@ export async function planCopy(
 }
 
 const ROOT_OWNER = { uid: 0, gid: 0 } as const;
+
+async function* concatEntries(
+  first: PlannedEntry[],
+  rest: AsyncIterable<PlannedEntry>,
+): AsyncGenerator<PlannedEntry> {
+  yield* first;
+  yield* rest;
+}
 
 /**
  * A hardlink must come after the file it names: in each group of links, the first path in

@@ -92,15 +92,20 @@ export interface CopyOptions {
 
 /** What a COPY/ADD will write, and what its cache key depends on. */
 export interface CopyPlan {
-  /** Layer entries, sorted, parents first. */
-  entries: PlannedEntry[];
+  /**
+   * Layer entries, sorted, parents first: held, or, for a large copy of one directory,
+   * produced as they are read.
+   */
+  entries: PlannedEntry[] | AsyncIterable<PlannedEntry>;
   /** Source paths matched (relative to the source root), for cache inputs. */
   matched: string[];
 }
 
 /** Turns a plan into tar entries, opening each body only when its entry is written. */
-export async function* planEntries(entries: Iterable<PlannedEntry>): AsyncGenerator<WriteEntry> {
-  for (const e of entries) {
+export async function* planEntries(
+  entries: Iterable<PlannedEntry> | AsyncIterable<PlannedEntry>,
+): AsyncGenerator<WriteEntry> {
+  for await (const e of entries) {
     yield {
       header: {
         name: e.type === "directory" ? `${e.path}/` : e.path,

@@ -419,23 +419,48 @@ test("COPY keeps hardlinks between files with more than one link, and only those
   const dir = await mkdtemp(join(tmpdir(), "stratum-copy-links-"));
   try {
     await mkdir(join(dir, "d/sub"), { recursive: true });
+    await mkdir(join(dir, "d/x"));
     await writeFile(join(dir, "d/sub/one"), "1");
     await writeFile(join(dir, "d/h1"), "h");
     await link(join(dir, "d/h1"), join(dir, "d/h2"));
+    // By name, x/1 is met before x-y; by path (the layer's order) x-y comes first.
+    await writeFile(join(dir, "d/x/1"), "x");
+    await link(join(dir, "d/x/1"), join(dir, "d/x-y"));
     const context = await BuildContext.open({ contextDir: dir, storeRoot: dir });
-    const plan = await planCopy(contextFs(context), new TreeFs(store.blobs, [], "image"), {
-      keyword: "COPY",
-      sources: ["d", "d/sub"],
-      dest: "/out/",
-      workdir: "/",
-      now: 0,
-    });
-    const byPath = Object.fromEntries(plan.entries.map((e) => [e.path, e]));
-    assert.equal(byPath["out/h1"].type, "file");
-    assert.deepEqual([byPath["out/h2"].type, byPath["out/h2"].linkTarget], ["hardlink", "out/h1"]);
-    assert.equal(byPath["out/sub/one"].type, "file");
-    assert.equal(byPath["out/one"].type, "file", "a single-link file named twice is two files");
-    assert.equal(byPath["out/one"].source, "d/sub/one");
+    const planned = async (sources: string[]) => {
+      const plan = await planCopy(contextFs(context), new TreeFs(store.blobs, [], "image"), {
+        keyword: "COPY",
+        sources,
+        dest: "/out/",
+        workdir: "/",
+        now: 0,
+      });
+      const entries = [];
+      for await (const e of plan.entries) entries.push(e);
+      const paths = entries.map((e) => e.path);
+      assert.deepEqual(paths, [...paths].sort(), `${sources}: in path order`);
+      assert.equal(new Set(paths).size, paths.length, `${sources}: each path once`);
+      return Object.fromEntries(entries.map((e) => [e.path, e]));
+    };
+    // One directory: written as walked. Two sources: planned whole, then ordered.
+    for (const sources of [["d"], ["d", "d/sub"]]) {
+      const byPath = await planned(sources);
+      assert.equal(byPath["out"].type, "directory");
+      assert.equal(byPath["out/h1"].type, "file");
+      assert.deepEqual([byPath["out/h2"].type, byPath["out/h2"].linkTarget], [
+        "hardlink",
+        "out/h1",
+      ]);
+      assert.equal(byPath["out/x-y"].type, "file", `${sources}: the first path is the file`);
+      assert.deepEqual([byPath["out/x/1"].type, byPath["out/x/1"].linkTarget], [
+        "hardlink",
+        "out/x-y",
+      ]);
+      assert.equal(byPath["out/sub/one"].type, "file");
+    }
+    const both = await planned(["d", "d/sub"]);
+    assert.equal(both["out/one"].type, "file", "a single-link file named twice is two files");
+    assert.equal(both["out/one"].source, "d/sub/one");
     await context.close();
   } finally {
     await rm(dir, { recursive: true, force: true });

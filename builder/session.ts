@@ -8,7 +8,7 @@
  */
 import type { Platform } from "../image/mod.ts";
 import type { ImageStore, ResolvedImage } from "../storage/mod.ts";
-import type { SnapshotStore, WriteHeader } from "../unionfs/mod.ts";
+import type { SnapshotStore, WrittenHeaders } from "../unionfs/mod.ts";
 import type { TransferOptions } from "../registry_client/mod.ts";
 import type { BuildCache, LastRun, LayerRef, RecordedStep } from "./build_cache.ts";
 import type { BuildContext } from "./build_context.ts";
@@ -172,7 +172,7 @@ export interface Session {
    * The headers of layers this build wrote (COPY, ADD, WORKDIR), by diff_id, until a RUN
    * makes their snapshots.
    */
-  written: Map<string, WriteHeader[]>;
+  written: Map<string, WrittenHeaders>;
 }
 
 /**

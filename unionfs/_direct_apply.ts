@@ -18,14 +18,44 @@ import type { WriteHeader } from "./_tar_writer.ts";
 import { classify, cleanComponents } from "./_path.ts";
 import { lstatOrNull } from "./resolve_in_root.ts";
 
+/** What of a header deciding a direct apply needs. */
+type HeaderFacts = Pick<WriteHeader, "name" | "type" | "linkname">;
+
 /**
- * The directories to copy up (by depth, shallowest first) and the paths under which the
- * lower layers show nothing, or undefined when the layer must go through the mount. Made
- * once per file of a large COPY, so it keeps one map of the paths and one set of the fresh
- * ones, not lists beside them.
+ * What a layer's writer notes of each header for {@linkcode prepareDirectApply}, compactly:
+ * the names, and the type and link of the few entries that are not regular files. A COPY
+ * of 100,000 files kept a record per file from its write until the next RUN.
+ */
+export class WrittenHeaders implements Iterable<HeaderFacts> {
+  #names: string[] = [];
+  #others = new Map<number, { type: WriteHeader["type"]; linkname: string }>();
+
+  /** Notes one header, in the layer's order. */
+  add(header: HeaderFacts): void {
+    const type = header.type ?? "file";
+    const linkname = header.linkname ?? "";
+    if (type !== "file" || linkname !== "") {
+      this.#others.set(this.#names.length, { type, linkname });
+    }
+    this.#names.push(header.name);
+  }
+
+  /** The headers noted, in order. */
+  *[Symbol.iterator](): Iterator<HeaderFacts> {
+    for (const [i, name] of this.#names.entries()) {
+      yield { name, ...(this.#others.get(i) ?? { type: "file", linkname: "" }) };
+    }
+  }
+}
+
+/**
+ * The directories to copy up (by depth, shallowest first) and the directories under which
+ * the lower layers show nothing, or undefined when the layer must go through the mount.
+ * Made once per file of a large COPY, so it keeps one map of the paths, keyed by the
+ * headers' own names where those are clean already.
  */
 function plan(
-  headers: readonly WriteHeader[],
+  headers: Iterable<HeaderFacts>,
 ): { candidates: string[]; fresh: Set<string>; dirs: Set<string> } | undefined {
   // Each path of the layer, in order, with its type.
   const explicit = new Map<string, string>();
@@ -49,7 +79,8 @@ function plan(
       if (at !== undefined && at !== "directory") return undefined;
       if (at === undefined) ancestors.add(a);
     }
-    const path = parts.join("/");
+    const joined = parts.join("/");
+    const path = joined === header.name ? header.name : joined;
     // A path given twice may be one replacing the other, which over a lower directory hides
     // it (an opaque directory through the mount): left to the mount.
     if (explicit.has(path)) return undefined;
@@ -65,12 +96,12 @@ function plan(
     if (t !== undefined && t !== "directory") return undefined;
     candidates.add(a);
   }
+  // Only directories go into `fresh`: what it answers is whether a directory to copy up
+  // lies under one, and a file of this layer is never above a directory (refused above).
   for (const [path, type] of explicit) {
-    if (path === "") continue;
-    if (type === "directory") {
-      candidates.add(path);
-      dirs.add(path);
-    } else fresh.add(path);
+    if (path === "" || type !== "directory") continue;
+    candidates.add(path);
+    dirs.add(path);
   }
   const depth = (p: string) => p.split("/").length;
   return { candidates: [...candidates].sort((a, b) => depth(a) - depth(b)), fresh, dirs };
@@ -84,7 +115,7 @@ function plan(
  * lookup follows a symlink.
  */
 export async function prepareDirectApply(
-  headers: readonly WriteHeader[],
+  headers: Iterable<HeaderFacts>,
   merged: string,
 ): Promise<boolean> {
   const p = plan(headers);

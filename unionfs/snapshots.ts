@@ -222,7 +222,10 @@ export interface PrepareOptions {
    * makes every create twice over; its bytes still come from its blob. Called only for
    * layers whose snapshot is missing.
    */
-  headers?: (layer: LayerRef, index: number) => readonly WriteHeader[] | undefined;
+  headers?: (
+    layer: LayerRef,
+    index: number,
+  ) => Iterable<Pick<WriteHeader, "name" | "type" | "linkname">> | undefined;
 }
 
 /** What {@linkcode SnapshotStore.gc} removed. */

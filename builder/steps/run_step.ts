@@ -17,7 +17,7 @@ import {
   overlaySupported,
   resolveOnDisk,
   SnapshotStore,
-  type WriteHeader,
+  type WrittenHeaders,
 } from "../../unionfs/mod.ts";
 import type { LayerRef } from "../build_cache.ts";
 import { type BuildContext, contextPath } from "../build_context.ts";
@@ -289,9 +289,9 @@ async function ownHeaders(
   session: Session,
   snapshots: SnapshotStore,
   layers: LayerRef[],
-): Promise<Map<string, WriteHeader[]>> {
+): Promise<Map<string, WrittenHeaders>> {
   const chain = await chainIds(layers.map((l) => l.diffId));
-  const out = new Map<string, WriteHeader[]>();
+  const out = new Map<string, WrittenHeaders>();
   for (const [i, layer] of layers.entries()) {
     const headers = session.written.get(layer.diffId);
     if (!headers) continue;

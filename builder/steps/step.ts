@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { storeLayer, type WriteEntry, type WriteHeader } from "../../unionfs/mod.ts";
+import { storeLayer, type WriteEntry, WrittenHeaders } from "../../unionfs/mod.ts";
 import type { KeyComponents, LayerRef } from "../build_cache.ts";
 import type { StageNode } from "../build_graph.ts";
 import { planEntries, type PlannedEntry } from "../copy_plan.ts";
@@ -56,12 +56,15 @@ export function viewOf(ctx: StepContext): TreeFs {
 }
 
 /**
- * Writes `entries` as a layer blob into the store. The entries are taken: each leaves the
- * array once written, so the plan of a large COPY is freed as its layer is written.
+ * Writes `entries` as a layer blob into the store. Held entries are taken: each leaves the
+ * array once written, so a held plan is freed as its layer is written.
  */
-export async function writeLayer(session: Session, entries: PlannedEntry[]): Promise<LayerRef> {
-  function* taken(): Generator<PlannedEntry> {
-    const held = entries as (PlannedEntry | undefined)[];
+export async function writeLayer(
+  session: Session,
+  entries: PlannedEntry[] | AsyncIterable<PlannedEntry>,
+): Promise<LayerRef> {
+  // A held plan lets go of each entry as it is written.
+  function* taken(held: (PlannedEntry | undefined)[]): Generator<PlannedEntry> {
     for (let i = 0; i < held.length; i++) {
       const entry = held[i]!;
       held[i] = undefined;
@@ -71,11 +74,10 @@ export async function writeLayer(session: Session, entries: PlannedEntry[]): Pro
   // What the RUN snapshot of the layer needs of each header is kept (not the bodies): with
   // it the layer is written straight into its directory, its bytes read back from the blob
   // just stored, so the snapshot is the layer whatever the context does meanwhile.
-  const headers: WriteHeader[] = [];
+  const headers = new WrittenHeaders();
   async function* recorded(): AsyncGenerator<WriteEntry> {
-    for await (const entry of planEntries(taken())) {
-      const { name, type, linkname } = entry.header;
-      headers.push({ name, type, linkname });
+    for await (const entry of planEntries(Array.isArray(entries) ? taken(entries) : entries)) {
+      headers.add(entry.header);
       yield entry;
     }
   }
