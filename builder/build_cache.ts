@@ -105,8 +105,8 @@ export interface RunStep {
   label: string;
   /** The key. */
   key: string;
-  /** What made it, as canonical JSON. */
-  components: string;
+  /** What made it, as canonical JSON (UTF-8). */
+  components: Uint8Array;
 }
 
 /** Computes a step's key from its components. */
@@ -346,19 +346,21 @@ export class LastRun {
    */
   async step(position: string): Promise<RunStep | undefined> {
     if (!this.#keys.has(position)) return undefined;
-    let text: string;
+    // Bytes, not a string: a string of this size would grow the heap for the whole build.
+    let bytes: Uint8Array;
     try {
-      text = await readFile(this.#path, "utf8");
+      bytes = await readFile(this.#path);
     } catch {
       return undefined;
     }
-    for (let at = 0; at < text.length;) {
-      const headEnd = text.indexOf("\n", at);
-      const end = headEnd < 0 ? -1 : text.indexOf("\n", headEnd + 1);
+    const decoder = new TextDecoder();
+    for (let at = 0; at < bytes.length;) {
+      const headEnd = bytes.indexOf(0x0a, at);
+      const end = headEnd < 0 ? -1 : bytes.indexOf(0x0a, headEnd + 1);
       if (end < 0) return undefined;
       let head: { position?: unknown; label?: unknown; key?: unknown };
       try {
-        head = JSON.parse(text.slice(at, headEnd));
+        head = JSON.parse(decoder.decode(bytes.subarray(at, headEnd)));
       } catch {
         return undefined; // Not a record this version wrote.
       }
@@ -372,7 +374,7 @@ export class LastRun {
           position,
           label: head.label,
           key: head.key as string,
-          components: text.slice(headEnd + 1, end),
+          components: bytes.subarray(headEnd + 1, end),
         };
       }
       at = end + 1;

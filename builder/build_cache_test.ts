@@ -18,7 +18,7 @@ function components(file: string, key: string): KeyComponents {
 }
 
 function inputsOf(step: RunStep | undefined): unknown {
-  return step && JSON.parse(step.components).inputs;
+  return step && JSON.parse(new TextDecoder().decode(step.components)).inputs;
 }
 
 function step(position: string, key: string, file: string): RecordedStep {
@@ -62,7 +62,7 @@ test("a miss is explained against the last build's components, read only then", 
     const last = await cache.lastRun("r");
     assert.equal(
       explainMiss(
-        JSON.stringify(components("y", "sha256:c")),
+        new TextEncoder().encode(JSON.stringify(components("y", "sha256:c"))),
         await last.step("0/1"),
         undefined,
         "sha256:c",

@@ -3,14 +3,16 @@ import { test } from "node:test";
 import { type KeyComponents, keyed, type RunStep } from "./build_cache.ts";
 import { explainMiss } from "./miss_reason.ts";
 
+const utf8 = (text: string) => new TextEncoder().encode(text);
+
 async function run(components: KeyComponents): Promise<RunStep> {
   const { key, json } = await keyed(components);
-  return { position: "0/1", label: "step", key, components: json as string };
+  return { position: "0/1", label: "step", key, components: utf8(json as string) };
 }
 
 async function explain(before: KeyComponents, after: KeyComponents, earlier?: string) {
   const now = await keyed(after);
-  return explainMiss(now.json as string, await run(before), earlier, now.key);
+  return explainMiss(utf8(now.json as string), await run(before), earlier, now.key);
 }
 
 test("a miss names each context file, ARG and input that changed, in name order", async () => {
@@ -26,6 +28,9 @@ test("a miss names each context file, ARG and input that changed, in name order"
       "ctx:a!": "644:3",
       'ctx:a"q': "link:\\x",
       "ctx:gone": "dir:755",
+      "ctx:\u00e9": "644:5",
+      "ctx:\uff5e": "644:6",
+      "ctx:\u{1f600}": "644:7",
       "stage:build": "sha256:s",
     },
   };
@@ -38,14 +43,18 @@ test("a miss names each context file, ARG and input that changed, in name order"
       "ctx:a!": "644:3",
       'ctx:a"q': "link:\\y",
       "ctx:added": "644:4",
+      "ctx:\u00e9": "644:5",
+      "ctx:\uff5e": "644:8",
+      "ctx:\u{1f600}": "644:7",
+      "ctx:\t": "644:9",
       "stage:build": "sha256:t",
     },
   };
   assert.equal(
     await explain(before, after),
-    'ARG A changed (was "1", now "2"); ARG C added; context file a b changed; ' +
-      'context file a"q changed; context file added added; context file gone removed; ' +
-      "stage build changed",
+    'ARG A changed (was "1", now "2"); ARG C added; context file \t added; ' +
+      'context file a b changed; context file a"q changed; context file added added; ' +
+      "context file gone removed; context file \uff5e changed; stage build changed",
   );
 });
 
@@ -74,7 +83,7 @@ test("a miss with the same inputs names the instruction, then an earlier step", 
   const same = await keyed({ parent: "p", instruction: "RUN a" });
   assert.equal(
     explainMiss(
-      same.json as string,
+      utf8(same.json as string),
       await run({ parent: "p", instruction: "RUN a" }),
       undefined,
       same.key,
@@ -82,16 +91,16 @@ test("a miss with the same inputs names the instruction, then an earlier step", 
     "its cache entry is gone (pruned, or its layers were removed)",
   );
   assert.equal(
-    explainMiss(same.json as string, undefined, undefined, same.key),
+    explainMiss(utf8(same.json as string), undefined, undefined, same.key),
     "no earlier build of this step",
   );
 });
 
 test("a recorded step that is not canonical JSON of an object is called unreadable", () => {
   for (const components of ["", "[]", '{"a"}', '{"a":"b"', '{"a":"b" , "c":1}']) {
-    const previous = { position: "0/1", label: "x", key: "k1", components };
+    const previous = { position: "0/1", label: "x", key: "k1", components: utf8(components) };
     assert.equal(
-      explainMiss('{"instruction":"RUN a"}', previous, undefined, "k2"),
+      explainMiss(utf8('{"instruction":"RUN a"}'), previous, undefined, "k2"),
       "the last build's record of this step is unreadable",
       components,
     );

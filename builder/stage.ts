@@ -149,7 +149,12 @@ async function executeStage(session: Session, index: number): Promise<StageResul
     const previous = session.lastRun.key(position);
     if (previous && previous !== base.key) {
       base.firstMiss = `FROM ${baseName} (${
-        explainMiss(json as string, await session.lastRun.step(position), undefined, base.key)
+        explainMiss(
+          new TextEncoder().encode(json as string),
+          await session.lastRun.step(position),
+          undefined,
+          base.key,
+        )
       })`;
     }
     session.runSteps.push({
@@ -238,10 +243,11 @@ async function missReason(
   key: string,
 ): Promise<string> {
   const previous = await session.lastRun.step(position);
+  if (!previous) return explainMiss(new Uint8Array(0), previous, earlierMiss, key);
   // Spooled components are read back only to be compared with an earlier build's.
-  const components = !previous || typeof json === "string"
-    ? json as string
-    : await readFile(json.file, "utf8");
+  const components = typeof json === "string"
+    ? new TextEncoder().encode(json)
+    : await readFile(json.file);
   return explainMiss(components, previous, earlierMiss, key);
 }
 
