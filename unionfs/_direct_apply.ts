@@ -19,7 +19,7 @@ import { classify, cleanComponents } from "./_path.ts";
 import { lstatOrNull } from "./resolve_in_root.ts";
 
 /** What of a header deciding a direct apply needs. */
-type HeaderFacts = Pick<WriteHeader, "name" | "type" | "linkname">;
+export type HeaderFacts = Pick<WriteHeader, "name" | "type" | "linkname">;
 
 /**
  * What a layer's writer notes of each header for {@linkcode prepareDirectApply}, compactly:
@@ -51,60 +51,64 @@ export class WrittenHeaders implements Iterable<HeaderFacts> {
 /**
  * The directories to copy up (by depth, shallowest first) and the directories under which
  * the lower layers show nothing, or undefined when the layer must go through the mount.
- * Made once per file of a large COPY, so it keeps one map of the paths, keyed by the
- * headers' own names where those are clean already.
+ * Made once per file of a large COPY, so it keeps only the layer's directories and, in
+ * order, its other paths (the headers' own strings where those are clean already).
  */
 function plan(
   headers: Iterable<HeaderFacts>,
 ): { candidates: string[]; fresh: Set<string>; dirs: Set<string> } | undefined {
-  // Each path of the layer, in order, with its type.
-  const explicit = new Map<string, string>();
+  // The layer's paths other than directories, sorted (the layer is in path order).
+  const others: string[] = [];
+  const dirs = new Set<string>();
   const ancestors = new Set<string>();
+  let previous: string | undefined;
   for (const header of headers) {
     const what = classify(header.name);
     if (what.kind !== "add") return undefined;
-    const type = header.type ?? "file";
-    if (type === "hardlink") {
-      // Only a link to a file this layer already wrote: lower files are not in the upper.
-      const target = explicit.get(cleanComponents(header.linkname ?? "").join("/"));
-      if (target === undefined || target === "directory") return undefined;
-    }
     const parts = what.parts;
+    const joined = parts.join("/");
+    const path = joined === header.name ? header.name : joined;
+    // Each path once, in path order, as a build writes its layers. A path given twice may
+    // be one replacing the other, which over a lower directory hides it (an opaque
+    // directory through the mount); that and any other order are left to the mount.
+    if (previous !== undefined && !(previous < path)) return undefined;
+    previous = path;
+    const type = header.type ?? "file";
+    // Only a link to a file this layer already wrote: lower files are not in the upper.
+    if (
+      type === "hardlink" && !sortedHas(others, cleanComponents(header.linkname ?? "").join("/"))
+    ) {
+      return undefined;
+    }
     let a = "";
     for (let k = 0; k < parts.length - 1; k++) {
       a = k === 0 ? parts[0] : `${a}/${parts[k]}`;
-      const at = explicit.get(a);
+      if (dirs.has(a) || ancestors.has(a)) continue;
       // A symlink of this layer as a parent, or a file of it turned into a directory for a
-      // path below: left to the mount.
-      if (at !== undefined && at !== "directory") return undefined;
-      if (at === undefined) ancestors.add(a);
+      // path below (in path order, always met before that path): left to the mount.
+      if (sortedHas(others, a)) return undefined;
+      ancestors.add(a);
     }
-    const joined = parts.join("/");
-    const path = joined === header.name ? header.name : joined;
-    // A path given twice may be one replacing the other, which over a lower directory hides
-    // it (an opaque directory through the mount): left to the mount.
-    if (explicit.has(path)) return undefined;
-    explicit.set(path, type);
-  }
-  const candidates = new Set<string>();
-  const fresh = new Set<string>();
-  const dirs = new Set<string>();
-  for (const a of ancestors) {
-    const t = explicit.get(a);
-    // Declared after a path below it: a symlink there would be followed later on.
-    if (t === "symlink") return undefined;
-    if (t !== undefined && t !== "directory") return undefined;
-    candidates.add(a);
-  }
-  // Only directories go into `fresh`: what it answers is whether a directory to copy up
-  // lies under one, and a file of this layer is never above a directory (refused above).
-  for (const [path, type] of explicit) {
-    if (path === "" || type !== "directory") continue;
-    candidates.add(path);
-    dirs.add(path);
+    if (type !== "directory") others.push(path);
+    else if (path !== "") dirs.add(path);
   }
   const depth = (p: string) => p.split("/").length;
-  return { candidates: [...candidates].sort((a, b) => depth(a) - depth(b)), fresh, dirs };
+  const candidates = [...ancestors, ...dirs].sort((a, b) => depth(a) - depth(b));
+  // Only directories go into `fresh`: what it answers is whether a directory to copy up
+  // lies under one, and a file of this layer is never above a directory (refused above).
+  return { candidates, fresh: new Set(), dirs };
+}
+
+/** Whether `sorted` (ascending) holds `value`. */
+function sortedHas(sorted: readonly string[], value: string): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return sorted[lo] === value;
 }
 
 /**
