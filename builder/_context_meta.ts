@@ -42,32 +42,34 @@ export class ContextMeta {
     count: number,
     indexOf: (path: string) => number | undefined,
   ): ContextMeta {
-    const meta = new ContextMeta(count);
-    if (bytes.length < HEAD || MAGIC.some((b, i) => bytes[i] !== b)) return meta;
+    const empty = () => new ContextMeta(count);
+    if (bytes.length < HEAD || MAGIC.some((b, i) => bytes[i] !== b)) return empty();
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const entries = view.getUint32(4, true);
     const decoder = new TextDecoder("utf-8", { fatal: true });
-    const found: [index: number, at: number][] = [];
+    // Filled as read, and dropped whole if the rest turns out bad: no list of what was
+    // found waits for the end (a record per path of a large context).
+    const meta = empty();
     let at = HEAD;
     try {
       for (let n = 0; n < entries; n++) {
         const length = view.getUint32(at, true);
         const end = at + 4 + length;
-        if (end + FIXED > bytes.length) return meta;
+        if (end + FIXED > bytes.length) return empty();
         const i = indexOf(decoder.decode(bytes.subarray(at + 4, end)));
-        if (i !== undefined) found.push([i, end]);
+        if (i !== undefined) {
+          meta.#known[i] = 1;
+          for (let k = 0; k < 3; k++) {
+            meta.#numbers[i * 3 + k] = view.getFloat64(end + k * 8, true);
+          }
+          meta.#digests.set(bytes.subarray(end + 24, end + FIXED), i * 32);
+        }
         at = end + FIXED;
       }
     } catch {
-      return meta; // Cut short or not UTF-8: nothing from it is trusted.
+      return empty(); // Cut short or not UTF-8: nothing from it is trusted.
     }
-    if (at !== bytes.length) return meta;
-    for (const [i, end] of found) {
-      meta.#known[i] = 1;
-      for (let k = 0; k < 3; k++) meta.#numbers[i * 3 + k] = view.getFloat64(end + k * 8, true);
-      meta.#digests.set(bytes.subarray(end + 24, end + FIXED), i * 32);
-    }
-    return meta;
+    return at === bytes.length ? meta : empty();
   }
 
   /** Whether anything was set since the cache was read. */
@@ -111,22 +113,30 @@ export class ContextMeta {
     this.#dirty = true;
   }
 
-  /** The cache as bytes, with the path of each position from `pathOf`. */
-  serialize(pathOf: (i: number) => string): Uint8Array {
+  /**
+   * The cache as bytes, with the path of each position from `pathOf`, a piece at a time:
+   * each piece is reused for the next once the caller has written it.
+   */
+  *serialize(pathOf: (i: number) => string): Generator<Uint8Array> {
     const encoder = new TextEncoder();
-    let out = new Uint8Array(HEAD + (1 << 16));
-    let view = new DataView(out.buffer);
-    let at = HEAD;
     let entries = 0;
+    for (let i = 0; i < this.#known.length; i++) entries += this.#known[i];
+    let out = new Uint8Array(SERIALIZE_PIECE);
+    let view = new DataView(out.buffer);
+    out.set(MAGIC);
+    view.setUint32(4, entries, true);
+    let at = HEAD;
     for (let i = 0; i < this.#known.length; i++) {
       if (!this.#known[i]) continue;
       const path = pathOf(i);
       const room = 4 + path.length * 3 + FIXED;
       if (at + room > out.length) {
-        const grown = new Uint8Array(Math.max(out.length * 2, at + room));
-        grown.set(out.subarray(0, at));
-        out = grown;
-        view = new DataView(out.buffer);
+        yield out.subarray(0, at);
+        at = 0;
+        if (room > out.length) {
+          out = new Uint8Array(room);
+          view = new DataView(out.buffer);
+        }
       }
       const { written } = encoder.encodeInto(path, out.subarray(at + 4));
       view.setUint32(at, written, true);
@@ -134,13 +144,13 @@ export class ContextMeta {
       for (let k = 0; k < 3; k++) view.setFloat64(at + k * 8, this.#numbers[i * 3 + k], true);
       out.set(this.#digests.subarray(i * 32, i * 32 + 32), at + 24);
       at += FIXED;
-      entries++;
     }
-    out.set(MAGIC);
-    view.setUint32(4, entries, true);
-    return out.subarray(0, at);
+    yield out.subarray(0, at);
   }
 }
+
+/** Bytes of the cache written at a time. */
+const SERIALIZE_PIECE = 1 << 20;
 
 const PREFIX = new TextEncoder().encode("sha256:");
 const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");

@@ -3,6 +3,20 @@ import { test } from "node:test";
 import type { Digest } from "../digest/mod.ts";
 import { ContextMeta } from "./_context_meta.ts";
 
+/** The cache as one array: each piece copied before the next is asked for (it is reused). */
+function serialized(meta: ContextMeta, pathOf: (i: number) => string): Uint8Array {
+  const pieces = [...(function* () {
+    for (const piece of meta.serialize(pathOf)) yield piece.slice();
+  })()];
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 const A = `sha256:${"a".repeat(64)}` as Digest;
 const B = `sha256:${"0123456789abcdef".repeat(4)}` as Digest;
 
@@ -30,7 +44,7 @@ test("the context metadata cache reads back what it wrote, for the paths still s
   meta.set(1, 1, 2.25, 3, A);
   meta.set(2, 4, 5, 6, B);
   meta.set(3, 7, 8, 2 ** 52, B);
-  const bytes = meta.serialize((i) => written[i]);
+  const bytes = serialized(meta, (i) => written[i]);
   // Read against a listing where "gone" is no longer sent and the others moved.
   const listing = ["", "dir/ünï €", "keep"];
   const again = ContextMeta.parse(bytes, listing.length, (p) => {
@@ -46,7 +60,7 @@ test("the context metadata cache reads back what it wrote, for the paths still s
 test("a metadata cache cut short, of another layout, or with bad UTF-8 reads as empty", () => {
   const meta = new ContextMeta(2);
   meta.set(1, 1, 2, 3, A);
-  const good = meta.serialize(() => "a");
+  const good = serialized(meta, () => "a");
   const indexOf = (p: string) => (p === "a" ? 1 : undefined);
   assert.equal(ContextMeta.parse(good, 2, indexOf).lookup(1, 1, 2, 3), A);
   const badUtf8 = good.slice();
@@ -71,5 +85,19 @@ test("a metadata cache cut short, of another layout, or with bad UTF-8 reads as 
   };
   for (const [name, bytes] of Object.entries(cases)) {
     assert.equal(ContextMeta.parse(bytes, 2, indexOf).lookup(1, 1, 2, 3), undefined, name);
+  }
+});
+
+test("a metadata cache larger than one written piece reads back whole", () => {
+  const count = 30_000;
+  const path = (i: number) => `some/rather/long/directory/name/for/the/test/file-${i}.txt`;
+  const meta = new ContextMeta(count);
+  for (let i = 0; i < count; i++) meta.set(i, i, i + 0.5, i * 7, i % 2 ? A : B);
+  const pieces = [...meta.serialize(path)].length;
+  assert.ok(pieces > 1, `${pieces} pieces`);
+  const bytes = serialized(meta, path);
+  const again = ContextMeta.parse(bytes, count, (p) => Number(p.match(/file-(\d+)/)![1]));
+  for (const i of [0, 1, 12_345, count - 1]) {
+    assert.equal(again.lookup(i, i, i + 0.5, i * 7), i % 2 ? A : B, `${i}`);
   }
 });

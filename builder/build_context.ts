@@ -14,7 +14,7 @@ import {
   readlinkSync,
   readSync,
 } from "node:fs";
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readFile, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import {
@@ -449,7 +449,16 @@ export class BuildContext {
     if (!this.#meta.dirty) return;
     await mkdir(join(this.#metaPath, ".."), { recursive: true });
     const tmp = `${this.#metaPath}.${process.pid}.tmp`;
-    await writeFile(tmp, this.#meta.serialize((i) => this.#paths[i]));
+    const out = await open(tmp, "w");
+    try {
+      for (const piece of this.#meta.serialize((i) => this.#paths[i])) {
+        for (let at = 0; at < piece.length;) {
+          at += (await out.write(piece, at, piece.length - at)).bytesWritten;
+        }
+      }
+    } finally {
+      await out.close();
+    }
     await rename(tmp, this.#metaPath);
     this.#meta.saved();
   }
