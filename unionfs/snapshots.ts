@@ -344,9 +344,9 @@ export class SnapshotStore {
       out.push(
         await this.#make(ids[i], i, async (tmp) => {
           const digest = layer.descriptor.digest;
-          const fill = async (root: string) => {
+          const fill = async (root: string, onlyAdds = false) => {
             const v = verified(sourceOf(layer), layer.diffId);
-            await applyEntries(v.entries, root, { digest });
+            await applyEntries(v.entries, root, { digest, onlyAdds });
             await v.check();
           };
           const headers = options.headers?.(layer, i);
@@ -356,7 +356,8 @@ export class SnapshotStore {
               direct = await prepareDirectApply(headers, root);
             });
           }
-          await (direct ? fill(tmp) : applyOver(lowers, tmp, fill));
+          // Straight into the directory, the blob is the layer whose headers were checked.
+          await (direct ? fill(tmp, true) : applyOver(lowers, tmp, (root) => fill(root)));
         }),
       );
     }
