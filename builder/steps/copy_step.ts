@@ -8,7 +8,8 @@
 import { sha256 } from "../../digest/mod.ts";
 import type { InputStream, KeyComponents } from "../build_cache.ts";
 import { parseChmod } from "../chmod_mode.ts";
-import { contextInputs, fetchUrl, matchSource, planCopy } from "../copy.ts";
+import { contextInputs } from "../context_inputs.ts";
+import { fetchUrl, matchSource, planCopy } from "../copy.ts";
 import type { InlineSource } from "../copy_plan.ts";
 import { contextFs, resolveChown, resolvePath, type SourceFs, TreeFs } from "../copy_source.ts";
 import { CopyError, DockerfileSyntaxError } from "../errors.ts";

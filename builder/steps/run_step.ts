@@ -21,7 +21,8 @@ import {
 } from "../../unionfs/mod.ts";
 import type { LayerRef } from "../build_cache.ts";
 import { type BuildContext, contextPath } from "../build_context.ts";
-import { contextInputs, planCopy } from "../copy.ts";
+import { contextInputs } from "../context_inputs.ts";
+import { planCopy } from "../copy.ts";
 import { planEntries } from "../copy_plan.ts";
 import { contextFs, resolvePath, TreeFs } from "../copy_source.ts";
 import {
