@@ -103,10 +103,7 @@ export async function runStep(
       // Where overlay cannot be mounted the executor builds the rootfs from the layers.
       let lowers: string[] = [];
       if (await overlaySupported()) {
-        const own = await ownHeaders(session, snapshots, ctx.layers);
-        lowers = await snapshots.prepare(ctx.layers, session.options.store.blobs, {
-          headers: (layer) => own.get(layer.diffId),
-        });
+        lowers = await prepareLowers(session, snapshots, ctx.layers);
       } else {
         // No snapshots: the executor applies the layers themselves.
         for (const l of ctx.layers) session.written.delete(l.diffId);
@@ -279,6 +276,22 @@ async function resolveMount(session: Session, m: RunMount): Promise<RunMount> {
     return { ...rest, id: `${m.id || m.target}@${fromKey}`, source };
   }
   return { ...rest, source };
+}
+
+/**
+ * The snapshots of `layers`, made where missing. A function of its own so that the headers
+ * it hands over (a name per file of a large COPY) are not kept in the suspended frame of
+ * the RUN that follows.
+ */
+async function prepareLowers(
+  session: Session,
+  snapshots: SnapshotStore,
+  layers: LayerRef[],
+): Promise<string[]> {
+  const own = await ownHeaders(session, snapshots, layers);
+  return await snapshots.prepare(layers, session.options.store.blobs, {
+    headers: (layer) => own.get(layer.diffId),
+  });
 }
 
 /**
