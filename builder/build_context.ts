@@ -88,7 +88,8 @@ export class BuildContext {
   readonly id: string;
   /** Every path sent, sorted; position 0 is the root, `""`. */
   #paths: string[];
-  #index = new Map<string, number>();
+  // The position last found: lookups mostly come in listing order, one after the other.
+  #last = 0;
   #types: Uint8Array;
   // Children of position i are #childList[#childStart[i] .. #childStart[i + 1]], by name.
   #childStart: Int32Array;
@@ -126,7 +127,8 @@ export class BuildContext {
     this.#paths[0] = "";
     this.#types = new Uint8Array(count);
     this.#types[0] = TYPES.indexOf("directory");
-    this.#index.set("", 0);
+    // Parents by path: only directories, a few in a hundred entries.
+    const dirs = new Map<string, number>([["", 0]]);
     const parents = new Int32Array(count);
     this.#childStart = new Int32Array(count + 1);
     // The listing is sorted, so parents come before their children and each directory's
@@ -135,9 +137,9 @@ export class BuildContext {
       const { path, type } = listing[i - 1];
       this.#paths[i] = path;
       this.#types[i] = TYPES.indexOf(type);
-      this.#index.set(path, i);
+      if (type === "directory") dirs.set(path, i);
       const slash = path.lastIndexOf("/");
-      parents[i] = slash < 0 ? 0 : this.#index.get(path.slice(0, slash)) ?? -1;
+      parents[i] = slash < 0 ? 0 : dirs.get(path.slice(0, slash)) ?? -1;
       if (parents[i] >= 0) this.#childStart[parents[i] + 1]++;
     }
     for (let i = 0; i < count; i++) this.#childStart[i + 1] += this.#childStart[i];
@@ -209,13 +211,34 @@ export class BuildContext {
         context.#meta = ContextMeta.parse(
           new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
           context.#paths.length,
-          (path) => context.#index.get(path),
+          (path) => context.#indexOf(path),
         );
       } catch {
         // No cache yet, or an unreadable one: every file is hashed again.
       }
     }
     return context;
+  }
+
+  /**
+   * The position of `path` in the listing, or undefined: the one after the last found when
+   * it is that one (a walk in listing order), else by binary search. A map of every path
+   * cost a large context 40 bytes a file for the whole build.
+   */
+  #indexOf(path: string): number | undefined {
+    const paths = this.#paths;
+    if (paths[this.#last + 1] === path) return ++this.#last;
+    if (paths[this.#last] === path) return this.#last;
+    let lo = 0;
+    let hi = paths.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (paths[mid] < path) lo = mid + 1;
+      else hi = mid;
+    }
+    if (paths[lo] !== path) return undefined;
+    this.#last = lo;
+    return lo;
   }
 
   /** How many files were read to hash them (the rest came from the metadata cache). */
@@ -229,7 +252,7 @@ export class BuildContext {
    * of a warm 30,000-file build took a third less time than between the walk's other work.
    */
   statTree(path: string): void {
-    const top = this.#index.get(isClean(path) ? path : contextPath(path));
+    const top = this.#indexOf(isClean(path) ? path : contextPath(path));
     if (top === undefined) return;
     this.#stat(top);
     if (TYPES[this.#types[top]] !== "directory") return;
@@ -242,7 +265,7 @@ export class BuildContext {
    * each stat'ed; nothing for anything but a directory.
    */
   *below(path: string): Generator<ContextStat> {
-    const i = this.#index.get(isClean(path) ? path : contextPath(path));
+    const i = this.#indexOf(isClean(path) ? path : contextPath(path));
     if (i === undefined || TYPES[this.#types[this.#stat(i)]] !== "directory") return;
     const [from, to] = this.#below(i);
     for (let j = from; j < to; j++) yield this.#record(j);
@@ -268,7 +291,7 @@ export class BuildContext {
   /** Like {@linkcode BuildContext.lstat}, synchronously. */
   statSync(path: string): ContextStat | undefined {
     // Paths built from readdir() names are clean already; cleaning costs a split per file.
-    const i = this.#index.get(isClean(path) ? path : contextPath(path));
+    const i = this.#indexOf(isClean(path) ? path : contextPath(path));
     return i === undefined ? undefined : this.#record(i);
   }
 
@@ -277,7 +300,7 @@ export class BuildContext {
    * size, mtime and inode, without reading the file; else undefined.
    */
   knownDigest(path: string): Digest | undefined {
-    const i = this.#index.get(isClean(path) ? path : contextPath(path));
+    const i = this.#indexOf(isClean(path) ? path : contextPath(path));
     return i === undefined ? undefined : this.#known(this.#stat(i));
   }
 
@@ -289,7 +312,7 @@ export class BuildContext {
   /** The entry's metadata, or undefined when it is not in the (filtered) context. */
   lstat(path: string): Promise<ContextStat | undefined> {
     try {
-      const i = this.#index.get(contextPath(path));
+      const i = this.#indexOf(contextPath(path));
       return Promise.resolve(i === undefined ? undefined : this.#record(i));
     } catch (error) {
       return Promise.reject(error);
@@ -333,7 +356,7 @@ export class BuildContext {
 
   /** The names in a context directory, sorted; ignored names are left out. */
   readdir(path: string): string[] {
-    const i = this.#index.get(contextPath(path));
+    const i = this.#indexOf(contextPath(path));
     if (i === undefined) return [];
     const skip = i === 0 ? 0 : this.#paths[i].length + 1;
     const names: string[] = [];
@@ -382,7 +405,7 @@ export class BuildContext {
    */
   async digest(path: string): Promise<Digest> {
     const p = contextPath(path);
-    const i = this.#index.get(p);
+    const i = this.#indexOf(p);
     if (i === undefined) throw notFound(p);
     this.#stat(i);
     if (this.#numbers[i * 3] <= ONE_READ_LIMIT) {
@@ -403,7 +426,7 @@ export class BuildContext {
    */
   smallDigest(path: string, sha256: Sha256Function): Digest {
     const p = isClean(path) ? path : contextPath(path);
-    const i = this.#index.get(p);
+    const i = this.#indexOf(p);
     if (i === undefined) throw notFound(p);
     const known = this.#known(this.#stat(i));
     if (known) return known;
