@@ -2,6 +2,7 @@
  * Helpers for the build engine's tests: a store in a temporary directory holding a small
  * base image (made in-process as a layer, no daemon) and a context directory.
  */
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -132,5 +133,17 @@ export async function treeOf(
     if (e.type === "symlink") row.link = e.linkTarget;
     out[e.path] = row;
   }
+  return out;
+}
+
+/** The sha256 of `bytes`, as a digest, by node:crypto (not the code under test). */
+export function shaOf(bytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/** `n` bytes of a pattern that `seed` shifts: files of a size that differ from each other. */
+export function patternBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
   return out;
 }

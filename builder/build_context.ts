@@ -229,15 +229,21 @@ export class BuildContext {
     const paths = this.#paths;
     if (paths[this.#last + 1] === path) return ++this.#last;
     if (paths[this.#last] === path) return this.#last;
-    let lo = 0;
-    let hi = paths.length;
+    const at = this.#firstAtLeast(path, 0);
+    if (paths[at] !== path) return undefined;
+    this.#last = at;
+    return at;
+  }
+
+  /** The first position from `from` on whose path is not below `value` in sorted order. */
+  #firstAtLeast(value: string, from: number): number {
+    let lo = from;
+    let hi = this.#paths.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (paths[mid] < path) lo = mid + 1;
+      if (this.#paths[mid] < value) lo = mid + 1;
       else hi = mid;
     }
-    if (paths[lo] !== path) return undefined;
-    this.#last = lo;
     return lo;
   }
 
@@ -276,13 +282,7 @@ export class BuildContext {
     if (i === 0) return [1, this.#paths.length];
     const prefix = `${this.#paths[i]}/`;
     // Between a path and its subtree may sort others (`a-b`, `a.b` before `a/`).
-    let lo = i + 1;
-    let hi = this.#paths.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#paths[mid] < prefix) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = this.#firstAtLeast(prefix, i + 1);
     let end = lo;
     while (end < this.#paths.length && this.#paths[end].startsWith(prefix)) end++;
     return [lo, end];

@@ -1,18 +1,10 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { patternBytes, shaOf } from "./_build_test_util.ts";
 import { BuildContext } from "./build_context.ts";
-
-const sha = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-
-function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
-  return out;
-}
 
 test("BuildContext digests files of every size, one after the other, from what they hold", async () => {
   const dir = await mkdtemp(join(tmpdir(), "stratum-build-context-"));
@@ -21,27 +13,27 @@ test("BuildContext digests files of every size, one after the other, from what t
     // Small (own read), medium (the shared buffer, twice: the second must not see the
     // first's bytes), exactly the one-read limit, and big (streamed).
     const files: Record<string, Uint8Array> = {
-      small: bytes(100, 1),
-      medium1: bytes(300_000, 2),
-      medium2: bytes(70_000, 3),
-      limit: bytes(1 << 20, 4),
-      big: bytes((1 << 20) + 1, 5),
+      small: patternBytes(100, 1),
+      medium1: patternBytes(300_000, 2),
+      medium2: patternBytes(70_000, 3),
+      limit: patternBytes(1 << 20, 4),
+      big: patternBytes((1 << 20) + 1, 5),
       empty: new Uint8Array(0),
     };
     for (const [name, b] of Object.entries(files)) await writeFile(join(dir, name), b);
     const context = await BuildContext.open({ contextDir: dir, storeRoot: store });
     for (const [name, b] of Object.entries(files)) {
-      assert.equal(await context.digest(name), sha(b), name);
+      assert.equal(await context.digest(name), shaOf(b), name);
     }
     assert.equal(context.hashedFiles, Object.keys(files).length);
     await context.close();
 
     // The metadata cache answers for unchanged files; a changed one is read again.
-    await writeFile(join(dir, "medium2"), bytes(70_000, 9));
+    await writeFile(join(dir, "medium2"), patternBytes(70_000, 9));
     await utimes(join(dir, "medium2"), 1, 1);
     const again = await BuildContext.open({ contextDir: dir, storeRoot: store });
-    assert.equal(await again.digest("medium1"), sha(files.medium1));
-    assert.equal(await again.digest("medium2"), sha(bytes(70_000, 9)));
+    assert.equal(await again.digest("medium1"), shaOf(files.medium1));
+    assert.equal(await again.digest("medium2"), shaOf(patternBytes(70_000, 9)));
     assert.equal(again.hashedFiles, 1);
     await again.close();
   } finally {
@@ -70,7 +62,7 @@ test("BuildContext lists a directory's names in order and stats a subtree past i
     assert.equal(context.statSync("a/c/2")?.size, 5);
     assert.equal(context.statSync("a/c")?.type, "directory");
     assert.equal(context.statSync("nope"), undefined);
-    assert.equal(await context.digest("a.b"), sha(new TextEncoder().encode("a.b")));
+    assert.equal(await context.digest("a.b"), shaOf(new TextEncoder().encode("a.b")));
     await assert.rejects(context.digest("nope"), /not in the build context/);
     await context.close();
   } finally {

@@ -1,20 +1,12 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { lstatSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { patternBytes, shaOf } from "./_build_test_util.ts";
 import { BuildContext } from "./build_context.ts";
 import { contextInputs } from "./context_inputs.ts";
-
-const sha = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-
-function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
-  return out;
-}
 
 test("contextInputs() names each copied path once, in name order, as a walk of each source would", async () => {
   const dir = await mkdtemp(join(tmpdir(), "stratum-build-context-"));
@@ -22,14 +14,14 @@ test("contextInputs() names each copied path once, in name order, as a walk of e
   try {
     for (const d of ["a/b", "z"]) await mkdir(join(dir, d), { recursive: true });
     for (const f of ["a-b", "a.b", "a/b/1", "a/z", "z/big"]) await writeFile(join(dir, f), f);
-    await writeFile(join(dir, "z/big"), bytes((1 << 20) + 7, 3));
+    await writeFile(join(dir, "z/big"), patternBytes((1 << 20) + 7, 3));
     await symlink("a", join(dir, "to-a"));
     await symlink("../a-b", join(dir, "a/link"));
     await symlink("b/1", join(dir, "a/file-link"));
     const context = await BuildContext.open({ contextDir: dir, storeRoot: store });
     const mode = (p: string) => (lstatSync(join(dir, p)).mode & 0o7777).toString(8);
     const file = async (p: string, real = p) =>
-      `${mode(real)}:${sha(await readFile(join(dir, real)))}`;
+      `${mode(real)}:${shaOf(await readFile(join(dir, real)))}`;
     // What a walk of each source gives, the later source winning a name given twice: a
     // symlink named as a source is followed, one below it is not.
     const cases: [string[], Record<string, string>][] = [
