@@ -20,6 +20,7 @@ import {
   readdir,
   readFile,
   rename,
+  rm,
   writeFile,
 } from "node:fs/promises";
 import { join } from "node:path";
@@ -285,6 +286,9 @@ export class BuildCache {
       }
     });
     await atomicWrite(`${path}.keys`, JSON.stringify(steps.map((s) => [s.position, s.key])));
+    // The one-document record earlier versions kept (as large as this one) is not read.
+    const legacy = path.replace(/\.jsonl$/, ".json");
+    await Promise.all([rm(legacy, { force: true }), rm(`${legacy}.keys`, { force: true })]);
   }
 
   /**

@@ -196,3 +196,16 @@ test("streamed inputs give the key and JSON of the same inputs held in the objec
     await keyed({ parent: "p", instruction: "COPY", inputs: {} }),
   );
 });
+
+test("saving a run removes the one-document record of earlier versions", async () => {
+  await withCache(async (cache, root) => {
+    await cache.saveRun("r", [step("0/1", "sha256:a", "x")], await cache.lastRun("r"));
+    const runs = join(root, "build-cache", "runs");
+    const record = (await readdir(runs)).find((n) => n.endsWith(".jsonl"))!;
+    const legacy = join(runs, record.replace(/\.jsonl$/, ".json"));
+    await writeFile(legacy, "[]");
+    await writeFile(`${legacy}.keys`, "[]");
+    await cache.saveRun("r", [step("0/1", "sha256:b", "x")], await cache.lastRun("r"));
+    assert.deepEqual((await readdir(runs)).sort(), [record, `${record}.keys`]);
+  });
+});

@@ -483,6 +483,8 @@ export class BuildContext {
       await out.close();
     }
     await rename(tmp, this.#metaPath);
+    // The JSON cache earlier versions kept is not read.
+    await rm(this.#metaPath.replace(/\.meta$/, ".json"), { force: true });
     this.#meta.saved();
   }
 }

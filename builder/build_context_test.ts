@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -35,7 +35,12 @@ test("BuildContext digests files of every size, one after the other, from what t
     assert.equal(await again.digest("medium1"), shaOf(files.medium1));
     assert.equal(await again.digest("medium2"), shaOf(patternBytes(70_000, 9)));
     assert.equal(again.hashedFiles, 1);
+    // The JSON cache of earlier versions goes when the cache is next written.
+    const metaDir = join(store, "build-cache", "context-meta");
+    const [written] = await readdir(metaDir);
+    await writeFile(join(metaDir, written.replace(/\.meta$/, ".json")), "{}");
     await again.close();
+    assert.deepEqual(await readdir(metaDir), [written]);
   } finally {
     await rm(dir, { recursive: true, force: true });
     await rm(store, { recursive: true, force: true });
