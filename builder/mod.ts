@@ -122,6 +122,7 @@ export {
   BuildCache,
   cacheKey,
   type CacheRecord,
+  type InputStream,
   type KeyComponents,
   LastRun,
   type LayerRef,
