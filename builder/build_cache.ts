@@ -106,9 +106,15 @@ export interface RunStep {
   label: string;
   /** The key. */
   key: string;
-  /** What made it, as canonical JSON (UTF-8). */
-  components: Uint8Array;
+  /** What made it, as canonical JSON. */
+  components: JsonBytes;
 }
+
+/**
+ * Canonical JSON as UTF-8: all of it, or a reader that fills the start of `into` with the
+ * next bytes and says how many (0 at the end).
+ */
+export type JsonBytes = Uint8Array | ((into: Uint8Array) => Promise<number>);
 
 /** Computes a step's key from its components. */
 export async function cacheKey(components: KeyComponents): Promise<string> {
@@ -344,52 +350,89 @@ export class LastRun {
   }
 
   /**
-   * The step at `position` with its components, read from disk when asked: a build asks
-   * only to explain a miss, and nothing of the record is kept here (a COPY's components
-   * name every context file).
+   * Calls `use` with the step at `position`, or undefined, and returns what it returns. The
+   * step's components are read from disk only while `use` runs, a piece at a time as it
+   * asks (a COPY's components name every context file).
    */
-  async step(position: string): Promise<RunStep | undefined> {
-    if (!this.#keys.has(position)) return undefined;
-    // Bytes, not a string: a string of this size would grow the heap for the whole build.
-    let bytes: Uint8Array;
+  async withStep<T>(
+    position: string,
+    use: (step: RunStep | undefined) => Promise<T>,
+  ): Promise<T> {
+    const key = this.#keys.get(position);
+    let file: FileHandle | undefined;
     try {
-      bytes = await readFile(this.#path);
+      if (key !== undefined) file = await open(this.#path, "r");
     } catch {
-      return undefined;
+      // No record (a build removed it, or never wrote it): nothing to compare with.
     }
-    const decoder = new TextDecoder();
-    for (let at = 0; at < bytes.length;) {
-      const headEnd = bytes.indexOf(0x0a, at);
-      const end = headEnd < 0 ? -1 : bytes.indexOf(0x0a, headEnd + 1);
-      if (end < 0) return undefined;
-      let head: { position?: unknown; label?: unknown; key?: unknown };
-      try {
-        head = JSON.parse(decoder.decode(bytes.subarray(at, headEnd)));
-      } catch {
-        return undefined; // Not a record this version wrote.
-      }
-      if (head.position === position) {
-        // Keys and components are written one after the other: a pair from two builds is
-        // not one.
-        if (head.key !== this.#keys.get(position) || typeof head.label !== "string") {
-          return undefined;
-        }
-        return {
-          position,
-          label: head.label,
-          key: head.key as string,
-          components: bytes.subarray(headEnd + 1, end),
-        };
-      }
-      at = end + 1;
+    try {
+      return await use(file && await findStep(file, position, key!));
+    } finally {
+      await file?.close();
     }
-    return undefined;
   }
 
   /** Whether `steps` have this run's positions and keys, in order. */
   sameKeys(steps: readonly { position: string; key: string }[]): boolean {
     return steps.length === this.#order.length &&
       steps.every((s, i) => s.position === this.#order[i][0] && s.key === this.#order[i][1]);
+  }
+}
+
+/** The longest head line a run record has (position, label and key). */
+const MAX_HEAD = 1 << 16;
+
+/**
+ * The step at `position` with `key` in the run record open as `file`, its components left
+ * in the file. The record is scanned a piece at a time for the head lines.
+ */
+async function findStep(
+  file: FileHandle,
+  position: string,
+  key: string,
+): Promise<RunStep | undefined> {
+  const buffer = new Uint8Array(1 << 16);
+  let bufferAt = 0;
+  let buffered = 0;
+  // Where the newline ending the line at `start` is, or -1 when there is none.
+  const lineEnd = async (start: number): Promise<number> => {
+    for (let from = start;;) {
+      if (from < bufferAt || from >= bufferAt + buffered) {
+        bufferAt = from;
+        buffered = (await file.read(buffer, 0, buffer.length, from)).bytesRead;
+        if (buffered === 0) return -1;
+      }
+      const i = buffer.subarray(from - bufferAt, buffered).indexOf(0x0a);
+      if (i >= 0) return from + i;
+      from = bufferAt + buffered;
+    }
+  };
+  for (let start = 0;;) {
+    const headEnd = await lineEnd(start);
+    if (headEnd < 0 || headEnd - start > MAX_HEAD) return undefined;
+    const headBytes = new Uint8Array(headEnd - start);
+    await file.read(headBytes, 0, headBytes.length, start);
+    let head: { position?: unknown; label?: unknown; key?: unknown };
+    try {
+      head = JSON.parse(new TextDecoder().decode(headBytes));
+    } catch {
+      return undefined; // Not a record this version wrote.
+    }
+    const end = await lineEnd(headEnd + 1);
+    if (end < 0) return undefined;
+    if (head.position === position) {
+      // Keys and components are written one after the other: a pair from two builds is
+      // not one.
+      if (head.key !== key || typeof head.label !== "string") return undefined;
+      let at = headEnd + 1;
+      const components = async (into: Uint8Array) => {
+        const { bytesRead } = await file.read(into, 0, Math.min(into.length, end - at), at);
+        at += bytesRead;
+        return bytesRead;
+      };
+      return { position, label: head.label, key, components };
+    }
+    start = end + 1;
   }
 }
 

@@ -123,6 +123,7 @@ export {
   cacheKey,
   type CacheRecord,
   type InputStream,
+  type JsonBytes,
   type KeyComponents,
   LastRun,
   type LayerRef,

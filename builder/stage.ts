@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { formatPlatform, parsePlatform, parseReference } from "../image/mod.ts";
 import {
   cacheKey,
@@ -148,14 +148,11 @@ async function executeStage(session: Session, index: number): Promise<StageResul
     const position = `${index}/from`;
     const previous = session.lastRun.key(position);
     if (previous && previous !== base.key) {
-      base.firstMiss = `FROM ${baseName} (${
-        explainMiss(
-          new TextEncoder().encode(json as string),
-          await session.lastRun.step(position),
-          undefined,
-          base.key,
-        )
-      })`;
+      const reason = await session.lastRun.withStep(
+        position,
+        (step) => explainMiss(new TextEncoder().encode(json as string), step, undefined, key),
+      );
+      base.firstMiss = `FROM ${baseName} (${reason})`;
     }
     session.runSteps.push({
       position,
@@ -232,23 +229,29 @@ function vertexPrefix(st: StepState): string {
 
 /**
  * Why the step at `position` missed, against the last build. A function of its own: what
- * it reads (two texts naming every file of a large COPY) must not stay in the suspended
- * frame of the step that runs next.
+ * it reads must not stay in the suspended frame of the step that runs next.
  */
-async function missReason(
+function missReason(
   session: Session,
   position: string,
   json: KeyedComponents["json"],
   earlierMiss: string | undefined,
   key: string,
 ): Promise<string> {
-  const previous = await session.lastRun.step(position);
-  if (!previous) return explainMiss(new Uint8Array(0), previous, earlierMiss, key);
-  // Spooled components are read back only to be compared with an earlier build's.
-  const components = typeof json === "string"
-    ? new TextEncoder().encode(json)
-    : await readFile(json.file);
-  return explainMiss(components, previous, earlierMiss, key);
+  return session.lastRun.withStep(position, async (previous) => {
+    if (!previous) return await explainMiss(new Uint8Array(0), previous, earlierMiss, key);
+    if (typeof json === "string") {
+      return await explainMiss(new TextEncoder().encode(json), previous, earlierMiss, key);
+    }
+    // Spooled components are read back only to be compared with an earlier build's.
+    const file = await open(json.file, "r");
+    try {
+      const read = async (into: Uint8Array) => (await file.read(into, 0, into.length)).bytesRead;
+      return await explainMiss(read, previous, earlierMiss, key);
+    } finally {
+      await file.close();
+    }
+  });
 }
 
 async function runOneStep(
