@@ -34,42 +34,63 @@ export class ContextMeta {
   }
 
   /**
-   * The cache {@linkcode ContextMeta.serialize} wrote, for the paths `indexOf` places in a
-   * listing of `count`; empty when `bytes` is anything else.
+   * The cache {@linkcode ContextMeta.serialize} wrote, read from `pieces` (each may be
+   * reused once the next is asked for), for the paths `indexOf` places in a listing of
+   * `count`; empty when the bytes are anything else. Read a piece at a time: the file is
+   * 90 bytes a context file.
    */
-  static parse(
-    bytes: Uint8Array,
+  static async read(
+    pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     count: number,
     indexOf: (path: string) => number | undefined,
-  ): ContextMeta {
+  ): Promise<ContextMeta> {
     const empty = () => new ContextMeta(count);
-    if (bytes.length < HEAD || MAGIC.some((b, i) => bytes[i] !== b)) return empty();
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const entries = view.getUint32(4, true);
     const decoder = new TextDecoder("utf-8", { fatal: true });
     // Filled as read, and dropped whole if the rest turns out bad: no list of what was
     // found waits for the end (a record per path of a large context).
     const meta = empty();
-    let at = HEAD;
-    try {
-      for (let n = 0; n < entries; n++) {
-        const length = view.getUint32(at, true);
-        const end = at + 4 + length;
-        if (end + FIXED > bytes.length) return empty();
-        const i = indexOf(decoder.decode(bytes.subarray(at + 4, end)));
-        if (i !== undefined) {
-          meta.#known[i] = 1;
-          for (let k = 0; k < 3; k++) {
-            meta.#numbers[i * 3 + k] = view.getFloat64(end + k * 8, true);
-          }
-          meta.#digests.set(bytes.subarray(end + 24, end + FIXED), i * 32);
+    let entries = -1;
+    let read = 0;
+    // The start of a record the last piece cut.
+    let carry = new Uint8Array(0);
+    for await (const piece of pieces) {
+      const bytes = carry.length === 0 ? piece : joined(carry, piece);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      let at = 0;
+      if (entries < 0) {
+        if (bytes.length < HEAD) {
+          carry = bytes.slice();
+          continue;
         }
-        at = end + FIXED;
+        if (MAGIC.some((b, i) => bytes[i] !== b)) return empty();
+        entries = view.getUint32(4, true);
+        at = HEAD;
       }
-    } catch {
-      return empty(); // Cut short or not UTF-8: nothing from it is trusted.
+      try {
+        while (read < entries && at + 4 <= bytes.length) {
+          const length = view.getUint32(at, true);
+          // A length no path has: cut or damaged, and not to be gathered piece by piece.
+          if (length > MAX_PATH_BYTES) return empty();
+          const end = at + 4 + length;
+          if (end + FIXED > bytes.length) break;
+          const i = indexOf(decoder.decode(bytes.subarray(at + 4, end)));
+          if (i !== undefined) {
+            meta.#known[i] = 1;
+            for (let k = 0; k < 3; k++) {
+              meta.#numbers[i * 3 + k] = view.getFloat64(end + k * 8, true);
+            }
+            meta.#digests.set(bytes.subarray(end + 24, end + FIXED), i * 32);
+          }
+          read++;
+          at = end + FIXED;
+        }
+      } catch {
+        return empty(); // Not UTF-8: nothing from it is trusted.
+      }
+      if (read === entries && at < bytes.length) return empty();
+      carry = bytes.slice(at);
     }
-    return at === bytes.length ? meta : empty();
+    return read === entries && carry.length === 0 ? meta : empty();
   }
 
   /** Whether anything was set since the cache was read. */
@@ -147,6 +168,16 @@ export class ContextMeta {
     }
     yield out.subarray(0, at);
   }
+}
+
+/** The longest path a record may hold; a larger length is damage. */
+const MAX_PATH_BYTES = 1 << 20;
+
+function joined(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** Bytes of the cache written at a time. */

@@ -17,6 +17,16 @@ function serialized(meta: ContextMeta, pathOf: (i: number) => string): Uint8Arra
   return out;
 }
 
+/** `bytes` in pieces of `size`, each in one buffer reused for the next, as a file is read. */
+function* inPieces(bytes: Uint8Array, size: number): Generator<Uint8Array> {
+  const buffer = new Uint8Array(size);
+  for (let at = 0; at < bytes.length; at += size) {
+    const n = Math.min(size, bytes.length - at);
+    buffer.set(bytes.subarray(at, at + n));
+    yield buffer.subarray(0, n);
+  }
+}
+
 const A = `sha256:${"a".repeat(64)}` as Digest;
 const B = `sha256:${"0123456789abcdef".repeat(4)}` as Digest;
 
@@ -38,7 +48,7 @@ test("the context metadata cache answers only for the size, mtime and inode it r
   assert.throws(() => meta.set(0, 1, 1, 1, "sha256:abc" as Digest), TypeError);
 });
 
-test("the context metadata cache reads back what it wrote, for the paths still sent", () => {
+test("the context metadata cache reads back what it wrote, for the paths still sent", async () => {
   const written = ["", "keep", "gone", "dir/ünï €"];
   const meta = new ContextMeta(written.length);
   meta.set(1, 1, 2.25, 3, A);
@@ -47,22 +57,24 @@ test("the context metadata cache reads back what it wrote, for the paths still s
   const bytes = serialized(meta, (i) => written[i]);
   // Read against a listing where "gone" is no longer sent and the others moved.
   const listing = ["", "dir/ünï €", "keep"];
-  const again = ContextMeta.parse(bytes, listing.length, (p) => {
-    const i = listing.indexOf(p);
-    return i < 0 ? undefined : i;
-  });
-  assert.equal(again.dirty, false);
-  assert.equal(again.lookup(2, 1, 2.25, 3), A);
-  assert.equal(again.lookup(1, 7, 8, 2 ** 52), B);
-  assert.equal(again.lookup(0, 4, 5, 6), undefined);
+  for (const size of [bytes.length, 1, 7]) {
+    const again = await ContextMeta.read(inPieces(bytes, size), listing.length, (p) => {
+      const i = listing.indexOf(p);
+      return i < 0 ? undefined : i;
+    });
+    assert.equal(again.dirty, false);
+    assert.equal(again.lookup(2, 1, 2.25, 3), A, `pieces of ${size}`);
+    assert.equal(again.lookup(1, 7, 8, 2 ** 52), B);
+    assert.equal(again.lookup(0, 4, 5, 6), undefined);
+  }
 });
 
-test("a metadata cache cut short, of another layout, or with bad UTF-8 reads as empty", () => {
+test("a metadata cache cut short, of another layout, or with bad UTF-8 reads as empty", async () => {
   const meta = new ContextMeta(2);
   meta.set(1, 1, 2, 3, A);
   const good = serialized(meta, () => "a");
   const indexOf = (p: string) => (p === "a" ? 1 : undefined);
-  assert.equal(ContextMeta.parse(good, 2, indexOf).lookup(1, 1, 2, 3), A);
+  assert.equal((await ContextMeta.read([good], 2, indexOf)).lookup(1, 1, 2, 3), A);
   const badUtf8 = good.slice();
   badUtf8[12] = 0xff;
   const otherMagic = good.slice();
@@ -84,11 +96,14 @@ test("a metadata cache cut short, of another layout, or with bad UTF-8 reads as 
     hugeLength,
   };
   for (const [name, bytes] of Object.entries(cases)) {
-    assert.equal(ContextMeta.parse(bytes, 2, indexOf).lookup(1, 1, 2, 3), undefined, name);
+    for (const size of [1, 5, 1000]) {
+      const meta = await ContextMeta.read(inPieces(bytes, size), 2, indexOf);
+      assert.equal(meta.lookup(1, 1, 2, 3), undefined, `${name} in pieces of ${size}`);
+    }
   }
 });
 
-test("a metadata cache larger than one written piece reads back whole", () => {
+test("a metadata cache larger than one written piece reads back whole", async () => {
   const count = 30_000;
   const path = (i: number) => `some/rather/long/directory/name/for/the/test/file-${i}.txt`;
   const meta = new ContextMeta(count);
@@ -96,7 +111,11 @@ test("a metadata cache larger than one written piece reads back whole", () => {
   const pieces = [...meta.serialize(path)].length;
   assert.ok(pieces > 1, `${pieces} pieces`);
   const bytes = serialized(meta, path);
-  const again = ContextMeta.parse(bytes, count, (p) => Number(p.match(/file-(\d+)/)![1]));
+  const again = await ContextMeta.read(
+    inPieces(bytes, 4093),
+    count,
+    (p) => Number(p.match(/file-(\d+)/)![1]),
+  );
   for (const i of [0, 1, 12_345, count - 1]) {
     assert.equal(again.lookup(i, i, i + 0.5, i * 7), i % 2 ? A : B, `${i}`);
   }

@@ -14,7 +14,7 @@ import {
   readlinkSync,
   readSync,
 } from "node:fs";
-import { mkdir, mkdtemp, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, open, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import {
@@ -207,9 +207,8 @@ export class BuildContext {
     const context = new BuildContext(root, id, listing.entries, metaPath, temp, fs);
     if (temp === undefined) {
       try {
-        const bytes = await readFile(metaPath);
-        context.#meta = ContextMeta.parse(
-          new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        context.#meta = await ContextMeta.read(
+          filePieces(metaPath),
           context.#paths.length,
           (path) => context.#indexOf(path),
         );
@@ -510,4 +509,19 @@ export function contextPath(path: string): string {
     else parts.push(part);
   }
   return parts.join("/");
+}
+
+/** The bytes of the file at `path`, a reused quarter megabyte at a time. */
+async function* filePieces(path: string): AsyncGenerator<Uint8Array> {
+  const file = await open(path, "r");
+  try {
+    const buffer = new Uint8Array(1 << 18);
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
+  }
 }
