@@ -6,7 +6,6 @@
  */
 import { execFile, spawn } from "node:child_process";
 import process from "node:process";
-import { concatBytes } from "../storage/mod.ts";
 
 /** True when running as root (ownership, devices, trusted.* xattrs, mounts). */
 export function isRoot(): boolean {
@@ -129,42 +128,55 @@ export async function setXattrs(
 }
 
 /**
- * Reads every xattr under `root` (not following symlinks) with one `getfattr` run:
- * relative path -> name -> value. Empty when the tools are missing.
+ * Reads the xattrs under `root` (not following symlinks) whose names `keep` accepts (all
+ * by default) with one `getfattr` run: relative path -> name -> value. Read as `getfattr`
+ * prints them, so a tree with an xattr on every file (overlayfs marks each file it copies
+ * up) costs only what is kept. Empty when the tools are missing.
  */
 export async function readXattrs(
   root: string,
+  keep: (name: string) => boolean = () => true,
 ): Promise<Map<string, Record<string, Uint8Array>>> {
   const out = new Map<string, Record<string, Uint8Array>>();
-  let dump: string;
+  let file: string | undefined;
+  const take = (line: string) => {
+    if (line.startsWith("# file: ")) {
+      file = unquote(line.slice(8)).replace(/^\.\/?/, "");
+      return;
+    }
+    const eq = line.indexOf("=");
+    if (file === undefined || eq < 0) return;
+    const name = unquote(line.slice(0, eq));
+    if (!keep(name)) return;
+    const value = line.slice(eq + 1);
+    let record = out.get(file);
+    if (!record) out.set(file, record = {});
+    record[name] = value.startsWith("0s")
+      ? fromBase64(value.slice(2))
+      : new TextEncoder().encode(value.replace(/^"|"$/g, ""));
+  };
   try {
-    dump = await new Promise<string>((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       const child = spawn("getfattr", ["-R", "-h", "-d", "-m", "-", "-e", "base64", "."], {
         cwd: root,
         stdio: ["ignore", "pipe", "ignore"],
       });
-      const chunks: Uint8Array[] = [];
-      child.stdout.on("data", (c: Uint8Array) => chunks.push(c));
+      const decoder = new TextDecoder();
+      let partial = "";
+      child.stdout.on("data", (chunk: Uint8Array) => {
+        const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+        partial = lines.pop()!;
+        for (const line of lines) take(line);
+      });
       child.on("error", reject);
       // getfattr exits 1 when some file has no xattr support; its output is still good.
-      child.on("close", () => resolve(new TextDecoder().decode(concatBytes(chunks))));
+      child.on("close", () => {
+        take(partial + decoder.decode());
+        resolve();
+      });
     });
   } catch {
-    return out;
-  }
-  let current: Record<string, Uint8Array> | null = null;
-  for (const line of dump.split("\n")) {
-    if (line.startsWith("# file: ")) {
-      const rel = unquote(line.slice(8)).replace(/^\.\/?/, "");
-      current = {};
-      out.set(rel, current);
-    } else if (current && line.includes("=")) {
-      const eq = line.indexOf("=");
-      const value = line.slice(eq + 1);
-      current[unquote(line.slice(0, eq))] = value.startsWith("0s")
-        ? fromBase64(value.slice(2))
-        : new TextEncoder().encode(value.replace(/^"|"$/g, ""));
-    }
+    return new Map();
   }
   return out;
 }

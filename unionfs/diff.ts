@@ -295,6 +295,18 @@ export function diffOverlayUpper(upper: string, options: DiffOptions = {}): Laye
 }
 
 /**
+ * What overlayfs notes on the files and directories of an upper for itself (where a
+ * copied-up file came from, and the like): dropped from a layer, and on every file a RUN
+ * touched, so not read at all.
+ */
+const OVERLAY_BOOKKEEPING = new Set([
+  "trusted.overlay.origin",
+  "trusted.overlay.impure",
+  "trusted.overlay.uuid",
+  "trusted.overlay.nlink",
+]);
+
+/**
  * The entries of {@linkcode diffOverlayUpper}'s layer, for a caller that writes them
  * itself (`storeLayer`).
  */
@@ -302,7 +314,7 @@ export async function* overlayUpperChanges(
   upper: string,
   options: DiffOptions = {},
 ): AsyncGenerator<WriteEntry> {
-  const xattrs = await readXattrs(upper);
+  const xattrs = await readXattrs(upper, (name) => !OVERLAY_BOOKKEEPING.has(name));
   const e = new Emitter(upper, xattrs, epochOption(options), true);
   yield* overlayWalk(upper, "", e);
 }

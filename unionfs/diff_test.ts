@@ -160,3 +160,48 @@ test("diffOverlayUpper() turns overlay whiteouts and opaque dirs into an OCI lay
     assert.deepEqual(strip(await listDirectory(join(d, "applied"))), strip(expected));
   });
 });
+
+test("diffOverlayUpper() keeps the xattrs a RUN set on every file it touched, none of overlay's", {
+  skip: process.getuid?.() !== 0 ? "needs root for overlay mounts" : false,
+}, async (t) => {
+  if (!(await overlaySupported())) {
+    t.skip("kernel overlayfs cannot be mounted here");
+    return;
+  }
+  await withTemp(async (d) => {
+    const [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map((n) =>
+      join(d, n)
+    );
+    // Enough files that getfattr's output comes in several pieces, a line cut between two.
+    const count = 1500;
+    await mkdir(join(lower, "files"), { recursive: true });
+    for (let i = 0; i < count; i++) await writeFile(join(lower, "files", `f${i}`), `${i}`);
+    for (const p of [upper, work, merged]) await mkdir(p);
+    await mountOverlay([lower], upper, work, merged);
+    try {
+      // Copied up (overlay marks each with its origin), then given an xattr of its own.
+      const dump = Array.from(
+        { length: count },
+        (_, i) => `# file: files/f${i}\nuser.note="note ${i}"\n`,
+      ).join("\n");
+      execFileSync("setfattr", ["-h", "--restore=-"], { cwd: merged, input: dump });
+    } finally {
+      await unmountOverlay(merged);
+    }
+    const notes = new Map<string, string>();
+    for await (
+      const { header } of openLayer(bytesLayer(await collect(diffOverlayUpper(upper).stream)))
+    ) {
+      assert.deepEqual(
+        Object.keys(header.xattrs).filter((k) => !k.startsWith("user.")),
+        [],
+        header.name,
+      );
+      if (header.xattrs["user.note"]) {
+        notes.set(header.name, new TextDecoder().decode(header.xattrs["user.note"]));
+      }
+    }
+    assert.equal(notes.size, count);
+    assert.equal(notes.get("files/f1234"), "note 1234");
+  });
+});
