@@ -8,7 +8,7 @@
  */
 import type { Platform } from "../image/mod.ts";
 import type { ImageStore, ResolvedImage } from "../storage/mod.ts";
-import type { SnapshotStore, WrittenHeaders } from "../unionfs/mod.ts";
+import type { DirectApplyPlan, SnapshotStore } from "../unionfs/mod.ts";
 import type { TransferOptions } from "../registry_client/mod.ts";
 import type { BuildCache, LastRun, LayerRef, RecordedStep } from "./build_cache.ts";
 import type { BuildContext } from "./build_context.ts";
@@ -169,10 +169,10 @@ export interface Session {
   /** The snapshots RUN lowers come from, opened on the first RUN. */
   snapshots?: SnapshotStore;
   /**
-   * The headers of layers this build wrote (COPY, ADD, WORKDIR), by diff_id, until a RUN
-   * makes their snapshots.
+   * What a RUN needs to know of the layers this build wrote (COPY, ADD, WORKDIR) to make
+   * their snapshots without a mount, by diff_id, until a RUN makes them.
    */
-  written: Map<string, WrittenHeaders>;
+  written: Map<string, DirectApplyPlan>;
 }
 
 /**

@@ -21,94 +21,149 @@ import { lstatOrNull } from "./resolve_in_root.ts";
 /** What of a header deciding a direct apply needs. */
 export type HeaderFacts = Pick<WriteHeader, "name" | "type" | "linkname">;
 
-/**
- * What a layer's writer notes of each header for {@linkcode prepareDirectApply}, compactly:
- * the names, and the type and link of the few entries that are not regular files. A COPY
- * of 100,000 files kept a record per file from its write until the next RUN.
- */
-export class WrittenHeaders implements Iterable<HeaderFacts> {
-  #names: string[] = [];
-  #others = new Map<number, { type: WriteHeader["type"]; linkname: string }>();
-
-  /** Notes one header, in the layer's order. */
-  add(header: HeaderFacts): void {
-    const type = header.type ?? "file";
-    const linkname = header.linkname ?? "";
-    if (type !== "file" || linkname !== "") {
-      this.#others.set(this.#names.length, { type, linkname });
-    }
-    this.#names.push(header.name);
-  }
-
-  /** The headers noted, in order. */
-  *[Symbol.iterator](): Iterator<HeaderFacts> {
-    for (const [i, name] of this.#names.entries()) {
-      yield { name, ...(this.#others.get(i) ?? { type: "file", linkname: "" }) };
-    }
-  }
+/** What {@linkcode DirectApplyPlan.finish} decides. */
+interface DirectApplyDirs {
+  /** The directories to copy up, shallowest first. */
+  candidates: string[];
+  /** Directories under which the lower layers show nothing (filled as they are found). */
+  fresh: Set<string>;
+  /** The layer's own directories. */
+  dirs: Set<string>;
 }
 
 /**
- * The directories to copy up (by depth, shallowest first) and the directories under which
- * the lower layers show nothing, or undefined when the layer must go through the mount.
- * Made once per file of a large COPY, so it keeps only the layer's directories and, in
- * order, its other paths (the headers' own strings where those are clean already).
+ * What {@linkcode prepareDirectApply} needs of a layer, worked out from each header as its
+ * writer writes it: whether the layer only adds, in path order, and the directories its
+ * paths pass through. Of the other paths only a hash is kept: a COPY of 200,000 files kept
+ * every name from its write until the next RUN.
  */
-function plan(
-  headers: Iterable<HeaderFacts>,
-): { candidates: string[]; fresh: Set<string>; dirs: Set<string> } | undefined {
-  // The layer's paths other than directories, sorted (the layer is in path order).
-  const others: string[] = [];
-  const dirs = new Set<string>();
-  const ancestors = new Set<string>();
-  let previous: string | undefined;
-  for (const header of headers) {
+export class DirectApplyPlan {
+  #refused = false;
+  #previous: string | undefined;
+  #dirs = new Set<string>();
+  #ancestors = new Set<string>();
+  // The layer's paths other than directories.
+  #others = new PathHashSet();
+
+  /** Notes one header, in the layer's order. */
+  add(header: HeaderFacts): void {
+    if (this.#refused || this.#accepts(header)) return;
+    this.#refused = true;
+    this.#dirs.clear();
+    this.#ancestors.clear();
+    this.#others = new PathHashSet();
+  }
+
+  #accepts(header: HeaderFacts): boolean {
     const what = classify(header.name);
-    if (what.kind !== "add") return undefined;
+    if (what.kind !== "add") return false;
     const parts = what.parts;
-    const joined = parts.join("/");
-    const path = joined === header.name ? header.name : joined;
+    const path = parts.join("/");
     // Each path once, in path order, as a build writes its layers. A path given twice may
     // be one replacing the other, which over a lower directory hides it (an opaque
     // directory through the mount); that and any other order are left to the mount.
-    if (previous !== undefined && !(previous < path)) return undefined;
-    previous = path;
+    if (this.#previous !== undefined && !(this.#previous < path)) return false;
+    this.#previous = path;
     const type = header.type ?? "file";
     // Only a link to a file this layer already wrote: lower files are not in the upper.
     if (
-      type === "hardlink" && !sortedHas(others, cleanComponents(header.linkname ?? "").join("/"))
+      type === "hardlink" &&
+      !this.#others.has(cleanComponents(header.linkname ?? "").join("/"))
     ) {
-      return undefined;
+      return false;
     }
     let a = "";
     for (let k = 0; k < parts.length - 1; k++) {
       a = k === 0 ? parts[0] : `${a}/${parts[k]}`;
-      if (dirs.has(a) || ancestors.has(a)) continue;
+      if (this.#dirs.has(a) || this.#ancestors.has(a)) continue;
       // A symlink of this layer as a parent, or a file of it turned into a directory for a
-      // path below (in path order, always met before that path): left to the mount.
-      if (sortedHas(others, a)) return undefined;
-      ancestors.add(a);
+      // path below (in path order, always met before that path): left to the mount. A
+      // hash shared with another path sends the layer there too, which is only slower.
+      if (this.#others.has(a)) return false;
+      this.#ancestors.add(a);
     }
-    if (type !== "directory") others.push(path);
-    else if (path !== "") dirs.add(path);
+    if (type !== "directory") this.#others.add(path);
+    else if (path !== "") this.#dirs.add(path);
+    return true;
   }
-  const depth = (p: string) => p.split("/").length;
-  const candidates = [...ancestors, ...dirs].sort((a, b) => depth(a) - depth(b));
-  // Only directories go into `fresh`: what it answers is whether a directory to copy up
-  // lies under one, and a file of this layer is never above a directory (refused above).
-  return { candidates, fresh: new Set(), dirs };
+
+  /**
+   * The directories to copy up and those of the layer, or undefined when the layer must
+   * go through the mount.
+   */
+  finish(): DirectApplyDirs | undefined {
+    if (this.#refused) return undefined;
+    const depth = (p: string) => p.split("/").length;
+    const candidates = [...this.#ancestors, ...this.#dirs].sort((a, b) => depth(a) - depth(b));
+    // Only directories go into `fresh`: what it answers is whether a directory to copy up
+    // lies under one, and a file of this layer is never above a directory (refused above).
+    return { candidates, fresh: new Set(), dirs: this.#dirs };
+  }
 }
 
-/** Whether `sorted` (ascending) holds `value`. */
-function sortedHas(sorted: readonly string[], value: string): boolean {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] < value) lo = mid + 1;
-    else hi = mid;
+/**
+ * A set of strings kept as two 32-bit hashes each, 8 bytes and no string. A string never
+ * added is taken for one that was only when both hashes match: odds of about n / 2^64
+ * against n strings held.
+ */
+class PathHashSet {
+  // A pair of hashes per slot; [0, 0] is an empty slot. At most a quarter full.
+  #slots = new Uint32Array(2 * 1024);
+  #size = 0;
+
+  add(text: string): void {
+    if ((this.#size + 1) * 8 > this.#slots.length) this.#grow();
+    const [h1, h2] = hashes(text);
+    if (placeHashes(this.#slots, h1, h2)) this.#size++;
   }
-  return sorted[lo] === value;
+
+  has(text: string): boolean {
+    const [h1, h2] = hashes(text);
+    const slots = this.#slots;
+    const mask = slots.length / 2 - 1;
+    for (let i = h1 & mask;; i = (i + 1) & mask) {
+      if (slots[2 * i] === h1 && slots[2 * i + 1] === h2) return true;
+      if (slots[2 * i] === 0 && slots[2 * i + 1] === 0) return false;
+    }
+  }
+
+  #grow(): void {
+    const old = this.#slots;
+    const slots = new Uint32Array(old.length * 2);
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i] !== 0 || old[i + 1] !== 0) placeHashes(slots, old[i], old[i + 1]);
+    }
+    this.#slots = slots;
+  }
+}
+
+/** Puts the pair into `slots`; false when it was there. */
+function placeHashes(slots: Uint32Array, h1: number, h2: number): boolean {
+  const mask = slots.length / 2 - 1;
+  for (let i = h1 & mask;; i = (i + 1) & mask) {
+    if (slots[2 * i] === h1 && slots[2 * i + 1] === h2) return false;
+    if (slots[2 * i] === 0 && slots[2 * i + 1] === 0) {
+      slots[2 * i] = h1;
+      slots[2 * i + 1] = h2;
+      return true;
+    }
+  }
+}
+
+/** Two independent 32-bit hashes of `text` (FNV-1a and a Murmur-style mix), never both 0. */
+function hashes(text: string): [number, number] {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9747b28c;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    h2 ^= h2 >>> 15;
+  }
+  h1 >>>= 0;
+  h2 = Math.imul(h2 ^ (h2 >>> 13), 0xc2b2ae35);
+  h2 = (h2 ^ (h2 >>> 16)) >>> 0;
+  return h1 === 0 && h2 === 0 ? [0, 1] : [h1, h2];
 }
 
 /**
@@ -119,10 +174,15 @@ function sortedHas(sorted: readonly string[], value: string): boolean {
  * lookup follows a symlink.
  */
 export async function prepareDirectApply(
-  headers: Iterable<HeaderFacts>,
+  headers: Iterable<HeaderFacts> | DirectApplyPlan,
   merged: string,
 ): Promise<boolean> {
-  const p = plan(headers);
+  let planned = headers;
+  if (!(planned instanceof DirectApplyPlan)) {
+    planned = new DirectApplyPlan();
+    for (const header of headers as Iterable<HeaderFacts>) planned.add(header);
+  }
+  const p = planned.finish();
   if (!p) return false;
   const fresh = p.fresh;
   // Whether `path` or a directory above it is fresh: one set look-up per ancestor.

@@ -3,26 +3,40 @@ import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { type HeaderFacts, prepareDirectApply, WrittenHeaders } from "./_direct_apply.ts";
+import { DirectApplyPlan, type HeaderFacts, prepareDirectApply } from "./_direct_apply.ts";
 
-test("WrittenHeaders gives back each header's name, type and link, in order", () => {
-  const noted = new WrittenHeaders();
-  const headers = [
-    { name: "app/", type: "directory" as const, linkname: "" },
-    { name: "app/a", type: "file" as const, linkname: "" },
-    { name: "app/b", type: "file" as const },
-    { name: "app/c", type: "hardlink" as const, linkname: "app/a" },
-    { name: "app/d", type: "symlink" as const, linkname: "a" },
-  ];
-  for (const h of headers) noted.add(h);
-  assert.deepEqual([...noted], [
-    { name: "app/", type: "directory", linkname: "" },
-    { name: "app/a", type: "file", linkname: "" },
-    { name: "app/b", type: "file", linkname: "" },
-    { name: "app/c", type: "hardlink", linkname: "app/a" },
-    { name: "app/d", type: "symlink", linkname: "a" },
-  ]);
-  assert.deepEqual([...noted], [...noted], "read as often as asked");
+test("DirectApplyPlan answers for every path of a large layer without keeping its names", async () => {
+  const merged = await mkdtemp(join(tmpdir(), "stratum-direct-"));
+  try {
+    // Files in path order, past several growths of the plan's table.
+    const count = 100_000;
+    const name = (i: number) => `app/f${String(i).padStart(6, "0")}`;
+    const planOf = (last: HeaderFacts[]) => {
+      const plan = new DirectApplyPlan();
+      plan.add({ name: "app/", type: "directory" });
+      for (let i = 0; i < count; i++) plan.add({ name: name(i), type: "file" });
+      for (const header of last) plan.add(header);
+      return plan;
+    };
+    const cases: [string, HeaderFacts[], boolean][] = [
+      ["only files", [], true],
+      ["a hardlink to the first", [{ name: "app/z", type: "hardlink", linkname: name(0) }], true],
+      [
+        "a hardlink to the last",
+        [{ name: "app/z", type: "hardlink", linkname: name(count - 1) }],
+        true,
+      ],
+      ["a hardlink to a path not written", [
+        { name: "app/z", type: "hardlink", linkname: "app/f1" },
+      ], false],
+      ["a file of the layer as a parent", [{ name: `${name(count - 1)}/x`, type: "file" }], false],
+    ];
+    for (const [what, last, direct] of cases) {
+      assert.equal(await prepareDirectApply(planOf(last), merged), direct, what);
+    }
+  } finally {
+    await rm(merged, { recursive: true, force: true });
+  }
 });
 
 test("prepareDirectApply() takes a layer in path order that only adds, and nothing else", async () => {

@@ -119,7 +119,7 @@ export {
   storeLayer,
 } from "./create_layer.ts";
 export type { WriteEntry, WriteHeader } from "./_tar_writer.ts";
-export { type HeaderFacts, WrittenHeaders } from "./_direct_apply.ts";
+export { DirectApplyPlan, type HeaderFacts } from "./_direct_apply.ts";
 export {
   diffDirectories,
   type DiffOptions,

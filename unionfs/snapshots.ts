@@ -25,9 +25,9 @@ import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
 import { decompress, type LayerSource, openLayer, openLayerEntries } from "./open_layer.ts";
 import { classify } from "./_path.ts";
 import { isRoot, mknod, setXattrs, unmount } from "./_platform.ts";
-import { type WriteEntry, type WriteHeader, writeTar } from "./_tar_writer.ts";
+import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 import { withFileLock } from "./_file_lock.ts";
-import { prepareDirectApply } from "./_direct_apply.ts";
+import { type DirectApplyPlan, type HeaderFacts, prepareDirectApply } from "./_direct_apply.ts";
 
 /**
  * The chain IDs of a layer stack, bottom first (OCI image-spec config.md): the first is
@@ -217,15 +217,33 @@ function verified(source: LayerSource, diffId: string) {
 export interface PrepareOptions {
   /**
    * The headers of a layer the caller made (one a build just wrote), in its order, or
-   * undefined. With them a layer that only adds is written straight into its snapshot
-   * directory instead of through an overlay mount of the snapshots below, where the kernel
-   * makes every create twice over; its bytes still come from its blob. Called only for
-   * layers whose snapshot is missing.
+   * what its writer worked out from them; else undefined. With them a layer that only adds
+   * is written straight into its snapshot directory instead of through an overlay mount of
+   * the snapshots below, where the kernel makes every create twice over; its bytes still
+   * come from its blob. Called only for layers whose snapshot is missing, over others.
    */
   headers?: (
     layer: LayerRef,
     index: number,
-  ) => Iterable<Pick<WriteHeader, "name" | "type" | "linkname">> | undefined;
+  ) => Iterable<HeaderFacts> | DirectApplyPlan | undefined;
+}
+
+/**
+ * Whether a layer with `headers` can be written straight into `tmp` over `lowers` (and if
+ * so, `tmp` is made ready for it). A function of its own: the headers (a name per file of
+ * a large COPY) must not stay alive in the frame that then writes the layer.
+ */
+async function directApplies(
+  headers: Iterable<HeaderFacts> | DirectApplyPlan | undefined,
+  lowers: string[],
+  tmp: string,
+): Promise<boolean> {
+  if (!headers) return false;
+  let direct = false;
+  await applyOver(lowers, tmp, async (root) => {
+    direct = await prepareDirectApply(headers, root);
+  });
+  return direct;
 }
 
 /** What {@linkcode SnapshotStore.gc} removed. */
@@ -349,13 +367,8 @@ export class SnapshotStore {
             await applyEntries(v.entries, root, { digest, onlyAdds });
             await v.check();
           };
-          const headers = options.headers?.(layer, i);
-          let direct = false;
-          if (headers && lowers.length > 0) {
-            await applyOver(lowers, tmp, async (root) => {
-              direct = await prepareDirectApply(headers, root);
-            });
-          }
+          const direct = lowers.length > 0 &&
+            await directApplies(options.headers?.(layer, i), lowers, tmp);
           // Straight into the directory, the blob is the layer whose headers were checked.
           await (direct ? fill(tmp, true) : applyOver(lowers, tmp, (root) => fill(root)));
         }),

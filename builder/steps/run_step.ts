@@ -13,11 +13,11 @@ import {
   applyLayer,
   chainIds,
   createLayer,
+  type DirectApplyPlan,
   flattenToDirectory,
   overlaySupported,
   resolveOnDisk,
   SnapshotStore,
-  type WrittenHeaders,
 } from "../../unionfs/mod.ts";
 import type { LayerRef } from "../build_cache.ts";
 import { type BuildContext, contextPath } from "../build_context.ts";
@@ -279,8 +279,8 @@ async function resolveMount(session: Session, m: RunMount): Promise<RunMount> {
 }
 
 /**
- * The snapshots of `layers`, made where missing. A function of its own so that the headers
- * it hands over (a name per file of a large COPY) are not kept in the suspended frame of
+ * The snapshots of `layers`, made where missing. A function of its own so that the plans
+ * it hands over (each directory of a large COPY) are not kept in the suspended frame of
  * the RUN that follows.
  */
 async function prepareLowers(
@@ -288,29 +288,35 @@ async function prepareLowers(
   snapshots: SnapshotStore,
   layers: LayerRef[],
 ): Promise<string[]> {
-  const own = await ownHeaders(session, snapshots, layers);
+  const own = await ownPlans(session, snapshots, layers);
   return await snapshots.prepare(layers, session.options.store.blobs, {
-    headers: (layer) => own.get(layer.diffId),
+    // Handed over, not kept: the snapshot is written after its plan is looked at.
+    headers: (layer) => {
+      const plan = own.get(layer.diffId);
+      own.delete(layer.diffId);
+      return plan;
+    },
   });
 }
 
 /**
- * The headers of layers this build wrote itself (COPY, ADD, WORKDIR) whose snapshots are
- * missing, for `SnapshotStore.prepare` to write those that only add straight into their
- * directories: a COPY of a large context then costs one create per file, not two.
+ * What the writer worked out of the layers this build wrote itself (COPY, ADD, WORKDIR)
+ * whose snapshots are missing, for `SnapshotStore.prepare` to write those that only add
+ * straight into their directories: a COPY of a large context then costs one create per
+ * file, not two.
  */
-async function ownHeaders(
+async function ownPlans(
   session: Session,
   snapshots: SnapshotStore,
   layers: LayerRef[],
-): Promise<Map<string, WrittenHeaders>> {
+): Promise<Map<string, DirectApplyPlan>> {
   const chain = await chainIds(layers.map((l) => l.diffId));
-  const out = new Map<string, WrittenHeaders>();
+  const out = new Map<string, DirectApplyPlan>();
   for (const [i, layer] of layers.entries()) {
-    const headers = session.written.get(layer.diffId);
-    if (!headers) continue;
+    const plan = session.written.get(layer.diffId);
+    if (!plan) continue;
     session.written.delete(layer.diffId);
-    if (!(await snapshots.has(chain[i]))) out.set(layer.diffId, headers);
+    if (!(await snapshots.has(chain[i]))) out.set(layer.diffId, plan);
   }
   return out;
 }

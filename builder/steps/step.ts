@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { storeLayer, type WriteEntry, WrittenHeaders } from "../../unionfs/mod.ts";
+import { DirectApplyPlan, storeLayer, type WriteEntry } from "../../unionfs/mod.ts";
 import type { KeyComponents, LayerRef } from "../build_cache.ts";
 import type { StageNode } from "../build_graph.ts";
 import { planEntries, type PlannedEntry } from "../copy_plan.ts";
@@ -71,17 +71,17 @@ export async function writeLayer(
       yield entry;
     }
   }
-  // What the RUN snapshot of the layer needs of each header is kept (not the bodies): with
-  // it the layer is written straight into its directory, its bytes read back from the blob
-  // just stored, so the snapshot is the layer whatever the context does meanwhile.
-  const headers = new WrittenHeaders();
+  // What the RUN snapshot of the layer needs is worked out from each header: with it the
+  // layer is written straight into its directory, its bytes read back from the blob just
+  // stored, so the snapshot is the layer whatever the context does meanwhile.
+  const plan = new DirectApplyPlan();
   async function* recorded(): AsyncGenerator<WriteEntry> {
     for await (const entry of planEntries(Array.isArray(entries) ? taken(entries) : entries)) {
-      headers.add(entry.header);
+      plan.add(entry.header);
       yield entry;
     }
   }
   const { descriptor, diffId } = await storeLayer(session.options.store.blobs, recorded());
-  session.written.set(diffId, headers);
+  session.written.set(diffId, plan);
   return { descriptor, diffId };
 }
