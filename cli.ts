@@ -23,6 +23,7 @@ import {
   writeStdio,
 } from "./cli/_context.ts";
 import { type Command, COMMANDS, type Flag } from "./cli/_commands.ts";
+import { returnLargeFreedBlocks } from "./cli/_launch.ts";
 import { VERSION } from "./cli/_version.ts";
 
 export { humanDuration, humanSize } from "./cli/_format.ts";
@@ -272,5 +273,6 @@ async function dispatch(argv: string[], io: CliOutput): Promise<number> {
 }
 
 if (import.meta.main) {
+  returnLargeFreedBlocks();
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -51,5 +53,29 @@ test("every launcher passes cli/_launch.ts's V8 flags", () => {
       `for (const flag of ${JSON.stringify(V8_FLAGS)}) v8.setFlagsFromString`,
     );
     assert.ok(set > 0 && set < bin.indexOf(`import("../esm/cli.js")`), bin);
+  }
+});
+
+test("the CLI has glibc return large freed blocks where it may, and never prompts for it", {
+  skip: !deno || process.platform !== "linux" ? "Deno on Linux only (it uses FFI)" : false,
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), "stratum-launch-"));
+  try {
+    const child = join(dir, "child.ts");
+    const launch = new URL("../cli/_launch.ts", import.meta.url).href;
+    writeFileSync(
+      child,
+      `import { returnLargeFreedBlocks } from "${launch}";\nconsole.log(returnLargeFreedBlocks());\n`,
+    );
+    const run = (...permissions: string[]) =>
+      execFileSync(process.execPath, ["run", ...permissions, child], {
+        encoding: "utf8",
+        // A prompt would wait on stdin: closed, it fails the run instead.
+        stdio: ["ignore", "pipe", "pipe"],
+      }).trim();
+    assert.equal(run("-A"), "true");
+    assert.equal(run("--allow-read"), "false");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
