@@ -3,7 +3,9 @@
  * had then, and its digest, so that an unchanged file is not read again. Held in columns
  * by the position of each path in the context's listing, with digests as 32 bytes: per
  * file, a record or a hex string and a second copy of the path stayed alive through the
- * whole build, and V8 sizes its heap by what is alive. Private to builder/.
+ * whole build, and V8 sizes its heap by what is alive. The size, mtime and inode share the
+ * context's own column: those recorded stand there until the path is stat'ed, when a
+ * digest recorded for other ones is forgotten. Private to builder/.
  *
  * On disk it is binary (`SCM3`, a count, then per path its UTF-8 length and bytes, size,
  * mtime and inode as float64 and the digest), read with no string made but the paths.
@@ -25,26 +27,33 @@ export class ContextMeta {
   #dirty = false;
   #hex = new Uint8Array(71);
 
-  /** An empty cache for a listing of `count` paths. */
-  constructor(count: number) {
+  /**
+   * An empty cache over `numbers`, the listing's column of size, mtime and inode (three a
+   * path), which it shares.
+   */
+  constructor(numbers: Float64Array) {
+    const count = numbers.length / 3;
     this.#known = new Uint8Array(count);
-    this.#numbers = new Float64Array(count * 3);
+    this.#numbers = numbers;
     this.#digests = new Uint8Array(count * 32);
     this.#hex.set(PREFIX);
   }
 
   /**
    * The cache {@linkcode ContextMeta.serialize} wrote, read from `pieces` (each may be
-   * reused once the next is asked for), for the paths `indexOf` places in a listing of
-   * `count`; empty when the bytes are anything else. Read a piece at a time: the file is
-   * 90 bytes a context file.
+   * reused once the next is asked for), for the paths `indexOf` places in the listing
+   * whose column `numbers` is, before any is stat'ed; empty when the bytes are anything
+   * else. Read a piece at a time: the file is 90 bytes a context file.
    */
   static async read(
     pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-    count: number,
+    numbers: Float64Array,
     indexOf: (path: string) => number | undefined,
   ): Promise<ContextMeta> {
-    const empty = () => new ContextMeta(count);
+    const empty = () => {
+      numbers.fill(0); // What was read of it is not trusted either.
+      return new ContextMeta(numbers);
+    };
     const decoder = new TextDecoder("utf-8", { fatal: true });
     // Filled as read, and dropped whole if the rest turns out bad: no list of what was
     // found waits for the end (a record per path of a large context).
@@ -76,9 +85,7 @@ export class ContextMeta {
           const i = indexOf(decoder.decode(bytes.subarray(at + 4, end)));
           if (i !== undefined) {
             meta.#known[i] = 1;
-            for (let k = 0; k < 3; k++) {
-              meta.#numbers[i * 3 + k] = view.getFloat64(end + k * 8, true);
-            }
+            for (let k = 0; k < 3; k++) numbers[i * 3 + k] = view.getFloat64(end + k * 8, true);
             meta.#digests.set(bytes.subarray(end + 24, end + FIXED), i * 32);
           }
           read++;
@@ -103,12 +110,21 @@ export class ContextMeta {
     this.#dirty = false;
   }
 
-  /** The digest path `i` had when it had this size, mtime and inode; else undefined. */
-  lookup(i: number, size: number, mtime: number, ino: number): Digest | undefined {
+  /**
+   * Path `i` now has this size, mtime and inode (its first stat): its digest is forgotten
+   * when they are not those recorded with it, and they go into the column.
+   */
+  stated(i: number, size: number, mtime: number, ino: number): void {
     const n = this.#numbers;
-    if (
-      !this.#known[i] || n[i * 3] !== size || n[i * 3 + 1] !== mtime || n[i * 3 + 2] !== ino
-    ) return undefined;
+    if (n[i * 3] !== size || n[i * 3 + 1] !== mtime || n[i * 3 + 2] !== ino) this.#known[i] = 0;
+    n[i * 3] = size;
+    n[i * 3 + 1] = mtime;
+    n[i * 3 + 2] = ino;
+  }
+
+  /** The digest of path `i` for the size, mtime and inode in the column; else undefined. */
+  lookup(i: number): Digest | undefined {
+    if (!this.#known[i]) return undefined;
     const hex = this.#hex;
     for (let k = 0; k < 32; k++) {
       const b = this.#digests[i * 32 + k];
@@ -118,14 +134,11 @@ export class ContextMeta {
     return LATIN1.decode(hex) as Digest;
   }
 
-  /** Records that path `i`, with this size, mtime and inode, has `digest` (a sha256). */
-  set(i: number, size: number, mtime: number, ino: number, digest: Digest): void {
+  /** Records that path `i`, with the size, mtime and inode in the column, has `digest`. */
+  set(i: number, digest: Digest): void {
     if (digest.length !== 71 || !digest.startsWith("sha256:")) {
       throw new TypeError(`Not a sha256 digest: ${digest}`);
     }
-    this.#numbers[i * 3] = size;
-    this.#numbers[i * 3 + 1] = mtime;
-    this.#numbers[i * 3 + 2] = ino;
     for (let k = 0; k < 32; k++) {
       this.#digests[i * 32 + k] = (nibble(digest.charCodeAt(7 + k * 2)) << 4) |
         nibble(digest.charCodeAt(8 + k * 2));

@@ -99,7 +99,8 @@ export class BuildContext {
   #statted: Uint8Array;
   #modes: Uint16Array;
   #nlinks: Uint32Array; // 0: not known
-  #numbers: Float64Array; // size, mtime (seconds), inode
+  // Size, mtime (seconds), inode; until a path is stat'ed, what the metadata cache recorded.
+  #numbers: Float64Array;
   #links = new Map<number, string>();
   #metaPath: string;
   #meta: ContextMeta;
@@ -150,7 +151,7 @@ export class BuildContext {
     this.#modes = new Uint16Array(count);
     this.#nlinks = new Uint32Array(count);
     this.#numbers = new Float64Array(count * 3);
-    this.#meta = new ContextMeta(count);
+    this.#meta = new ContextMeta(this.#numbers);
   }
 
   /**
@@ -209,7 +210,7 @@ export class BuildContext {
       try {
         context.#meta = await ContextMeta.read(
           filePieces(metaPath),
-          context.#paths.length,
+          context.#numbers,
           (path) => context.#indexOf(path),
         );
       } catch {
@@ -304,8 +305,7 @@ export class BuildContext {
   }
 
   #known(i: number): Digest | undefined {
-    const n = this.#numbers;
-    return this.#meta.lookup(i, n[i * 3], n[i * 3 + 1], n[i * 3 + 2]);
+    return this.#meta.lookup(i);
   }
 
   /** The entry's metadata, or undefined when it is not in the (filtered) context. */
@@ -344,9 +344,7 @@ export class BuildContext {
     const st = this.#fs.lstat(full);
     this.#types[i] = TYPES.indexOf(st.type);
     this.#modes[i] = st.mode & 0o7777;
-    this.#numbers[i * 3] = st.size;
-    this.#numbers[i * 3 + 1] = st.mtimeMs / 1000;
-    this.#numbers[i * 3 + 2] = st.ino;
+    this.#meta.stated(i, st.size, st.mtimeMs / 1000, st.ino);
     this.#nlinks[i] = st.nlink ?? 0;
     if (st.type === "symlink") this.#links.set(i, readlinkSync(full));
     this.#statted[i] = 1;
@@ -457,8 +455,7 @@ export class BuildContext {
 
   #remember(i: number, digest: Digest): Digest {
     this.#hashed++;
-    const n = this.#numbers;
-    this.#meta.set(i, n[i * 3], n[i * 3 + 1], n[i * 3 + 2], digest);
+    this.#meta.set(i, digest);
     return digest;
   }
 
