@@ -27,6 +27,7 @@ import {
 import { applyLayer } from "../unionfs/mod.ts";
 import { type ContextFs, nodeContextFs, walkBuildContext } from "./context_walk.ts";
 import { ContextMeta } from "./_context_meta.ts";
+import { PathColumn } from "./_path_column.ts";
 
 /** What the engine knows of one context path. */
 export interface ContextStat {
@@ -87,7 +88,7 @@ export class BuildContext {
   /** A stable name for the context: its absolute path, or `stdin`. */
   readonly id: string;
   /** Every path sent, sorted; position 0 is the root, `""`. */
-  #paths: string[];
+  #paths: PathColumn;
   // The position last found: lookups mostly come in listing order, one after the other.
   #last = 0;
   #types: Uint8Array;
@@ -124,8 +125,13 @@ export class BuildContext {
     this.#metaPath = metaPath;
     this.#temp = temp;
     const count = listing.length + 1;
-    this.#paths = new Array(count);
-    this.#paths[0] = "";
+    this.#paths = new PathColumn(
+      (function* () {
+        yield "";
+        for (const entry of listing) yield entry.path;
+      })(),
+      count,
+    );
     this.#types = new Uint8Array(count);
     this.#types[0] = TYPES.indexOf("directory");
     // Parents by path: only directories, a few in a hundred entries.
@@ -136,7 +142,6 @@ export class BuildContext {
     // children come in name order.
     for (let i = 1; i < count; i++) {
       const { path, type } = listing[i - 1];
-      this.#paths[i] = path;
       this.#types[i] = TYPES.indexOf(type);
       if (type === "directory") dirs.set(path, i);
       const slash = path.lastIndexOf("/");
@@ -227,10 +232,10 @@ export class BuildContext {
    */
   #indexOf(path: string): number | undefined {
     const paths = this.#paths;
-    if (paths[this.#last + 1] === path) return ++this.#last;
-    if (paths[this.#last] === path) return this.#last;
+    if (paths.is(this.#last + 1, path)) return ++this.#last;
+    if (paths.is(this.#last, path)) return this.#last;
     const at = this.#firstAtLeast(path, 0);
-    if (paths[at] !== path) return undefined;
+    if (!paths.is(at, path)) return undefined;
     this.#last = at;
     return at;
   }
@@ -241,7 +246,7 @@ export class BuildContext {
     let hi = this.#paths.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.#paths[mid] < value) lo = mid + 1;
+      if (this.#paths.before(mid, value)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -280,11 +285,11 @@ export class BuildContext {
   /** Positions of the paths below directory `i`: one run of the sorted listing. */
   #below(i: number): [from: number, to: number] {
     if (i === 0) return [1, this.#paths.length];
-    const prefix = `${this.#paths[i]}/`;
+    const prefix = `${this.#paths.at(i)}/`;
     // Between a path and its subtree may sort others (`a-b`, `a.b` before `a/`).
     const lo = this.#firstAtLeast(prefix, i + 1);
     let end = lo;
-    while (end < this.#paths.length && this.#paths[end].startsWith(prefix)) end++;
+    while (end < this.#paths.length && this.#paths.startsWith(end, prefix)) end++;
     return [lo, end];
   }
 
@@ -322,7 +327,7 @@ export class BuildContext {
     this.#stat(i);
     const type = TYPES[this.#types[i]];
     return {
-      path: this.#paths[i],
+      path: this.#paths.at(i),
       type,
       mode: this.#modes[i],
       size: this.#numbers[i * 3],
@@ -338,7 +343,7 @@ export class BuildContext {
   // bigint: it costs half again as much, and Deno's nanoseconds are whole milliseconds.
   #stat(i: number): number {
     if (this.#statted[i]) return i;
-    const path = this.#paths[i];
+    const path = this.#paths.at(i);
     // The root is absolute and paths have no `.`, `..` or empty parts: no normalizing.
     const full = path === "" ? this.root : `${this.root}/${path}`;
     const st = this.#fs.lstat(full);
@@ -355,10 +360,10 @@ export class BuildContext {
   readdir(path: string): string[] {
     const i = this.#indexOf(contextPath(path));
     if (i === undefined) return [];
-    const skip = i === 0 ? 0 : this.#paths[i].length + 1;
+    const skip = i === 0 ? 0 : this.#paths.lengthOf(i) + 1;
     const names: string[] = [];
     for (let k = this.#childStart[i]; k < this.#childStart[i + 1]; k++) {
-      names.push(this.#paths[this.#childList[k]].slice(skip));
+      names.push(this.#paths.at(this.#childList[k]).slice(skip));
     }
     return names;
   }
@@ -470,7 +475,7 @@ export class BuildContext {
     const tmp = `${this.#metaPath}.${process.pid}.tmp`;
     const out = await open(tmp, "w");
     try {
-      for (const piece of this.#meta.serialize((i) => this.#paths[i])) {
+      for (const piece of this.#meta.serialize((i) => this.#paths.at(i))) {
         for (let at = 0; at < piece.length;) {
           at += (await out.write(piece, at, piece.length - at)).bytesWritten;
         }
