@@ -12,6 +12,9 @@
  *
  * @module
  */
+import { mkdir, open, rename, rm } from "node:fs/promises";
+import { dirname } from "node:path";
+import process from "node:process";
 import type { Digest } from "../digest/mod.ts";
 
 const MAGIC = [0x53, 0x43, 0x4d, 0x33]; // "SCM3"
@@ -100,14 +103,45 @@ export class ContextMeta {
     return read === entries && carry.length === 0 ? meta : empty();
   }
 
+  /**
+   * {@linkcode ContextMeta.read} of the file at `path`.
+   *
+   * @throws when the file cannot be read (there is none yet).
+   */
+  static async load(
+    path: string,
+    numbers: Float64Array,
+    indexOf: (path: string) => number | undefined,
+  ): Promise<ContextMeta> {
+    return await ContextMeta.read(filePieces(path), numbers, indexOf);
+  }
+
+  /**
+   * Writes the cache to `path` (a temp file renamed over it: readers see all of it or
+   * none), with the path of each position from `pathOf`, and marks it saved.
+   */
+  async save(path: string, pathOf: (i: number) => string): Promise<void> {
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    const out = await open(tmp, "w");
+    try {
+      for (const piece of this.serialize(pathOf)) {
+        for (let at = 0; at < piece.length;) {
+          at += (await out.write(piece, at, piece.length - at)).bytesWritten;
+        }
+      }
+    } finally {
+      await out.close();
+    }
+    await rename(tmp, path);
+    // The JSON cache earlier versions kept is not read.
+    await rm(path.replace(/\.meta$/, ".json"), { force: true });
+    this.#dirty = false;
+  }
+
   /** Whether anything was set since the cache was read. */
   get dirty(): boolean {
     return this.#dirty;
-  }
-
-  /** Marks what is set as written. */
-  saved(): void {
-    this.#dirty = false;
   }
 
   /**
@@ -202,4 +236,19 @@ const LATIN1 = new TextDecoder("latin1");
 
 function nibble(code: number): number {
   return code <= 0x39 ? code - 0x30 : code - 0x57;
+}
+
+/** The bytes of the file at `path`, a reused quarter megabyte at a time. */
+async function* filePieces(path: string): AsyncGenerator<Uint8Array> {
+  const file = await open(path, "r");
+  try {
+    const buffer = new Uint8Array(1 << 18);
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
+  }
 }

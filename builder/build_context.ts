@@ -14,9 +14,8 @@ import {
   readlinkSync,
   readSync,
 } from "node:fs";
-import { mkdir, mkdtemp, open, rename, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import process from "node:process";
 import {
   createHasher,
   type Digest,
@@ -213,8 +212,8 @@ export class BuildContext {
     const context = new BuildContext(root, id, listing.entries, metaPath, temp, fs);
     if (temp === undefined) {
       try {
-        context.#meta = await ContextMeta.read(
-          filePieces(metaPath),
+        context.#meta = await ContextMeta.load(
+          metaPath,
           context.#numbers,
           (path) => context.#indexOf(path),
         );
@@ -470,23 +469,7 @@ export class BuildContext {
       await rm(this.#temp, { recursive: true, force: true });
       return;
     }
-    if (!this.#meta.dirty) return;
-    await mkdir(join(this.#metaPath, ".."), { recursive: true });
-    const tmp = `${this.#metaPath}.${process.pid}.tmp`;
-    const out = await open(tmp, "w");
-    try {
-      for (const piece of this.#meta.serialize((i) => this.#paths.at(i))) {
-        for (let at = 0; at < piece.length;) {
-          at += (await out.write(piece, at, piece.length - at)).bytesWritten;
-        }
-      }
-    } finally {
-      await out.close();
-    }
-    await rename(tmp, this.#metaPath);
-    // The JSON cache earlier versions kept is not read.
-    await rm(this.#metaPath.replace(/\.meta$/, ".json"), { force: true });
-    this.#meta.saved();
+    if (this.#meta.dirty) await this.#meta.save(this.#metaPath, (i) => this.#paths.at(i));
   }
 }
 
@@ -511,19 +494,4 @@ export function contextPath(path: string): string {
     else parts.push(part);
   }
   return parts.join("/");
-}
-
-/** The bytes of the file at `path`, a reused quarter megabyte at a time. */
-async function* filePieces(path: string): AsyncGenerator<Uint8Array> {
-  const file = await open(path, "r");
-  try {
-    const buffer = new Uint8Array(1 << 18);
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, 0, buffer.length);
-      if (bytesRead === 0) return;
-      yield buffer.subarray(0, bytesRead);
-    }
-  } finally {
-    await file.close();
-  }
 }
