@@ -13,18 +13,10 @@ export class PathColumn {
   #all: string;
   #starts: Uint32Array;
 
-  /** The column of `paths`, `count` of them. */
-  constructor(paths: Iterable<string>, count: number) {
-    const parts = new Array<string>(count);
-    this.#starts = new Uint32Array(count + 1);
-    let i = 0;
-    for (const path of paths) {
-      parts[i] = path;
-      this.#starts[i + 1] = this.#starts[i] + path.length;
-      i++;
-    }
-    if (i !== count) throw new RangeError(`Expected ${count} paths, got ${i}`);
-    this.#all = parts.join("");
+  /** The column of the paths `all` holds, path `i` from `starts[i]` to `starts[i + 1]`. */
+  constructor(all: string, starts: Uint32Array) {
+    this.#all = all;
+    this.#starts = starts;
   }
 
   /** How many paths. */
@@ -65,5 +57,42 @@ export class PathColumn {
       if (a !== b) return a < b;
     }
     return length < value.length;
+  }
+}
+
+/** Paths joined into this many at a time: the strings added are garbage once joined. */
+const CHUNK = 4096;
+
+/**
+ * Makes a {@linkcode PathColumn} from paths added one by one (as a walk finds them), holding
+ * only the last few thousand as strings of their own.
+ */
+export class PathColumnBuilder {
+  #chunks: string[] = [];
+  #chunk: string[] = [];
+  #starts = new Uint32Array(CHUNK);
+  #count = 0;
+
+  /** Adds the next path. */
+  add(path: string): void {
+    if (this.#count + 1 === this.#starts.length) {
+      const grown = new Uint32Array(this.#starts.length * 2);
+      grown.set(this.#starts);
+      this.#starts = grown;
+    }
+    this.#starts[this.#count + 1] = this.#starts[this.#count] + path.length;
+    this.#count++;
+    this.#chunk.push(path);
+    if (this.#chunk.length === CHUNK) {
+      this.#chunks.push(this.#chunk.join(""));
+      this.#chunk = [];
+    }
+  }
+
+  /** The column of the paths added. */
+  done(): PathColumn {
+    this.#chunks.push(this.#chunk.join(""));
+    this.#chunk = [];
+    return new PathColumn(this.#chunks.join(""), this.#starts.slice(0, this.#count + 1));
   }
 }

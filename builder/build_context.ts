@@ -24,9 +24,9 @@ import {
   sha256Function,
 } from "../digest/mod.ts";
 import { applyLayer } from "../unionfs/mod.ts";
-import { type ContextFs, nodeContextFs, walkBuildContext } from "./context_walk.ts";
+import { type ContextFs, nodeContextFs, walkContextSorted } from "./context_walk.ts";
 import { ContextMeta } from "./_context_meta.ts";
-import { PathColumn } from "./_path_column.ts";
+import { type PathColumn, PathColumnBuilder } from "./_path_column.ts";
 
 /** What the engine knows of one context path. */
 export interface ContextStat {
@@ -113,7 +113,7 @@ export class BuildContext {
   private constructor(
     root: string,
     id: string,
-    listing: readonly { path: string; type: EntryType }[],
+    listing: { paths: PathColumn; types: Uint8Array },
     metaPath: string,
     temp: string | undefined,
     fs: ContextFs,
@@ -123,16 +123,9 @@ export class BuildContext {
     this.id = id;
     this.#metaPath = metaPath;
     this.#temp = temp;
-    const count = listing.length + 1;
-    this.#paths = new PathColumn(
-      (function* () {
-        yield "";
-        for (const entry of listing) yield entry.path;
-      })(),
-      count,
-    );
-    this.#types = new Uint8Array(count);
-    this.#types[0] = TYPES.indexOf("directory");
+    this.#paths = listing.paths;
+    this.#types = listing.types;
+    const count = this.#paths.length;
     // Parents by path: only directories, a few in a hundred entries.
     const dirs = new Map<string, number>([["", 0]]);
     const parents = new Int32Array(count);
@@ -140,9 +133,8 @@ export class BuildContext {
     // The listing is sorted, so parents come before their children and each directory's
     // children come in name order.
     for (let i = 1; i < count; i++) {
-      const { path, type } = listing[i - 1];
-      this.#types[i] = TYPES.indexOf(type);
-      if (type === "directory") dirs.set(path, i);
+      const path = this.#paths.at(i);
+      if (TYPES[this.#types[i]] === "directory") dirs.set(path, i);
       const slash = path.lastIndexOf("/");
       parents[i] = slash < 0 ? 0 : dirs.get(path.slice(0, slash)) ?? -1;
       if (parents[i] >= 0) this.#childStart[parents[i] + 1]++;
@@ -196,7 +188,7 @@ export class BuildContext {
     const fs = options.fs ?? nodeContextFs;
     let listing;
     try {
-      listing = await walkBuildContext(root, { dockerfilePath: options.dockerfilePath, fs });
+      listing = await listContext(root, options.dockerfilePath, fs);
     } catch (error) {
       if (temp) await rm(temp, { recursive: true, force: true });
       const code = (error as { code?: string }).code;
@@ -209,7 +201,7 @@ export class BuildContext {
     }
     const metaDir = join(options.storeRoot, "build-cache", "context-meta");
     const metaPath = join(metaDir, `${(await sha256(id)).slice(7, 39)}.meta`);
-    const context = new BuildContext(root, id, listing.entries, metaPath, temp, fs);
+    const context = new BuildContext(root, id, listing, metaPath, temp, fs);
     if (temp === undefined) {
       try {
         context.#meta = await ContextMeta.load(
@@ -471,6 +463,32 @@ export class BuildContext {
     }
     if (this.#meta.dirty) await this.#meta.save(this.#metaPath, (i) => this.#paths.at(i));
   }
+}
+
+/**
+ * The context's sorted listing, the root first, as columns: paths and types. Made as the
+ * walk finds each path, so no object or string per path outlives the walk.
+ */
+async function listContext(
+  root: string,
+  dockerfilePath: string | undefined,
+  fs: ContextFs,
+): Promise<{ paths: PathColumn; types: Uint8Array }> {
+  const paths = new PathColumnBuilder();
+  let types = new Uint8Array(4096);
+  let count = 0;
+  const add = (path: string, type: EntryType) => {
+    paths.add(path);
+    if (count === types.length) {
+      const grown = new Uint8Array(types.length * 2);
+      grown.set(types);
+      types = grown;
+    }
+    types[count++] = TYPES.indexOf(type);
+  };
+  add("", "directory");
+  await walkContextSorted(root, { dockerfilePath, fs }, add);
+  return { paths: paths.done(), types: types.slice(0, count) };
 }
 
 function notFound(path: string): Error {

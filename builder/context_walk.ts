@@ -124,6 +124,30 @@ export async function walkBuildContext(
   root: string,
   options: WalkBuildContextOptions = {},
 ): Promise<BuildContextListing> {
+  const entries: ContextEntry[] = [];
+  const { dockerignorePath } = await walkContextSorted(
+    root,
+    options,
+    (path, type) => entries.push({ path, type }),
+  );
+  return { entries, dockerignorePath };
+}
+
+/**
+ * {@linkcode walkBuildContext}'s entries handed to `emit` one by one in sorted order, with
+ * nothing gathered (a build of a large context held an object and a string per file until
+ * a global sort was done). Each directory's entries are ordered so that a subtree comes
+ * where its name and a slash sort among its siblings (after `a-b`, before `a0`), which is
+ * the order of the whole paths. An ignored directory walked for exceptions below it is
+ * sent when something below it is, which is looked for first.
+ *
+ * @throws {SyntaxError} when the ignore file holds a malformed pattern.
+ */
+export async function walkContextSorted(
+  root: string,
+  options: WalkBuildContextOptions,
+  emit: (path: string, type: ContextEntry["type"]) => void,
+): Promise<{ dockerignorePath: string | null }> {
   const given = options.dockerfilePath ?? "Dockerfile";
   const fs = options.fs ?? nodeContextFs;
   const dockerfilePath = cleanPath(given);
@@ -144,36 +168,35 @@ export async function walkBuildContext(
   const include = createContextFilter({ dockerfilePath, dockerignorePath, dockerignoreText });
   const matcher = new DockerignoreMatcher(parseDockerignore(dockerignoreText ?? ""));
 
-  const found: ContextEntry[] = [];
-  async function walk(relative: string): Promise<void> {
-    // Sync: one call per directory of a large tree; async costs several times more here.
-    const dirents = fs.readdir(join(root, relative));
-    for (const { name, type } of dirents) {
+  const descends = (path: string, type: ContextEntry["type"]) =>
+    type === "directory" && (matcher.hasExclusions || !matcher.matches(path));
+  // Whether an ignored directory holds anything sent; asked again on the way down.
+  const holdsSent = new Map<string, boolean>();
+  const sendsBelow = (dir: string): boolean => {
+    let found = holdsSent.get(dir);
+    if (found !== undefined) return found;
+    found = fs.readdir(join(root, dir)).some(({ name, type }) => {
+      const path = `${dir}/${name}`;
+      return include(path) || (descends(path, type) && sendsBelow(path));
+    });
+    holdsSent.set(dir, found);
+    return found;
+  };
+  // Sync: one call per directory of a large tree; async costs several times more here.
+  const walk = (relative: string): void => {
+    const events: [key: string, name: string, type: ContextEntry["type"], below: boolean][] = [];
+    for (const { name, type } of fs.readdir(join(root, relative))) {
       const path = relative === "" ? name : `${relative}/${name}`;
-      found.push({ path, type });
-      const pruned = !matcher.hasExclusions && matcher.matches(path);
-      if (type === "directory" && !pruned) await walk(path);
+      events.push([name, name, type, false]);
+      if (descends(path, type)) events.push([`${name}/`, name, type, true]);
     }
-  }
-  await walk("");
-
-  const included = found.filter((entry) => include(entry.path));
-  let entries = included;
-  if (included.length < found.length) {
-    const sent = new Set<string>();
-    for (const entry of included) {
-      sent.add(entry.path);
-      // A sent entry needs its parent directories, even ignored ones.
-      for (
-        let slash = entry.path.lastIndexOf("/");
-        slash > 0;
-        slash = entry.path.lastIndexOf("/", slash - 1)
-      ) {
-        sent.add(entry.path.slice(0, slash));
-      }
+    events.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [, name, type, below] of events) {
+      const path = relative === "" ? name : `${relative}/${name}`;
+      if (below) walk(path);
+      else if (include(path) || (descends(path, type) && sendsBelow(path))) emit(path, type);
     }
-    entries = found.filter((entry) => sent.has(entry.path));
-  }
-  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { entries, dockerignorePath };
+  };
+  walk("");
+  return { dockerignorePath };
 }

@@ -1,9 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { walkBuildContext } from "./context_walk.ts";
+import { createContextFilter, DockerignoreMatcher, parseDockerignore } from "./dockerignore.ts";
 
 async function context(files: Record<string, string>): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), "stratum-context-"));
@@ -110,6 +112,63 @@ test("walkBuildContext() re-includes through wildcard exceptions inside excluded
       "directory sub/deep",
       "file sub/deep/x.txt",
     ]);
+  } finally {
+    await rm(root, { recursive: true });
+  }
+});
+
+/**
+ * The listing as walkBuildContext() made it before it walked in sorted order: every path
+ * walked, those the filter sends and their parents, then one sort of the whole paths.
+ */
+function listedThenSorted(root: string, ignore: string): string[] {
+  const matcher = new DockerignoreMatcher(parseDockerignore(ignore));
+  const include = createContextFilter({
+    dockerfilePath: "Dockerfile",
+    dockerignorePath: ".dockerignore",
+    dockerignoreText: ignore,
+  });
+  const found: string[] = [];
+  const walk = (relative: string) => {
+    for (const d of readdirSync(join(root, relative), { withFileTypes: true })) {
+      const path = relative === "" ? d.name : `${relative}/${d.name}`;
+      found.push(path);
+      if (d.isDirectory() && (matcher.hasExclusions || !matcher.matches(path))) walk(path);
+    }
+  };
+  walk("");
+  const sent = new Set<string>();
+  for (const path of found.filter(include)) {
+    sent.add(path);
+    for (let at = path.lastIndexOf("/"); at > 0; at = path.lastIndexOf("/", at - 1)) {
+      sent.add(path.slice(0, at));
+    }
+  }
+  return found.filter((p) => sent.has(p)).sort();
+}
+
+test("walkBuildContext() walks in the order of the whole paths, whatever sorts between a directory and its subtree", async () => {
+  // Names that sort between `a` and `a/` (a blank, `!`, `-`, `.`), after it (`0`, `~`),
+  // and in UTF-16 order (U+FF5E before an astral character).
+  const names = ["a", "a b", "a!", "a-b", "a.b", "a0", "a~", "é", "\uff5e", "\u{1f600}"];
+  const files: Record<string, string> = { "Dockerfile": "FROM scratch\n" };
+  for (const top of names) {
+    for (const inner of names) {
+      files[`${top}/${inner}/f`] = "";
+      files[`${top}/${inner}.txt`] = "";
+    }
+    files[`${top}.log`] = "";
+  }
+  const root = await context(files);
+  try {
+    const ignores = ["", "a\n", "a\n!a/a-b/f\n", "*.log\n**/a.b\n", "*\n!a0/a\n!\u{1f600}/\uff5e"];
+    for (const ignore of ignores) {
+      await writeFile(join(root, ".dockerignore"), ignore);
+      const listing = await walkBuildContext(root);
+      const paths = listing.entries.map((e) => e.path);
+      assert.deepEqual(paths, listedThenSorted(root, ignore), JSON.stringify(ignore));
+      assert.deepEqual(paths, [...paths].sort(), "sorted as strings are");
+    }
   } finally {
     await rm(root, { recursive: true });
   }
