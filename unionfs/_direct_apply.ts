@@ -34,8 +34,8 @@ interface DirectApplyDirs {
 /**
  * What {@linkcode prepareDirectApply} needs of a layer, worked out from each header as its
  * writer writes it: whether the layer only adds, in path order, and the directories its
- * paths pass through. Of the other paths only a hash is kept: a COPY of 200,000 files kept
- * every name from its write until the next RUN.
+ * paths pass through. The other paths are kept as a few long strings: a COPY of 200,000
+ * files kept every name as a string of its own from its write until the next RUN.
  */
 export class DirectApplyPlan {
   #refused = false;
@@ -43,7 +43,7 @@ export class DirectApplyPlan {
   #dirs = new Set<string>();
   #ancestors = new Set<string>();
   // The layer's paths other than directories.
-  #others = new PathHashSet();
+  #others = new SortedPaths();
 
   /** Notes one header, in the layer's order. */
   add(header: HeaderFacts): void {
@@ -51,7 +51,7 @@ export class DirectApplyPlan {
     this.#refused = true;
     this.#dirs.clear();
     this.#ancestors.clear();
-    this.#others = new PathHashSet();
+    this.#others = new SortedPaths();
   }
 
   #accepts(header: HeaderFacts): boolean {
@@ -77,8 +77,7 @@ export class DirectApplyPlan {
       a = k === 0 ? parts[0] : `${a}/${parts[k]}`;
       if (this.#dirs.has(a) || this.#ancestors.has(a)) continue;
       // A symlink of this layer as a parent, or a file of it turned into a directory for a
-      // path below (in path order, always met before that path): left to the mount. A
-      // hash shared with another path sends the layer there too, which is only slower.
+      // path below (in path order, always met before that path): left to the mount.
       if (this.#others.has(a)) return false;
       this.#ancestors.add(a);
     }
@@ -101,69 +100,56 @@ export class DirectApplyPlan {
   }
 }
 
+/** Paths kept per chunk: each chunk is one string, so no path is a string of its own. */
+const CHUNK = 1024;
+
 /**
- * A set of strings kept as two 32-bit hashes each, 8 bytes and no string. A string never
- * added is taken for one that was only when both hashes match: odds of about n / 2^64
- * against n strings held.
+ * A set of paths added in ascending order, held as joined chunks with where each path
+ * starts: about its UTF-16 length and 4 bytes a path, where a string per path cost some 48.
  */
-class PathHashSet {
-  // A pair of hashes per slot; [0, 0] is an empty slot. At most a quarter full.
-  #slots = new Uint32Array(2 * 1024);
-  #size = 0;
+class SortedPaths {
+  // Full chunks: their text, where each path starts in it, and their first path.
+  #texts: string[] = [];
+  #starts: Uint32Array[] = [];
+  #firsts: string[] = [];
+  #open: string[] = [];
 
-  add(text: string): void {
-    if ((this.#size + 1) * 8 > this.#slots.length) this.#grow();
-    const [h1, h2] = hashes(text);
-    if (placeHashes(this.#slots, h1, h2)) this.#size++;
+  /** Adds `path`, which sorts after every path added before. */
+  add(path: string): void {
+    this.#open.push(path);
+    if (this.#open.length < CHUNK) return;
+    const starts = new Uint32Array(CHUNK + 1);
+    for (let i = 0; i < CHUNK; i++) starts[i + 1] = starts[i] + this.#open[i].length;
+    this.#texts.push(this.#open.join(""));
+    this.#starts.push(starts);
+    this.#firsts.push(this.#open[0]);
+    this.#open = [];
   }
 
-  has(text: string): boolean {
-    const [h1, h2] = hashes(text);
-    const slots = this.#slots;
-    const mask = slots.length / 2 - 1;
-    for (let i = h1 & mask;; i = (i + 1) & mask) {
-      if (slots[2 * i] === h1 && slots[2 * i + 1] === h2) return true;
-      if (slots[2 * i] === 0 && slots[2 * i + 1] === 0) return false;
+  has(path: string): boolean {
+    if (this.#open.length > 0 && this.#open[0] <= path) return this.#open.includes(path);
+    // The last chunk whose first path is not after `path`.
+    let lo = 0;
+    let hi = this.#firsts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#firsts[mid] <= path) lo = mid + 1;
+      else hi = mid;
     }
-  }
-
-  #grow(): void {
-    const old = this.#slots;
-    const slots = new Uint32Array(old.length * 2);
-    for (let i = 0; i < old.length; i += 2) {
-      if (old[i] !== 0 || old[i + 1] !== 0) placeHashes(slots, old[i], old[i + 1]);
+    if (lo === 0) return false;
+    const text = this.#texts[lo - 1];
+    const starts = this.#starts[lo - 1];
+    let a = 0;
+    let b = CHUNK;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      const found = text.slice(starts[mid], starts[mid + 1]);
+      if (found === path) return true;
+      if (found < path) a = mid + 1;
+      else b = mid;
     }
-    this.#slots = slots;
+    return false;
   }
-}
-
-/** Puts the pair into `slots`; false when it was there. */
-function placeHashes(slots: Uint32Array, h1: number, h2: number): boolean {
-  const mask = slots.length / 2 - 1;
-  for (let i = h1 & mask;; i = (i + 1) & mask) {
-    if (slots[2 * i] === h1 && slots[2 * i + 1] === h2) return false;
-    if (slots[2 * i] === 0 && slots[2 * i + 1] === 0) {
-      slots[2 * i] = h1;
-      slots[2 * i + 1] = h2;
-      return true;
-    }
-  }
-}
-
-/** Two independent 32-bit hashes of `text` (FNV-1a and a Murmur-style mix), never both 0. */
-function hashes(text: string): [number, number] {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x9747b28c;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-    h2 ^= h2 >>> 15;
-  }
-  h1 >>>= 0;
-  h2 = Math.imul(h2 ^ (h2 >>> 13), 0xc2b2ae35);
-  h2 = (h2 ^ (h2 >>> 16)) >>> 0;
-  return h1 === 0 && h2 === 0 ? [0, 1] : [h1, h2];
 }
 
 /**

@@ -5,11 +5,11 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { DirectApplyPlan, type HeaderFacts, prepareDirectApply } from "./_direct_apply.ts";
 
-test("DirectApplyPlan answers for every path of a large layer without keeping its names", async () => {
+test("DirectApplyPlan answers for every path of a large layer without a string per name", async () => {
   const merged = await mkdtemp(join(tmpdir(), "stratum-direct-"));
   try {
-    // Files in path order, past several growths of the plan's table.
-    const count = 100_000;
+    // Files in path order: a hundred full chunks of the plan's set, so the last is in one.
+    const count = 102_400;
     const name = (i: number) => `app/f${String(i).padStart(6, "0")}`;
     const planOf = (last: HeaderFacts[]) => {
       const plan = new DirectApplyPlan();
@@ -26,6 +26,9 @@ test("DirectApplyPlan answers for every path of a large layer without keeping it
         [{ name: "app/z", type: "hardlink", linkname: name(count - 1) }],
         true,
       ],
+      ["a hardlink to one between", [
+        { name: "app/z", type: "hardlink", linkname: name(54_321) },
+      ], true],
       ["a hardlink to a path not written", [
         { name: "app/z", type: "hardlink", linkname: "app/f1" },
       ], false],
