@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { link, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from "node:fs/promises";
@@ -119,51 +119,13 @@ test("diffDirectories() is reproducible and SOURCE_DATE_EPOCH clamps mtimes", as
   });
 });
 
-test("diffOverlayUpper() turns overlay whiteouts and opaque dirs into an OCI layer", {
-  skip: process.getuid?.() !== 0 ? "needs root for overlay mounts" : false,
-}, async (t) => {
-  if (!(await overlaySupported())) {
-    t.skip("kernel overlayfs cannot be mounted here");
-    return;
-  }
-  await withTemp(async (d) => {
-    const [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map((n) =>
-      join(d, n)
-    );
-    await makeLower(lower);
-    for (const p of [upper, work, merged]) await mkdir(p);
-    await mountOverlay([lower], upper, work, merged);
-    let expected: string[];
-    try {
-      await mutate(merged);
-      // A directory removed and made again is opaque in the upper.
-      await rm(join(merged, "etc/conf.d"), { recursive: true });
-      await mkdir(join(merged, "etc/conf.d"));
-      await writeFile(join(merged, "etc/conf.d/z"), "z");
-      expected = await listDirectory(merged);
-    } finally {
-      await unmountOverlay(merged);
-    }
-    const blob = diffOverlayUpper(upper);
-    const bytes = await collect(blob.stream);
-    const names = [];
-    for await (const { header } of openLayer(bytesLayer(bytes))) {
-      names.push(header.name);
-      assert.ok(!Object.keys(header.xattrs).some((k) => k.startsWith("trusted.overlay.")));
-    }
-    assert.ok(names.includes(".wh.gone"), names.join(" "));
-    assert.ok(names.includes("etc/conf.d/.wh..wh..opq"), names.join(" "));
-    copyFixture(lower, join(d, "applied"));
-    await applyLayer(bytesLayer(bytes), join(d, "applied"));
-    // Directory mtimes in an overlay merge view follow the upper; compare without them.
-    const strip = (ls: string[]) => ls.map((l) => l.replace(/ \d+$/, ""));
-    assert.deepEqual(strip(await listDirectory(join(d, "applied"))), strip(expected));
-  });
-});
+const rootOnly = { skip: process.getuid?.() !== 0 ? "needs root for overlay mounts" : false };
 
-test("diffOverlayUpper() keeps the xattrs a RUN set on every file it touched, none of overlay's", {
-  skip: process.getuid?.() !== 0 ? "needs root for overlay mounts" : false,
-}, async (t) => {
+/** Runs `fn` with the directories of an overlay in a temp dir `d`, where one can be mounted. */
+async function withOverlayDirs(
+  t: TestContext,
+  fn: (d: string, lower: string, upper: string, work: string, merged: string) => Promise<void>,
+): Promise<void> {
   if (!(await overlaySupported())) {
     t.skip("kernel overlayfs cannot be mounted here");
     return;
@@ -172,36 +134,80 @@ test("diffOverlayUpper() keeps the xattrs a RUN set on every file it touched, no
     const [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map((n) =>
       join(d, n)
     );
-    // Enough files that getfattr's output comes in several pieces, a line cut between two.
-    const count = 1500;
-    await mkdir(join(lower, "files"), { recursive: true });
-    for (let i = 0; i < count; i++) await writeFile(join(lower, "files", `f${i}`), `${i}`);
-    for (const p of [upper, work, merged]) await mkdir(p);
-    await mountOverlay([lower], upper, work, merged);
-    try {
-      // Copied up (overlay marks each with its origin), then given an xattr of its own.
-      const dump = Array.from(
-        { length: count },
-        (_, i) => `# file: files/f${i}\nuser.note="note ${i}"\n`,
-      ).join("\n");
-      execFileSync("setfattr", ["-h", "--restore=-"], { cwd: merged, input: dump });
-    } finally {
-      await unmountOverlay(merged);
-    }
-    const notes = new Map<string, string>();
-    for await (
-      const { header } of openLayer(bytesLayer(await collect(diffOverlayUpper(upper).stream)))
-    ) {
-      assert.deepEqual(
-        Object.keys(header.xattrs).filter((k) => !k.startsWith("user.")),
-        [],
-        header.name,
-      );
-      if (header.xattrs["user.note"]) {
-        notes.set(header.name, new TextDecoder().decode(header.xattrs["user.note"]));
-      }
-    }
-    assert.equal(notes.size, count);
-    assert.equal(notes.get("files/f1234"), "note 1234");
+    for (const p of [lower, upper, work, merged]) await mkdir(p);
+    await fn(d, lower, upper, work, merged);
   });
-});
+}
+
+test(
+  "diffOverlayUpper() turns overlay whiteouts and opaque dirs into an OCI layer",
+  rootOnly,
+  (t) =>
+    withOverlayDirs(t, async (d, lower, upper, work, merged) => {
+      await makeLower(lower);
+      await mountOverlay([lower], upper, work, merged);
+      let expected: string[];
+      try {
+        await mutate(merged);
+        // A directory removed and made again is opaque in the upper.
+        await rm(join(merged, "etc/conf.d"), { recursive: true });
+        await mkdir(join(merged, "etc/conf.d"));
+        await writeFile(join(merged, "etc/conf.d/z"), "z");
+        expected = await listDirectory(merged);
+      } finally {
+        await unmountOverlay(merged);
+      }
+      const blob = diffOverlayUpper(upper);
+      const bytes = await collect(blob.stream);
+      const names = [];
+      for await (const { header } of openLayer(bytesLayer(bytes))) {
+        names.push(header.name);
+        assert.ok(!Object.keys(header.xattrs).some((k) => k.startsWith("trusted.overlay.")));
+      }
+      assert.ok(names.includes(".wh.gone"), names.join(" "));
+      assert.ok(names.includes("etc/conf.d/.wh..wh..opq"), names.join(" "));
+      copyFixture(lower, join(d, "applied"));
+      await applyLayer(bytesLayer(bytes), join(d, "applied"));
+      // Directory mtimes in an overlay merge view follow the upper; compare without them.
+      const strip = (ls: string[]) => ls.map((l) => l.replace(/ \d+$/, ""));
+      assert.deepEqual(strip(await listDirectory(join(d, "applied"))), strip(expected));
+    }),
+);
+
+test(
+  "diffOverlayUpper() keeps the xattrs a RUN set on every file it touched, none of overlay's",
+  rootOnly,
+  (t) =>
+    withOverlayDirs(t, async (_d, lower, upper, work, merged) => {
+      // Enough files that getfattr's output comes in several pieces, a line cut between two.
+      const count = 1500;
+      await mkdir(join(lower, "files"), { recursive: true });
+      for (let i = 0; i < count; i++) await writeFile(join(lower, "files", `f${i}`), `${i}`);
+      await mountOverlay([lower], upper, work, merged);
+      try {
+        // Copied up (overlay marks each with its origin), then given an xattr of its own.
+        const dump = Array.from(
+          { length: count },
+          (_, i) => `# file: files/f${i}\nuser.note="note ${i}"\n`,
+        ).join("\n");
+        execFileSync("setfattr", ["-h", "--restore=-"], { cwd: merged, input: dump });
+      } finally {
+        await unmountOverlay(merged);
+      }
+      const notes = new Map<string, string>();
+      for await (
+        const { header } of openLayer(bytesLayer(await collect(diffOverlayUpper(upper).stream)))
+      ) {
+        assert.deepEqual(
+          Object.keys(header.xattrs).filter((k) => !k.startsWith("user.")),
+          [],
+          header.name,
+        );
+        if (header.xattrs["user.note"]) {
+          notes.set(header.name, new TextDecoder().decode(header.xattrs["user.note"]));
+        }
+      }
+      assert.equal(notes.size, count);
+      assert.equal(notes.get("files/f1234"), "note 1234");
+    }),
+);
