@@ -21,16 +21,6 @@ import { lstatOrNull } from "./resolve_in_root.ts";
 /** What of a header deciding a direct apply needs. */
 export type HeaderFacts = Pick<WriteHeader, "name" | "type" | "linkname">;
 
-/** What {@linkcode DirectApplyPlan.finish} decides. */
-interface DirectApplyDirs {
-  /** The directories to copy up, shallowest first. */
-  candidates: string[];
-  /** Directories under which the lower layers show nothing (filled as they are found). */
-  fresh: Set<string>;
-  /** The layer's own directories. */
-  dirs: Set<string>;
-}
-
 /**
  * What {@linkcode prepareDirectApply} needs of a layer, worked out from each header as its
  * writer writes it: whether the layer only adds, in path order, and the directories its
@@ -87,10 +77,11 @@ export class DirectApplyPlan {
   }
 
   /**
-   * The directories to copy up and those of the layer, or undefined when the layer must
-   * go through the mount.
+   * The directories to copy up (shallowest first), an empty set for those under which the
+   * lower layers show nothing, and the layer's own directories; or undefined when the layer
+   * must go through the mount.
    */
-  finish(): DirectApplyDirs | undefined {
+  finish(): { candidates: string[]; fresh: Set<string>; dirs: Set<string> } | undefined {
     if (this.#refused) return undefined;
     const depth = (p: string) => p.split("/").length;
     const candidates = [...this.#ancestors, ...this.#dirs].sort((a, b) => depth(a) - depth(b));
