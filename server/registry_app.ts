@@ -1,4 +1,4 @@
-import { type Digest, parseDigest } from "../digest/mod.ts";
+import type { Digest } from "../digest/mod.ts";
 import {
   type Descriptor,
   isIndexMediaType,
@@ -11,11 +11,13 @@ import {
 import { BlobNotFoundError, type ImageStore, putBytes, readBlob } from "../storage/mod.ts";
 import { type AccessLogEntry, formatAccessLog } from "./access_log.ts";
 import type { Authenticator, Scope } from "./auth.ts";
-import { type BodyLimits, readAll, readBody } from "./_body.ts";
+import { type BodyLimits, readAll } from "./_body.ts";
 import { RegistryHttpError } from "./errors.ts";
 import { BlobLinks } from "./_links.ts";
+import { checkDigest, ManifestGraph } from "./_manifest_graph.ts";
 import { Namespace } from "./_names.ts";
-import { rangeError, uploadHeaders, type UploadSession, UploadSessions } from "./_uploads.ts";
+import { UploadSessions } from "./_uploads.ts";
+import { blobPushHandlers, type RequestContext as Ctx } from "./_blob_push.ts";
 
 /** Options for {@linkcode createRegistryApp}. */
 export interface RegistryAppOptions {
@@ -75,41 +77,11 @@ export type RegistryApp = FetchHandler & {
 
 const API_HEADERS = { "docker-distribution-api-version": "registry/2.0" };
 
-interface Ctx {
-  request: Request;
-  url: URL;
-  entry: AccessLogEntry;
-}
-
-interface ManifestSummary {
-  mediaType: string;
-  size: number;
-  artifactType?: string;
-  subject?: Digest;
-  annotations?: Record<string, string>;
-  /** Manifests an index names. */
-  children: Digest[];
-  /** Config and layers. */
-  blobs: Digest[];
-}
-
 function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
     headers: { "content-type": "application/json", ...headers },
   });
-}
-
-function checkDigest(text: string): Digest {
-  try {
-    parseDigest(text);
-  } catch (e) {
-    throw new RegistryHttpError("DIGEST_INVALID", `invalid digest "${text}"`, {
-      detail: { digest: text },
-      cause: e,
-    });
-  }
-  return text as Digest;
 }
 
 function pageSize(url: URL): number | undefined {
@@ -142,13 +114,6 @@ function paginate(
     }
   }
   return { page: rest, headers };
-}
-
-function parseContentRange(header: string | null): { start: number; end: number } | undefined {
-  if (header === null) return undefined;
-  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
-  if (!m) return { start: -1, end: -1 };
-  return { start: Number(m[1]), end: Number(m[2]) };
 }
 
 function accepts(request: Request, mediaType: string): boolean {
@@ -203,10 +168,8 @@ export function createRegistryApp(
     timeoutMs: options.uploadTimeoutMs ?? 15 * 60_000,
     now,
   });
-  const summaries = new Map<string, ManifestSummary>();
   const links = new BlobLinks();
-  /** Every digest a manifest reaches (itself, its blobs, its children's), once complete. */
-  const closures = new Map<string, Set<Digest>>();
+  const graph = new ManifestGraph(store, ns, links);
   let tagQueue: Promise<void> = Promise.resolve();
 
   const blobLimits = (already: number): BodyLimits => ({
@@ -225,130 +188,6 @@ export function createRegistryApp(
     return run;
   }
 
-  async function summary(digest: Digest, mediaType?: string): Promise<ManifestSummary | undefined> {
-    const hit = summaries.get(digest);
-    if (hit) return hit;
-    let parsed: ParsedManifest;
-    try {
-      parsed = await store.manifest(digest, mediaType);
-    } catch {
-      return undefined; // not stored, or not a manifest
-    }
-    const s = summarize(parsed);
-    if (summaries.size > 10_000) summaries.clear();
-    summaries.set(digest, s);
-    return s;
-  }
-
-  function summarize(parsed: ParsedManifest): ManifestSummary {
-    const doc = parsed.kind === "index" ? parsed.index : parsed.manifest;
-    return {
-      mediaType: parsed.mediaType,
-      size: parsed.bytes.length,
-      artifactType: doc.artifactType ??
-        (parsed.kind === "manifest" ? parsed.manifest.config.mediaType : undefined),
-      subject: doc.subject?.digest,
-      annotations: doc.annotations,
-      children: parsed.kind === "index" ? parsed.index.manifests.map((m) => m.digest) : [],
-      blobs: parsed.kind === "manifest"
-        ? [parsed.manifest.config.digest, ...parsed.manifest.layers.map((l) => l.digest)]
-        : [],
-    };
-  }
-
-  async function repoRecords(repo: string) {
-    return (await store.tags.list()).flatMap((r) => {
-      const n = ns.parse(r.name);
-      return n && n.repo === repo ? [{ ...n, descriptor: r.descriptor, name: r.name }] : [];
-    });
-  }
-
-  /**
-   * Every digest the manifest `digest` reaches: itself, its config and layers, and its
-   * children's, recursively. Kept only when every manifest was there to read, since one
-   * missing now may be pushed later.
-   */
-  async function closure(digest: Digest, mediaType?: string): Promise<Set<Digest>> {
-    const hit = closures.get(digest);
-    if (hit) return hit;
-    const out = new Set<Digest>();
-    let complete = true;
-    const walk = async (d: Digest, type: string | undefined, depth: number): Promise<void> => {
-      if (out.has(d)) return;
-      out.add(d);
-      const s = await summary(d, type);
-      if (!s) {
-        // Not a manifest (a cache index lists layers) is a leaf; not stored may come later.
-        if (!(await store.blobs.has(d))) complete = false;
-        return;
-      }
-      // Content addressing rules out cycles; the depth bound is for hostile nesting.
-      if (depth > 8) {
-        complete = false;
-        return;
-      }
-      for (const b of s.blobs) out.add(b);
-      for (const c of s.children) await walk(c, undefined, depth + 1);
-    };
-    await walk(digest, mediaType, 0);
-    if (complete) {
-      if (closures.size > 10_000) closures.clear();
-      closures.set(digest, out);
-    }
-    return out;
-  }
-
-  /** The record of `repo` whose manifests reach `digest`, if any. */
-  async function recordReaching(
-    repo: string,
-    digest: Digest,
-  ): Promise<{ name: string } | undefined> {
-    for (const r of await repoRecords(repo)) {
-      if ((await closure(r.descriptor.digest, r.descriptor.mediaType)).has(digest)) return r;
-    }
-    return undefined;
-  }
-
-  /**
-   * True when `repo` links `digest`: uploaded or mounted there, or reached by one of its
-   * manifests. The in-memory links are read first: a manifest PUT records its manifest
-   * before anything could forget a link, so this order never misses both.
-   */
-  async function linked(repo: string, digest: Digest): Promise<boolean> {
-    if (links.has(repo, digest)) return true;
-    return (await recordReaching(repo, digest)) !== undefined;
-  }
-
-  /** The manifest `reference` (tag or digest) names in `repo`, or MANIFEST_UNKNOWN. */
-  async function findManifest(repo: string, reference: string): Promise<Descriptor> {
-    const unknown = () =>
-      new RegistryHttpError("MANIFEST_UNKNOWN", `manifest ${repo}:${reference} is unknown`, {
-        detail: { name: repo, reference },
-      });
-    if (reference.includes(":")) {
-      const digest = checkDigest(reference);
-      const records = await repoRecords(repo);
-      const direct = records.find((r) => r.descriptor.digest === digest);
-      if (direct) return direct.descriptor;
-      // A child of an index in this repository is pullable by digest, as registries allow.
-      for (const r of records) {
-        if (!isIndexMediaType(r.descriptor.mediaType)) continue;
-        const s = await summary(r.descriptor.digest, r.descriptor.mediaType);
-        if (s?.children.includes(digest)) {
-          const child = await summary(digest);
-          if (child) return { mediaType: child.mediaType, digest, size: child.size };
-        }
-      }
-      throw unknown();
-    }
-    if (!Namespace.isTag(reference)) throw unknown();
-    for (const name of ns.candidates(repo, reference)) {
-      const d = await store.tags.get(name);
-      if (d) return d;
-    }
-    throw unknown();
-  }
-
   async function authorize(ctx: Ctx, scope: Scope | undefined): Promise<void> {
     if (!auth) return;
     const user = await auth.authorize(ctx.request, scope);
@@ -365,7 +204,7 @@ export function createRegistryApp(
 
   async function getManifest(ctx: Ctx, repo: string, reference: string): Promise<Response> {
     await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
-    const d = await findManifest(repo, reference);
+    const d = await graph.findManifest(repo, reference);
     let bytes: Uint8Array;
     try {
       bytes = await readBlob(store.blobs, d.digest, maxManifest);
@@ -388,7 +227,7 @@ export function createRegistryApp(
       "docker-content-digest": d.digest,
       etag: `"${d.digest}"`,
     };
-    const s = await summary(d.digest, d.mediaType);
+    const s = await graph.summary(d.digest, d.mediaType);
     if (s?.subject) headers["oci-subject"] = s.subject;
     return new Response(ctx.request.method === "HEAD" ? null : bytes as Uint8Array<ArrayBuffer>, {
       headers,
@@ -399,7 +238,7 @@ export function createRegistryApp(
     await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
     const digest = checkDigest(digestText);
     // A blob of another repository answers as unknown: its existence is not this user's to know.
-    const info = await linked(repo, digest) ? await store.blobs.stat(digest) : undefined;
+    const info = await graph.linked(repo, digest) ? await store.blobs.stat(digest) : undefined;
     if (!info) {
       throw new RegistryHttpError("BLOB_UNKNOWN", `blob ${digest} is unknown`, {
         detail: { digest },
@@ -448,126 +287,16 @@ export function createRegistryApp(
 
   // ---- push --------------------------------------------------------------------------------
 
-  async function startUpload(ctx: Ctx, repo: string): Promise<Response> {
-    writable();
-    await authorize(ctx, { type: "repository", name: repo, actions: ["pull", "push"] });
-    const q = ctx.url.searchParams;
-    const mount = q.get("mount");
-    const from = q.get("from");
-    // Without `from` there is nothing to mount from (distribution starts an upload too).
-    if (mount !== null && from !== null) {
-      const digest = checkDigest(mount);
-      let readable = true;
-      try {
-        ns.check(from);
-        await authorize(ctx, { type: "repository", name: from, actions: ["pull"] });
-      } catch {
-        readable = false; // the spec: a failed mount falls back to an upload
-      }
-      if (readable && await linked(from, digest) && await store.blobs.has(digest)) {
-        links.link(repo, digest);
-        await ctx.request.body?.cancel();
-        return new Response(null, {
-          status: 201,
-          headers: { location: `/v2/${repo}/blobs/${digest}`, "docker-content-digest": digest },
-        });
-      }
-    }
-    const digestParam = q.get("digest");
-    if (digestParam !== null) {
-      const digest = checkDigest(digestParam);
-      const result = await uploads.single(readBody(ctx.request.body, blobLimits(0)), digest);
-      links.link(repo, result.digest);
-      return new Response(null, {
-        status: 201,
-        headers: {
-          location: `/v2/${repo}/blobs/${result.digest}`,
-          "docker-content-digest": digest,
-        },
-      });
-    }
-    const session = await uploads.start(repo);
-    await ctx.request.body?.cancel();
-    return new Response(null, { status: 202, headers: uploadHeaders(session) });
-  }
-
-  async function uploadStatus(ctx: Ctx, repo: string, id: string): Promise<Response> {
-    await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
-    const session = await uploads.get(repo, id);
-    return new Response(null, { status: 204, headers: uploadHeaders(session) });
-  }
-
-  function chunkStart(ctx: Ctx, session: UploadSession): { start?: number; length?: number } {
-    const range = parseContentRange(ctx.request.headers.get("content-range"));
-    if (!range) return {};
-    if (range.start < 0 || range.end < range.start) {
-      throw rangeError(session, "invalid Content-Range; expected <start>-<end>");
-    }
-    const length = range.end - range.start + 1;
-    const declared = ctx.request.headers.get("content-length");
-    if (declared !== null && Number(declared) !== length) {
-      throw rangeError(session, `Content-Range covers ${length} bytes, Content-Length ${declared}`);
-    }
-    return { start: range.start, length };
-  }
-
-  async function withSession<T>(session: UploadSession, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (e) {
-      // An over-limit upload is never going to finish: free its bytes now.
-      if (e instanceof RegistryHttpError && e.status === 413) await uploads.cancel(session);
-      throw e;
-    }
-  }
-
-  async function patchUpload(ctx: Ctx, repo: string, id: string): Promise<Response> {
-    writable();
-    await authorize(ctx, { type: "repository", name: repo, actions: ["pull", "push"] });
-    const session = await uploads.get(repo, id);
-    const { start } = chunkStart(ctx, session);
-    await withSession(
-      session,
-      () => uploads.append(session, readBody(ctx.request.body, blobLimits(session.offset)), start),
-    );
-    return new Response(null, { status: 202, headers: uploadHeaders(session) });
-  }
-
-  async function putUpload(ctx: Ctx, repo: string, id: string): Promise<Response> {
-    writable();
-    await authorize(ctx, { type: "repository", name: repo, actions: ["pull", "push"] });
-    const session = await uploads.get(repo, id);
-    const digestParam = ctx.url.searchParams.get("digest");
-    if (digestParam === null) {
-      throw new RegistryHttpError("DIGEST_INVALID", "the digest parameter is required to finish", {
-        detail: { session: id },
-      });
-    }
-    const digest = checkDigest(digestParam);
-    const { start } = chunkStart(ctx, session);
-    const result = await withSession(
-      session,
-      () =>
-        uploads.finish(
-          session,
-          readBody(ctx.request.body, blobLimits(session.offset)),
-          start,
-          digest,
-        ),
-    );
-    links.link(repo, result.digest);
-    return new Response(null, {
-      status: 201,
-      headers: { location: `/v2/${repo}/blobs/${result.digest}`, "docker-content-digest": digest },
-    });
-  }
-
-  async function cancelUpload(ctx: Ctx, repo: string, id: string): Promise<Response> {
-    writable();
-    await authorize(ctx, { type: "repository", name: repo, actions: ["pull", "push"] });
-    await uploads.cancel(await uploads.get(repo, id));
-    return new Response(null, { status: 204 });
-  }
+  const { startUpload, uploadStatus, patchUpload, putUpload, cancelUpload } = blobPushHandlers({
+    store,
+    ns,
+    uploads,
+    links,
+    graph,
+    authorize,
+    writable,
+    blobLimits,
+  });
 
   async function putManifest(ctx: Ctx, repo: string, reference: string): Promise<Response> {
     writable();
@@ -615,7 +344,7 @@ export function createRegistryApp(
       digest: parsed.digest,
       size: parsed.bytes.length,
     };
-    summaries.set(parsed.digest, summarize(parsed));
+    graph.remember(parsed);
     const names = [ns.digest(repo, parsed.digest)];
     if (!byDigest) names.push(ns.tag(repo, reference));
     await updateTags((records) => [
@@ -650,8 +379,8 @@ export function createRegistryApp(
       if (links.has(repo, digest)) return true;
       if (!reached) {
         reached = new Set();
-        for (const r of await repoRecords(repo)) {
-          for (const x of await closure(r.descriptor.digest, r.descriptor.mediaType)) {
+        for (const r of await graph.repoRecords(repo)) {
+          for (const x of await graph.closure(r.descriptor.digest, r.descriptor.mediaType)) {
             reached.add(x);
           }
         }
@@ -682,7 +411,7 @@ export function createRegistryApp(
 
   async function listTags(ctx: Ctx, repo: string): Promise<Response> {
     await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
-    const records = await repoRecords(repo);
+    const records = await graph.repoRecords(repo);
     if (records.length === 0) {
       throw new RegistryHttpError("NAME_UNKNOWN", `repository ${repo} is unknown`, {
         detail: { name: repo },
@@ -712,10 +441,10 @@ export function createRegistryApp(
     const filter = ctx.url.searchParams.get("artifactType");
     const seen = new Set<string>();
     const manifests: Descriptor[] = [];
-    for (const r of await repoRecords(repo)) {
+    for (const r of await graph.repoRecords(repo)) {
       if (seen.has(r.descriptor.digest)) continue;
       seen.add(r.descriptor.digest);
-      const s = await summary(r.descriptor.digest, r.descriptor.mediaType);
+      const s = await graph.summary(r.descriptor.digest, r.descriptor.mediaType);
       if (!s || s.subject !== digest) continue;
       if (filter !== null && s.artifactType !== filter) continue;
       const d: Descriptor = { mediaType: s.mediaType, digest: r.descriptor.digest, size: s.size };
@@ -777,7 +506,7 @@ export function createRegistryApp(
       new RegistryHttpError("BLOB_UNKNOWN", `blob ${digest} is unknown`, {
         detail: { digest },
       });
-    const record = await recordReaching(repo, digest);
+    const record = await graph.recordReaching(repo, digest);
     if (record) {
       const name = record.name; // a record of this repository, so no one else's to hide
       throw new RegistryHttpError(
@@ -787,23 +516,11 @@ export function createRegistryApp(
       );
     }
     if (!links.unlink(repo, digest) || !(await store.blobs.has(digest))) throw unknown();
-    if (!links.linkedAnywhere(digest) && !(await usedByAnyRecord(digest))) {
+    if (!links.linkedAnywhere(digest) && !(await graph.usedByAnyRecord(digest))) {
       await store.blobs.delete(digest);
-      summaries.delete(digest);
-      closures.delete(digest);
+      graph.forget(digest);
     }
     return new Response(null, { status: 202 });
-  }
-
-  /** True when a manifest named by any store record reaches `digest`. */
-  async function usedByAnyRecord(digest: Digest): Promise<boolean> {
-    const seen = new Set<string>();
-    for (const r of await store.tags.list()) {
-      if (seen.has(r.descriptor.digest)) continue;
-      seen.add(r.descriptor.digest);
-      if ((await closure(r.descriptor.digest, r.descriptor.mediaType)).has(digest)) return true;
-    }
-    return false;
   }
 
   // ---- routing -----------------------------------------------------------------------------
