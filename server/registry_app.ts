@@ -4,7 +4,6 @@ import {
   isIndexMediaType,
   isManifestMediaType,
   ManifestError,
-  MediaType,
   type ParsedManifest,
   parseManifest,
 } from "../image/mod.ts";
@@ -18,6 +17,7 @@ import { checkDigest, ManifestGraph } from "./_manifest_graph.ts";
 import { Namespace } from "./_names.ts";
 import { UploadSessions } from "./_uploads.ts";
 import { blobPushHandlers, type RequestContext as Ctx } from "./_blob_push.ts";
+import { discoveryHandlers } from "./_discovery.ts";
 
 /** Options for {@linkcode createRegistryApp}. */
 export interface RegistryAppOptions {
@@ -76,45 +76,6 @@ export type RegistryApp = FetchHandler & {
 };
 
 const API_HEADERS = { "docker-distribution-api-version": "registry/2.0" };
-
-function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json", ...headers },
-  });
-}
-
-function pageSize(url: URL): number | undefined {
-  const n = url.searchParams.get("n");
-  if (n === null || n === "") return undefined;
-  if (!/^\d+$/.test(n)) {
-    throw new RegistryHttpError("PAGINATION_NUMBER_INVALID", `invalid page size n="${n}"`, {
-      detail: { n },
-    });
-  }
-  return Number(n);
-}
-
-/** Pages `items` (sorted) after `last`, with the Link header for the next page. */
-function paginate(
-  items: string[],
-  url: URL,
-  path: string,
-): { page: string[]; headers: Record<string, string> } {
-  const n = pageSize(url);
-  const last = url.searchParams.get("last");
-  let rest = last ? items.filter((t) => t > last) : items;
-  const headers: Record<string, string> = {};
-  if (n !== undefined) {
-    const more = rest.length > n;
-    rest = rest.slice(0, n);
-    if (more && rest.length > 0) {
-      const next = new URLSearchParams({ n: String(n), last: rest[rest.length - 1] });
-      headers.link = `<${path}?${next}>; rel="next"`;
-    }
-  }
-  return { page: rest, headers };
-}
 
 function accepts(request: Request, mediaType: string): boolean {
   const accept = request.headers.get("accept");
@@ -409,56 +370,7 @@ export function createRegistryApp(
 
   // ---- content discovery -------------------------------------------------------------------
 
-  async function listTags(ctx: Ctx, repo: string): Promise<Response> {
-    await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
-    const records = await graph.repoRecords(repo);
-    if (records.length === 0) {
-      throw new RegistryHttpError("NAME_UNKNOWN", `repository ${repo} is unknown`, {
-        detail: { name: repo },
-      });
-    }
-    // A tag can be both the namespace's and a Hub name's (`library/app:1`): listed once.
-    const tags = [...new Set(records.flatMap((r) => r.tag === undefined ? [] : [r.tag]))]
-      .sort(byCodeUnit);
-    const { page, headers } = paginate(tags, ctx.url, `/v2/${repo}/tags/list`);
-    return jsonResponse({ name: repo, tags: page }, 200, headers);
-  }
-
-  async function catalog(ctx: Ctx): Promise<Response> {
-    await authorize(ctx, { type: "registry", name: "catalog", actions: ["*"] });
-    const repos = new Set<string>();
-    for (const r of await store.tags.list()) {
-      const n = ns.parse(r.name);
-      if (n) repos.add(n.repo);
-    }
-    const { page, headers } = paginate([...repos].sort(byCodeUnit), ctx.url, "/v2/_catalog");
-    return jsonResponse({ repositories: page }, 200, headers);
-  }
-
-  async function referrers(ctx: Ctx, repo: string, digestText: string): Promise<Response> {
-    await authorize(ctx, { type: "repository", name: repo, actions: ["pull"] });
-    const digest = checkDigest(digestText);
-    const filter = ctx.url.searchParams.get("artifactType");
-    const seen = new Set<string>();
-    const manifests: Descriptor[] = [];
-    for (const r of await graph.repoRecords(repo)) {
-      if (seen.has(r.descriptor.digest)) continue;
-      seen.add(r.descriptor.digest);
-      const s = await graph.summary(r.descriptor.digest, r.descriptor.mediaType);
-      if (!s || s.subject !== digest) continue;
-      if (filter !== null && s.artifactType !== filter) continue;
-      const d: Descriptor = { mediaType: s.mediaType, digest: r.descriptor.digest, size: s.size };
-      if (s.artifactType) d.artifactType = s.artifactType;
-      if (s.annotations) d.annotations = s.annotations;
-      manifests.push(d);
-    }
-    const headers: Record<string, string> = { "content-type": MediaType.OCI_INDEX };
-    if (filter !== null) headers["oci-filters-applied"] = "artifactType";
-    return new Response(
-      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests }),
-      { headers },
-    );
-  }
+  const { listTags, catalog, referrers } = discoveryHandlers({ store, ns, graph, authorize });
 
   // ---- content management ------------------------------------------------------------------
 
@@ -551,7 +463,7 @@ export function createRegistryApp(
     if (path === "/v2/" || path === "/v2") {
       if (method !== "GET" && method !== "HEAD") throw unsupported(method, path);
       await authorize(ctx, undefined);
-      return jsonResponse({});
+      return Response.json({});
     }
     if (path === "/v2/_catalog") {
       if (method !== "GET") throw unsupported(method, path);
@@ -635,10 +547,6 @@ export function createRegistryApp(
 
 function unsupported(method: string, path: string): RegistryHttpError {
   return new RegistryHttpError("UNSUPPORTED", `${method} is not supported on ${path}`);
-}
-
-function byCodeUnit(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Passes `body` through, counting bytes into the log entry and logging once at the end. */
