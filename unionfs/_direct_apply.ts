@@ -21,125 +21,130 @@ import { lstatOrNull } from "./resolve_in_root.ts";
 /** What of a header deciding a direct apply needs. */
 export type HeaderFacts = Pick<WriteHeader, "name" | "type" | "linkname">;
 
+const SLASH = 0x2f;
+
+/**
+ * Whether `path`, or a path after it, may lie below `earlier` (which came before it).
+ * Those below `earlier` are the run of paths that start `earlier + "/"`; between `earlier`
+ * and that run come only paths that start with `earlier` and a character before `/`
+ * (`a-b` between `a` and `a/c`). So once a path leaves that range, nothing after it lies
+ * below `earlier`.
+ */
+function mayLieBelow(earlier: string, path: string): boolean {
+  return path.startsWith(earlier) && path.charCodeAt(earlier.length) <= SLASH;
+}
+
 /**
  * What {@linkcode prepareDirectApply} needs of a layer, worked out from each header as its
  * writer writes it: whether the layer only adds, in path order, and the directories its
- * paths pass through. The other paths are kept as a few long strings: a COPY of 200,000
- * files kept every name as a string of its own from its write until the next RUN.
+ * paths pass through or declare. Nothing is kept per file, so a COPY of a million files
+ * costs the memory of its directories, not of its files: paths ascend, so whether one lies
+ * below an earlier one (or an earlier directory) is answered by the few earlier paths it
+ * may still lie below, each a prefix of the last path.
  */
 export class DirectApplyPlan {
   #refused = false;
   #previous: string | undefined;
-  #dirs = new Set<string>();
-  #ancestors = new Set<string>();
-  // The layer's paths other than directories.
-  #others = new SortedPaths();
+  // The layer's paths and the directories above them that a later path may still lie
+  // below (see `mayLieBelow`), shortest first: every one of them is a prefix of the last.
+  #open: { path: string; directory: boolean }[] = [];
+  #directories = new Directories();
 
   /** Notes one header, in the layer's order. */
   add(header: HeaderFacts): void {
     if (this.#refused || this.#accepts(header)) return;
     this.#refused = true;
-    this.#dirs.clear();
-    this.#ancestors.clear();
-    this.#others = new SortedPaths();
+    this.#open = [];
+    this.#directories = new Directories();
   }
 
   #accepts(header: HeaderFacts): boolean {
     const what = classify(header.name);
     if (what.kind !== "add") return false;
-    const parts = what.parts;
-    const path = parts.join("/");
+    const path = what.parts.join("/");
     // Each path once, in path order, as a build writes its layers. A path given twice may
     // be one replacing the other, which over a lower directory hides it (an opaque
     // directory through the mount); that and any other order are left to the mount.
     if (this.#previous !== undefined && !(this.#previous < path)) return false;
     this.#previous = path;
     const type = header.type ?? "file";
-    // Only a link to a file this layer already wrote: lower files are not in the upper.
-    if (
-      type === "hardlink" &&
-      !this.#others.has(cleanComponents(header.linkname ?? "").join("/"))
-    ) {
+    // A link to a path after its own is not to a file this layer wrote. One to a path
+    // before it is taken unproven (the proof would keep every path): when it is to a lower
+    // file or a directory, the writer fails on it in the upper directory alone, and
+    // `SnapshotStore.prepare` writes the layer through the mount instead.
+    if (type === "hardlink" && !(cleanComponents(header.linkname ?? "").join("/") < path)) {
       return false;
     }
-    let a = "";
-    for (let k = 0; k < parts.length - 1; k++) {
-      a = k === 0 ? parts[0] : `${a}/${parts[k]}`;
-      if (this.#dirs.has(a) || this.#ancestors.has(a)) continue;
-      // A symlink of this layer as a parent, or a file of it turned into a directory for a
-      // path below (in path order, always met before that path): left to the mount.
-      if (this.#others.has(a)) return false;
-      this.#ancestors.add(a);
+    const open = this.#open;
+    while (open.length > 0 && !mayLieBelow(open[open.length - 1].path, path)) open.pop();
+    const top = open.at(-1);
+    // A symlink of this layer as a parent, or a file of it turned into a directory for a
+    // path below: left to the mount. Such a file is the last open path: any after it in
+    // `open` continue it with a character before `/`, where this path continues it with `/`.
+    if (top && !top.directory && path.charCodeAt(top.path.length) === SLASH) return false;
+    // The directories above the path that were seen before are all still open, and so is
+    // every directory above an open path: the new ones are those longer than the last.
+    for (
+      let at = path.indexOf("/", top ? top.path.length + 1 : 1);
+      at !== -1;
+      at = path.indexOf("/", at + 1)
+    ) {
+      const dir = path.slice(0, at);
+      this.#directories.add(dir, false);
+      open.push({ path: dir, directory: true });
     }
-    if (type !== "directory") this.#others.add(path);
-    else if (path !== "") this.#dirs.add(path);
+    if (path === "") return true;
+    open.push({ path, directory: type === "directory" });
+    if (type === "directory") this.#directories.add(path, true);
     return true;
   }
 
   /**
-   * The directories to copy up (shallowest first), an empty set for those under which the
-   * lower layers show nothing, and the layer's own directories; or undefined when the layer
+   * The directories to copy up, each after those above it, and whether each is one the
+   * layer declares (`own`) rather than only passes through; or undefined when the layer
    * must go through the mount.
    */
-  finish(): { candidates: string[]; fresh: Set<string>; dirs: Set<string> } | undefined {
-    if (this.#refused) return undefined;
-    const depth = (p: string) => p.split("/").length;
-    const candidates = [...this.#ancestors, ...this.#dirs].sort((a, b) => depth(a) - depth(b));
-    // Only directories go into `fresh`: what it answers is whether a directory to copy up
-    // lies under one, and a file of this layer is never above a directory (refused above).
-    return { candidates, fresh: new Set(), dirs: this.#dirs };
+  finish(): Iterable<{ path: string; own: boolean }> | undefined {
+    return this.#refused ? undefined : this.#directories;
   }
 }
 
-/** Paths kept per chunk: each chunk is one string, so no path is a string of its own. */
+/** Directories kept per chunk: each chunk is one string, so no directory is one of its own. */
 const CHUNK = 1024;
 
 /**
- * A set of paths added in ascending order, held as joined chunks with where each path
- * starts: about its UTF-16 length and 4 bytes a path, where a string per path cost some 48.
+ * Directories in the order they were added, each with whether the layer declares it, held
+ * as joined chunks and where each starts: about its UTF-16 length and 4 bytes a directory,
+ * where a string per directory cost some 48.
  */
-class SortedPaths {
-  // Full chunks: their text, where each path starts in it, and their first path.
+class Directories {
+  // Full chunks: their text and where each entry starts in it. An entry is one character,
+  // `d` for a directory the layer declares and `-` for one it only passes through, and
+  // then the path.
   #texts: string[] = [];
   #starts: Uint32Array[] = [];
-  #firsts: string[] = [];
   #open: string[] = [];
 
-  /** Adds `path`, which sorts after every path added before. */
-  add(path: string): void {
-    this.#open.push(path);
+  /** Adds `path`; `own` when the layer declares it rather than only passes through it. */
+  add(path: string, own: boolean): void {
+    this.#open.push((own ? "d" : "-") + path);
     if (this.#open.length < CHUNK) return;
     const starts = new Uint32Array(CHUNK + 1);
     for (let i = 0; i < CHUNK; i++) starts[i + 1] = starts[i] + this.#open[i].length;
     this.#texts.push(this.#open.join(""));
     this.#starts.push(starts);
-    this.#firsts.push(this.#open[0]);
     this.#open = [];
   }
 
-  has(path: string): boolean {
-    if (this.#open.length > 0 && this.#open[0] <= path) return this.#open.includes(path);
-    // The last chunk whose first path is not after `path`.
-    let lo = 0;
-    let hi = this.#firsts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#firsts[mid] <= path) lo = mid + 1;
-      else hi = mid;
+  /** The directories in the order they were added. */
+  *[Symbol.iterator](): Generator<{ path: string; own: boolean }> {
+    const entry = (s: string) => ({ path: s.slice(1), own: s[0] === "d" });
+    for (let c = 0; c < this.#texts.length; c++) {
+      const text = this.#texts[c];
+      const starts = this.#starts[c];
+      for (let i = 0; i < CHUNK; i++) yield entry(text.slice(starts[i], starts[i + 1]));
     }
-    if (lo === 0) return false;
-    const text = this.#texts[lo - 1];
-    const starts = this.#starts[lo - 1];
-    let a = 0;
-    let b = CHUNK;
-    while (a < b) {
-      const mid = (a + b) >>> 1;
-      const found = text.slice(starts[mid], starts[mid + 1]);
-      if (found === path) return true;
-      if (found < path) a = mid + 1;
-      else b = mid;
-    }
-    return false;
+    for (const s of this.#open) yield entry(s);
   }
 }
 
@@ -159,28 +164,29 @@ export async function prepareDirectApply(
     planned = new DirectApplyPlan();
     for (const header of headers as Iterable<HeaderFacts>) planned.add(header);
   }
-  const p = planned.finish();
-  if (!p) return false;
-  const fresh = p.fresh;
-  // Whether `path` or a directory above it is fresh: one set look-up per ancestor.
-  const underFresh = (path: string) => {
-    for (let at = path.length; at > 0; at = path.lastIndexOf("/", at - 1)) {
-      if (fresh.has(path.slice(0, at))) return true;
-    }
-    return false;
-  };
-  for (const path of p.candidates) {
-    if (underFresh(path)) continue;
+  const directories = planned.finish();
+  if (!directories) return false;
+  // Directories under which the lower layers show nothing, each below the one before it:
+  // nothing below them is looked up. The directories are not in path order (`a/b-x`, which
+  // the layer declares, comes before `a/b`, which `a/b/c` passes through), but each came
+  // from a path no earlier than those before it did, which is all `mayLieBelow` needs:
+  // a fresh directory is dropped only once no later one can lie below it.
+  const fresh: string[] = [];
+  for (const { path, own } of directories) {
+    while (fresh.length > 0 && !mayLieBelow(fresh[fresh.length - 1], path)) fresh.pop();
+    // Only the last can be above it, as in `DirectApplyPlan`'s open paths.
+    const last = fresh.at(-1);
+    if (last !== undefined && path.charCodeAt(last.length) === SLASH) continue;
     const st = await lstatOrNull(join(merged, path));
     if (st === null) {
-      fresh.add(path);
+      fresh.push(path);
     } else if (st.isDirectory()) {
       // A setattr copies the directory up whole (owner, mode, times, xattrs); it changes
       // nothing else.
       await chown(join(merged, path), st.uid, st.gid);
-    } else if (p.dirs.has(path)) {
+    } else if (own) {
       // The layer puts its own directory over a lower non-directory: nothing shows below.
-      fresh.add(path);
+      fresh.push(path);
     } else {
       // A lower symlink (or file) that the layer's paths pass through.
       return false;

@@ -24,6 +24,7 @@ import { applyEntries, applyLayer } from "./apply_layer.ts";
 import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
 import { decompress, type LayerSource, openLayer, openLayerEntries } from "./open_layer.ts";
 import { classify } from "./_path.ts";
+import { InvalidLayerError } from "./errors.ts";
 import { isRoot, mknod, setXattrs, unmount } from "./_platform.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 import { withFileLock } from "./_file_lock.ts";
@@ -141,6 +142,14 @@ async function unpackOverlayForm(source: LayerSource, diffId: string, dir: strin
     throw new Error(`Cannot mark opaque directories in ${dir}: ${refused.join("; ")}`);
   }
   for (const [path, t] of restore) await lutimes(path, t, t);
+}
+
+/** Makes `dir` an empty directory of mode 0755, removing what is there. */
+async function emptyDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { mode: 0o755 });
+  // mkdir's mode passes through the umask; a merged root must read as 0755.
+  await chmod(dir, 0o755);
 }
 
 /**
@@ -334,7 +343,8 @@ export class SnapshotStore {
    * snapshots is then by construction what `applyLayer` (and `flattenToDirectory`) make of
    * the stack, symlinked parents, hardlinks to lower files and opaque roots included. A
    * layer whose `options.headers` show it only adds is written straight into its directory
-   * instead, which gives the same view (`_direct_apply.ts`).
+   * instead, which gives the same view (`_direct_apply.ts`), or through the mount after all
+   * when one of its hardlinks turns out to be to a lower file.
    * Rejects with `DigestMismatchError` when a layer's uncompressed bytes do not match its
    * diff_id, leaving no snapshot behind.
    */
@@ -369,8 +379,19 @@ export class SnapshotStore {
           };
           const direct = lowers.length > 0 &&
             await directApplies(options.headers?.(layer, i), lowers, tmp);
-          // Straight into the directory, the blob is the layer whose headers were checked.
-          await (direct ? fill(tmp, true) : applyOver(lowers, tmp, (root) => fill(root)));
+          if (direct) {
+            try {
+              // Straight into the directory, the blob is the layer whose headers were checked.
+              return await fill(tmp, true);
+            } catch (e) {
+              // A hardlink the plan could not check (to a lower file, or to a directory)
+              // fails in the upper directory alone: the mount decides it, from an empty
+              // directory again, reading the blob a second time.
+              if (!(e instanceof InvalidLayerError)) throw e;
+              await emptyDir(tmp);
+            }
+          }
+          await applyOver(lowers, tmp, (root) => fill(root));
         }),
       );
     }
@@ -384,10 +405,7 @@ export class SnapshotStore {
     return this.#lock(hex, async () => {
       if (await exists(target)) return target;
       const tmp = join(this.#dir, `${TMP_PREFIX}${hex}-${process.pid}-${i}`);
-      await rm(tmp, { recursive: true, force: true });
-      await mkdir(tmp, { mode: 0o755 });
-      // mkdir's mode passes through the umask; a merged root must read as 0755.
-      await chmod(tmp, 0o755);
+      await emptyDir(tmp);
       try {
         await fill(tmp);
         await rename(tmp, target);

@@ -12,6 +12,8 @@ import { flattenToDirectory } from "./flatten.ts";
 import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
 import type { LayerRef } from "../image/mod.ts";
 import { chainIds, SnapshotStore } from "./snapshots.ts";
+import { DirectApplyPlan } from "./_direct_apply.ts";
+import { InvalidLayerError } from "./errors.ts";
 import { readXattrs } from "./_platform.ts";
 import { listDirectory } from "./_listing_test_util.ts";
 import { dir, file, hardlink, opaque, symlink, whiteout } from "./_test_util.ts";
@@ -253,10 +255,22 @@ const givenCases: { name: string; lower: WriteEntry[]; top: WriteEntry[] }[] = [
     lower: [file("x", "x")],
     top: [dir("x/"), file("x/y", "y")],
   },
+  // Hardlinks to lower files before them: the plan takes them, the write into the upper
+  // alone fails, and the layer goes through the mount after all.
   {
     name: "a hardlink to a lower file",
     lower: [file("big", "bytes")],
     top: [hardlink("h", "big")],
+  },
+  {
+    name: "a hardlink to a lower file after files of the layer's own",
+    lower: [dir("app/", { mtime: 1000 }), file("app/big", "bytes")],
+    top: [dir("app/", { mtime: 2000 }), file("app/a", "a"), hardlink("app/h", "app/big")],
+  },
+  {
+    name: "a hardlink to a lower file through a lower symlink",
+    lower: [dir("usr/"), dir("usr/lib/"), file("usr/lib/x", "x"), symlink("lib", "usr/lib")],
+    top: [file("a", "a"), hardlink("m", "lib/x")],
   },
   {
     name: "a file and then a directory of the same name over a lower directory",
@@ -293,6 +307,31 @@ for (const c of givenCases) {
     });
   });
 }
+
+test("prepare() with a layer's headers rejects a hardlink to a directory as the mount does", {
+  skip: rootOnly,
+}, async (t) => {
+  if (!(await overlaySupported())) return t.skip("kernel overlayfs cannot be mounted here");
+  await withTemp(async (d) => {
+    const blobs = new MemoryBlobStore();
+    const top = [dir("a/"), file("a/f", "f"), hardlink("b", "a")];
+    const headers = top.map((e) => e.header);
+    // The plan takes it: the write into the upper alone is what fails.
+    const plan = new DirectApplyPlan();
+    for (const header of headers) plan.add(header);
+    assert.notEqual(plan.finish(), undefined);
+    const layers = [await putLayer(blobs, [file("lower", "l")]), await putLayer(blobs, top)];
+    for (const given of [undefined, headers]) {
+      const store = new SnapshotStore(join(d, given ? "direct" : "mount"));
+      await assert.rejects(
+        store.prepare(layers, blobs, { headers: (_l, i) => i === 1 ? given : undefined }),
+        (e: Error) => e instanceof InvalidLayerError && /hardlink to directory "a"/.test(e.message),
+      );
+      const left = await readdir(join(d, given ? "direct" : "mount", "snapshots"));
+      assert.deepEqual(left.filter((n) => n.startsWith(".tmp")), []);
+    }
+  });
+});
 
 const BOOT_ID = "/proc/sys/kernel/random/boot_id";
 const noBootId = await readFile(BOOT_ID, "utf8").then(() => false, () => "no boot id here");
