@@ -1,11 +1,11 @@
 /**
  * The metadata cache of a build context: for each file hashed, the size, mtime and inode it
- * had then, and its digest, so that an unchanged file is not read again. Held in columns
- * by the position of each path in the context's listing, with digests as 32 bytes: per
- * file, a record or a hex string and a second copy of the path stayed alive through the
- * whole build, and V8 sizes its heap by what is alive. The size, mtime and inode share the
- * context's own column: those recorded stand there until the path is stat'ed, when a
- * digest recorded for other ones is forgotten. Private to builder/.
+ * had then, and its digest, so that an unchanged file is not read again. Kept in the
+ * context's table (`_context_table.ts`), by the position of each path in the listing, with
+ * digests as 32 bytes: per file, a record or a hex string and a second copy of the path
+ * stayed alive through the whole build. The size, mtime and inode share the table's own
+ * columns: those recorded stand there until the path is stat'ed, when a digest recorded
+ * for other ones is forgotten. Private to builder/.
  *
  * On disk it is binary (`SCM3`, a count, then per path its UTF-8 length and bytes, size,
  * mtime and inode as float64 and the digest), read with no string made but the paths.
@@ -16,6 +16,7 @@ import { mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import process from "node:process";
 import type { Digest } from "../digest/mod.ts";
+import type { ContextTable } from "./_context_table.ts";
 
 const MAGIC = [0x53, 0x43, 0x4d, 0x33]; // "SCM3"
 const HEAD = 8;
@@ -24,38 +25,37 @@ const FIXED = 24 + 32;
 
 /** See the module comment. */
 export class ContextMeta {
-  #known: Uint8Array;
-  #numbers: Float64Array;
-  #digests: Uint8Array;
+  #table: ContextTable;
+  // Paths with a digest known: the count the file starts with.
+  #entries = 0;
   #dirty = false;
   #hex = new Uint8Array(71);
 
-  /**
-   * An empty cache over `numbers`, the listing's column of size, mtime and inode (three a
-   * path), which it shares.
-   */
-  constructor(numbers: Float64Array) {
-    const count = numbers.length / 3;
-    this.#known = new Uint8Array(count);
-    this.#numbers = numbers;
-    this.#digests = new Uint8Array(count * 32);
+  /** An empty cache in `table`, the context's listing, whose size, mtime and inode it shares. */
+  constructor(table: ContextTable) {
+    this.#table = table;
     this.#hex.set(PREFIX);
   }
 
   /**
    * The cache {@linkcode ContextMeta.serialize} wrote, read from `pieces` (each may be
    * reused once the next is asked for), for the paths `indexOf` places in the listing
-   * whose column `numbers` is, before any is stat'ed; empty when the bytes are anything
-   * else. Read a piece at a time: the file is 90 bytes a context file.
+   * in `table`, before any is stat'ed; empty when the bytes are anything else. Read a
+   * piece at a time: the file is 90 bytes a context file.
    */
   static async read(
     pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-    numbers: Float64Array,
+    table: ContextTable,
     indexOf: (path: string) => number | undefined,
   ): Promise<ContextMeta> {
+    let touched = false;
     const empty = () => {
-      numbers.fill(0); // What was read of it is not trusted either.
-      return new ContextMeta(numbers);
+      // What was read of it is not trusted either.
+      for (let i = 0; touched && i < table.length; i++) {
+        table.setNumbers(i, 0, 0, 0);
+        table.setKnown(i, false);
+      }
+      return new ContextMeta(table);
     };
     const decoder = new TextDecoder("utf-8", { fatal: true });
     // Filled as read, and dropped whole if the rest turns out bad: no list of what was
@@ -65,40 +65,49 @@ export class ContextMeta {
     let read = 0;
     // The start of a record the last piece cut.
     let carry = new Uint8Array(0);
-    for await (const piece of pieces) {
-      const bytes = carry.length === 0 ? piece : joined(carry, piece);
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      let at = 0;
-      if (entries < 0) {
-        if (bytes.length < HEAD) {
-          carry = bytes.slice();
-          continue;
-        }
-        if (MAGIC.some((b, i) => bytes[i] !== b)) return empty();
-        entries = view.getUint32(4, true);
-        at = HEAD;
-      }
-      try {
-        while (read < entries && at + 4 <= bytes.length) {
-          const length = view.getUint32(at, true);
-          // A length no path has: cut or damaged, and not to be gathered piece by piece.
-          if (length > MAX_PATH_BYTES) return empty();
-          const end = at + 4 + length;
-          if (end + FIXED > bytes.length) break;
-          const i = indexOf(decoder.decode(bytes.subarray(at + 4, end)));
-          if (i !== undefined) {
-            meta.#known[i] = 1;
-            for (let k = 0; k < 3; k++) numbers[i * 3 + k] = view.getFloat64(end + k * 8, true);
-            meta.#digests.set(bytes.subarray(end + 24, end + FIXED), i * 32);
+    // A read that fails part way leaves no half-read rows behind.
+    try {
+      for await (const piece of pieces) {
+        const bytes = carry.length === 0 ? piece : joined(carry, piece);
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        let at = 0;
+        if (entries < 0) {
+          if (bytes.length < HEAD) {
+            carry = bytes.slice();
+            continue;
           }
-          read++;
-          at = end + FIXED;
+          if (MAGIC.some((b, i) => bytes[i] !== b)) return empty();
+          entries = view.getUint32(4, true);
+          at = HEAD;
         }
-      } catch {
-        return empty(); // Not UTF-8: nothing from it is trusted.
+        try {
+          while (read < entries && at + 4 <= bytes.length) {
+            const length = view.getUint32(at, true);
+            // A length no path has: cut or damaged, and not to be gathered piece by piece.
+            if (length > MAX_PATH_BYTES) return empty();
+            const end = at + 4 + length;
+            if (end + FIXED > bytes.length) break;
+            const i = indexOf(decoder.decode(bytes.subarray(at + 4, end)));
+            if (i !== undefined && !table.known(i)) {
+              touched = true;
+              table.setKnown(i, true);
+              meta.#entries++;
+              const number = (k: number) => view.getFloat64(end + k * 8, true);
+              table.setNumbers(i, number(0), number(1), number(2));
+              table.digestForWrite(i).set(bytes.subarray(end + 24, end + FIXED));
+            }
+            read++;
+            at = end + FIXED;
+          }
+        } catch {
+          return empty(); // Not UTF-8: nothing from it is trusted.
+        }
+        if (read === entries && at < bytes.length) return empty();
+        carry = bytes.slice(at);
       }
-      if (read === entries && at < bytes.length) return empty();
-      carry = bytes.slice(at);
+    } catch (error) {
+      empty();
+      throw error;
     }
     return read === entries && carry.length === 0 ? meta : empty();
   }
@@ -110,22 +119,22 @@ export class ContextMeta {
    */
   static async load(
     path: string,
-    numbers: Float64Array,
+    table: ContextTable,
     indexOf: (path: string) => number | undefined,
   ): Promise<ContextMeta> {
-    return await ContextMeta.read(filePieces(path), numbers, indexOf);
+    return await ContextMeta.read(filePieces(path), table, indexOf);
   }
 
   /**
    * Writes the cache to `path` (a temp file renamed over it: readers see all of it or
-   * none), with the path of each position from `pathOf`, and marks it saved.
+   * none) and marks it saved.
    */
-  async save(path: string, pathOf: (i: number) => string): Promise<void> {
+  async save(path: string): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;
     const out = await open(tmp, "w");
     try {
-      for (const piece of this.serialize(pathOf)) {
+      for (const piece of this.serialize()) {
         for (let at = 0; at < piece.length;) {
           at += (await out.write(piece, at, piece.length - at)).bytesWritten;
         }
@@ -149,19 +158,23 @@ export class ContextMeta {
    * when they are not those recorded with it, and they go into the column.
    */
   stated(i: number, size: number, mtime: number, ino: number): void {
-    const n = this.#numbers;
-    if (n[i * 3] !== size || n[i * 3 + 1] !== mtime || n[i * 3 + 2] !== ino) this.#known[i] = 0;
-    n[i * 3] = size;
-    n[i * 3 + 1] = mtime;
-    n[i * 3 + 2] = ino;
+    const t = this.#table;
+    if (
+      t.known(i) && (t.number(i, 0) !== size || t.number(i, 1) !== mtime || t.number(i, 2) !== ino)
+    ) {
+      t.setKnown(i, false);
+      this.#entries--;
+    }
+    t.setNumbers(i, size, mtime, ino);
   }
 
   /** The digest of path `i` for the size, mtime and inode in the column; else undefined. */
   lookup(i: number): Digest | undefined {
-    if (!this.#known[i]) return undefined;
+    if (!this.#table.known(i)) return undefined;
     const hex = this.#hex;
+    const digest = this.#table.digest(i);
     for (let k = 0; k < 32; k++) {
-      const b = this.#digests[i * 32 + k];
+      const b = digest[k];
       hex[7 + k * 2] = HEX_DIGITS[b >> 4];
       hex[8 + k * 2] = HEX_DIGITS[b & 15];
     }
@@ -173,30 +186,32 @@ export class ContextMeta {
     if (digest.length !== 71 || !digest.startsWith("sha256:")) {
       throw new TypeError(`Not a sha256 digest: ${digest}`);
     }
+    const bytes = this.#table.digestForWrite(i);
     for (let k = 0; k < 32; k++) {
-      this.#digests[i * 32 + k] = (nibble(digest.charCodeAt(7 + k * 2)) << 4) |
-        nibble(digest.charCodeAt(8 + k * 2));
+      bytes[k] = (nibble(digest.charCodeAt(7 + k * 2)) << 4) | nibble(digest.charCodeAt(8 + k * 2));
     }
-    this.#known[i] = 1;
+    if (!this.#table.known(i)) {
+      this.#table.setKnown(i, true);
+      this.#entries++;
+    }
     this.#dirty = true;
   }
 
   /**
-   * The cache as bytes, with the path of each position from `pathOf`, a piece at a time:
-   * each piece is reused for the next once the caller has written it.
+   * The cache as bytes, a piece at a time: each piece is reused for the next once the
+   * caller has written it.
    */
-  *serialize(pathOf: (i: number) => string): Generator<Uint8Array> {
+  *serialize(): Generator<Uint8Array> {
     const encoder = new TextEncoder();
-    let entries = 0;
-    for (let i = 0; i < this.#known.length; i++) entries += this.#known[i];
+    const table = this.#table;
     let out = new Uint8Array(SERIALIZE_PIECE);
     let view = new DataView(out.buffer);
     out.set(MAGIC);
-    view.setUint32(4, entries, true);
+    view.setUint32(4, this.#entries, true);
     let at = HEAD;
-    for (let i = 0; i < this.#known.length; i++) {
-      if (!this.#known[i]) continue;
-      const path = pathOf(i);
+    for (let i = 0; i < table.length; i++) {
+      if (!table.known(i)) continue;
+      const path = table.at(i);
       const room = 4 + path.length * 3 + FIXED;
       if (at + room > out.length) {
         yield out.subarray(0, at);
@@ -209,8 +224,10 @@ export class ContextMeta {
       const { written } = encoder.encodeInto(path, out.subarray(at + 4));
       view.setUint32(at, written, true);
       at += 4 + written;
-      for (let k = 0; k < 3; k++) view.setFloat64(at + k * 8, this.#numbers[i * 3 + k], true);
-      out.set(this.#digests.subarray(i * 32, i * 32 + 32), at + 24);
+      view.setFloat64(at, table.number(i, 0), true);
+      view.setFloat64(at + 8, table.number(i, 1), true);
+      view.setFloat64(at + 16, table.number(i, 2), true);
+      out.set(table.digest(i), at + 24);
       at += FIXED;
     }
     yield out.subarray(0, at);

@@ -26,7 +26,7 @@ import {
 import { applyLayer } from "../unionfs/mod.ts";
 import { type ContextFs, nodeContextFs, walkContextSorted } from "./context_walk.ts";
 import { ContextMeta } from "./_context_meta.ts";
-import { type PathColumn, PathColumnBuilder } from "./_path_column.ts";
+import { ContextTable } from "./_context_table.ts";
 
 /** What the engine knows of one context path. */
 export interface ContextStat {
@@ -77,31 +77,21 @@ type EntryType = typeof TYPES[number];
  * A build context with its ignore rules applied. Paths outside what the ignore file lets
  * through do not exist for the build.
  *
- * What it knows of each path is kept in columns by the path's position in the sorted
- * listing: a context of 100,000 files held a map entry, a stat record and a name string per
- * file for the whole build, and V8 grows its heap with what is alive.
+ * What it knows of each path is kept in a table by the path's position in the sorted
+ * listing, in pages that spill to a file past a few (`_context_table.ts`): a context's
+ * size must not set a build's peak memory.
  */
 export class BuildContext {
   /** The directory holding the context's files. */
   readonly root: string;
   /** A stable name for the context: its absolute path, or `stdin`. */
   readonly id: string;
-  /** Every path sent, sorted; position 0 is the root, `""`. */
-  #paths: PathColumn;
+  // Every path sent, sorted, with its columns; position 0 is the root, `""`. A path's stat
+  // fills its row the first time it is asked for: the context does not change during a
+  // build (BuildKit snapshots it), so every path is stat'ed once, whatever looks at it.
+  #table: ContextTable;
   // The position last found: lookups mostly come in listing order, one after the other.
   #last = 0;
-  #types: Uint8Array;
-  // Children of position i are #childList[#childStart[i] .. #childStart[i + 1]], by name.
-  #childStart: Int32Array;
-  #childList: Int32Array;
-  // Filled by the first stat of a path. The context does not change during a build
-  // (BuildKit snapshots it): every path is stat'ed once, whatever looks at it.
-  #statted: Uint8Array;
-  #modes: Uint16Array;
-  #nlinks: Uint32Array; // 0: not known
-  // Size, mtime (seconds), inode; until a path is stat'ed, what the metadata cache recorded.
-  #numbers: Float64Array;
-  #links = new Map<number, string>();
   #metaPath: string;
   #meta: ContextMeta;
   #temp: string | undefined;
@@ -113,7 +103,7 @@ export class BuildContext {
   private constructor(
     root: string,
     id: string,
-    listing: { paths: PathColumn; types: Uint8Array },
+    table: ContextTable,
     metaPath: string,
     temp: string | undefined,
     fs: ContextFs,
@@ -123,31 +113,8 @@ export class BuildContext {
     this.id = id;
     this.#metaPath = metaPath;
     this.#temp = temp;
-    this.#paths = listing.paths;
-    this.#types = listing.types;
-    const count = this.#paths.length;
-    // Parents by path: only directories, a few in a hundred entries.
-    const dirs = new Map<string, number>([["", 0]]);
-    const parents = new Int32Array(count);
-    this.#childStart = new Int32Array(count + 1);
-    // The listing is sorted, so parents come before their children and each directory's
-    // children come in name order.
-    for (let i = 1; i < count; i++) {
-      const path = this.#paths.at(i);
-      if (TYPES[this.#types[i]] === "directory") dirs.set(path, i);
-      const slash = path.lastIndexOf("/");
-      parents[i] = slash < 0 ? 0 : dirs.get(path.slice(0, slash)) ?? -1;
-      if (parents[i] >= 0) this.#childStart[parents[i] + 1]++;
-    }
-    for (let i = 0; i < count; i++) this.#childStart[i + 1] += this.#childStart[i];
-    this.#childList = new Int32Array(this.#childStart[count]);
-    const filled = this.#childStart.slice(0, count);
-    for (let i = 1; i < count; i++) if (parents[i] >= 0) this.#childList[filled[parents[i]]++] = i;
-    this.#statted = new Uint8Array(count);
-    this.#modes = new Uint16Array(count);
-    this.#nlinks = new Uint32Array(count);
-    this.#numbers = new Float64Array(count * 3);
-    this.#meta = new ContextMeta(this.#numbers);
+    this.#table = table;
+    this.#meta = new ContextMeta(table);
   }
 
   /**
@@ -186,9 +153,10 @@ export class BuildContext {
       );
     }
     const fs = options.fs ?? nodeContextFs;
-    let listing;
+    const scratch = join(options.storeRoot, "build-cache", "tmp");
+    let table;
     try {
-      listing = await listContext(root, options.dockerfilePath, fs);
+      table = await listContext(root, options.dockerfilePath, fs, scratch);
     } catch (error) {
       if (temp) await rm(temp, { recursive: true, force: true });
       const code = (error as { code?: string }).code;
@@ -201,14 +169,10 @@ export class BuildContext {
     }
     const metaDir = join(options.storeRoot, "build-cache", "context-meta");
     const metaPath = join(metaDir, `${(await sha256(id)).slice(7, 39)}.meta`);
-    const context = new BuildContext(root, id, listing, metaPath, temp, fs);
+    const context = new BuildContext(root, id, table, metaPath, temp, fs);
     if (temp === undefined) {
       try {
-        context.#meta = await ContextMeta.load(
-          metaPath,
-          context.#numbers,
-          (path) => context.#indexOf(path),
-        );
+        context.#meta = await ContextMeta.load(metaPath, table, (path) => context.#indexOf(path));
       } catch {
         // No cache yet, or an unreadable one: every file is hashed again.
       }
@@ -222,25 +186,13 @@ export class BuildContext {
    * cost a large context 40 bytes a file for the whole build.
    */
   #indexOf(path: string): number | undefined {
-    const paths = this.#paths;
-    if (paths.is(this.#last + 1, path)) return ++this.#last;
-    if (paths.is(this.#last, path)) return this.#last;
-    const at = this.#firstAtLeast(path, 0);
-    if (!paths.is(at, path)) return undefined;
+    const table = this.#table;
+    if (table.is(this.#last + 1, path)) return ++this.#last;
+    if (table.is(this.#last, path)) return this.#last;
+    const at = table.firstAtLeast(path, 0);
+    if (!table.is(at, path)) return undefined;
     this.#last = at;
     return at;
-  }
-
-  /** The first position from `from` on whose path is not below `value` in sorted order. */
-  #firstAtLeast(value: string, from: number): number {
-    let lo = from;
-    let hi = this.#paths.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#paths.before(mid, value)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   /** How many files were read to hash them (the rest came from the metadata cache). */
@@ -257,7 +209,7 @@ export class BuildContext {
     const top = this.#indexOf(isClean(path) ? path : contextPath(path));
     if (top === undefined) return;
     this.#stat(top);
-    if (TYPES[this.#types[top]] !== "directory") return;
+    if (TYPES[this.#table.type(top)] !== "directory") return;
     const [from, to] = this.#below(top);
     for (let i = from; i < to; i++) this.#stat(i);
   }
@@ -268,20 +220,20 @@ export class BuildContext {
    */
   *below(path: string): Generator<ContextStat> {
     const i = this.#indexOf(isClean(path) ? path : contextPath(path));
-    if (i === undefined || TYPES[this.#types[this.#stat(i)]] !== "directory") return;
+    if (i === undefined || TYPES[this.#table.type(this.#stat(i))] !== "directory") return;
     const [from, to] = this.#below(i);
     for (let j = from; j < to; j++) yield this.#record(j);
   }
 
-  /** Positions of the paths below directory `i`: one run of the sorted listing. */
+  /**
+   * Positions of the paths below directory `i`: one run of the sorted listing, from `a/` up
+   * to `a0` (`0` follows `/`). Between a path and its subtree may sort others (`a-b`, `a.b`).
+   */
   #below(i: number): [from: number, to: number] {
-    if (i === 0) return [1, this.#paths.length];
-    const prefix = `${this.#paths.at(i)}/`;
-    // Between a path and its subtree may sort others (`a-b`, `a.b` before `a/`).
-    const lo = this.#firstAtLeast(prefix, i + 1);
-    let end = lo;
-    while (end < this.#paths.length && this.#paths.startsWith(end, prefix)) end++;
-    return [lo, end];
+    if (i === 0) return [1, this.#table.length];
+    const path = this.#table.at(i);
+    const lo = this.#table.firstAtLeast(`${path}/`, i + 1);
+    return [lo, this.#table.firstAtLeast(`${path}0`, lo)];
   }
 
   /** Like {@linkcode BuildContext.lstat}, synchronously. */
@@ -316,45 +268,59 @@ export class BuildContext {
 
   #record(i: number): ContextStat {
     this.#stat(i);
-    const type = TYPES[this.#types[i]];
+    const t = this.#table;
+    const type = TYPES[t.type(i)];
+    const path = t.at(i);
     return {
-      path: this.#paths.at(i),
+      path,
       type,
-      mode: this.#modes[i],
-      size: this.#numbers[i * 3],
-      mtime: this.#numbers[i * 3 + 1],
-      ino: this.#numbers[i * 3 + 2],
-      nlink: this.#nlinks[i] || undefined,
-      linkTarget: type === "symlink" ? this.#links.get(i) ?? "" : "",
+      mode: t.mode(i),
+      size: t.number(i, 0),
+      mtime: t.number(i, 1),
+      ino: t.number(i, 2),
+      nlink: t.nlink(i) || undefined,
+      // Read when asked for rather than kept: a record is made a few times per path.
+      linkTarget: type === "symlink" ? readlinkSync(this.#full(path)) : "",
     };
+  }
+
+  /** The path of context path `path` on disk. */
+  #full(path: string): string {
+    // The root is absolute and paths have no `.`, `..` or empty parts: no normalizing.
+    return path === "" ? this.root : `${this.root}/${path}`;
   }
 
   // Synchronous on purpose: a context is tens of thousands of stats of cached inodes, and a
   // sync stat costs a quarter of an async one (measured by bench/build_bench.ts). Not
   // bigint: it costs half again as much, and Deno's nanoseconds are whole milliseconds.
   #stat(i: number): number {
-    if (this.#statted[i]) return i;
-    const path = this.#paths.at(i);
-    // The root is absolute and paths have no `.`, `..` or empty parts: no normalizing.
-    const full = path === "" ? this.root : `${this.root}/${path}`;
-    const st = this.#fs.lstat(full);
-    this.#types[i] = TYPES.indexOf(st.type);
-    this.#modes[i] = st.mode & 0o7777;
+    if (this.#table.statted(i)) return i;
+    const st = this.#fs.lstat(this.#full(this.#table.at(i)));
     this.#meta.stated(i, st.size, st.mtimeMs / 1000, st.ino);
-    this.#nlinks[i] = st.nlink ?? 0;
-    if (st.type === "symlink") this.#links.set(i, readlinkSync(full));
-    this.#statted[i] = 1;
+    this.#table.setStat(i, TYPES.indexOf(st.type), st.mode & 0o7777, st.nlink ?? 0);
     return i;
   }
 
-  /** The names in a context directory, sorted; ignored names are left out. */
+  /**
+   * The names in a context directory, sorted; ignored names are left out. Found in the
+   * directory's run of the listing, each child's own subtree skipped by a search.
+   */
   readdir(path: string): string[] {
     const i = this.#indexOf(contextPath(path));
-    if (i === undefined) return [];
-    const skip = i === 0 ? 0 : this.#paths.lengthOf(i) + 1;
+    if (i === undefined || TYPES[this.#table.type(i)] !== "directory") return [];
+    const skip = i === 0 ? 0 : this.#table.lengthOf(i) + 1;
+    const [from, to] = this.#below(i);
     const names: string[] = [];
-    for (let k = this.#childStart[i]; k < this.#childStart[i + 1]; k++) {
-      names.push(this.#paths.at(this.#childList[k]).slice(skip));
+    for (let j = from; j < to;) {
+      const name = this.#table.at(j).slice(skip);
+      const slash = name.indexOf("/");
+      if (slash < 0) {
+        names.push(name);
+        j++;
+      } else {
+        // Inside a child directory: on past its subtree.
+        j = this.#table.firstAtLeast(`${this.#table.at(j).slice(0, skip + slash)}0`, j + 1);
+      }
     }
     return names;
   }
@@ -401,7 +367,7 @@ export class BuildContext {
     const i = this.#indexOf(p);
     if (i === undefined) throw notFound(p);
     this.#stat(i);
-    if (this.#numbers[i * 3] <= ONE_READ_LIMIT) {
+    if (this.#table.number(i, 0) <= ONE_READ_LIMIT) {
       return this.smallDigest(p, this.#sha256 ??= await sha256Function());
     }
     const known = this.#known(i);
@@ -424,7 +390,7 @@ export class BuildContext {
     const known = this.#known(this.#stat(i));
     if (known) return known;
     const full = join(this.root, p);
-    if (this.#numbers[i * 3] <= FRESH_READ_LIMIT) {
+    if (this.#table.number(i, 0) <= FRESH_READ_LIMIT) {
       return this.#remember(i, sha256(readFileSync(full)));
     }
     // Read into one buffer kept for the purpose: a fresh megabyte per file is garbage the
@@ -457,38 +423,37 @@ export class BuildContext {
 
   /** Writes the metadata cache (temp file and rename) and removes a temporary context. */
   async close(): Promise<void> {
-    if (this.#temp) {
-      await rm(this.#temp, { recursive: true, force: true });
-      return;
+    try {
+      if (this.#temp) await rm(this.#temp, { recursive: true, force: true });
+      else if (this.#meta.dirty) await this.#meta.save(this.#metaPath);
+    } finally {
+      this.#table.close();
     }
-    if (this.#meta.dirty) await this.#meta.save(this.#metaPath, (i) => this.#paths.at(i));
   }
 }
 
 /**
- * The context's sorted listing, the root first, as columns: paths and types. Made as the
- * walk finds each path, so no object or string per path outlives the walk.
+ * The context's sorted listing, the root first, as a table of paths and types (spilling to
+ * `scratch` when large). Made as the walk finds each path, so no object or string per path
+ * outlives the walk.
  */
 async function listContext(
   root: string,
   dockerfilePath: string | undefined,
   fs: ContextFs,
-): Promise<{ paths: PathColumn; types: Uint8Array }> {
-  const paths = new PathColumnBuilder();
-  let types = new Uint8Array(4096);
-  let count = 0;
-  const add = (path: string, type: EntryType) => {
-    paths.add(path);
-    if (count === types.length) {
-      const grown = new Uint8Array(types.length * 2);
-      grown.set(types);
-      types = grown;
-    }
-    types[count++] = TYPES.indexOf(type);
-  };
-  add("", "directory");
-  await walkContextSorted(root, { dockerfilePath, fs }, add);
-  return { paths: paths.done(), types: types.slice(0, count) };
+  scratch: string,
+): Promise<ContextTable> {
+  const table = new ContextTable({ spillDir: scratch });
+  const add = (path: string, type: EntryType) => table.add(path, TYPES.indexOf(type));
+  try {
+    add("", "directory");
+    await walkContextSorted(root, { dockerfilePath, fs }, add);
+    table.done();
+    return table;
+  } catch (error) {
+    table.close();
+    throw error;
+  }
 }
 
 function notFound(path: string): Error {
