@@ -9,6 +9,7 @@ import { type Digest, sha256Function } from "../digest/mod.ts";
 import type { InputStream } from "./build_cache.ts";
 import type { BuildContext, ContextStat } from "./build_context.ts";
 import { contextFs, resolvePath } from "./copy_source.ts";
+import { MinHeap } from "./_min_heap.ts";
 
 /**
  * The content digests a COPY's cache key depends on: every path the plan copies from the
@@ -87,48 +88,18 @@ function mergeByName(
   segments: Iterator<[string, string]>[],
   emit: (name: string, value: string) => void,
 ): void {
-  // A heap of each segment's next entry: a wildcard can match thousands of sources.
-  type Head = { name: string; value: string; at: number };
-  const heap: Head[] = [];
-  const before = (a: Head, b: Head) => a.name < b.name;
-  const push = (head: Head) => {
-    let i = heap.push(head) - 1;
-    while (i > 0) {
-      const up = (i - 1) >> 1;
-      if (!before(heap[i], heap[up])) break;
-      [heap[i], heap[up]] = [heap[up], heap[i]];
-      i = up;
-    }
-  };
-  const pop = (): Head => {
-    const top = heap[0];
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      for (let i = 0;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && before(heap[l], heap[m])) m = l;
-        if (r < heap.length && before(heap[r], heap[m])) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m], heap[i]];
-        i = m;
-      }
-    }
-    return top;
-  };
+  const heap = new MinHeap<{ name: string; value: string; at: number }>((a, b) => a.name < b.name);
   const advance = (at: number) => {
     const next = segments[at].next();
-    if (!next.done) push({ name: next.value[0], value: next.value[1], at });
+    if (!next.done) heap.push({ name: next.value[0], value: next.value[1], at });
   };
   for (let at = 0; at < segments.length; at++) advance(at);
-  while (heap.length > 0) {
-    const first = pop();
+  while (heap.size > 0) {
+    const first = heap.pop();
     let { value, at: latest } = first;
     advance(first.at);
-    while (heap.length > 0 && heap[0].name === first.name) {
-      const same = pop();
+    while (heap.size > 0 && heap.peek()!.name === first.name) {
+      const same = heap.pop();
       if (same.at > latest) [latest, value] = [same.at, same.value];
       advance(same.at);
     }

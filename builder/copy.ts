@@ -29,6 +29,7 @@ import {
   type PlannedEntry,
 } from "./copy_plan.ts";
 import { resolvePath, rootPath, type SourceFs, type SourceStat } from "./copy_source.ts";
+import { linkSharedInodes, mergeByPath } from "./_merge_entries.ts";
 import { CopyError } from "./errors.ts";
 
 const GLOB = /[*?[\\]/;
@@ -166,6 +167,9 @@ export async function planCopy(
   const madeOwner = options.chown ?? { uid: 0, gid: 0 };
   const exclude = options.exclude?.length ? new DockerignoreMatcher(options.exclude) : undefined;
   const links = new Map<number, string>();
+  // Where sources are merged as they are walked, files that may share an inode with another
+  // are linked as they leave the merge (`linkSharedInodes`): their inodes, by entry.
+  let lateLinks: WeakMap<PlannedEntry, number> | undefined;
 
   /** Makes the parents of `path` (a path already resolved in the image) exist. */
   const addParents = async (path: string, made = madeMode, by = madeOwner) => {
@@ -217,12 +221,14 @@ export async function planCopy(
     // Only files with more than one link can share an inode with another path (fsutil
     // tracks no others); a source that cannot tell is taken as one that might.
     const linked = st.type === "file" && st.ino !== 0 && st.nlink !== 1;
-    const first = linked ? links.get(st.ino) : undefined;
+    let first = linked && !lateLinks ? links.get(st.ino) : undefined;
+    // The same file given again by a later source at the same path replaces itself.
+    if (first === destPath) first = undefined;
     if (st.type === "file" && first === undefined) {
-      if (linked) links.set(st.ino, destPath);
+      if (linked && !lateLinks) links.set(st.ino, destPath);
       // All fields in one literal, not spread: an object made by spreading keeps the fields
       // added after in a second array, and this runs once per file.
-      return {
+      const file: PlannedEntry = {
         path: destPath,
         type: "file",
         mode: mode(st),
@@ -235,6 +241,8 @@ export async function planCopy(
         xattrs: st.xattrs,
         body: openSource,
       };
+      if (linked) lateLinks?.set(file, st.ino);
+      return file;
     }
     const base = {
       path: destPath,
@@ -305,10 +313,16 @@ export async function planCopy(
   }
 
   // One directory copied alone is written as it is walked: nothing else can come between
-  // its entries, and the directories made for it all sort before them.
+  // its entries, and the directories made for it all sort before them. Other copies are
+  // merged as they are walked, unless a source is read ahead (`prefetch`: an image's
+  // layers are read once) or an ADD may unpack an archive into the plan.
   const streamed = roots.length === 1 && roots[0].stat.type === "directory" &&
     !options.inline?.length && !from.prefetch;
+  const merged = !streamed && !from.prefetch &&
+    (options.keyword === "COPY" || roots.every((root) => root.stat.type !== "file"));
+  if (merged) lateLinks = new WeakMap();
   let walked: AsyncIterable<PlannedEntry> | undefined;
+  const walks: AsyncIterable<PlannedEntry>[] = [];
   for (const root of roots) {
     let destPath: string;
     if (options.parents) {
@@ -352,6 +366,7 @@ export async function planCopy(
     }
     const entries = copyRoot(root.path, root.stat, destPath);
     if (streamed) walked = entries;
+    else if (merged) walks.push(entries);
     else for await (const e of entries) plan.set(e.path, e);
   }
   for (const inline of options.inline ?? []) {
@@ -373,6 +388,14 @@ export async function planCopy(
   const made = [...plan.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   // Walked in path order, a group of hardlinks meets its first path first.
   if (walked) return { entries: concatEntries(made, walked), matched };
+  if (merged) {
+    // What a walk gives at a path wins over a directory made for the copy there, as it
+    // replaced it in the plan; an inline source (the plan's only files here) wins over both.
+    const dirs = made.filter((e) => e.type === "directory");
+    const files = made.filter((e) => e.type !== "directory");
+    const entries = linkSharedInodes(mergeByPath([dirs, ...walks, files]), lateLinks!);
+    return { entries, matched };
+  }
   const entries = orderHardlinks(made);
   if (from.prefetch) {
     await from.prefetch(entries.flatMap((e) => (e.source === undefined ? [] : [e.source])));

@@ -93,8 +93,8 @@ export interface CopyOptions {
 /** What a COPY/ADD will write, and what its cache key depends on. */
 export interface CopyPlan {
   /**
-   * Layer entries, sorted, parents first: held, or, for a large copy of one directory,
-   * produced as they are read.
+   * Layer entries, sorted, parents first: held, or, for a copy from the build context (bar
+   * an ADD of files, which may be archives), produced as its sources are walked.
    */
   entries: PlannedEntry[] | AsyncIterable<PlannedEntry>;
   /** Source paths matched (relative to the source root), for cache inputs. */
