@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { DirectApplyPlan, type HeaderFacts, prepareDirectApply } from "./_direct_apply.ts";
+import { prng } from "./_test_util.ts";
 
 const d = (name: string): HeaderFacts => ({ name: `${name}/`, type: "directory" });
 const f = (name: string): HeaderFacts => ({ name, type: "file" });
@@ -161,17 +162,6 @@ test("DirectApplyPlan lists each directory once, after those above it, as paths 
   assert.deepEqual(directoriesOf(planOf([d("a"), f("a-b"), d("a.c"), f("a/c")])), ["a", "a.c"]);
   assert.deepEqual(directoriesOf(planOf([d("."), f("a")])), []);
 });
-
-/** mulberry32: a small seeded PRNG, so a failing layer can be rebuilt from its seed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Names that sort around one another: `a-b` and `a.b` between `a` and `a/`, `a0` after it.
 const NAMES = ["a", "a-b", "a.b", "a0", "b"];

@@ -77,3 +77,14 @@ export async function layer(entries: WriteEntry[], compress = true): Promise<Lay
   const tar = await tarBytes(entries);
   return bytesLayer(compress ? await gzip(tar) : tar, `sha256:layer${++layerNo}`);
 }
+
+/** mulberry32: a small seeded PRNG, so a failing case can be rebuilt from its seed. */
+export function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

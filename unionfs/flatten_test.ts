@@ -20,6 +20,7 @@ import {
   hardlink,
   layer,
   opaque,
+  prng,
   symlink,
   tarBytes,
   whiteout,
@@ -129,17 +130,6 @@ test("flattenToTar() gives the same tree as flattenToDirectory()", async () => {
     assert.deepEqual(await listDirectory(join(d, "b")), await listDirectory(join(d, "a")));
   });
 });
-
-/** mulberry32: a small seeded PRNG, so a failing stack can be rebuilt from its seed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomStack(seed: number): WriteEntry[][] {
   const rnd = prng(seed);
