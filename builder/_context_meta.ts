@@ -92,8 +92,12 @@ export class ContextMeta {
               touched = true;
               table.setKnown(i, true);
               meta.#entries++;
-              const number = (k: number) => view.getFloat64(end + k * 8, true);
-              table.setNumbers(i, number(0), number(1), number(2));
+              table.setNumbers(
+                i,
+                view.getFloat64(end, true),
+                view.getFloat64(end + 8, true),
+                view.getFloat64(end + 16, true),
+              );
               table.digestForWrite(i).set(bytes.subarray(end + 24, end + FIXED));
             }
             read++;

@@ -3,10 +3,11 @@
  * its text, type, stat columns and cached digest. Rows are kept in pages; only the pages
  * used last stay in memory and the others wait in a spill file. A context of 400,000 files
  * held about 100 bytes a file for the whole build (its paths and columns, in memory V8 and
- * malloc round up), so a build's peak grew with the context; now it grows only by a few
- * dozen bytes a page. The spill file is unlinked as soon as it is opened: a killed build
- * leaves nothing behind. Lookups come mostly in listing order (a walk, a subtree, the
- * metadata cache), so few pages are read back. Private to builder/.
+ * malloc round up), so a build's peak grew with the context; now what stays per page of
+ * 1,024 paths is its first path and where it was spilt. The spill file is unlinked as soon
+ * as it is opened: a killed build leaves nothing behind. Lookups come mostly in listing
+ * order (a walk, a subtree, the metadata cache), so a page read back, in one read, serves
+ * a thousand of them. Private to builder/.
  *
  * Paths compare by UTF-16 code units, as JS sorts strings; a path is made a string of its
  * own only when asked for.
