@@ -87,6 +87,14 @@ export interface LayerStats {
 export interface BuildMergedTreeOptions {
   /** Layers read at once (decompression runs in parallel). @default {2} */
   concurrency?: number;
+  /**
+   * Keep only these paths (clean, each with its parents) besides every directory and
+   * symlink: a view that answers a few lookups holds the image's directories, not its
+   * files. Layers are then read one after another, each as it streams, never held. A
+   * hardlink kept whose target is not kept leaves that target in
+   * {@linkcode MergedTree.unkeptLinkTargets}: build again with it added.
+   */
+  only?: ReadonlySet<string>;
 }
 
 interface Inode {
@@ -161,9 +169,16 @@ export class MergedTree {
   #nextInode = 1;
   #stats: LayerStats[] = [];
   #layers = 0;
+  #only: ReadonlySet<string> | undefined;
+  #unkept = new Set<string>();
 
-  /** Creates an empty tree; add layers bottom first with {@linkcode MergedTree.addLayer}. */
-  constructor() {
+  /**
+   * Creates an empty tree; add layers bottom first with {@linkcode MergedTree.addLayer}.
+   * With `only`, see {@linkcode BuildMergedTreeOptions.only}; the stats then count the
+   * paths kept.
+   */
+  constructor(only?: ReadonlySet<string>) {
+    this.#only = only;
     this.#root = {
       inode: this.#newInode("directory", 0o755, -1, -1),
       layer: -1,
@@ -189,6 +204,11 @@ export class MergedTree {
       removed: { ...s.removed },
       hiddenBytes: s.bytes - (visible.get(s.index) ?? 0),
     }));
+  }
+
+  /** Paths outside `only` that a kept hardlink names (see the constructor). */
+  get unkeptLinkTargets(): ReadonlySet<string> {
+    return this.#unkept;
   }
 
   /** The number of layers applied. */
@@ -235,26 +255,39 @@ export class MergedTree {
    * `digest` names the layer in errors.
    */
   addLayer(entries: Iterable<ScannedEntry>, digest: string): void {
+    const ctx = this.#beginLayer(digest);
+    for (const entry of entries) this.#apply(entry, ctx);
+  }
+
+  /** {@linkcode MergedTree.addLayer} of entries applied as they are read. */
+  async addLayerFrom(entries: AsyncIterable<ScannedEntry>, digest: string): Promise<void> {
+    const ctx = this.#beginLayer(digest);
+    for await (const entry of entries) this.#apply(entry, ctx);
+  }
+
+  #beginLayer(digest: string): LayerContext {
     const index = this.#layers++;
     const stats = emptyStats(index, digest);
     this.#stats.push(stats);
-    const ctx: LayerContext = { index, digest, stats, created: new Set(), touched: new Set() };
-    for (const { header, index: entryIndex } of entries) {
-      const what = classify(header.name);
-      stats.entries++;
-      if (what.kind === "invalid") throw new InvalidLayerError(digest, header.name, what.reason);
-      if (what.kind === "add") {
-        if (header.type === "file") stats.bytes += header.size;
-        this.#add(what.parts, header, entryIndex, ctx);
-      } else if (what.kind === "whiteout") {
-        stats.whiteouts++;
-        const parent = this.#resolveDir(what.parts.slice(0, -1), false, ctx)?.at(-1);
-        this.#pruneLower(parent, what.parts[what.parts.length - 1], ctx);
-      } else if (what.kind === "opaque") {
-        stats.whiteouts++;
-        const dir = this.#resolveDir(what.parts, false, ctx)?.at(-1);
-        for (const name of [...dir?.children?.keys() ?? []]) this.#pruneLower(dir, name, ctx);
-      }
+    return { index, digest, stats, created: new Set(), touched: new Set() };
+  }
+
+  #apply({ header, index: entryIndex }: ScannedEntry, ctx: LayerContext): void {
+    const { digest, stats } = ctx;
+    const what = classify(header.name);
+    stats.entries++;
+    if (what.kind === "invalid") throw new InvalidLayerError(digest, header.name, what.reason);
+    if (what.kind === "add") {
+      if (header.type === "file") stats.bytes += header.size;
+      this.#add(what.parts, header, entryIndex, ctx);
+    } else if (what.kind === "whiteout") {
+      stats.whiteouts++;
+      const parent = this.#resolveDir(what.parts.slice(0, -1), false, ctx)?.nodes.at(-1);
+      this.#pruneLower(parent, what.parts[what.parts.length - 1], ctx);
+    } else if (what.kind === "opaque") {
+      stats.whiteouts++;
+      const dir = this.#resolveDir(what.parts, false, ctx)?.nodes.at(-1);
+      for (const name of [...dir?.children?.keys() ?? []]) this.#pruneLower(dir, name, ctx);
     }
   }
 
@@ -294,13 +327,33 @@ export class MergedTree {
       this.#root.implicit = false;
       return;
     }
-    const stack = this.#resolveDir(parts.slice(0, -1), true, ctx)!;
+    const resolved = this.#resolveDir(parts.slice(0, -1), true, ctx)!;
+    const stack = resolved.nodes;
     const parent = stack[stack.length - 1];
     const name = parts[parts.length - 1];
     const existing = parent.children!.get(name);
+    const only = this.#only;
+    if (
+      only !== undefined && h.type !== "directory" && h.type !== "symlink" &&
+      !only.has(resolved.parts.length ? `${resolved.parts.join("/")}/${name}` : name)
+    ) {
+      // Not kept, but what it replaces is gone all the same.
+      parent.children!.delete(name);
+      return;
+    }
     let inode: Inode;
     if (h.type === "hardlink") {
-      const target = this.#lookup(cleanComponents(h.linkname), ctx);
+      const targetParts = cleanComponents(h.linkname);
+      const target = this.#lookup(targetParts, ctx);
+      if (!target && only !== undefined) {
+        const at = this.#resolveDir(targetParts.slice(0, -1), false, ctx);
+        const path = [...at?.parts ?? targetParts.slice(0, -1), ...targetParts.slice(-1)].join("/");
+        if (!only.has(path)) {
+          this.#unkept.add(path);
+          parent.children!.delete(name);
+          return;
+        }
+      }
       if (!target) {
         throw new InvalidLayerError(
           digest,
@@ -347,7 +400,7 @@ export class MergedTree {
   /** Finds a path, following symlinks in its parents but not in its last component. */
   #lookup(parts: string[], ctx: LayerContext): Node | undefined {
     if (parts.length === 0) return this.#root;
-    const dir = this.#resolveDir(parts.slice(0, -1), false, ctx)?.at(-1);
+    const dir = this.#resolveDir(parts.slice(0, -1), false, ctx)?.nodes.at(-1);
     return dir?.children?.get(parts[parts.length - 1]);
   }
 
@@ -355,8 +408,13 @@ export class MergedTree {
    * Walks to the directory `parts` names, following symlinks inside the root, and returns
    * the chain of directories from the root. With `create`, missing directories (and
    * non-directories in the way) become implicit directories, as `mkdir -p` makes them.
+   * `parts` of the result is where the walk led.
    */
-  #resolveDir(parts: string[], create: boolean, ctx: LayerContext): Node[] | undefined {
+  #resolveDir(
+    parts: string[],
+    create: boolean,
+    ctx: LayerContext,
+  ): { parts: string[]; nodes: Node[] } | undefined {
     const lookup: RootedLookup<Node> = {
       root: this.#root,
       child: (dir, name) => dir.children?.get(name),
@@ -379,8 +437,7 @@ export class MergedTree {
       return resolveInRootSync(lookup, parts.join("/"), {
         missing: create ? "create" : "fail",
         directory: true,
-      })
-        ?.nodes;
+      });
     } catch (e) {
       if (e instanceof PathError && e.code === "ELOOP") {
         throw new InvalidLayerError(
@@ -480,12 +537,17 @@ function toEntry(path: string, node: Node): TreeEntry {
 /** Reads one layer's headers (bodies are skipped, never held). */
 export async function scanLayer(source: LayerSource): Promise<ScannedEntry[]> {
   const out: ScannedEntry[] = [];
+  for await (const entry of streamLayer(source)) out.push(entry);
+  return out;
+}
+
+/** One layer's headers as they are read. */
+async function* streamLayer(source: LayerSource): AsyncGenerator<ScannedEntry> {
   let index = 0;
   for await (const { header, body } of openLayer(source)) {
     await body.cancel();
-    out.push({ header, index: index++ });
+    yield { header, index: index++ };
   }
-  return out;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight, keeping results in order. */
@@ -520,6 +582,11 @@ export async function buildMergedTree(
   layers: readonly LayerSource[],
   options: BuildMergedTreeOptions = {},
 ): Promise<MergedTree> {
+  if (options.only !== undefined) {
+    const tree = new MergedTree(options.only);
+    for (const layer of layers) await tree.addLayerFrom(streamLayer(layer), layer.digest);
+    return tree;
+  }
   const scanned = await mapLimit(layers, options.concurrency ?? 2, scanLayer);
   const tree = new MergedTree();
   scanned.forEach((entries, i) => tree.addLayer(entries, layers[i].digest));

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { buildMergedTree } from "./merged_tree.ts";
+import { buildMergedTree, type TreeEntry } from "./merged_tree.ts";
 import { InvalidLayerError } from "./errors.ts";
 import type { WriteEntry } from "./_tar_writer.ts";
 import { dir, file, hardlink, layer, opaque, symlink, whiteout } from "./_test_util.ts";
@@ -129,6 +129,70 @@ describe("MergedTree applies the OCI whiteout rules", () => {
       assert.deepEqual([...tree.entries()].map((e) => `${e.path} ${e.type}@${e.layer}`), c.expect);
     });
   }
+});
+
+describe("a tree that keeps only some paths sees them as the whole tree does", () => {
+  // Every path of every case above, asked alone (with its parents): the same entry, found
+  // through the same symlinks, whiteouts and hardlinks, from a tree that drops other files.
+  for (const c of cases) {
+    test(c.name, async () => {
+      const layers = await Promise.all(c.layers.map((l) => layer(l)));
+      const whole = await buildMergedTree(layers);
+      const facts = (e: TreeEntry | undefined) => {
+        if (!e) return undefined;
+        const { inode: _, ...rest } = e;
+        return rest;
+      };
+      for (const { path } of whole.entries()) {
+        const only = new Set<string>();
+        const keep = (p: string) => {
+          for (let at = p; at !== ""; at = at.slice(0, Math.max(0, at.lastIndexOf("/")))) {
+            only.add(at);
+          }
+        };
+        keep(path);
+        let part = await buildMergedTree(layers, { only });
+        for (let size = 0; size !== only.size;) {
+          size = only.size;
+          for (const target of part.unkeptLinkTargets) keep(target);
+          if (only.size !== size) part = await buildMergedTree(layers, { only });
+        }
+        assert.deepEqual(facts(part.get(path)), facts(whole.get(path)), path);
+        for (const e of part.entries()) {
+          if (!only.has(e.path)) {
+            assert.ok(e.type === "directory" || e.type === "symlink", `${e.path} kept`);
+          }
+        }
+      }
+    });
+  }
+});
+
+test("a tree that keeps only some paths finds a file put there through a symlinked parent", async () => {
+  const layers = [
+    await layer([dir("usr"), dir("usr/lib"), symlink("lib", "usr/lib"), file("usr/lib/other")]),
+    await layer([file("lib/x", "xx"), file("lib/y", "yyy")]),
+    await layer([hardlink("lib/z", "usr/lib/y")]),
+  ];
+  const only = new Set(["usr", "usr/lib", "usr/lib/x", "usr/lib/z"]);
+  const part = await buildMergedTree(layers, { only });
+  assert.equal(part.get("usr/lib/x")?.size, 2);
+  assert.equal(part.get("usr/lib/other"), undefined);
+  assert.equal(part.get("usr/lib/z"), undefined);
+  assert.deepEqual([...part.unkeptLinkTargets], ["usr/lib/y"]);
+  const whole = await buildMergedTree(layers, { only: new Set([...only, "usr/lib/y"]) });
+  // A file not kept still replaces the symlink below it: what comes through that name later
+  // lands where the whole tree puts it, not where the old symlink pointed.
+  const replaced = [
+    await layer([dir("real"), symlink("l", "real")]),
+    await layer([file("l"), symlink("s", "l")]),
+    await layer([file("s/x")]),
+  ];
+  const lookup = new Set(["real", "real/x"]);
+  assert.equal((await buildMergedTree(replaced)).get("real/x"), undefined);
+  assert.equal((await buildMergedTree(replaced, { only: lookup })).get("real/x"), undefined);
+  assert.equal(whole.get("usr/lib/z")?.size, 3);
+  assert.deepEqual([...whole.unkeptLinkTargets], []);
 });
 
 test("MergedTree keeps metadata, content sizes and hardlink identity", async () => {
