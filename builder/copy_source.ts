@@ -26,6 +26,7 @@ import { type BlobStore, dropChunk, readLayers } from "../storage/mod.ts";
 import type { BuildContext } from "./build_context.ts";
 import type { LayerRef } from "./build_cache.ts";
 import { contextPath } from "./build_context.ts";
+import { parentOf } from "./copy_plan.ts";
 import { CopyError } from "./errors.ts";
 
 /**
@@ -103,22 +104,30 @@ export class TreeFs implements SourceFs {
   #bodies = new Map<string, () => Promise<ReadableStream<Uint8Array> | Uint8Array>>();
   #spool: string | undefined;
   #budget = { left: MEMORY_BUDGET };
+  // With `lookups`: the paths asked for (with their parents), which the tree keeps, and how
+  // many times it was built for them.
+  #asked: Set<string> | undefined;
+  #builds = 0;
 
   /**
    * A view of `layers` (bottom first), read from `blobs`. With `options.spool`, the large
    * bodies a copy reads are kept in files there rather than in memory (as ADD keeps what
-   * it unpacks), so copying a large file from a stage does not hold it in memory.
+   * it unpacks), so copying a large file from a stage does not hold it in memory. With
+   * `options.lookups` the view is for a few lookups (a destination, /etc/passwd): it holds
+   * the directories and symlinks of the layers and the files asked for, not every file, and
+   * reads the layers again when a path it did not keep is asked for.
    */
   constructor(
     blobs: BlobStore,
     layers: readonly LayerRef[],
     label: string,
-    options: { spool?: string } = {},
+    options: { spool?: string; lookups?: boolean } = {},
   ) {
     this.#blobs = blobs;
     this.#layers = [...layers];
     this.label = label;
     this.#spool = options.spool;
+    if (options.lookups) this.#asked = new Set();
   }
 
   /** The layer sources, bottom first. */
@@ -126,27 +135,76 @@ export class TreeFs implements SourceFs {
     return readLayers(this.#blobs, this.#layers);
   }
 
-  /** The merged tree, built once. */
+  /** The merged tree, built once (with `lookups`, of what was asked for). */
   tree(): Promise<MergedTree> {
-    return this.#tree ??= buildMergedTree(this.sources);
+    return this.#tree ??= this.#build();
+  }
+
+  async #build(): Promise<MergedTree> {
+    const asked = this.#asked;
+    // Each lookup that misses reads every layer again; past a few, one whole tree is cheaper
+    // (an archive unpacked over many directories of the image).
+    if (asked === undefined || ++this.#builds > MISSED_LOOKUPS) {
+      this.#asked = undefined;
+      return await buildMergedTree(this.sources);
+    }
+    for (;;) {
+      const tree = await buildMergedTree(this.sources, { only: asked });
+      const before = asked.size;
+      for (const target of tree.unkeptLinkTargets) addWithParents(asked, target);
+      if (asked.size === before) return tree;
+    }
+  }
+
+  /**
+   * Says which paths lookups will ask for, so that one reading of the layers answers them
+   * (nothing to do without `lookups`).
+   */
+  expect(paths: readonly string[]): void {
+    const asked = this.#asked;
+    if (asked === undefined) return;
+    const before = asked.size;
+    for (const path of paths) addWithParents(asked, contextPath(path));
+    if (asked.size !== before) this.#tree = undefined;
+  }
+
+  /** The tree, holding `path` when the view is for lookups. */
+  async #treeWith(path: string): Promise<MergedTree> {
+    const asked = this.#asked;
+    if (asked !== undefined && !asked.has(path) && path !== "") {
+      // A path below a missing or non-directory parent already seen is missing.
+      let known = parentOf(path);
+      while (known !== "" && !asked.has(known)) known = parentOf(known);
+      const tree = await this.tree();
+      const parent = known === "" ? tree.root : tree.get(known);
+      if (this.#asked === undefined) return tree;
+      if (parent?.type !== "directory") return tree;
+      this.expect([path]);
+    }
+    return await this.tree();
   }
 
   /** Metadata of a path. */
   async lstat(path: string): Promise<SourceStat | undefined> {
     const p = contextPath(path);
-    const tree = await this.tree();
+    const tree = await this.#treeWith(p);
     const e = p === "" ? tree.root : tree.get(p);
     return e ? statOf(e) : undefined;
   }
 
-  /** Names in a directory. */
+  /** Names in a directory (a view for lookups reads the whole tree for it). */
   async readdir(path: string): Promise<string[]> {
+    if (this.#asked !== undefined) {
+      this.#asked = undefined;
+      this.#tree = undefined;
+    }
     const tree = await this.tree();
     return tree.list(contextPath(path)).map((e) => e.path.slice(e.path.lastIndexOf("/") + 1));
   }
 
   /** Reads the bodies of `paths`, each layer once. */
   async prefetch(paths: string[]): Promise<void> {
+    this.expect(paths);
     const tree = await this.tree();
     const wanted = new Map<number, Map<number, string[]>>();
     for (const path of paths) {
@@ -211,6 +269,14 @@ export class TreeFs implements SourceFs {
     if (!resolved || resolved.stat.type !== "file") return undefined;
     return new TextDecoder().decode(await this.body(resolved.path));
   }
+}
+
+/** Lookups a view reads the layers again for before it holds the whole tree. */
+const MISSED_LOOKUPS = 8;
+
+/** Adds `path` and every directory above it. */
+function addWithParents(into: Set<string>, path: string): void {
+  for (let p = path; p !== "" && !into.has(p); p = parentOf(p)) into.add(p);
 }
 
 const TREE_TYPES = new Set(["file", "directory", "symlink", "fifo", "char", "block"]);

@@ -160,7 +160,12 @@ export async function copyStep(
     predict: () => nextState(ctx),
     async execute() {
       const state = nextState(ctx);
-      const view = viewOf(ctx);
+      const workdir = ctx.state.image.config?.WorkingDir || "/";
+      const view = viewOf(
+        ctx,
+        [dest.startsWith("/") ? dest : `${workdir}/${dest}`],
+        flags.chown !== undefined,
+      );
       const chown = flags.chown !== undefined ? await resolveChown(flags.chown, view) : undefined;
       const plan = await planCopy(from, view, {
         keyword,
@@ -168,7 +173,7 @@ export async function copyStep(
         matches,
         inline,
         dest,
-        workdir: ctx.state.image.config?.WorkingDir || "/",
+        workdir,
         chown,
         chmod,
         parents: flags.parents,

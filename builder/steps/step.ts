@@ -50,9 +50,20 @@ export function nextState(ctx: StepContext): StageConfig {
   return { image: structuredClone(ctx.state.image), cmdSet: ctx.state.cmdSet };
 }
 
-/** The stage's root as files, made on first use. */
-export function viewOf(ctx: StepContext): TreeFs {
-  return ctx.view ??= new TreeFs(ctx.session.options.store.blobs, ctx.layers, "image being built");
+/**
+ * The stage's root as files, made on first use, for lookups: it keeps the files it is asked
+ * for, not every file of the image. `expect` names the paths a step will look up (with
+ * /etc/passwd and /etc/group when it names an owner), so one reading of the layers serves.
+ */
+export function viewOf(ctx: StepContext, expect: readonly string[], owner = false): TreeFs {
+  const view = ctx.view ??= new TreeFs(
+    ctx.session.options.store.blobs,
+    ctx.layers,
+    "image being built",
+    { lookups: true },
+  );
+  view.expect(owner ? [...expect, "etc/passwd", "etc/group"] : expect);
+  return view;
 }
 
 /**

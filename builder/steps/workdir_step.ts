@@ -28,7 +28,7 @@ export function workdirStep(ctx: StepContext, dir: string): Step {
         addHistory(state.image, `WORKDIR ${dir}`, session.iso(), true);
         return { state, layers: ctx.layers };
       }
-      const view = viewOf(ctx);
+      const view = viewOf(ctx, [clean], user !== "");
       const owner = user === "" ? { uid: 0, gid: 0 } : await resolveChown(user, view);
       // BuildKit's mkdir -p goes to where the path leads inside the root (RootPath): a
       // symlink on the way is followed, a dangling one has its target made. The config
