@@ -6,7 +6,7 @@
  *    twice to show the second build served from the cache.
  * 2. `examples/busybox` then `examples/app`: a base image made from Debian's
  *    busybox-static and an app with a RUN step in a real container. These need
- *    `/bin/busybox` and root with runc (or unshare+chroot); without them the demo says
+ *    `/bin/busybox`, `getfattr` and root with runc (or unshare+chroot); without them the demo says
  *    what is missing and skips them.
  *
  * Set STRATUM_DEMO_KEEP=1 to keep the store (it is an OCI layout skopeo and umoci read).
@@ -25,6 +25,10 @@ import { detectExecutor } from "../builder/mod.ts";
 const examples = dirname(fileURLToPath(import.meta.url));
 const work = await mkdtemp(join(tmpdir(), "stratum-demo-"));
 const root = join(work, "store");
+
+function onPath(tool: string): boolean {
+  return (process.env.PATH ?? "").split(":").some((dir) => dir && existsSync(join(dir, tool)));
+}
 
 async function stratum(title: string, ...args: string[]): Promise<void> {
   console.log(`\n$ stratum ${args.join(" ")}    # ${title}`);
@@ -57,12 +61,13 @@ try {
   await stratum("its files, each with the layer it comes from", "ls", "example/hello:1");
 
   const executor = await detectExecutor();
-  if (!existsSync("/bin/busybox") || !executor) {
-    console.log(
-      `\nSkipping the RUN example: it needs ${
-        existsSync("/bin/busybox") ? "" : "/bin/busybox (Debian busybox-static) and "
-      }root with runc, crun or unshare+chroot to run a container.`,
-    );
+  const missing = [
+    ...existsSync("/bin/busybox") ? [] : ["/bin/busybox (Debian busybox-static)"],
+    ...onPath("getfattr") ? [] : ["getfattr (Debian attr) to read a RUN's overlay markers"],
+    ...executor ? [] : ["root with runc, crun or unshare+chroot to run a container"],
+  ];
+  if (missing.length > 0) {
+    console.log(`\nSkipping the RUN example: it needs ${missing.join(", ")}.`);
   } else {
     const base = join(work, "busybox-context");
     await mkdir(base);

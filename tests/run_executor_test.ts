@@ -146,7 +146,8 @@ function names(r: Ran): string[] {
 }
 
 for (const executor of ["runc", "chroot"] as const) {
-  const skip = notRoot || (executor === "runc" ? missingPeers("runc") : missingPeers("unshare"));
+  const skip = notRoot || missingPeers("busybox") ||
+    (executor === "runc" ? missingPeers("runc") : missingPeers("unshare"));
   describe(`runStep() with the ${executor} executor`, { skip }, () => {
     test("records writes, deletions as whiteouts and a dir replaced by a file, but not /etc/hosts", async () => {
       const r = await run(executor, {

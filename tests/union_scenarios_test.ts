@@ -323,6 +323,8 @@ const notRoot = process.getuid?.() !== 0 ? "needs root (RUN, devices, owners)" :
 
 async function runtimeMissing(): Promise<string | false> {
   if (notRoot) return notRoot;
+  const busybox = missingPeers("busybox");
+  if (busybox) return busybox;
   if (await detectExecutor()) return false;
   const reason = "no RUN runtime (runc, crun or unshare)";
   if (underCI) throw new Error(`${reason}: required under CI=true`);

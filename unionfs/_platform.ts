@@ -131,7 +131,7 @@ export async function setXattrs(
  * Reads the xattrs under `root` (not following symlinks) whose names `keep` accepts (all
  * by default) with one `getfattr` run: relative path -> name -> value. Read as `getfattr`
  * prints them, so a tree with an xattr on every file (overlayfs marks each file it copies
- * up) costs only what is kept. Empty when the tools are missing.
+ * up) costs only what is kept. Rejects when getfattr is missing.
  */
 export async function readXattrs(
   root: string,
@@ -155,29 +155,36 @@ export async function readXattrs(
       ? fromBase64(value.slice(2))
       : new TextEncoder().encode(value.replace(/^"|"$/g, ""));
   };
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn("getfattr", ["-R", "-h", "-d", "-m", "-", "-e", "base64", "."], {
-        cwd: root,
-        stdio: ["ignore", "pipe", "ignore"],
-      });
-      const decoder = new TextDecoder();
-      let partial = "";
-      child.stdout.on("data", (chunk: Uint8Array) => {
-        const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-        partial = lines.pop()!;
-        for (const line of lines) take(line);
-      });
-      child.on("error", reject);
-      // getfattr exits 1 when some file has no xattr support; its output is still good.
-      child.on("close", () => {
-        take(partial + decoder.decode());
-        resolve();
-      });
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn("getfattr", ["-R", "-h", "-d", "-m", "-", "-e", "base64", "."], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "ignore"],
     });
-  } catch {
-    return new Map();
-  }
+    const decoder = new TextDecoder();
+    let partial = "";
+    child.stdout.on("data", (chunk: Uint8Array) => {
+      const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) take(line);
+    });
+    child.on("error", (e: Error & { code?: string }) => {
+      // Read as "no xattrs", a missing getfattr would drop overlayfs's opaque markers
+      // from a RUN's layer without a word.
+      reject(
+        e.code === "ENOENT"
+          ? new Error(
+            "Cannot read extended attributes: getfattr is not installed (Debian/Ubuntu: apt-get install attr)",
+            { cause: e },
+          )
+          : e,
+      );
+    });
+    // getfattr exits 1 when some file has no xattr support; its output is still good.
+    child.on("close", () => {
+      take(partial + decoder.decode());
+      resolve();
+    });
+  });
   return out;
 }
 

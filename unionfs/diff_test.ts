@@ -12,6 +12,7 @@ import { decompress, openLayer } from "./open_layer.ts";
 import { mountOverlay, overlaySupported, unmountOverlay } from "./overlay.ts";
 import { listDirectory } from "./_listing_test_util.ts";
 import { bytesLayer, chunked, collect } from "./_test_util.ts";
+import { missingPeers } from "../tests/_peers.ts";
 
 async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
   const d = await mkdtemp(join(tmpdir(), "stratum-diff-"));
@@ -65,7 +66,9 @@ async function mutate(root: string): Promise<void> {
   await symlink("/etc/hostname", join(root, "link"));
 }
 
-test("diffDirectories() gives a layer that turns lower into upper when applied", async () => {
+test("diffDirectories() gives a layer that turns lower into upper when applied", {
+  skip: missingPeers("getfattr"),
+}, async () => {
   await withTemp(async (d) => {
     await makeLower(join(d, "lower"));
     copyFixture(join(d, "lower"), join(d, "upper"));
@@ -103,7 +106,9 @@ test("diffDirectories() gives a layer that turns lower into upper when applied",
   });
 });
 
-test("diffDirectories() is reproducible and SOURCE_DATE_EPOCH clamps mtimes", async () => {
+test("diffDirectories() is reproducible and SOURCE_DATE_EPOCH clamps mtimes", {
+  skip: missingPeers("getfattr"),
+}, async () => {
   await withTemp(async (d) => {
     await makeLower(join(d, "lower"));
     copyFixture(join(d, "lower"), join(d, "upper"));
@@ -119,7 +124,11 @@ test("diffDirectories() is reproducible and SOURCE_DATE_EPOCH clamps mtimes", as
   });
 });
 
-const rootOnly = { skip: process.getuid?.() !== 0 ? "needs root for overlay mounts" : false };
+const rootOnly = {
+  skip: process.getuid?.() !== 0
+    ? "needs root for overlay mounts"
+    : missingPeers("getfattr", "setfattr"),
+};
 
 /** Runs `fn` with the directories of an overlay in a temp dir `d`, where one can be mounted. */
 async function withOverlayDirs(

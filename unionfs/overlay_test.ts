@@ -14,6 +14,7 @@ import { SnapshotStore } from "./snapshots.ts";
 import { listDirectory } from "./_listing_test_util.ts";
 import { dir, file, opaque, symlink, whiteout } from "./_test_util.ts";
 import type { WriteEntry } from "./_tar_writer.ts";
+import { missingPeers } from "../tests/_peers.ts";
 
 async function putLayer(blobs: MemoryBlobStore, entries: WriteEntry[]): Promise<LayerRef> {
   const { descriptor, diffId } = await storeLayer(blobs, entries);
@@ -23,7 +24,9 @@ async function putLayer(blobs: MemoryBlobStore, entries: WriteEntry[]): Promise<
 test(
   "openWorkspace() without overlay applies the snapshots with the writer, never through a link",
   {
-    skip: process.getuid?.() !== 0 ? "needs root (whiteout devices, owners)" : false,
+    skip: process.getuid?.() !== 0
+      ? "needs root (whiteout devices, owners)"
+      : missingPeers("getfattr"),
   },
   async () => {
     const d = await mkdtemp(join(tmpdir(), "stratum-ws-"));

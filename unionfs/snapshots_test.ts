@@ -18,8 +18,12 @@ import { readXattrs } from "./_platform.ts";
 import { listDirectory } from "./_listing_test_util.ts";
 import { dir, file, hardlink, opaque, symlink, whiteout } from "./_test_util.ts";
 import type { WriteEntry } from "./_tar_writer.ts";
+import { missingPeers } from "../tests/_peers.ts";
 
-const rootOnly = process.getuid?.() !== 0 ? "needs root (devices, trusted xattrs)" : false;
+/** Root for devices and trusted xattrs; getfattr to read them back. */
+const rootOnly = process.getuid?.() !== 0
+  ? "needs root (devices, trusted xattrs)"
+  : missingPeers("getfattr");
 
 async function withTemp(fn: (d: string) => Promise<void>): Promise<void> {
   const d = await mkdtemp(join(tmpdir(), "stratum-snap-"));
