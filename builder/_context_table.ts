@@ -14,8 +14,7 @@
  *
  * @module
  */
-import { closeSync, mkdirSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
-import process from "node:process";
+import { closeSpillFile, openSpillFile, readAllAt, writeAllAt } from "./_spill_file.ts";
 
 /** Options of {@linkcode ContextTable}. */
 export interface ContextTableOptions {
@@ -181,14 +180,14 @@ export class ContextTable {
   }
 
   #spill(page: Page): void {
-    const fd = this.#fd ??= openSpill(this.#spillDir!);
+    const fd = this.#fd ??= openSpillFile(this.#spillDir!, "listing");
     if (this.#offsets[page.index] < 0) {
       this.#offsets[page.index] = this.#end;
-      writeAll(fd, page.buffer.subarray(0, page.used), this.#end);
+      writeAllAt(fd, page.buffer.subarray(0, page.used), this.#end);
       this.#end += page.used;
     } else if (page.dirty) {
       // The paths and where each starts never change.
-      writeAll(fd, page.buffer.subarray(0, this.#rows * ROW_BYTES), this.#offsets[page.index]);
+      writeAllAt(fd, page.buffer.subarray(0, this.#rows * ROW_BYTES), this.#offsets[page.index]);
     }
   }
 
@@ -214,7 +213,12 @@ export class ContextTable {
     }
     const size = this.#sizes[index];
     const buffer = this.#take(size);
-    readAll(this.#fd!, buffer.subarray(0, size), this.#offsets[index]);
+    readAllAt(
+      this.#fd!,
+      buffer.subarray(0, size),
+      this.#offsets[index],
+      "The context's spill file",
+    );
     const units = (size - this.#sizeFor(0)) / 2;
     const page = this.#pageOf(index, units, buffer);
     this.#admit(page);
@@ -377,34 +381,10 @@ export class ContextTable {
 
   /** Closes the spill file. */
   close(): void {
-    if (this.#fd !== undefined) closeSync(this.#fd);
+    if (this.#fd !== undefined) closeSpillFile(this.#fd);
     this.#fd = undefined;
     this.#resident = [];
     this.#current = undefined;
-  }
-}
-
-/** A new spill file in `dir`, already unlinked: only the descriptor reaches it. */
-function openSpill(dir: string): number {
-  mkdirSync(dir, { recursive: true });
-  const random = crypto.getRandomValues(new Uint32Array(2)).join("");
-  const path = `${dir}/listing-${process.pid}-${random}`;
-  const fd = openSync(path, "wx+", 0o600);
-  unlinkSync(path);
-  return fd;
-}
-
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let at = 0; at < bytes.length;) {
-    at += writeSync(fd, bytes, at, bytes.length - at, position + at);
-  }
-}
-
-function readAll(fd: number, into: Uint8Array, position: number): void {
-  for (let at = 0; at < into.length;) {
-    const n = readSync(fd, into, at, into.length - at, position + at);
-    if (n === 0) throw new Error("The context's spill file was cut short");
-    at += n;
   }
 }
 
