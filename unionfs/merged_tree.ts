@@ -48,6 +48,11 @@ export interface TreeEntry extends FileStat {
   contentEntry: number;
   /** Paths with the same number are hardlinks of one file. */
   inode: number;
+  /**
+   * Paths made to share that inode: 1 when no hardlink to it was ever applied (a path
+   * removed since still counts, so more than 1 means "may share").
+   */
+  nlink: number;
 }
 
 /** A count of non-directory paths and the regular-file bytes among them. */
@@ -111,6 +116,7 @@ interface Inode {
   xattrs: Record<string, Uint8Array>;
   layer: number;
   entry: number;
+  links: number;
 }
 
 interface Node {
@@ -366,6 +372,7 @@ export class MergedTree {
       }
       if (target === existing) return;
       inode = target.inode;
+      inode.links++;
     } else {
       inode = this.#inodeFrom(h, layer, entry);
     }
@@ -495,6 +502,7 @@ export class MergedTree {
       xattrs: {},
       layer,
       entry,
+      links: 1,
     };
   }
 
@@ -531,6 +539,7 @@ function toEntry(path: string, node: Node): TreeEntry {
     contentLayer: i.layer,
     contentEntry: i.entry,
     inode: i.id,
+    nlink: i.links,
   };
 }
 

@@ -65,10 +65,11 @@ export {
   detectCompression,
   type LayerSource,
   openLayer,
+  openLayerEntries,
 } from "./open_layer.ts";
 export { pullThroughZlib, type PullThroughZlibOptions } from "./zlib_pull.ts";
 export type { Body } from "./_fs_write.ts";
-export type { BodyReader } from "./_tar_reader.ts";
+export type { BodyReader, RawTarEntry } from "./_tar_reader.ts";
 export type { EntryType, TarEntry, TarHeader } from "./tar_entry.ts";
 export { InvalidLayerError, PathError, TarFormatError } from "./errors.ts";
 export {
