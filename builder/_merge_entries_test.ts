@@ -93,8 +93,6 @@ test("a COPY of several context sources is merged as walked, as planning it whol
     await link(join(dir, "h1"), join(dir, "h2"));
     const context = await BuildContext.open({ contextDir: dir, storeRoot: dir });
     const from = contextFs(context);
-    // Read ahead, a source is planned whole: the way every COPY was planned before.
-    const whole: SourceFs = { ...from, prefetch: () => Promise.resolve() };
     const target: SourceFs = {
       label: "image",
       keepOwners: true,
@@ -150,7 +148,7 @@ test("a COPY of several context sources is merged as walked, as planning it whol
       };
       const streamed = await planCopy(from, target, options);
       assert.ok(!Array.isArray(streamed.entries), `${JSON.stringify(c)}: walked, not held`);
-      const held = await planCopy(whole, target, options);
+      const held = await planCopy(from, target, { ...options, planWhole: true });
       assert.ok(Array.isArray(held.entries));
       const got = await collect(streamed.entries as AsyncIterable<PlannedEntry>);
       assert.deepEqual(

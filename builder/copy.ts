@@ -314,13 +314,13 @@ export async function planCopy(
 
   // One directory copied alone is written as it is walked: nothing else can come between
   // its entries, and the directories made for it all sort before them. Other copies are
-  // merged as they are walked, unless a source is read ahead (`prefetch`: an image's
-  // layers are read once) or an ADD may unpack an archive into the plan.
+  // merged as they are walked, unless an ADD may unpack an archive into the plan.
   const streamed = roots.length === 1 && roots[0].stat.type === "directory" &&
-    !options.inline?.length && !from.prefetch;
-  const merged = !streamed && !from.prefetch &&
+    !options.inline?.length && !options.planWhole;
+  const merged = !streamed && !options.planWhole &&
     (options.keyword === "COPY" || roots.every((root) => root.stat.type !== "file"));
   if (merged) lateLinks = new WeakMap();
+  await from.willRead?.(roots.map((root) => root.path));
   let walked: AsyncIterable<PlannedEntry> | undefined;
   const walks: AsyncIterable<PlannedEntry>[] = [];
   for (const root of roots) {
@@ -396,11 +396,7 @@ export async function planCopy(
     const entries = linkSharedInodes(mergeByPath([dirs, ...walks, files]), lateLinks!);
     return { entries, matched };
   }
-  const entries = orderHardlinks(made);
-  if (from.prefetch) {
-    await from.prefetch(entries.flatMap((e) => (e.source === undefined ? [] : [e.source])));
-  }
-  return { entries, matched };
+  return { entries: orderHardlinks(made), matched };
 }
 
 const ROOT_OWNER = { uid: 0, gid: 0 } as const;

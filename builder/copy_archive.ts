@@ -10,17 +10,14 @@
  * @module
  */
 import { spawn } from "node:child_process";
+import { open as openFile } from "node:fs/promises";
+import { join } from "node:path";
 import { createGunzip } from "node:zlib";
-import { type LayerSource, openLayer, pullThroughZlib } from "../unionfs/mod.ts";
+import { fileStream, type LayerSource, openLayer, pullThroughZlib } from "../unionfs/mod.ts";
+import { dropChunk } from "../storage/mod.ts";
 import { contextPath } from "./build_context.ts";
 import { type CopyOptions, joinPath, parentOf, type PlannedEntry } from "./copy_plan.ts";
-import {
-  keepBody,
-  MEMORY_BUDGET,
-  rootPath,
-  type SourceFs,
-  type SourceStat,
-} from "./copy_source.ts";
+import { rootPath, type SourceFs, type SourceStat } from "./copy_source.ts";
 import { CopyError } from "./errors.ts";
 
 /** What {@linkcode archiveKind} finds a source file to be: ADD unpacks all but plain files. */
@@ -326,4 +323,38 @@ export async function extractArchive(
       });
     }
   }
+}
+
+/** Unpacked files at least this large go to the spool directory instead of memory. */
+const SPOOL_FROM = 64 * 1024;
+/** Bytes of smaller unpacked files one ADD keeps in memory before spooling them too. */
+const MEMORY_BUDGET = 32 * 1024 * 1024;
+
+/**
+ * Keeps an unpacked file's bytes until the layer is written: small ones in memory while
+ * the budget lasts, the rest in a file of their own under `spool`.
+ */
+async function keepBody(
+  body: ReadableStream<Uint8Array>,
+  size: number,
+  spool: string | undefined,
+  budget: { left: number },
+): Promise<() => Promise<ReadableStream<Uint8Array> | Uint8Array>> {
+  if (spool === undefined || (size < SPOOL_FROM && size <= budget.left)) {
+    budget.left -= size;
+    const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+    return () => Promise.resolve(bytes);
+  }
+  const path = join(spool, `add-${crypto.randomUUID()}`);
+  const fh = await openFile(path, "wx", 0o600);
+  try {
+    for await (const chunk of body) {
+      await fh.write(chunk);
+      // Written: an inflated piece only this stream held is freed now (see dropChunk).
+      dropChunk(chunk);
+    }
+  } finally {
+    await fh.close();
+  }
+  return () => Promise.resolve(fileStream(path));
 }

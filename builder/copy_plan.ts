@@ -88,6 +88,11 @@ export interface CopyOptions {
    * every unpacked file is held in memory.
    */
   spool?: string;
+  /**
+   * Plans every entry before any is written, as an ADD of files is planned (an archive
+   * among them is unpacked into the plan); tests hold the streamed merge to it.
+   */
+  planWhole?: boolean;
 }
 
 /** What a COPY/ADD will write, and what its cache key depends on. */

@@ -7,26 +7,23 @@
  *
  * @module
  */
-import { open } from "node:fs/promises";
-import { join } from "node:path";
 import {
   buildMergedTree,
   type FileStat,
-  fileStream,
   type LayerSource,
   type MergedTree,
   type NodeType,
-  openLayer,
   PathError,
   resolveInRoot,
   type RootedLookup,
   type TreeEntry,
 } from "../unionfs/mod.ts";
-import { type BlobStore, dropChunk, readLayers } from "../storage/mod.ts";
+import { type BlobStore, readLayers } from "../storage/mod.ts";
 import type { BuildContext } from "./build_context.ts";
 import type { LayerRef } from "./build_cache.ts";
 import { contextPath } from "./build_context.ts";
 import { parentOf } from "./copy_plan.ts";
+import { LayerBodies } from "./_layer_bodies.ts";
 import { CopyError } from "./errors.ts";
 
 /**
@@ -64,8 +61,13 @@ export interface SourceFs {
   readdir(path: string): Promise<string[]>;
   /** A regular file's bytes. */
   body(path: string): Promise<ReadableStream<Uint8Array> | Uint8Array>;
-  /** Loads many bodies at once before `body` is asked for them (layers are read once). */
-  prefetch?(paths: string[]): Promise<void>;
+  /**
+   * Says which paths (files, or directories with all below) a copy is about to read, before
+   * it asks for their bodies: an image's layers are then each read once.
+   */
+  willRead?(paths: readonly string[]): Promise<void>;
+  /** Lets go of what reading bodies holds (open layers, a spool file). */
+  close?(): Promise<void>;
 }
 
 /** The context as a copy source. */
@@ -101,18 +103,17 @@ export class TreeFs implements SourceFs {
   #blobs: BlobStore;
   #layers: LayerRef[];
   #tree: Promise<MergedTree> | undefined;
-  #bodies = new Map<string, () => Promise<ReadableStream<Uint8Array> | Uint8Array>>();
   #spool: string | undefined;
-  #budget = { left: MEMORY_BUDGET };
+  #bodies: LayerBodies | undefined;
   // With `lookups`: the paths asked for (with their parents), which the tree keeps, and how
   // many times it was built for them.
   #asked: Set<string> | undefined;
   #builds = 0;
 
   /**
-   * A view of `layers` (bottom first), read from `blobs`. With `options.spool`, the large
-   * bodies a copy reads are kept in files there rather than in memory (as ADD keeps what
-   * it unpacks), so copying a large file from a stage does not hold it in memory. With
+   * A view of `layers` (bottom first), read from `blobs`. Bodies are read as a copy asks
+   * for them (`_layer_bodies.ts`); with `options.spool`, those read ahead of their turn wait
+   * in a file there rather than in memory. With
    * `options.lookups` the view is for a few lookups (a destination, /etc/passwd): it holds
    * the directories and symlinks of the layers and the files asked for, not every file, and
    * reads the layers again when a path it did not keep is asked for.
@@ -202,35 +203,21 @@ export class TreeFs implements SourceFs {
     return tree.list(contextPath(path)).map((e) => e.path.slice(e.path.lastIndexOf("/") + 1));
   }
 
-  /** Reads the bodies of `paths`, each layer once. */
-  async prefetch(paths: string[]): Promise<void> {
-    this.expect(paths);
+  /**
+   * Says which paths a copy will read the files of (a file, or a directory and all below
+   * it), so that the bodies passed on the way to another are kept for their turn.
+   */
+  async willRead(paths: readonly string[]): Promise<void> {
     const tree = await this.tree();
-    const wanted = new Map<number, Map<number, string[]>>();
+    const bodies = this.#layerBodies();
+    const mark = (e: TreeEntry) => {
+      if (e.type === "file") bodies.want(e.contentLayer, e.contentEntry);
+      else if (e.type === "directory") { for (const child of tree.list(e.path)) mark(child); }
+    };
     for (const path of paths) {
       const p = contextPath(path);
-      if (this.#bodies.has(p)) continue;
-      const e = tree.get(p);
-      if (!e || e.type !== "file") continue;
-      let byEntry = wanted.get(e.contentLayer);
-      if (!byEntry) wanted.set(e.contentLayer, byEntry = new Map());
-      byEntry.set(e.contentEntry, [...(byEntry.get(e.contentEntry) ?? []), p]);
-    }
-    const sources = this.sources;
-    for (const [layer, byEntry] of wanted) {
-      let index = 0;
-      let left = byEntry.size;
-      for await (const { body } of openLayer(sources[layer])) {
-        const names = byEntry.get(index++);
-        if (!names) {
-          await body.cancel();
-          continue;
-        }
-        const size = (await this.lstat(names[0]))?.size ?? 0;
-        const keep = await keepBody(body, size, this.#spool, this.#budget);
-        for (const n of names) this.#bodies.set(n, keep);
-        if (--left === 0) break;
-      }
+      const e = p === "" ? tree.root : tree.get(p);
+      if (e) mark(e);
     }
   }
 
@@ -242,16 +229,27 @@ export class TreeFs implements SourceFs {
       : new Uint8Array(await new Response(body).arrayBuffer());
   }
 
-  /** A regular file's bytes: a stream from the spool for a large one, else in memory. */
+  /** A regular file's bytes: a stream for a large one, else in memory. */
   async bodyStream(path: string): Promise<ReadableStream<Uint8Array> | Uint8Array> {
     const p = contextPath(path);
-    if (!this.#bodies.has(p)) await this.prefetch([p]);
-    const open = this.#bodies.get(p);
-    if (!open) throw new Error(`Cannot read "/${p}" in ${this.label}: not a regular file`);
-    return await open();
+    const e = await this.#treeWith(p).then((tree) => tree.get(p));
+    if (e?.type !== "file") {
+      throw new Error(`Cannot read "/${p}" in ${this.label}: not a regular file`);
+    }
+    return await this.#layerBodies().read(e.contentLayer, e.contentEntry, e.size, `/${p}`);
   }
 
-  /** This tree as a copy source whose large bodies stream (with a spool, see above). */
+  #layerBodies(): LayerBodies {
+    return this.#bodies ??= new LayerBodies(this.sources, this.#spool);
+  }
+
+  /** Lets go of the layers left open and of the spool file. */
+  async close(): Promise<void> {
+    await this.#bodies?.close();
+    this.#bodies = undefined;
+  }
+
+  /** This tree as a copy source whose large bodies stream. */
   asSource(): SourceFs {
     return {
       label: this.label,
@@ -259,7 +257,8 @@ export class TreeFs implements SourceFs {
       lstat: (path) => this.lstat(path),
       readdir: (path) => this.readdir(path),
       body: (path) => this.bodyStream(path),
-      prefetch: (paths) => this.prefetch(paths),
+      willRead: (paths) => this.willRead(paths),
+      close: () => this.close(),
     };
   }
 
@@ -291,6 +290,7 @@ function statOf(e: TreeEntry): SourceStat {
     mtime: e.mtime,
     linkTarget: e.linkTarget,
     ino: e.inode,
+    nlink: e.nlink,
     devmajor: e.devmajor,
     devminor: e.devminor,
     xattrs: e.xattrs,
@@ -366,40 +366,6 @@ export async function rootPath(
   }
   const at = resolved!.parts.join("/");
   return { path: at, stat: resolved!.node ? resolved!.node.stat ?? await fs.lstat(at) : undefined };
-}
-
-/** Unpacked files at least this large go to the spool directory instead of memory. */
-const SPOOL_FROM = 64 * 1024;
-/** Bytes of smaller unpacked files one ADD keeps in memory before spooling them too. */
-export const MEMORY_BUDGET = 32 * 1024 * 1024;
-
-/**
- * Keeps an unpacked file's bytes until the layer is written: small ones in memory while
- * the budget lasts, the rest in a file of their own under `spool`.
- */
-export async function keepBody(
-  body: ReadableStream<Uint8Array>,
-  size: number,
-  spool: string | undefined,
-  budget: { left: number },
-): Promise<() => Promise<ReadableStream<Uint8Array> | Uint8Array>> {
-  if (spool === undefined || (size < SPOOL_FROM && size <= budget.left)) {
-    budget.left -= size;
-    const bytes = new Uint8Array(await new Response(body).arrayBuffer());
-    return () => Promise.resolve(bytes);
-  }
-  const path = join(spool, `add-${crypto.randomUUID()}`);
-  const fh = await open(path, "wx", 0o600);
-  try {
-    for await (const chunk of body) {
-      await fh.write(chunk);
-      // Written: an inflated piece only this stream held is freed now (see dropChunk).
-      dropChunk(chunk);
-    }
-  } finally {
-    await fh.close();
-  }
-  return () => Promise.resolve(fileStream(path));
 }
 
 /**

@@ -59,10 +59,13 @@ const LAYERS: WriteEntry[][] = [
   ],
 ];
 
-/** A stat without its inode number, which each reading of the layers numbers anew. */
-function facts(stat: SourceStat | undefined): Omit<SourceStat, "ino"> | undefined {
+/**
+ * A stat without its inode number, which each reading of the layers numbers anew, and its
+ * link count, which counts only the hardlinks a view kept.
+ */
+function facts(stat: SourceStat | undefined): Omit<SourceStat, "ino" | "nlink"> | undefined {
   if (!stat) return undefined;
-  const { ino: _, ...rest } = stat;
+  const { ino: _, nlink: __, ...rest } = stat;
   return rest;
 }
 
@@ -115,6 +118,9 @@ test("a view for lookups answers every path as the whole tree does, holding only
     assert.equal(held.get("lib")?.type, "symlink", "symlinks are held");
     assert.equal(held.get("app")?.type, "directory", "directories are held");
     assert.equal((await whole.tree()).get("app/b.txt")?.type, "file");
+    // A copy tracks as hardlinks only the files that share an inode.
+    assert.equal((await whole.lstat("app/h"))?.nlink, 2);
+    assert.equal((await whole.lstat("app/b.txt"))?.nlink, 1);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -167,22 +167,28 @@ export async function copyStep(
         flags.chown !== undefined,
       );
       const chown = flags.chown !== undefined ? await resolveChown(flags.chown, view) : undefined;
-      const plan = await planCopy(from, view, {
-        keyword,
-        sources,
-        matches,
-        inline,
-        dest,
-        workdir,
-        chown,
-        chmod,
-        parents: flags.parents,
-        exclude: flags.exclude,
-        now: session.now(),
-        sourceDateEpoch: session.options.sourceDateEpoch,
-        spool: session.tmp,
-      });
-      const layer = await writeLayer(session, plan.entries);
+      let layer;
+      try {
+        const plan = await planCopy(from, view, {
+          keyword,
+          sources,
+          matches,
+          inline,
+          dest,
+          workdir,
+          chown,
+          chmod,
+          parents: flags.parents,
+          exclude: flags.exclude,
+          now: session.now(),
+          sourceDateEpoch: session.options.sourceDateEpoch,
+          spool: session.tmp,
+        });
+        layer = await writeLayer(session, plan.entries);
+      } finally {
+        // A stage's or image's layers read for their bodies, and its spool, are let go.
+        await from.close?.();
+      }
       addHistory(state.image, copyCreatedBy(keyword, expanded), session.iso(), false);
       return { state, layers: [...ctx.layers, layer] };
     },
