@@ -11,11 +11,14 @@ test("readXattrs() without getfattr on PATH fails and names the package, never r
   try {
     // A child process with an empty PATH: changing this process's PATH would race the
     // other test files that spawn tools.
-    const platform = new URL("./_platform.ts", import.meta.url).href;
+    // Beside this file, as .ts on Deno or .js in the npm build run by Node.
+    const ext = import.meta.url.slice(import.meta.url.lastIndexOf("."));
+    const platform = new URL(`./_platform${ext}`, import.meta.url).href;
     const script = `import { readXattrs } from ${JSON.stringify(platform)};
       try { const x = await readXattrs(${JSON.stringify(dir)}); console.log("read " + x.size); }
       catch (e) { console.log("rejected: " + e.message); }`;
-    const out = execFileSync(process.execPath, ["eval", script], {
+    const evalArgs = "Deno" in globalThis ? ["eval"] : ["--input-type=module", "--eval"];
+    const out = execFileSync(process.execPath, [...evalArgs, script], {
       encoding: "utf8",
       env: { ...process.env, PATH: join(dir, "empty") },
     });
