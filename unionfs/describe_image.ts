@@ -7,6 +7,7 @@ import {
   scanLayer,
   type ScannedEntry,
 } from "./merged_tree.ts";
+import { mapLimit } from "./_map_limit.ts";
 
 /** A whiteout entry of a layer: a path it deletes from the layers below. */
 export interface DescribedWhiteout {
@@ -245,21 +246,4 @@ function collectLayers(tree: MergedTree, dir: string, into: Set<number>): void {
     into.add(child.layer);
     if (child.type === "directory") collectLayers(tree, child.path, into);
   }
-}
-
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  async function worker(): Promise<void> {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
 }

@@ -1,14 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  buildMergedTree,
-  mapLimit,
-  MergedTree,
-  type ScannedEntry,
-  type TreeEntry,
-} from "./merged_tree.ts";
+import { buildMergedTree, MergedTree, type ScannedEntry, type TreeEntry } from "./merged_tree.ts";
 import { type LayerSource, openLayer, openLayerEntries } from "./open_layer.ts";
+import { mapLimit } from "./_map_limit.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 import {
   gather,

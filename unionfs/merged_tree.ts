@@ -3,6 +3,7 @@ import { resolveInRootSync, type RootedLookup } from "./resolve_in_root.ts";
 import { type LayerSource, openLayer } from "./open_layer.ts";
 import { classify, cleanComponents, compareNames } from "./_path.ts";
 import type { EntryType, TarHeader } from "./tar_entry.ts";
+import { mapLimit } from "./_map_limit.ts";
 
 /** The type of a path in the merged tree: hardlinks show as what they point to. */
 export type NodeType = Exclude<EntryType, "hardlink">;
@@ -557,24 +558,6 @@ async function* streamLayer(source: LayerSource): AsyncGenerator<ScannedEntry> {
     await body.cancel();
     yield { header, index: index++ };
   }
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight, keeping results in order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  async function worker(): Promise<void> {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
 }
 
 /**

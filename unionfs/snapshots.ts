@@ -29,6 +29,7 @@ import { isRoot, mknod, setXattrs, unmount } from "./_platform.ts";
 import { type WriteEntry, writeTar } from "./_tar_writer.ts";
 import { withFileLock } from "./_file_lock.ts";
 import { type DirectApplyPlan, type HeaderFacts, prepareDirectApply } from "./_direct_apply.ts";
+import { mapLimit } from "./_map_limit.ts";
 
 /**
  * The chain IDs of a layer stack, bottom first (OCI image-spec config.md): the first is
@@ -185,23 +186,6 @@ async function applyOver(
 
 function enc(s: string): Uint8Array {
   return new TextEncoder().encode(s);
-}
-
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  async function worker(): Promise<void> {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** A layer's decompressed entries, hashed as they are read; `check` compares to diff_id. */

@@ -23,7 +23,8 @@ import {
 } from "../image/mod.ts";
 import type { ImageStore } from "../storage/mod.ts";
 import { type FlattenResult, flattenToDirectory } from "./flatten.ts";
-import { mapLimit, MergedTree, scanLayer, type TreeEntry } from "./merged_tree.ts";
+import { MergedTree, scanLayer, type TreeEntry } from "./merged_tree.ts";
+import { mapLimit } from "./_map_limit.ts";
 import type { LayerSource } from "./open_layer.ts";
 import { resolveOnDisk } from "./resolve_in_root.ts";
 import { isRoot } from "./_platform.ts";
