@@ -210,15 +210,8 @@ export class TreeFs implements SourceFs {
   async willRead(paths: readonly string[]): Promise<void> {
     const tree = await this.tree();
     const bodies = this.#layerBodies();
-    const mark = (e: TreeEntry) => {
-      if (e.type === "file") bodies.want(e.contentLayer, e.contentEntry);
-      else if (e.type === "directory") { for (const child of tree.list(e.path)) mark(child); }
-    };
-    for (const path of paths) {
-      const p = contextPath(path);
-      const e = p === "" ? tree.root : tree.get(p);
-      if (e) mark(e);
-    }
+    const want = (layer: number, entry: number) => bodies.want(layer, entry);
+    for (const path of paths) tree.forEachFileBelow(contextPath(path), want);
   }
 
   /** A regular file's bytes, all of them in memory. */

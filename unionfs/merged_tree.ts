@@ -246,6 +246,22 @@ export class MergedTree {
     );
   }
 
+  /**
+   * Calls `visit` with where the bytes of each regular file at or below `path` are (its
+   * `contentLayer` and `contentEntry`), in no order: what a reader of those files will ask
+   * for, without an entry, a path or a sort per file as {@linkcode MergedTree.list} makes.
+   * A final symlink is not followed.
+   */
+  forEachFileBelow(path: string, visit: (layer: number, entry: number) => void): void {
+    let node: Node | undefined = this.#root;
+    for (const p of cleanComponents(path)) node = node?.children?.get(p);
+    const stack = node ? [node] : [];
+    for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
+      if (n.inode.type === "file") visit(n.inode.layer, n.inode.entry);
+      if (n.children) { for (const child of n.children.values()) stack.push(child); }
+    }
+  }
+
   /** Every path except the root, parents before children, siblings in byte order. */
   *entries(): Generator<TreeEntry> {
     for (const { path, node } of this.#walk(this.#root, "")) yield toEntry(path, node);
@@ -448,14 +464,8 @@ export class MergedTree {
       });
     } catch (e) {
       if (e instanceof PathError && e.code === "ELOOP") {
-        throw new InvalidLayerError(
-          ctx.digest,
-          parts.join("/"),
-          "has too many levels of symlinks",
-          {
-            cause: e,
-          },
-        );
+        const why = "has too many levels of symlinks";
+        throw new InvalidLayerError(ctx.digest, parts.join("/"), why, { cause: e });
       }
       throw e;
     }

@@ -195,6 +195,25 @@ test("a tree that keeps only some paths finds a file put there through a symlink
   assert.deepEqual([...whole.unkeptLinkTargets], []);
 });
 
+describe("forEachFileBelow() visits the content of the files entries() lists below a path", () => {
+  for (const c of cases) {
+    test(c.name, async () => {
+      const tree = await buildMergedTree(await Promise.all(c.layers.map((l) => layer(l))));
+      for (const base of ["", ...[...tree.entries()].map((e) => e.path)]) {
+        const expected = [...tree.entries()]
+          .filter((e) =>
+            e.type === "file" && (base === "" || e.path === base ||
+              (tree.get(base)?.type === "directory" && e.path.startsWith(`${base}/`)))
+          )
+          .map((e) => `${e.contentLayer}:${e.contentEntry}`);
+        const visited: string[] = [];
+        tree.forEachFileBelow(base, (l, e) => visited.push(`${l}:${e}`));
+        assert.deepEqual(visited.sort(), expected.sort(), `below "${base}"`);
+      }
+    });
+  }
+});
+
 test("MergedTree keeps metadata, content sizes and hardlink identity", async () => {
   const tree = await buildMergedTree([
     await layer([file("t", "12345", { mode: 0o4755, uid: 7, gid: 8, mtime: 1000 })]),
